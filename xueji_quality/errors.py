@@ -19,3 +19,7 @@ class InputError(Exception):
         if field is not None:
             where.append(f"字段 {field}")
         super().__init__(f"{'，'.join(where)}：{message}")
+
+
+class ConservationError(Exception):
+    """The run's row counts do not add up; nothing is published."""

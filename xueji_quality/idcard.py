@@ -30,9 +30,13 @@ def digit_matrix(numbers: pd.Series, width: int = 18) -> np.ndarray:
     """(n, width) uint8 digit values; X -> 10, any other character or a missing position -> 255."""
     text = numbers.astype("string").fillna("")
     padded = text.str.slice(0, width).str.pad(width, side="right", fillchar="\x00")
-    raw = np.frombuffer(
-        "".join(padded.tolist()).encode("utf-32-le"), dtype=np.uint32
-    ).reshape(len(text), width) if len(text) else np.zeros((0, width), dtype=np.uint32)
+    raw = (
+        np.frombuffer("".join(padded.tolist()).encode("utf-32-le"), dtype=np.uint32).reshape(
+            len(text), width
+        )
+        if len(text)
+        else np.zeros((0, width), dtype=np.uint32)
+    )
     out = np.full(raw.shape, BAD, dtype=np.uint8)
     is_digit = (raw >= 48) & (raw <= 57)
     out[is_digit] = (raw[is_digit] - 48).astype(np.uint8)
@@ -93,7 +97,9 @@ def address_codes(numbers: pd.Series) -> pd.Series:
 
 def make_ids(address: np.ndarray, birth_yyyymmdd: np.ndarray, sequence: np.ndarray) -> np.ndarray:
     """Valid numbers from parts: address codes (str), birth dates (str YYYYMMDD), sequences (0..999)."""
-    body = pd.Series(address, dtype="string") + pd.Series(birth_yyyymmdd, dtype="string") + (
-        pd.Series(sequence).astype(int).astype(str).str.zfill(3).astype("string")
+    body = (
+        pd.Series(address, dtype="string")
+        + pd.Series(birth_yyyymmdd, dtype="string")
+        + (pd.Series(sequence).astype(int).astype(str).str.zfill(3).astype("string"))
     )
     return (body + check_digit(body.str.pad(18, side="right", fillchar="0"))).to_numpy(dtype=object)

@@ -67,7 +67,9 @@ def in_force(codes: pd.Series, years: pd.Series) -> pd.Series:
     )
     frame["pos"] = np.arange(len(frame))
     merged = frame.merge(eras, on="code", how="inner")
-    hit = (merged["year"].isna()) | ((merged["year"] >= merged["start"]) & (merged["year"] <= merged["end"]))
+    hit = (merged["year"].isna()) | (
+        (merged["year"] >= merged["start"]) & (merged["year"] <= merged["end"])
+    )
     ok = np.zeros(len(frame), dtype=bool)
     ok[merged.loc[hit, "pos"].to_numpy()] = True
     return pd.Series(ok, index=codes.index)
@@ -83,12 +85,14 @@ def counties(province: str, year: int = 2024) -> pd.DataFrame:
     """County-level codes of a province in force in ``year``: columns code, name, prefecture."""
     eras = region_eras()
     live = eras[
-        eras["code"].str.startswith(province)
-        & (eras["start"] <= year)
-        & (eras["end"] >= year)
+        eras["code"].str.startswith(province) & (eras["start"] <= year) & (eras["end"] >= year)
     ]
     prefecture_names = dict(
-        zip(live["code"].str.slice(0, 4).where(live["code"].str.endswith("00")), live["name"], strict=True)
+        zip(
+            live["code"].str.slice(0, 4).where(live["code"].str.endswith("00")),
+            live["name"],
+            strict=True,
+        )
     )
     rows = live[[_is_county_level(c) for c in live["code"]]].drop_duplicates("code")
     out = pd.DataFrame(

@@ -36,7 +36,14 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "birth_date": ("出生日期", "出生年月日", "出生年月"),
     "ethnicity": ("民族", "民族码"),
     "id_type": ("身份证件类型", "证件类型", "身份证件类型码"),
-    "id_number": ("身份证件号", "身份证号", "身份证号码", "证件号码", "身份证件号码", "公民身份号码"),
+    "id_number": (
+        "身份证件号",
+        "身份证号",
+        "身份证号码",
+        "证件号码",
+        "身份证件号码",
+        "公民身份号码",
+    ),
     "student_no": ("学籍号", "全国学籍号", "学籍辅号"),
     "school_code": ("学校标识码", "学校代码", "学校识别码"),
     "school_name": ("学校名称", "学校", "就读学校"),
@@ -120,3 +127,53 @@ GRADE_LEVELS["12年级"] = 12
 
 # Grades whose problems must be cleared before graduation (六年级, 九年级/初三, 高三).
 GRADUATING_LEVELS: frozenset[int] = frozenset({6, 9, 12})
+
+# 性别 (GB/T 2261.1): words an export may show instead of the code.
+SEX_CODES: dict[str, str] = {"1": "1", "2": "2", "男": "1", "女": "2", "男性": "1", "女性": "2"}
+
+# 民族 (GB 3304): code -> name; 97 and 98 are the common additions to the 56 names.
+ETHNICITY_NAMES: dict[str, str] = {
+    f"{i:02d}": name
+    for i, name in enumerate(
+        (
+            "汉族 蒙古族 回族 藏族 维吾尔族 苗族 彝族 壮族 布依族 朝鲜族 满族 侗族 瑶族 白族 土家族 "
+            "哈尼族 哈萨克族 傣族 黎族 傈僳族 佤族 畲族 高山族 拉祜族 水族 东乡族 纳西族 景颇族 "
+            "柯尔克孜族 土族 达斡尔族 仫佬族 羌族 布朗族 撒拉族 毛南族 仡佬族 锡伯族 阿昌族 普米族 "
+            "塔吉克族 怒族 乌孜别克族 俄罗斯族 鄂温克族 德昂族 保安族 裕固族 京族 塔塔尔族 独龙族 "
+            "鄂伦春族 赫哲族 门巴族 珞巴族 基诺族"
+        ).split(),
+        start=1,
+    )
+} | {"97": "其他", "98": "外国血统中国籍人士"}
+
+# Name (with or without 族, plus a few common short forms) or code (also unpadded) -> code.
+ETHNICITY_CODES: dict[str, str] = (
+    {name: code for code, name in ETHNICITY_NAMES.items()}
+    | {name.removesuffix("族"): code for code, name in ETHNICITY_NAMES.items() if code < "97"}
+    | {code: code for code in ETHNICITY_NAMES}
+    | {str(int(code)): code for code in ETHNICITY_NAMES}
+    | {"蒙族": "02", "维族": "05", "其它": "97", "外国血统": "98"}
+)
+
+# 身份证件类型: words an export may show instead of the code.
+ID_TYPE_CODES: dict[str, str] = {
+    **{code: code for code in ("1", "2", "6", "7", "8", "9", "A", "Z")},
+    "a": "A",
+    "z": "Z",
+    "居民身份证": "1",
+    "身份证": "1",
+    "中华人民共和国居民身份证": "1",
+    "户口簿": "2",
+    "户口本": "2",
+    "香港特区护照/身份证明": "6",
+    "香港特区护照": "6",
+    "香港特区身份证明": "6",
+    "澳门特区护照/身份证明": "7",
+    "澳门特区护照": "7",
+    "澳门特区身份证明": "7",
+    "台湾居民来往大陆通行证": "8",
+    "境外永久居住证": "9",
+    "护照": "A",
+    "其他": "Z",
+    "其它": "Z",
+}

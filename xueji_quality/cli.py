@@ -1,0 +1,171 @@
+"""Command line: the top floor, the one place that reaches both the library and the Prefect flows.
+
+xueji-quality sample   --rows N --seed S --province CODE --out DIR [--format ...]
+xueji-quality run      INPUT... --province CODE --out DIR [--as-of YYYY-MM-DD] [--counties ...]
+xueji-quality evaluate RUN_DIR --truth DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+EXIT_INPUT_ERROR = 2
+EXIT_RUN_FAILED = 3
+
+
+def _province(text: str) -> str:
+    if len(text) != 2 or not text.isdigit():
+        raise argparse.ArgumentTypeError(f"省级代码应为两位数字（如 44），收到 {text!r}")
+    from xueji_quality import regions
+
+    try:
+        regions.province_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"日期应为 YYYY-MM-DD，收到 {text!r}") from None
+
+
+def _prepare_prefect() -> None:
+    """Prefect's embedded API needs a writable home; offline telemetry would log a false error."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if "PREFECT_HOME" in os.environ:
+        return
+    home = Path.home() / ".xueji-quality" / "prefect"
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        probe = home / ".writable"
+        probe.touch()
+        probe.unlink()
+    except OSError:
+        home = Path(tempfile.gettempdir()) / f"xueji-quality-prefect-{os.getuid()}"
+        home.mkdir(parents=True, exist_ok=True)
+    os.environ["PREFECT_HOME"] = str(home)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xueji-quality", description="中小学生学籍查重查错：按区县生成问题学籍清单"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sample = sub.add_parser("sample", help="生成带真值文件的模拟学籍导出")
+    sample.add_argument("--rows", type=int, required=True)
+    sample.add_argument("--seed", type=int, default=1)
+    sample.add_argument("--province", type=_province, required=True)
+    sample.add_argument("--out", type=Path, required=True)
+    sample.add_argument(
+        "--format", choices=["csv", "csv-gb18030", "xlsx", "parquet"], default="csv"
+    )
+    sample.add_argument("--counties", type=int, default=None, help="只用本省前 N 个区县")
+
+    run = sub.add_parser("run", help="对学籍导出运行查重查错并发布区县清单")
+    run.add_argument("inputs", nargs="+", type=Path, help="导出文件或文件夹（CSV/XLSX/Parquet）")
+    run.add_argument("--province", type=_province, required=True)
+    run.add_argument("--out", type=Path, required=True)
+    run.add_argument("--as-of", type=_date, default=None, help="运行日期（决定学年），默认今天")
+    run.add_argument("--counties", nargs="+", default=None, help="只生成这些区县的清单")
+    run.add_argument("--mask-ids", action="store_true", help="Excel 中身份证件号打码")
+    run.add_argument("--suites", type=Path, default=None, help="GX 规则套件目录")
+    run.add_argument("--linkage-config", type=Path, default=None, help="查重模型参数文件")
+
+    evaluate = sub.add_parser("evaluate", help="用真值文件评估一次运行的查重结果")
+    evaluate.add_argument("run_dir", type=Path)
+    evaluate.add_argument("--truth", type=Path, required=True)
+    return parser
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from xueji_quality import generator
+
+    summary = generator.write_sample(
+        args.out, args.rows, args.seed, args.province, args.format, counties=args.counties
+    )
+    for key, value in summary.items():
+        print(f"{key}: {value}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    _prepare_prefect()
+    from pipelines.provincial import provincial_run
+
+    result = provincial_run(
+        inputs=[str(p) for p in args.inputs],
+        province=args.province,
+        out=str(args.out),
+        as_of=args.as_of,
+        counties=args.counties,
+        mask_ids=args.mask_ids,
+        suites_dir=str(args.suites) if args.suites else None,
+        linkage_config=str(args.linkage_config) if args.linkage_config else None,
+    )
+    rows = result["rows"]
+    problems = result["problems"]
+    duplicates = result["duplicates"]
+    print(f"运行编号 {result['run_id']}")
+    print(
+        f"读入 {rows['rows_read']} 行；入库 {rows['rows_staged']} 行；"
+        f"隔离 {rows['rows_quarantined']} 行；行数守恒：{'是' if rows['holds'] else '否'}"
+    )
+    print(
+        f"问题 {len(problems)} 条（错误 {int((problems['severity'] == 'E').sum())}，"
+        f"警告 {int((problems['severity'] == 'W').sum())}）"
+    )
+    for rule, count in problems["rule"].value_counts().sort_index().items():
+        print(f"  {rule}: {count}")
+    groups = duplicates.drop_duplicates("group_id")["dup_class"].value_counts().sort_index()
+    print(f"重复组 {int(groups.sum())} 个" + "".join(f"；{k} {v}" for k, v in groups.items()))
+    print(f"报告目录 {result['run_dir']}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from xueji_quality import linkage
+
+    duplicates = pd.read_parquet(args.run_dir / "province" / "duplicates.parquet")
+    truth = pd.read_csv(args.truth / "truth_duplicates.csv", dtype=str, keep_default_na=False)
+    negatives_path = args.truth / "truth_hard_negatives.csv"
+    negatives = (
+        pd.read_csv(negatives_path, dtype=str, keep_default_na=False)
+        if negatives_path.exists()
+        else None
+    )
+    figures = linkage.evaluate(linkage.pairs_from_groups(duplicates), truth, negatives)
+    print(linkage.format_evaluation(figures))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from xueji_quality.errors import ConservationError, InputError
+
+    try:
+        if args.command == "sample":
+            return _sample(args)
+        if args.command == "run":
+            return _run(args)
+        return _evaluate(args)
+    except InputError as exc:
+        print(f"输入错误：{exc}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    except ConservationError as exc:
+        print(f"运行失败，未发布任何报告：{exc}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
