@@ -14,6 +14,8 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
+from xueji_quality.errors import ConservationError, InputError
+
 EXIT_INPUT_ERROR = 2
 EXIT_RUN_FAILED = 3
 
@@ -80,6 +82,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--suites", type=Path, default=None, help="GX 规则套件目录")
     run.add_argument("--linkage-config", type=Path, default=None, help="查重模型参数文件")
 
+    serve = sub.add_parser("serve", help="按计划（北京时间）每晚检查收件箱中最新的导出")
+    serve.add_argument("--province", type=_province, required=True)
+    serve.add_argument("--inbox", type=Path, required=True)
+    serve.add_argument("--out", type=Path, required=True)
+    serve.add_argument("--cron", default="0 2 * * *", help="cron 表达式，Asia/Shanghai 时间")
+    serve.add_argument("--mask-ids", action="store_true")
+
     evaluate = sub.add_parser("evaluate", help="用真值文件评估一次运行的查重结果")
     evaluate.add_argument("run_dir", type=Path)
     evaluate.add_argument("--truth", type=Path, required=True)
@@ -131,6 +140,22 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    _prepare_prefect()
+    from prefect import serve
+
+    from pipelines.nightly import nightly_deployment
+
+    if not args.inbox.is_dir():
+        raise InputError(str(args.inbox), "收件箱文件夹不存在")
+    deployment = nightly_deployment(
+        args.province, str(args.inbox), str(args.out), args.cron, args.mask_ids
+    )
+    print(f"夜间运行 {deployment.name}：{args.cron}（Asia/Shanghai），收件箱 {args.inbox}")
+    serve(deployment)
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -151,13 +176,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from xueji_quality.errors import ConservationError, InputError
 
     try:
         if args.command == "sample":
             return _sample(args)
         if args.command == "run":
             return _run(args)
+        if args.command == "serve":
+            return _serve(args)
         return _evaluate(args)
     except InputError as exc:
         print(f"输入错误：{exc}", file=sys.stderr)

@@ -1,0 +1,47 @@
+"""The nightly deployment and its inbox handling."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from xueji_quality import inbox
+
+
+def test_deployment_carries_the_cron_schedule_in_shanghai_time(tmp_path):
+    from pipelines.nightly import nightly_deployment
+
+    deployment = nightly_deployment("44", str(tmp_path), str(tmp_path / "out"), "30 1 * * *")
+    assert deployment.name == "nightly-44"
+    [schedule] = deployment.schedules
+    assert schedule.schedule.cron == "30 1 * * *"
+    assert schedule.schedule.timezone == "Asia/Shanghai"
+    assert deployment.parameters["province"] == "44"
+
+
+def test_empty_inbox_is_a_clean_no_op(tmp_path, prefect_harness):
+    from pipelines.nightly import nightly_run
+
+    (tmp_path / "notes.txt").write_text("not an export")
+    result = nightly_run(inbox_dir=str(tmp_path), province="44", out=str(tmp_path / "out"))
+    assert result["status"] == "empty-inbox"
+    assert not (tmp_path / "out").exists()
+
+
+def test_newest_batch_and_already_processed(tmp_path):
+    old, new_a, new_b = (tmp_path / n for n in ("old.csv", "a.csv", "b.xlsx"))
+    for path in (old, new_a, new_b):
+        path.write_bytes(path.name.encode())
+    now = time.time()
+    os.utime(old, (now - 86400, now - 86400))
+    assert inbox.newest_exports(tmp_path) == [new_a, new_b]
+
+    out = tmp_path / "out"
+    run = out / "44-20261128"
+    run.mkdir(parents=True)
+    inputs = [{"sha256": inbox.sha256_of(p)} for p in (new_b, new_a)]
+    (run / "manifest.json").write_text(json.dumps({"run_id": run.name, "inputs": inputs}))
+    (out / "latest").symlink_to(run.name)
+    assert inbox.processed_by([new_a, new_b], out) == "44-20261128"
+    assert inbox.processed_by([new_a], out) is None
