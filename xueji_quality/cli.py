@@ -81,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--mask-ids", action="store_true", help="Excel 中身份证件号打码")
     run.add_argument("--suites", type=Path, default=None, help="GX 规则套件目录")
     run.add_argument("--linkage-config", type=Path, default=None, help="查重模型参数文件")
+    run.add_argument(
+        "--task-runner", choices=["threads", "dask"], default="threads", help="任务执行器"
+    )
+    run.add_argument("--dask-address", default=None, help="Dask 集群地址，如 tcp://HOST:8786")
 
     serve = sub.add_parser("serve", help="按计划（北京时间）每晚检查收件箱中最新的导出")
     serve.add_argument("--province", type=_province, required=True)
@@ -109,8 +113,10 @@ def _sample(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     _prepare_prefect()
     from pipelines.provincial import provincial_run
+    from pipelines.runners import task_runner
 
-    result = provincial_run(
+    flow = provincial_run.with_options(task_runner=task_runner(args.task_runner, args.dask_address))
+    result = flow(
         inputs=[str(p) for p in args.inputs],
         province=args.province,
         out=str(args.out),
