@@ -1,0 +1,87 @@
+"""Reports of a run: per-county problem lists, the province summary, the manifest, publishing.
+
+The flow calls, in order::
+
+    run_id = new_run_id(out_root, province, run_date)
+    staging = staging_dir(out_root, run_id)
+    counties = write_county_reports(staging, roster, problems, duplicates, province=..., ...)
+    province_files = write_province_outputs(staging, roster, problems, duplicates, quarantine, ...)
+    write_manifest(staging, manifest)          # last: it hashes every other file
+    publish(staging, out_root, run_id)         # atomic rename, then ``latest``
+
+Output layout of ``<out>/<run_id>/``: ``manifest.json``; ``province/summary.xlsx``,
+``province/{problems,duplicates,quarantine}.parquet``; ``counties/<code>/<code>_<name>_问题学籍清单.xlsx``
+and ``counties/<code>/{problems,duplicates}.parquet``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from xueji_quality.reports import tables
+from xueji_quality.reports.county_report import (
+    SHEET_MAX_ROWS,
+    county_file_stem,
+    mask_id_numbers,
+    write_county_reports,
+)
+from xueji_quality.reports.manifest import read_manifest, verify_files, write_manifest
+from xueji_quality.reports.publish import clean_stale_staging, new_run_id, publish, staging_dir
+from xueji_quality.reports.summary import (
+    PROBLEM_CLASSES,
+    problem_class,
+    problem_items,
+    roster_context,
+    write_summary,
+)
+
+
+def write_province_outputs(
+    run_dir: Path,
+    roster: pd.DataFrame,
+    problems: pd.DataFrame,
+    duplicates: pd.DataFrame,
+    quarantine: pd.DataFrame,
+    *,
+    province: str,
+    run_date: date,
+) -> list[dict]:
+    """Write province/problems.parquet, duplicates.parquet, quarantine.parquet and summary.xlsx.
+
+    Returns their file entries ({path, sha256, rows}); rows of summary.xlsx = county rows.
+    """
+    run_dir = Path(run_dir)
+    folder = tables.make_dirs(run_dir / "province")
+    files = [
+        tables.write_problems(run_dir, "province/problems.parquet", problems),
+        tables.write_duplicates(run_dir, "province/duplicates.parquet", duplicates),
+        tables.write_quarantine(run_dir, "province/quarantine.parquet", quarantine),
+    ]
+    items = problem_items(roster_context(roster), problems, duplicates)
+    summary = folder / "summary.xlsx"
+    counties = write_summary(
+        summary, roster, problems, items, quarantine, province=province, run_date=run_date
+    )
+    files.append(tables.file_entry(run_dir, summary, counties))
+    return files
+
+
+__all__ = [
+    "PROBLEM_CLASSES",
+    "SHEET_MAX_ROWS",
+    "clean_stale_staging",
+    "county_file_stem",
+    "mask_id_numbers",
+    "new_run_id",
+    "problem_class",
+    "publish",
+    "read_manifest",
+    "staging_dir",
+    "verify_files",
+    "write_county_reports",
+    "write_manifest",
+    "write_province_outputs",
+]
