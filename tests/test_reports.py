@@ -1,0 +1,507 @@
+"""County problem lists, province summary, manifest and atomic publishing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from xueji_quality import schema
+from xueji_quality.reports import (
+    county_file_stem,
+    county_report,
+    mask_id_numbers,
+    new_run_id,
+    publish,
+    read_manifest,
+    staging_dir,
+    verify_files,
+    write_county_reports,
+    write_manifest,
+    write_province_outputs,
+)
+from xueji_quality.reports.publish import clean_stale_staging
+
+RUN_DATE = date(2026, 11, 28)
+LIWAN, YUEXIU, TIANHE = "440103", "440104", "440106"
+FORMULA_LIKE = ('=HYPERLINK("http://x","y")', "+1", "@SUM(A1)", "-2+3")
+
+# record_id, county, school_code, grade, level, class, name, id_number
+RECORDS = [
+    ("r01", LIWAN, "2144010301", "六年级", 6, "1班", "张三", "440103201201010011"),
+    ("r02", LIWAN, "2144010302", "三年级", 3, "2班", "李四", "44010320150202002X"),
+    ("r03", LIWAN, "2144010301", "九年级", 9, "3班", "王五", "440103200903030033"),
+    ("r04", LIWAN, "2144010302", "一年级", 1, "1班", "赵六", "440103201904040044"),
+    ("r05", YUEXIU, "2144010401", "高三", 12, "1班", "李肆", "44010320150202002X"),
+    ("r06", YUEXIU, "2144010401", "二年级", 2, "1班", "钱七", "440104201806060066"),
+    ("r07", TIANHE, "2144010601", "五年级", 5, "4班", "孙八", "440106201407070077"),
+    ("r08", TIANHE, "2144010601", "高一", 10, "1班", "孙捌", "440106200807070077"),
+    ("r09", TIANHE, "2144010602", "四年级", 4, "1班", "周九", "440106201509090099"),
+]
+
+
+def make_roster() -> pd.DataFrame:
+    frame = pd.DataFrame(
+        RECORDS,
+        columns=[
+            "record_id",
+            "county_code",
+            "school_code",
+            "grade",
+            "grade_level",
+            "class_name",
+            "name",
+            "id_number",
+        ],
+    )
+    frame["school_name"] = "学校" + frame["school_code"].str[-2:]
+    frame["student_no"] = "G" + frame["id_number"]
+    frame["source_file"] = "roster.csv"
+    frame["source_row"] = range(2, 2 + len(frame))
+    roster = frame.astype("string")
+    roster["source_row"] = roster["source_row"].astype("int64")
+    roster["grade_level"] = frame["grade_level"].astype("Int8")
+    return roster
+
+
+def make_problems() -> pd.DataFrame:
+    rows = [
+        ("r02", LIWAN, "ID_CHECKSUM", "E", "id_number", "44010320150202002X"),
+        ("r04", LIWAN, "NAME_CHARS", "E", "name", FORMULA_LIKE[0]),
+        ("r04", LIWAN, "ID_CHECKSUM", "E", "id_number", "440103201904040044"),
+        ("r01", LIWAN, "AGE_GRADE", "W", "birth_date", FORMULA_LIKE[1]),
+        ("r03", LIWAN, "PHONE_FORMAT", "W", "phone", FORMULA_LIKE[2]),
+        ("r05", YUEXIU, "ID_CHECKSUM", "E", "id_number", "44010320150202002X"),
+        ("r07", TIANHE, "REQUIRED_MISSING", "E", "guardian_name", None),
+        ("r09", TIANHE, "PHONE_FORMAT", "W", "phone", "bad\x01value"),
+    ]
+    frame = pd.DataFrame(
+        rows, columns=["record_id", "county_code", "rule", "severity", "field", "value"]
+    )
+    frame["message"] = "问题" + frame["rule"]
+    frame["suggestion"] = FORMULA_LIKE[3]
+    return frame[list(schema.PROBLEM_COLUMNS)].astype("string")
+
+
+def make_duplicates(roster: pd.DataFrame) -> pd.DataFrame:
+    members = [
+        ("G000000000001", "r02", "DUP_ID", 1.0),
+        ("G000000000001", "r05", "DUP_ID", 1.0),
+        ("G000000000002", "r03", "DUP_FUZZY", 0.9),
+        ("G000000000002", "r04", "DUP_FUZZY", 0.9),
+        ("G000000000003", "r07", "DUP_FUZZY", 0.8),
+        ("G000000000003", "r08", "DUP_FUZZY", 0.8),
+    ]
+    frame = pd.DataFrame(members, columns=["group_id", "record_id", "dup_class", "score"])
+    lookup = roster.set_index("record_id")
+    for column in ("county_code", "school_code", "school_name"):
+        frame[column] = lookup.loc[frame["record_id"], column].to_numpy()
+    frame["reason"] = "身份证件号相同"
+    frame = frame[list(schema.DUPLICATE_COLUMNS)]
+    return frame.astype({c: "string" for c in frame.columns if c != "score"})
+
+
+def make_quarantine() -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "source_file": ["roster.csv"],
+            "source_row": [20],
+            "field": [None],
+            "reason": ["列数与表头不符"],
+            "raw": ["a,b"],
+        }
+    )
+    return frame.astype({c: "string" for c in frame.columns if c != "source_row"})
+
+
+def catalogue() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            ("ID_CHECKSUM", "E", "id_number", "身份证件号校验码错误", "核对证件号"),
+            ("NAME_CHARS", "E", "name", "姓名含非法字符", "去掉非法字符"),
+            ("AGE_GRADE", "W", "birth_date", "年龄与年级不符", "核实"),
+            ("PHONE_FORMAT", "W", "phone", "电话格式不对", "核对电话"),
+            ("REQUIRED_MISSING", "E", None, "必填项为空", "补填"),
+        ],
+        columns=["rule", "severity", "field", "message", "suggestion"],
+    ).astype("string")
+
+
+def write_all(run_dir: Path, *, mask_ids: bool = False, counties=None) -> list[dict]:
+    roster = make_roster()
+    return write_county_reports(
+        run_dir,
+        roster,
+        make_problems(),
+        make_duplicates(roster),
+        province="44",
+        run_date=RUN_DATE,
+        rule_catalogue=catalogue(),
+        mask_ids=mask_ids,
+        counties=counties,
+    )
+
+
+def workbook_of(run_dir: Path, code: str) -> openpyxl.Workbook:
+    (path,) = (run_dir / "counties" / code).glob("*_问题学籍清单.xlsx")
+    return openpyxl.load_workbook(path)
+
+
+def sheet_rows(sheet) -> list[dict]:
+    rows = list(sheet.iter_rows(values_only=True))
+    header = rows[0]
+    return [dict(zip(header, r, strict=True)) for r in rows[1:]]
+
+
+@pytest.fixture(scope="module")
+def report_run(tmp_path_factory) -> tuple[Path, list[dict]]:
+    run_dir = tmp_path_factory.mktemp("run")
+    return run_dir, write_all(run_dir)
+
+
+def test_county_files_and_names(report_run):
+    run_dir, counties = report_run
+    assert [c["county_code"] for c in counties] == [LIWAN, YUEXIU, TIANHE]
+    liwan = counties[0]
+    assert liwan["county_name"] == "荔湾区"
+    paths = [f["path"] for f in liwan["files"]]
+    assert paths == [
+        "counties/440103/440103_荔湾区_问题学籍清单.xlsx",
+        "counties/440103/problems.parquet",
+        "counties/440103/duplicates.parquet",
+    ]
+    assert liwan["problem_rows"] == 5
+    assert liwan["duplicate_groups"] == 2
+    assert liwan["duplicate_rows"] == 3
+    assert liwan["counterpart_rows"] == 1
+    assert liwan["records"] == 4
+    assert liwan["records_with_problems"] == 4
+    assert liwan["records_clean"] == 0
+    assert counties[1]["records_clean"] == 1  # r06 has nothing
+
+
+def test_workbook_sheets_headers_and_dropdown(report_run):
+    run_dir, _ = report_run
+    book = workbook_of(run_dir, LIWAN)
+    assert book.sheetnames == ["说明", "汇总", "错误学籍", "重复学籍"]
+    problems = book["错误学籍"]
+    headers = [c.value for c in problems[1]]
+    assert headers == [h for h, _, _ in county_report.PROBLEM_LAYOUT]
+    assert problems.freeze_panes == "A2"
+    assert problems.auto_filter.ref is not None
+    duplicates = book["重复学籍"]
+    assert [c.value for c in duplicates[1]] == [h for h, _, _ in county_report.DUPLICATE_LAYOUT]
+    for sheet, column in ((problems, "O"), (duplicates, "N")):
+        (validation,) = sheet.data_validations.dataValidation
+        assert validation.type == "list"
+        assert validation.formula1 == '"佐证,变更,删除"'
+        assert str(validation.sqref).startswith(f"{column}2:{column}")
+    about = [c for row in book["说明"].iter_rows(values_only=True) for c in row if c]
+    text = "\n".join(map(str, about))
+    for word in (
+        "佐证",
+        "变更",
+        "删除",
+        "2026-11-28",
+        "荔湾区",
+        "ID_CHECKSUM",
+        "DUP_ID",
+        "DUP_FUZZY",
+    ):
+        assert word in text
+
+
+def test_problem_rows_of_the_county_only_in_order(report_run):
+    run_dir, _ = report_run
+    rows = sheet_rows(workbook_of(run_dir, LIWAN)["错误学籍"])
+    # Graduating grades (六年级 r01, 九年级 r03) first, then school, grade, class.
+    assert [(r["记录号"], r["问题代码"]) for r in rows] == [
+        ("r01", "AGE_GRADE"),
+        ("r03", "PHONE_FORMAT"),
+        ("r04", "ID_CHECKSUM"),
+        ("r04", "NAME_CHARS"),
+        ("r02", "ID_CHECKSUM"),
+    ]
+    first = rows[0]
+    assert first["学校标识码"] == "2144010301"
+    assert first["年级"] == "六年级"
+    assert first["严重程度"] == "警告"
+    assert first["字段"] == "出生日期"
+    assert first["身份证件号"] == "440103201201010011"
+    assert first["学籍号"] == "G440103201201010011"
+    parquet = pq.read_table(run_dir / "counties" / LIWAN / "problems.parquet").to_pandas()
+    assert list(parquet.columns) == list(schema.PROBLEM_COLUMNS)
+    assert sorted(parquet["record_id"]) == ["r01", "r02", "r03", "r04", "r04"]
+    tianhe = sheet_rows(workbook_of(run_dir, TIANHE)["错误学籍"])
+    assert {r["记录号"] for r in tianhe} == {"r07", "r09"}
+
+
+def test_identifiers_and_formula_like_values_are_text(report_run):
+    run_dir, _ = report_run
+    sheet = workbook_of(run_dir, LIWAN)["错误学籍"]
+    cells = {c.value: c for row in sheet.iter_rows(min_row=2) for c in row if c.value is not None}
+    for value in (*FORMULA_LIKE, "2144010301", "440103201201010011", "r01"):
+        assert value in cells, value
+        assert cells[value].data_type == "s", value
+    tianhe = workbook_of(run_dir, TIANHE)["错误学籍"]
+    values = [c.value for row in tianhe.iter_rows(min_row=2) for c in row]
+    # A control character is kept, in the escaped form the file format uses (_xHHHH_).
+    assert "bad_x0001_value" in values
+
+
+def test_duplicate_blocks_with_cross_county_counterparts(report_run):
+    run_dir, _ = report_run
+    book = workbook_of(run_dir, LIWAN)
+    rows = sheet_rows(book["重复学籍"])
+    # The group holding a graduating student (r03, 九年级) comes first; own records before others.
+    assert [(r["组号"], r["记录号"]) for r in rows] == [
+        ("G000000000002", "r03"),
+        ("G000000000002", "r04"),
+        ("G000000000001", "r02"),
+        ("G000000000001", None),
+    ]
+    counterpart = rows[3]
+    assert counterpart["所在区县"] == "越秀区（440104）"
+    assert counterpart["学校名称"] == "学校01"
+    assert counterpart["姓名"] == "李肆"
+    assert counterpart["身份证件号"] == "440103********002X"
+    assert counterpart["学籍号"] is None and counterpart["年级"] is None
+    assert rows[2]["身份证件号"] == "44010320150202002X"
+    assert rows[0]["类型"] == "疑似重复" and rows[2]["类型"] == "身份证号重复"
+    sheet = book["重复学籍"]
+    fills = [sheet.cell(row=r, column=1).fill.fgColor.rgb for r in range(2, 6)]
+    assert fills[0] == fills[1] != fills[2] == fills[3]
+    yuexiu = sheet_rows(workbook_of(run_dir, YUEXIU)["重复学籍"])
+    assert [r["记录号"] for r in yuexiu] == ["r05", None]
+    assert yuexiu[1]["所在区县"] == "荔湾区（440103）"
+    # No Tianhe group reaches Liwan's list, and Liwan's parquet holds the same rows.
+    assert not {"r07", "r08"} & {r["记录号"] for r in rows}
+    parquet = pq.read_table(run_dir / "counties" / LIWAN / "duplicates.parquet").to_pandas()
+    assert list(parquet.columns) == list(schema.DUPLICATE_COLUMNS)
+    assert sorted(parquet["record_id"]) == ["r02", "r03", "r04", "r05"]
+    assert parquet["score"].dtype == "float64"
+
+
+def test_masked_ids_in_excel_full_in_parquet(tmp_path):
+    write_all(tmp_path, mask_ids=True)
+    book = workbook_of(tmp_path, LIWAN)
+    pattern = re.compile(r"^\d{6}\*{8}[\dX]{4}$")
+    problems = sheet_rows(book["错误学籍"])
+    assert all(pattern.match(r["身份证件号"]) for r in problems)
+    assert all(re.match(r"^G\d{6}\*{8}[\dX]{4}$", r["学籍号"]) for r in problems)
+    id_values = [r["原值"] for r in problems if r["字段"] == "身份证件号"]
+    assert id_values and all(pattern.match(v) for v in id_values)
+    duplicates = sheet_rows(book["重复学籍"])
+    assert all(pattern.match(r["身份证件号"]) for r in duplicates)
+    every = [str(c) for s in book.worksheets for row in s.iter_rows(values_only=True) for c in row]
+    assert not any("201201010011" in v for v in every)
+    parquet = pq.read_table(tmp_path / "counties" / LIWAN / "problems.parquet").to_pandas()
+    assert "44010320150202002X" in set(parquet["value"])
+
+
+def test_mask_id_numbers():
+    masked = mask_id_numbers(pd.Series(["440103201201010011", "12345", None], dtype="string"))
+    assert masked.tolist()[:2] == ["440103********0011", "********"]
+    assert masked.isna().tolist() == [False, False, True]
+
+
+def test_sheet_overflow_continues_without_truncating(tmp_path, monkeypatch):
+    monkeypatch.setattr(county_report, "SHEET_MAX_ROWS", 3)  # header + 2 rows per sheet
+    write_all(tmp_path)
+    book = workbook_of(tmp_path, LIWAN)
+    assert book.sheetnames == [
+        "说明",
+        "汇总",
+        "错误学籍",
+        "错误学籍(2)",
+        "错误学籍(3)",
+        "重复学籍",
+        "重复学籍(2)",
+    ]
+    rows = [
+        r for name in ("错误学籍", "错误学籍(2)", "错误学籍(3)") for r in sheet_rows(book[name])
+    ]
+    assert [r["记录号"] for r in rows] == ["r01", "r03", "r04", "r04", "r02"]
+    for name in book.sheetnames[2:]:
+        assert book[name].max_row <= 3
+        assert book[name]["A1"].value in ("学校标识码", "组号")
+    groups = [[r["组号"] for r in sheet_rows(book[n])] for n in ("重复学籍", "重复学籍(2)")]
+    assert groups == [["G000000000002"] * 2, ["G000000000001"] * 2]  # a group is never split
+
+
+def test_duplicate_pieces_split_only_oversized_groups(monkeypatch):
+    import numpy as np
+
+    monkeypatch.setattr(county_report, "SHEET_MAX_ROWS", 4)
+    ids = np.array(["a", "a", "b", "b", "b", "b", "b", "c"], dtype=object)
+    assert county_report.duplicate_pieces(ids) == [(0, 2), (2, 5), (5, 8)]
+
+
+def test_only_requested_counties(tmp_path):
+    counties = write_all(tmp_path, counties=[YUEXIU])
+    assert [c["county_code"] for c in counties] == [YUEXIU]
+    assert [p.name for p in (tmp_path / "counties").iterdir()] == [YUEXIU]
+
+
+def test_county_file_names_are_sanitised():
+    assert county_file_stem("440103", "荔湾区") == "440103_荔湾区"
+    stem = county_file_stem("440103", "../../etc/pass\x00wd")
+    assert "/" not in stem and "\\" not in stem and ".." not in stem and "\x00" not in stem
+    assert county_file_stem("440103", "") == "440103_未知区县"
+    for bad in ("4401", "44010a", "../440103", "4401030"):
+        with pytest.raises(ValueError):
+            county_file_stem(bad, "荔湾区")
+
+
+def test_bad_county_code_refused_before_writing(tmp_path):
+    roster = make_roster()
+    roster.loc[0, "county_code"] = "../x"
+    with pytest.raises(ValueError):
+        write_county_reports(
+            tmp_path,
+            roster,
+            make_problems(),
+            make_duplicates(make_roster()),
+            province="44",
+            run_date=RUN_DATE,
+            rule_catalogue=catalogue(),
+        )
+    assert not (tmp_path / "counties").exists()
+
+
+def test_province_outputs_and_totals_match_county_files(tmp_path):
+    roster = make_roster()
+    counties = write_all(tmp_path)
+    files = write_province_outputs(
+        tmp_path,
+        roster,
+        make_problems(),
+        make_duplicates(roster),
+        make_quarantine(),
+        province="44",
+        run_date=RUN_DATE,
+    )
+    assert [f["path"] for f in files] == [
+        "province/problems.parquet",
+        "province/duplicates.parquet",
+        "province/quarantine.parquet",
+        "province/summary.xlsx",
+    ]
+    quarantine = pq.read_table(tmp_path / "province" / "quarantine.parquet")
+    assert str(quarantine.schema.field("source_row").type) == "int64"
+    assert pq.read_table(tmp_path / "province" / "problems.parquet").num_rows == 8
+
+    book = openpyxl.load_workbook(tmp_path / "province" / "summary.xlsx")
+    assert book.sheetnames == ["说明", "区县汇总", "规则统计", "隔离行"]
+    rows = sheet_rows(book["区县汇总"])
+    total = rows[-1]
+    assert total["区县代码"] == "全省合计"
+    by_code = {r["区县代码"]: r for r in rows[:-1]}
+    # Liwan has the most errors, so comes first.
+    assert rows[0]["区县代码"] == LIWAN
+    assert by_code[LIWAN]["身份证号错误"] == 2
+    assert by_code[LIWAN]["身份证号重复"] == 1
+    assert by_code[LIWAN]["疑似重复"] == 2
+    assert by_code[LIWAN]["警告"] == 2
+    assert by_code[LIWAN]["毕业年级·合计"] == 3  # r01 warning, r03 warning, r03 in a group
+    assert by_code[YUEXIU]["毕业年级·身份证号错误"] == 1  # r05 is 高三
+    for column in ("合计", "错误合计", "涉及学生数", "毕业年级·合计"):
+        assert total[column] == sum(r[column] for r in rows[:-1])
+    for county in counties:
+        county_total = sheet_rows(workbook_of(tmp_path, county["county_code"])["汇总"])[-1]
+        summary_row = by_code[county["county_code"]]
+        assert county_total["合计"] == summary_row["合计"] == county["items"]
+        assert county_total["涉及学生数"] == summary_row["涉及学生数"]
+    assert total["合计"] == 8 + 6  # problem rows + one row per record in a group
+
+
+def test_manifest_hashes_every_file(tmp_path):
+    counties = write_all(tmp_path)
+    (tmp_path / "data_docs").mkdir()
+    (tmp_path / "data_docs" / "index.html").write_text("<html/>", encoding="utf-8")
+    path = write_manifest(
+        tmp_path, {"run_id": "44-20261128", "run_date": RUN_DATE, "counties": counties}
+    )
+    text = path.read_text(encoding="utf-8")
+    assert "荔湾区" in text  # Chinese kept readable
+    manifest = json.loads(text)
+    assert manifest["run_date"] == "2026-11-28"
+    assert "manifest.json" not in manifest["files"]
+    assert "data_docs/index.html" in manifest["files"]
+    listed = {f["path"]: f["sha256"] for c in counties for f in c["files"]}
+    for relative, sha in listed.items():
+        assert manifest["files"][relative]["sha256"] == sha
+    assert verify_files(tmp_path) == []
+    (tmp_path / "counties" / LIWAN / "problems.parquet").write_bytes(b"changed")
+    assert verify_files(tmp_path) == ["counties/440103/problems.parquet"]
+
+
+def _publish_run(out_root: Path, marker: str) -> str:
+    run_id = new_run_id(out_root, "44", RUN_DATE)
+    staging = staging_dir(out_root, run_id)
+    (staging / "marker.txt").write_text(marker, encoding="utf-8")
+    write_manifest(staging, {"run_id": run_id})
+    publish(staging, out_root, run_id)
+    return run_id
+
+
+def test_publish_is_atomic_and_numbers_runs_of_a_day(tmp_path):
+    first = _publish_run(tmp_path, "one")
+    assert first == "44-20261128"
+    assert os.readlink(tmp_path / "latest") == first
+    assert (tmp_path / "latest.txt").read_text(encoding="utf-8").strip() == first
+    assert read_manifest(tmp_path / "latest")["run_id"] == first
+
+    # A run that fails after staging: nothing published, previous run and latest unchanged.
+    failed = new_run_id(tmp_path, "44", RUN_DATE)
+    assert failed == "44-20261128-2"
+    staging = staging_dir(tmp_path, failed)
+    (staging / "marker.txt").write_text("half", encoding="utf-8")
+    assert not (tmp_path / failed).exists()
+    assert os.readlink(tmp_path / "latest") == first
+    assert (tmp_path / "latest" / "marker.txt").read_text(encoding="utf-8") == "one"
+    # The staging folder of a live process still holds its id.
+    assert new_run_id(tmp_path, "44", RUN_DATE) == "44-20261128-3"
+
+    second = _publish_run(tmp_path, "two")
+    assert second == "44-20261128-3"
+    assert (tmp_path / "latest" / "marker.txt").read_text(encoding="utf-8") == "two"
+    assert (tmp_path / first / "marker.txt").read_text(encoding="utf-8") == "one"
+    with pytest.raises(FileExistsError):
+        publish(staging_dir(tmp_path, first), tmp_path, first)
+    assert (tmp_path / first / "marker.txt").read_text(encoding="utf-8") == "one"
+
+
+def test_published_modes(tmp_path):
+    run_id = _publish_run(tmp_path, "x")
+    run = tmp_path / run_id
+    assert stat.S_IMODE(run.stat().st_mode) == 0o750
+    for path in run.rglob("*"):
+        expected = 0o750 if path.is_dir() else 0o640
+        assert stat.S_IMODE(path.stat().st_mode) == expected, path
+
+
+def test_stale_staging_of_dead_process_is_cleaned(tmp_path):
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    pid = int(dead.stdout)
+    stale = tmp_path / f".tmp-44-20261128-{pid}"
+    stale.mkdir()
+    (stale / "half.xlsx").write_bytes(b"x")
+    live = tmp_path / f".tmp-44-20261127-{os.getpid()}"
+    live.mkdir()
+    assert new_run_id(tmp_path, "44", RUN_DATE) == "44-20261128"
+    assert not stale.exists()
+    assert live.exists()
+    assert clean_stale_staging(tmp_path) == []
