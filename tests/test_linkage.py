@@ -1,0 +1,429 @@
+"""Duplicate detection: blocking passes, comparisons, Fellegi-Sunter decisions, groups, truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xueji_quality import idcard, schema
+from xueji_quality.linkage import DEFAULT_CONFIG, evaluate, find_duplicates, load_config
+from xueji_quality.linkage.classify import classify, weight_tables
+from xueji_quality.linkage.cluster import group_id
+from xueji_quality.linkage.compare import LEVELS, compare_pairs, id_levels, text_levels
+from xueji_quality.linkage.index import (
+    candidate_pairs,
+    char_readings,
+    pairs_in_blocks,
+    prepare_records,
+)
+
+COLUMNS = (
+    "record_id",
+    "county_code",
+    "name",
+    "sex",
+    "birth_date",
+    "id_number",
+    "student_no",
+    "school_code",
+    "school_name",
+    "guardian_name",
+    "household_region",
+)
+
+
+def valid_id(sequence: int, birth: str = "20120315", address: str = "440103") -> str:
+    return str(idcard.make_ids(np.array([address]), np.array([birth]), np.array([sequence]))[0])
+
+
+def change_digit(number: str, position: int) -> str:
+    """Replace the digit at 0-based ``position`` (the result always fails MOD 11-2)."""
+    digit = str((int(number[position]) + 3) % 10)
+    return number[:position] + digit + number[position + 1 :]
+
+
+def swap(number: str, position: int) -> str:
+    return number[:position] + number[position + 1] + number[position] + number[position + 2 :]
+
+
+def roster(*rows: dict) -> pd.DataFrame:
+    base = {
+        "county_code": "440103",
+        "sex": "1",
+        "birth_date": "2012-03-15",
+        "school_code": "2144000001",
+        "school_name": "广州市第一小学",
+        "household_region": "440103",
+    }
+    frame = pd.DataFrame([base | row for row in rows])
+    for column in COLUMNS:
+        if column not in frame.columns:
+            frame[column] = pd.NA
+    return frame[list(COLUMNS)].astype("string")
+
+
+def candidates(frame: pd.DataFrame, config: dict | None = None) -> tuple[set, dict]:
+    a, b, stats = candidate_pairs(prepare_records(frame), config or load_config())
+    return set(zip(a.tolist(), b.tolist(), strict=True)), stats
+
+
+def linked_ids(result) -> set[tuple[str, str]]:
+    return set(zip(result.pairs["record_id_a"], result.pairs["record_id_b"], strict=True))
+
+
+# --- blocking ---------------------------------------------------------------------------------
+
+
+def test_pairs_in_blocks_expands_each_block_and_reports_oversized():
+    keys = np.array([5, 1, 5, -1, 1, 5, 7, 7, 7, 7])
+    a, b, big_keys, big_sizes = pairs_in_blocks(keys, cap=3)
+    assert set(zip(a.tolist(), b.tolist(), strict=True)) == {(0, 2), (0, 5), (2, 5), (1, 4)}
+    assert big_keys.tolist() == [7] and big_sizes.tolist() == [4]
+
+
+def test_one_digit_typo_is_a_candidate_through_the_id_neighbour_pass():
+    good = valid_id(11)
+    typo = change_digit(good, 15)
+    assert not idcard.checksum_ok(pd.Series([typo]))[0]
+    # Nothing but the ID relates the two rows: other names, dates and guardians.
+    frame = roster(
+        {"record_id": "a", "name": "张伟", "id_number": good, "guardian_name": "张三"},
+        {
+            "record_id": "b",
+            "name": "欧阳娜",
+            "birth_date": "2013-07-01",
+            "id_number": typo,
+            "guardian_name": "李四",
+        },
+    )
+    found, stats = candidates(frame)
+    assert (0, 1) in found
+    assert stats["pass_pairs"]["id_neighbour"] == 1
+    assert stats["pass_pairs"]["name_birth"] == 0
+
+
+@pytest.mark.parametrize("position", [2, 8, 12, 14])
+def test_adjacent_transposition_is_a_candidate(position):
+    good = valid_id(123)
+    swapped = swap(good, position)
+    assert swapped != good
+    frame = roster(
+        {"record_id": "a", "name": "张伟", "id_number": good},
+        {"record_id": "b", "name": "欧阳娜", "birth_date": "2013-07-01", "id_number": swapped},
+    )
+    found, stats = candidates(frame)
+    assert (0, 1) in found and stats["pass_pairs"]["id_neighbour"] == 1
+
+
+def test_two_invalid_ids_one_digit_apart_are_candidates():
+    damaged = change_digit(valid_id(11), 3)
+    other = change_digit(damaged, 12)
+    frame = roster(
+        {"record_id": "a", "name": "张伟", "id_number": damaged},
+        {"record_id": "b", "name": "欧阳娜", "birth_date": "2013-07-01", "id_number": other},
+    )
+    found, _ = candidates(frame)
+    assert (0, 1) in found
+
+
+def test_two_valid_ids_are_never_neighbour_candidates():
+    frame = roster(
+        {"record_id": "a", "name": "张伟", "id_number": valid_id(11)},
+        {"record_id": "b", "name": "欧阳娜", "birth_date": "2013-07-01", "id_number": valid_id(13)},
+    )
+    found, stats = candidates(frame)
+    assert found == set() and stats["candidate_pairs"] == 0
+
+
+def test_missing_id_pair_is_found_through_name_birth_and_guardian():
+    frame = roster(
+        {
+            "record_id": "a",
+            "name": "王芳",
+            "sex": "2",
+            "id_number": valid_id(22),
+            "guardian_name": "王建国",
+        },
+        {
+            "record_id": "b",
+            "name": "王芳",
+            "sex": "2",
+            "id_number": None,
+            "guardian_name": "王建国",
+        },
+        {"record_id": "c", "name": "刘洋", "id_number": valid_id(31), "guardian_name": "刘强"},
+    )
+    found, stats = candidates(frame)
+    assert (0, 1) in found and stats["pass_pairs"]["guardian_birth"] == 1
+    result = find_duplicates(frame)
+    assert linked_ids(result) == {("a", "b")}
+    assert result.pairs["dup_class"].tolist() == ["DUP_FUZZY"]
+    assert result.pairs["reason"][0] == "一方无身份证号；姓名、性别、出生日期、监护人相同"
+
+
+def test_damaged_id_is_linked_through_the_student_number():
+    good = valid_id(41)
+    frame = roster(
+        {"record_id": "a", "name": "李娜", "id_number": good, "guardian_name": "李强"},
+        {
+            "record_id": "b",
+            "name": "李娜",
+            "id_number": "4.40103E+17",
+            "student_no": "G" + good,
+            "guardian_name": "李强",
+        },
+    )
+    _, stats = candidates(frame)
+    assert stats["pass_pairs"]["student_no"] == 1
+    result = find_duplicates(frame)
+    assert linked_ids(result) == {("a", "b")}
+    assert "学籍号所含身份证号与另一方身份证号相同" in result.pairs["reason"][0]
+
+
+def test_oversized_blocks_are_skipped_and_reported(tmp_path: Path):
+    config = load_config() | {"block_size_cap": 2, "passes": ["name_birth"]}
+    path = tmp_path / "linkage.json"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    frame = roster(
+        *({"record_id": f"r{i}", "name": "张伟", "guardian_name": "张三"} for i in range(3))
+    )
+    result = find_duplicates(frame, path)
+    assert result.pairs.empty
+    assert result.stats["oversized_blocks"] == [
+        {"pass": "name_birth", "key": "张伟|2012-03-15", "size": 3}
+    ]
+
+
+# --- comparisons ------------------------------------------------------------------------------
+
+
+def test_id_levels_digit_distance_and_transposition():
+    good = valid_id(11)
+    frame = roster(
+        {"record_id": "a", "id_number": good},
+        {"record_id": "b", "id_number": change_digit(good, 9)},
+        {"record_id": "c", "id_number": swap(good, 14)},
+        {"record_id": "d", "id_number": valid_id(13)},
+        {"record_id": "e", "id_number": change_digit(change_digit(good, 2), 9)},
+        {"record_id": "f", "id_number": None},
+        {"record_id": "g", "id_number": good},
+    )
+    records = prepare_records(frame)
+    levels, positions = id_levels(records, np.zeros(6, dtype=np.int64), np.arange(1, 7))
+    names = [LEVELS["id"][x] for x in levels]
+    assert names == [
+        "one_digit",
+        "transposed",
+        "both_valid_different",
+        "invalid_different",
+        "missing",
+        "equal",
+    ]
+    assert positions.tolist() == [10, 15, 0, 0, 0, 0]
+
+
+def test_birth_level_detects_day_month_swap():
+    frame = roster(
+        {"record_id": "a", "birth_date": "2012-03-05"},
+        {"record_id": "b", "birth_date": "2012-05-03"},
+        {"record_id": "c", "birth_date": "2012-03-06"},
+        {"record_id": "d", "birth_date": "2012-03-05"},
+    )
+    features = compare_pairs(prepare_records(frame), np.zeros(3, dtype=np.int64), np.arange(1, 4))
+    assert [LEVELS["birth"][x] for x in features["birth"]] == ["swapped", "different", "equal"]
+
+
+def test_pinyin_reading_sets_cover_surname_readings():
+    assert {"dan", "shan"} <= char_readings("单")
+    assert {"zeng", "ceng"} <= char_readings("曾")
+    frame = roster(
+        {"record_id": "a", "name": "单丽"},
+        {"record_id": "b", "name": "善丽"},
+        {"record_id": "c", "name": "张伟"},
+        {"record_id": "d", "name": "张玮"},
+        {"record_id": "e", "name": "李伟"},
+        {"record_id": "f", "name": "张 伟"},
+        {"record_id": "g", "name": "张子伟"},
+    )
+    records = prepare_records(frame)
+    a = np.array([0, 2, 2, 2, 2])
+    b = np.array([1, 3, 4, 5, 6])
+    levels = text_levels(
+        records.name_code, records.names, records.name_readings, records.name_raw, a, b, "name"
+    )
+    assert [LEVELS["name"][x] for x in levels] == [
+        "homophone",
+        "homophone",
+        "different",
+        "equal_after_cleaning",
+        "similar",
+    ]
+
+
+# --- decisions --------------------------------------------------------------------------------
+
+
+def test_the_both_valid_level_outweighs_every_other_agreement():
+    tables = weight_tables(load_config())
+    best_other = sum(tables[f].max() for f in LEVELS if f != "id")
+    veto = tables["id"][LEVELS["id"].index("both_valid_different")]
+    assert veto + best_other < 0
+
+
+def test_twins_are_compared_and_rejected():
+    first, second = valid_id(14), valid_id(16)
+    frame = roster(
+        {
+            "record_id": "t1",
+            "name": "张子涵",
+            "sex": "2",
+            "id_number": first,
+            "guardian_name": "张建华",
+        },
+        {
+            "record_id": "t2",
+            "name": "张子轩",
+            "sex": "1",
+            "id_number": second,
+            "guardian_name": "张建华",
+        },
+        {
+            "record_id": "t3",
+            "name": "张梓涵",
+            "sex": "2",
+            "id_number": valid_id(18),
+            "guardian_name": "张建华",
+        },
+    )
+    records = prepare_records(frame)
+    features = compare_pairs(records, np.array([0, 0, 1]), np.array([1, 2, 2]))
+    scored = classify(features, load_config())
+    assert not scored["linked"].any()
+    assert set(LEVELS["id"][x] for x in scored["id"]) == {"both_valid_different"}
+    found, _ = candidates(frame)
+    assert (0, 2) in found  # homophone names: compared, and still two people
+    assert find_duplicates(frame).pairs.empty
+
+
+def test_common_name_and_birth_date_with_two_valid_ids_is_not_linked():
+    frame = roster(
+        {"record_id": "a", "name": "张伟", "id_number": valid_id(11), "guardian_name": "张建国"},
+        {
+            "record_id": "b",
+            "name": "张伟",
+            "id_number": valid_id(571, address="440606"),
+            "guardian_name": "张建国",
+            "household_region": "440606",
+        },
+    )
+    found, _ = candidates(frame)
+    assert found == {(0, 1)}
+    assert find_duplicates(frame).pairs.empty
+
+
+def test_equal_ids_are_always_linked_as_dup_id_across_counties():
+    shared = valid_id(55)
+    frame = roster(
+        {"record_id": "x1", "name": "陈静", "id_number": shared, "guardian_name": "陈刚"},
+        {
+            "record_id": "x2",
+            "county_code": "440303",
+            "name": "黄丽",
+            "birth_date": "2013-01-01",
+            "id_number": shared,
+            "guardian_name": "黄河",
+        },
+    )
+    result = find_duplicates(frame)
+    assert linked_ids(result) == {("x1", "x2")}
+    assert result.pairs["dup_class"].tolist() == ["DUP_ID"]
+    assert result.pairs["reason"][0].startswith("身份证号相同")
+    assert set(result.duplicates["county_code"]) == {"440103", "440303"}
+
+
+def test_fuzzy_duplicates_are_linked_with_readable_reasons():
+    good = valid_id(11)
+    frame = roster(
+        {"record_id": "r1", "name": "张伟", "id_number": good, "guardian_name": "张建国"},
+        {"record_id": "r2", "name": "张玮", "id_number": swap(good, 14), "guardian_name": "张建国"},
+        {
+            "record_id": "s1",
+            "name": "刘洋",
+            "birth_date": "2011-04-09",
+            "id_number": valid_id(33, "20110409"),
+            "guardian_name": "刘军",
+        },
+        {
+            "record_id": "s2",
+            "name": "刘洋",
+            "birth_date": "2011-09-04",
+            "id_number": valid_id(33, "20110409"),
+            "guardian_name": "刘军",
+        },
+    )
+    result = find_duplicates(frame)
+    reasons = dict(
+        zip(
+            zip(result.pairs["record_id_a"], result.pairs["record_id_b"], strict=True),
+            result.pairs["reason"],
+            strict=True,
+        )
+    )
+    assert reasons[("r1", "r2")] == (
+        "身份证号仅第15、16位互换（一方校验位错误）；性别、出生日期、监护人相同；姓名同音（张伟/张玮）"
+    )
+    assert "出生日期月日颠倒（2011-04-09/2011-09-04）" in reasons[("s1", "s2")]
+
+
+# --- groups -----------------------------------------------------------------------------------
+
+
+def test_group_ids_are_stable_and_independent_of_row_order():
+    assert group_id(["b", "a"]) == group_id(["a", "b"]) != group_id(["a", "c"])
+    shared = valid_id(55)
+    rows = [
+        {"record_id": f"r{i}", "name": "陈静", "id_number": shared, "guardian_name": "陈刚"}
+        for i in range(3)
+    ] + [{"record_id": "q", "name": "王芳", "id_number": valid_id(61), "guardian_name": "王五"}]
+    first = find_duplicates(roster(*rows)).duplicates
+    second = find_duplicates(roster(*reversed(rows))).duplicates
+    pd.testing.assert_frame_equal(first, second)
+    assert list(first.columns) == list(schema.DUPLICATE_COLUMNS)
+    assert first["group_id"].nunique() == 1 and first["group_id"][0] == group_id(["r0", "r1", "r2"])
+    assert "q" not in set(first["record_id"])
+
+
+def test_groups_above_the_cap_are_flagged_for_review(tmp_path: Path):
+    path = tmp_path / "linkage.json"
+    path.write_text(json.dumps(load_config() | {"group_size_cap": 2}), encoding="utf-8")
+    shared = valid_id(55)
+    frame = roster(*({"record_id": f"r{i}", "name": "陈静", "id_number": shared} for i in range(3)))
+    duplicates = find_duplicates(frame, path).duplicates
+    assert duplicates["reason"].str.startswith("组内3条记录，超过上限2条，需人工复核").all()
+
+
+# --- evaluation -------------------------------------------------------------------------------
+
+
+def test_evaluate_reads_truth_and_found_pairs_as_groups():
+    pairs = pd.DataFrame({"record_id_a": ["a", "b", "x"], "record_id_b": ["b", "c", "y"]})
+    truth = pd.DataFrame(
+        {"record_id_a": ["a", "a", "m"], "record_id_b": ["b", "c", "n"], "kind": ["k1", "k1", "k2"]}
+    )
+    hard = pd.DataFrame({"record_id_a": ["x"], "record_id_b": ["y"], "kind": ["twins"]})
+    figures = evaluate(pairs, truth, hard)
+    assert figures["precision"] == pytest.approx(2 / 3)
+    assert figures["recall"] == pytest.approx(2 / 3)
+    assert figures["per_kind"]["k1"]["recall"] == 1.0 and figures["per_kind"]["k2"]["recall"] == 0.0
+    assert figures["hard_negatives_linked"] == 1
+
+
+def test_default_config_is_the_repository_file():
+    assert DEFAULT_CONFIG == Path(__file__).resolve().parents[1] / "config" / "linkage.json"
+    config = load_config()
+    for feature, levels in LEVELS.items():
+        assert set(config["comparisons"][feature]) == set(levels)

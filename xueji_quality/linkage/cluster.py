@@ -1,0 +1,205 @@
+"""Duplicate groups (重复组) and the reasons a clerk reads.
+
+Linked pairs are joined into groups by connected components (scipy.sparse.csgraph). A group's id
+is "G" + the first 12 hex digits of sha1 over its sorted record ids, so the same records give the
+same id in every run. A group is DUP_ID (身份证号重复) when any of its links is an equal ID, else
+DUP_FUZZY (疑似重复). Groups larger than the configured cap are kept but their reason says they
+need a person's review: a chain of fuzzy links can join students who are not one person.
+
+Pair reasons are built column-wise from the comparison levels: one clause per field that is not
+simply equal, and the equal fields listed together (姓名、性别、出生日期、监护人相同).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from xueji_quality import schema
+from xueji_quality.linkage.compare import LEVELS
+from xueji_quality.linkage.index import Records
+
+_EQUAL_FIELDS = (("name", "姓名"), ("sex", "性别"), ("birth", "出生日期"), ("guardian", "监护人"))
+
+
+def _lv(feature: str, name: str) -> int:
+    return LEVELS[feature].index(name)
+
+
+def _join(parts: list[pd.Series], sep: str) -> pd.Series:
+    """Join clause columns row-wise, skipping <NA> clauses."""
+    out = parts[0]
+    for part in parts[1:]:
+        both = out.notna() & part.notna()
+        out = out.where(~both, out + sep + part).fillna(part)
+    return out
+
+
+def _clause(mask: np.ndarray, text: pd.Series | str, index: pd.Index) -> pd.Series:
+    series = text if isinstance(text, pd.Series) else pd.Series(text, index=index, dtype="string")
+    return series.astype("string").where(pd.Series(mask, index=index))
+
+
+def _date_text(records: Records, rows: np.ndarray) -> pd.Series:
+    y = pd.Series(records.birth_year[rows]).astype(str).str.zfill(4)
+    m = pd.Series(records.birth_month[rows]).astype(str).str.zfill(2)
+    d = pd.Series(records.birth_day[rows]).astype(str).str.zfill(2)
+    return (y + "-" + m + "-" + d).astype("string")
+
+
+def pair_reasons(records: Records, scored: pd.DataFrame) -> pd.Series:
+    """Chinese reason of each compared pair."""
+    index = pd.RangeIndex(len(scored))
+    a, b = scored["a"].to_numpy(), scored["b"].to_numpy()
+    lv = {f: scored[f].to_numpy() for f in LEVELS}
+    position = pd.Series(scored["id_position"].to_numpy().astype(int), index=index).astype(str)
+    next_position = pd.Series(scored["id_position"].to_numpy().astype(int) + 1, index=index)
+    invalid_count = (~records.id_valid[a]).astype(int) + (~records.id_valid[b]).astype(int)
+    who = pd.Series(np.where(invalid_count >= 2, "双方", "一方"), index=index)
+
+    clauses: list[pd.Series] = []
+    id_text = pd.Series(pd.NA, index=index, dtype="string")
+    id_text = id_text.mask(lv["id"] == _lv("id", "equal"), "身份证号相同")
+    id_text = id_text.mask(
+        lv["id"] == _lv("id", "one_digit"),
+        "身份证号第" + position + "位不同（" + who + "校验位错误）",
+    )
+    id_text = id_text.mask(
+        lv["id"] == _lv("id", "transposed"),
+        "身份证号仅第"
+        + position
+        + "、"
+        + next_position.astype(str)
+        + "位互换（"
+        + who
+        + "校验位错误）",
+    )
+    id_text = id_text.mask(
+        lv["id"] == _lv("id", "via_student_no"), "学籍号所含身份证号与另一方身份证号相同"
+    )
+    id_text = id_text.mask(
+        lv["id"] == _lv("id", "both_valid_different"), "身份证号不同（双方均为有效号码）"
+    )
+    id_text = id_text.mask(
+        lv["id"] == _lv("id", "invalid_different"), "身份证号不同（" + who + "校验位错误）"
+    )
+    no_text = (records.id_text[a] == "") | (records.id_text[b] == "")
+    id_text = id_text.mask((lv["id"] == _lv("id", "missing")) & no_text, "一方无身份证号")
+    id_text = id_text.mask((lv["id"] == _lv("id", "missing")) & ~no_text, "一方身份证号格式错误")
+    clauses.append(id_text)
+    if (lv["student_no"] == _lv("student_no", "equal")).any():
+        clauses.append(_clause(lv["student_no"] == _lv("student_no", "equal"), "学籍号相同", index))
+
+    equal_lists = [_clause(lv[f] == _lv(f, "equal"), label, index) for f, label in _EQUAL_FIELDS]
+    equal_text = _join(equal_lists, "、")
+    clauses.append(equal_text + "相同")
+
+    name_table = np.array([*records.names, ""], dtype=object)
+    names_a = pd.Series(name_table[records.name_code[a]], index=index, dtype="string")
+    names_b = pd.Series(name_table[records.name_code[b]], index=index, dtype="string")
+    raw_a = pd.Series(records.name_raw[a], index=index, dtype="string")
+    raw_b = pd.Series(records.name_raw[b], index=index, dtype="string")
+    pair_names = "（" + names_a + "/" + names_b + "）"
+    clauses.append(
+        _clause(
+            lv["name"] == _lv("name", "equal_after_cleaning"),
+            "姓名仅空格或全角字符不同（" + raw_a + "/" + raw_b + "）",
+            index,
+        )
+    )
+    for level_name, label in (
+        ("homophone", "姓名同音"),
+        ("similar", "姓名相近"),
+        ("different", "姓名不同"),
+    ):
+        clauses.append(_clause(lv["name"] == _lv("name", level_name), label + pair_names, index))
+    dates = "（" + _date_text(records, a) + "/" + _date_text(records, b) + "）"
+    clauses.append(
+        _clause(lv["birth"] == _lv("birth", "swapped"), "出生日期月日颠倒" + dates, index)
+    )
+    clauses.append(_clause(lv["birth"] == _lv("birth", "different"), "出生日期不同" + dates, index))
+    clauses.append(_clause(lv["sex"] == _lv("sex", "different"), "性别不同", index))
+    for level_name, label in (
+        ("equal_after_cleaning", "监护人姓名仅空格或全角字符不同"),
+        ("homophone", "监护人同音"),
+        ("similar", "监护人相近"),
+        ("different", "监护人不同"),
+    ):
+        clauses.append(_clause(lv["guardian"] == _lv("guardian", level_name), label, index))
+    return _join(clauses, "；").fillna("")
+
+
+def group_id(record_ids: list[str]) -> str:
+    """Stable id of a group: 'G' + sha1 of the sorted record ids (first 12 hex digits)."""
+    text = "\n".join(sorted(record_ids))
+    return "G" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+
+
+def build_groups(
+    roster: pd.DataFrame, pairs: pd.DataFrame, a: np.ndarray, b: np.ndarray, group_size_cap: int
+) -> pd.DataFrame:
+    """schema.DUPLICATE_COLUMNS rows, one per (group, record), from linked pairs (positions a, b)."""
+    n = len(roster)
+    columns = list(schema.DUPLICATE_COLUMNS)
+    if len(a) == 0:
+        return pd.DataFrame(
+            {c: pd.Series(dtype="float64" if c == "score" else "string") for c in columns}
+        )
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    members = np.unique(np.r_[a, b])
+    record_ids = roster["record_id"].astype("string").to_numpy(dtype=object)
+    frame = pd.DataFrame(
+        {"row": members, "label": labels[members], "record_id": record_ids[members]}
+    )
+    frame = frame.sort_values(["label", "record_id"], kind="stable")
+    ids = frame.groupby("label", sort=False)["record_id"].agg(lambda s: group_id(list(s)))
+    sizes = frame.groupby("label", sort=False).size()
+
+    pair_label = labels[a]
+    pair_info = pd.DataFrame(
+        {
+            "label": pair_label,
+            "is_id": (pairs["dup_class"] == "DUP_ID").to_numpy(),
+            "score": pairs["score"].to_numpy(),
+            "text": (
+                pairs["record_id_a"] + "与" + pairs["record_id_b"] + "：" + pairs["reason"]
+            ).to_numpy(),
+        }
+    )
+    by_label = pair_info.groupby("label", sort=False)
+    group_class = by_label["is_id"].any().map({True: "DUP_ID", False: "DUP_FUZZY"})
+    group_score = by_label["score"].min()
+    group_reason = by_label["text"].agg("。".join)
+    oversized = sizes > group_size_cap
+    warn = pd.Series("", index=sizes.index)
+    warn[oversized] = (
+        "组内" + sizes[oversized].astype(str) + f"条记录，超过上限{group_size_cap}条，需人工复核："
+    )
+    group_reason = warn + group_reason.reindex(sizes.index)
+
+    label = frame["label"].to_numpy()
+    rows = frame["row"].to_numpy()
+
+    def take(column: str) -> pd.Series:
+        if column in roster.columns:
+            return pd.Series(roster[column].astype("string").to_numpy()[rows], dtype="string")
+        return pd.Series(pd.NA, index=range(len(rows)), dtype="string")
+
+    out = pd.DataFrame(
+        {
+            "group_id": pd.Series(ids.reindex(label).to_numpy(), dtype="string"),
+            "record_id": pd.Series(frame["record_id"].to_numpy(), dtype="string"),
+            "county_code": take("county_code"),
+            "school_code": take("school_code"),
+            "school_name": take("school_name"),
+            "dup_class": pd.Series(group_class.reindex(label).to_numpy(), dtype="string"),
+            "score": group_score.reindex(label).to_numpy(dtype=np.float64),
+            "reason": pd.Series(group_reason.reindex(label).to_numpy(), dtype="string"),
+        }
+    )
+    return out.sort_values(["group_id", "record_id"], kind="stable").reset_index(drop=True)[columns]

@@ -1,0 +1,204 @@
+"""Comparison vectors (比对): one row per candidate pair, one discrete level per field.
+
+Levels are what the Fellegi-Sunter model weighs (config/linkage.json gives m and u per level):
+
+- id: equal; one_digit (one position differs, at least one side fails MOD 11-2); transposed (two
+  adjacent positions swapped); via_student_no (a ``G`` 学籍号 carries the other record's ID);
+  both_valid_different (two valid, different numbers: two people); invalid_different; missing.
+- name / guardian: equal; equal_after_cleaning (only blanks or full-width forms differ);
+  homophone (same length, every character shares a reading: 张伟/张玮, 单/善 via heteronyms);
+  similar (same first character, Damerau-Levenshtein distance 1); different; missing.
+- birth: equal; swapped (day and month exchanged); different; missing.
+- sex, region (户口所在地), student_no: equal; different; missing.
+
+ID digits are compared as (pairs, 18) matrices; names and guardians are compared once per distinct
+pair of values (names repeat heavily), with jellyfish doing the string distance.
+"""
+
+from __future__ import annotations
+
+import jellyfish
+import numpy as np
+import pandas as pd
+
+from xueji_quality.linkage.index import Records
+
+LEVELS: dict[str, tuple[str, ...]] = {
+    "id": (
+        "equal",
+        "one_digit",
+        "transposed",
+        "via_student_no",
+        "both_valid_different",
+        "invalid_different",
+        "missing",
+    ),
+    "name": ("equal", "equal_after_cleaning", "homophone", "similar", "different", "missing"),
+    "birth": ("equal", "swapped", "different", "missing"),
+    "sex": ("equal", "different", "missing"),
+    "guardian": ("equal", "equal_after_cleaning", "homophone", "similar", "different", "missing"),
+    "region": ("equal", "different", "missing"),
+    "student_no": ("equal", "different", "missing"),
+}
+
+
+def level(feature: str, name: str) -> int:
+    return LEVELS[feature].index(name)
+
+
+def id_levels(records: Records, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ID level of each pair and the 1-based first differing position (0 when not applicable)."""
+    da, db = records.id_digits[a], records.id_digits[b]
+    differs = da != db
+    count = differs.sum(axis=1)
+    first = np.argmax(differs, axis=1)
+    nxt = np.minimum(first + 1, 17)
+    rows = np.arange(len(a))
+    swapped = (
+        (count == 2)
+        & differs[rows, nxt]
+        & (da[rows, first] == db[rows, nxt])
+        & (da[rows, nxt] == db[rows, first])
+    )
+    shape_a, shape_b = records.id_shape[a], records.id_shape[b]
+    valid_a, valid_b = records.id_valid[a], records.id_valid[b]
+    both = shape_a & shape_b
+    sno_a, sno_b = records.student_no_id[a], records.student_no_id[b]
+    text_a, text_b = records.id_text[a], records.id_text[b]
+    via_sno = ((sno_a != "") & ((sno_a == text_b) | (sno_a == sno_b))) | (
+        (sno_b != "") & (sno_b == text_a)
+    )
+    rules = (
+        ("equal", both & (count == 0)),
+        ("both_valid_different", both & valid_a & valid_b),
+        ("one_digit", both & (count == 1)),
+        ("transposed", both & swapped),
+        ("via_student_no", via_sno),
+        ("invalid_different", both),
+    )
+    conditions = [condition for _, condition in rules]
+    choices = [level("id", name) for name, _ in rules]
+    levels = np.select(conditions, choices, level("id", "missing")).astype(np.int8)
+    position = np.where(
+        np.isin(levels, [level("id", "one_digit"), level("id", "transposed")]), first + 1, 0
+    )
+    return levels, position.astype(np.int8)
+
+
+def _text_similarity_level(
+    left: str, right: str, left_readings: tuple, right_readings: tuple
+) -> str:
+    if left == right:
+        return "equal"
+    if len(left) == len(right) and all(
+        x == y or (rx & ry)
+        for x, y, rx, ry in zip(left, right, left_readings, right_readings, strict=True)
+    ):
+        return "homophone"
+    if left[:1] == right[:1] and jellyfish.damerau_levenshtein_distance(left, right) <= 1:
+        return "similar"
+    return "different"
+
+
+def text_levels(
+    codes: np.ndarray,
+    values: list[str],
+    readings: list[tuple],
+    raw: np.ndarray | None,
+    a: np.ndarray,
+    b: np.ndarray,
+    feature: str,
+) -> np.ndarray:
+    """Name-like comparison, computed once per distinct (code, code) pair."""
+    ca, cb = codes[a], codes[b]
+    out = np.full(len(a), level(feature, "missing"), dtype=np.int8)
+    known = (ca >= 0) & (cb >= 0)
+    if known.any():
+        width = max(len(values), 1)
+        pair_code = np.minimum(ca[known], cb[known]) * width + np.maximum(ca[known], cb[known])
+        distinct, inverse = np.unique(pair_code, return_inverse=True)
+        computed = np.array(
+            [
+                level(
+                    feature,
+                    _text_similarity_level(values[x], values[y], readings[x], readings[y]),
+                )
+                for x, y in zip(
+                    (distinct // width).tolist(), (distinct % width).tolist(), strict=True
+                )
+            ],
+            dtype=np.int8,
+        )
+        out[known] = computed[inverse]
+    if raw is not None:
+        cleaned_only = (out == level(feature, "equal")) & (raw[a] != raw[b])
+        out[cleaned_only] = level(feature, "equal_after_cleaning")
+    return out
+
+
+def _equality_levels(left: np.ndarray, right: np.ndarray, missing_left, missing_right, feature):
+    return np.select(
+        [missing_left | missing_right, left == right],
+        [level(feature, "missing"), level(feature, "equal")],
+        level(feature, "different"),
+    ).astype(np.int8)
+
+
+def compare_pairs(records: Records, a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
+    """Comparison vector of every candidate pair (positions a < b)."""
+    id_level, id_position = id_levels(records, a, b)
+    ya, yb = records.birth_year[a], records.birth_year[b]
+    ma, mb = records.birth_month[a], records.birth_month[b]
+    dda, ddb = records.birth_day[a], records.birth_day[b]
+    birth = np.select(
+        [
+            (ya == 0) | (yb == 0),
+            (ya == yb) & (ma == mb) & (dda == ddb),
+            (ya == yb) & (ma == ddb) & (dda == mb) & (ma != dda),
+        ],
+        [level("birth", "missing"), level("birth", "equal"), level("birth", "swapped")],
+        level("birth", "different"),
+    ).astype(np.int8)
+    sa, sb = records.sex[a], records.sex[b]
+    return pd.DataFrame(
+        {
+            "a": a,
+            "b": b,
+            "id": id_level,
+            "id_position": id_position,
+            "name": text_levels(
+                records.name_code,
+                records.names,
+                records.name_readings,
+                records.name_raw,
+                a,
+                b,
+                "name",
+            ),
+            "birth": birth,
+            "sex": _equality_levels(sa, sb, sa == 0, sb == 0, "sex"),
+            "guardian": text_levels(
+                records.guardian_code,
+                records.guardians,
+                records.guardian_readings,
+                None,
+                a,
+                b,
+                "guardian",
+            ),
+            "region": _equality_levels(
+                records.region[a],
+                records.region[b],
+                records.region[a] < 0,
+                records.region[b] < 0,
+                "region",
+            ),
+            "student_no": _equality_levels(
+                records.student_no[a],
+                records.student_no[b],
+                records.student_no[a] == "",
+                records.student_no[b] == "",
+                "student_no",
+            ),
+        }
+    )
