@@ -505,3 +505,34 @@ def test_stale_staging_of_dead_process_is_cleaned(tmp_path):
     assert not stale.exists()
     assert live.exists()
     assert clean_stale_staging(tmp_path) == []
+
+
+def test_a_clean_province_still_gets_its_lists(tmp_path):
+    roster = make_roster()
+    problems = make_problems().iloc[0:0]
+    duplicates = make_duplicates(roster).iloc[0:0]
+    counties = write_county_reports(
+        tmp_path,
+        roster,
+        problems,
+        duplicates,
+        province="44",
+        run_date=RUN_DATE,
+        rule_catalogue=catalogue(),
+    )
+    assert [c["records_clean"] for c in counties] == [4, 2, 3]
+    book = workbook_of(tmp_path, LIWAN)
+    assert book.sheetnames == ["说明", "汇总", "错误学籍", "重复学籍"]
+    assert book["错误学籍"].max_row == 1
+    write_province_outputs(
+        tmp_path,
+        roster,
+        problems,
+        duplicates,
+        make_quarantine().iloc[0:0],
+        province="44",
+        run_date=RUN_DATE,
+    )
+    rows = sheet_rows(openpyxl.load_workbook(tmp_path / "province" / "summary.xlsx")["区县汇总"])
+    assert [r["合计"] for r in rows] == [0, 0, 0, 0]
+    assert pq.read_table(tmp_path / "province" / "problems.parquet").num_rows == 0

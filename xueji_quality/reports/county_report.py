@@ -196,10 +196,16 @@ def county_duplicate_block(
     groups = duplicates.loc[own.fillna(False), "group_id"].unique()
     block = duplicates[duplicates["group_id"].isin(groups)].copy()
     block["_own"] = (block["county_code"] == county_code).fillna(False).astype(bool)
-    own_graduating = block["graduating"] & block["_own"]
-    block["_group_not_graduating"] = ~own_graduating.groupby(block["group_id"]).transform("any")
-    own_school = block["school_code"].where(block["_own"])
-    block["_group_school"] = own_school.groupby(block["group_id"]).transform("min")
+    # Group keys by sort and first-of-group instead of a per-group Python aggregate.
+    own_rows = block[block["_own"]]
+    graduating_groups = own_rows.loc[own_rows["graduating"], "group_id"].unique()
+    block["_group_not_graduating"] = ~block["group_id"].isin(graduating_groups)
+    first_school = (
+        own_rows.sort_values("school_code", na_position="last", kind="stable")
+        .drop_duplicates("group_id")
+        .set_index("group_id")["school_code"]
+    )
+    block["_group_school"] = block["group_id"].map(first_school)
     block["_not_own"] = ~block["_own"]
     block["_not_graduating"] = ~block["graduating"]
     block = block.sort_values(
@@ -507,12 +513,16 @@ def write_county_reports(
         code: f"{name or UNKNOWN_COUNTY}（{code}）"
         for code, name in zip(targets, names, strict=True)
     }
-    all_codes = (
-        pd.concat([duplicates["county_code"], roster["county_code"]], ignore_index=True)
-        .dropna()
-        .astype(str)
-        .unique()
-    )
+    if counties is not None:
+        # One call per county (the flow maps over counties): keep only what these counties need
+        # before the heavier preparation below.
+        problems = problems[problems["county_code"].isin(targets).fillna(False)]
+        touched = duplicates.loc[duplicates["county_code"].isin(targets).fillna(False), "group_id"]
+        duplicates = duplicates[duplicates["group_id"].isin(touched.unique())]
+    needed = pd.concat([problems["record_id"], duplicates["record_id"]]).dropna().unique()
+    roster_sizes = roster["county_code"].value_counts(dropna=True)
+    roster = roster[roster["record_id"].isin(needed).fillna(False)]
+    all_codes = duplicates["county_code"].dropna().astype(str).unique()
     other_names = regions.county_names(pd.Series(all_codes, dtype="string")).tolist()
     labels = {
         c: f"{n or UNKNOWN_COUNTY}（{c}）" for c, n in zip(all_codes, other_names, strict=True)
@@ -526,7 +536,6 @@ def write_county_reports(
     problem_positions = _positions(sorted_problems)
     problem_columns = problem_sheet_columns(sorted_problems, mask_ids)
     dup_frame = prepare_duplicates(duplicates, context)
-    roster_sizes = roster["county_code"].value_counts(dropna=True)
 
     results = []
     for code, name in zip(targets, names, strict=True):
