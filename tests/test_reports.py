@@ -22,6 +22,7 @@ from xueji_quality.reports import (
     county_report,
     mask_id_numbers,
     new_run_id,
+    problem_class,
     publish,
     read_manifest,
     staging_dir,
@@ -307,6 +308,20 @@ def test_masked_ids_in_excel_full_in_parquet(tmp_path):
     assert not any("201201010011" in v for v in every)
     parquet = pq.read_table(tmp_path / "counties" / LIWAN / "problems.parquet").to_pandas()
     assert "44010320150202002X" in set(parquet["value"])
+
+
+def test_problem_classes():
+    rules = pd.Series(
+        ["ID_CHECKSUM", "SEX_MISMATCH", "ID_REGION_ERA", "NAME_CHARS", "STUDENT_NO_MISMATCH"]
+    )
+    severities = pd.Series(["E", "E", "W", "E", "E"])
+    assert problem_class(rules, severities).tolist() == [
+        "身份证号错误",
+        "身份证号错误",
+        "警告",
+        "其他字段错误",
+        "其他字段错误",
+    ]
 
 
 def test_mask_id_numbers():

@@ -4,9 +4,9 @@ The Ministry names three kinds of trouble (身份证号重复, 身份证号错�
 near-duplicates); a county also has to clear every other wrong field and should look at warnings.
 Every item of a county list falls into exactly one class:
 
-- 身份证号错误: an error (severity E) whose rule code starts with ``ID_`` (format, check
-  character, date inside the number, legacy 15-digit, spreadsheet damage, name/sex/birth date
-  disagreeing with the number);
+- 身份证号错误: an error (severity E) whose rule code starts with ``ID_`` (missing, format,
+  check character, date inside the number, legacy 15-digit, spreadsheet damage) or says that a
+  field disagrees with the number (``ID_MATCH_RULES``: sex, birth date);
 - 身份证号重复: a record in a ``DUP_ID`` group (one row per record of the county in the group);
 - 疑似重复: a record in a ``DUP_FUZZY`` group;
 - 其他字段错误: any other error;
@@ -39,6 +39,9 @@ PROBLEM_CLASSES: tuple[str, ...] = (ID_ERROR, ID_DUPLICATE, FUZZY_DUPLICATE, OTH
 ERROR_CLASSES: tuple[str, ...] = PROBLEM_CLASSES[:4]
 DUP_CLASS_LABELS: dict[str, str] = {"DUP_ID": ID_DUPLICATE, "DUP_FUZZY": FUZZY_DUPLICATE}
 GRADUATING_PREFIX = "毕业年级·"
+# Errors outside the ID_ prefix that the Ministry counts as 身份证号错误: sex or birth date
+# disagreeing with the number.
+ID_MATCH_RULES: frozenset[str] = frozenset({"SEX_MISMATCH", "BIRTHDATE_MISMATCH"})
 
 WORKBOOK_OPTIONS = {
     "constant_memory": True,
@@ -67,7 +70,7 @@ def problem_class(rules: pd.Series, severities: pd.Series) -> pd.Series:
     labels = np.select(
         [
             (severities == "W").to_numpy(dtype=bool),
-            rules.str.startswith("ID_").to_numpy(dtype=bool),
+            (rules.str.startswith("ID_") | rules.isin(ID_MATCH_RULES)).to_numpy(dtype=bool),
         ],
         [WARNING, ID_ERROR],
         OTHER_ERROR,
@@ -274,7 +277,7 @@ def write_summary(
         f"问题条目：{int(table['合计'].sum())} 条，涉及学生 {int(table['涉及学生数'].sum())} 人",
         "",
         "■ 问题类别",
-        f"{ID_ERROR}：身份证件号无法成立（格式、校验码、出生日期、15 位旧号、表格软件损坏）或与姓名/性别/出生日期不符的错误",
+        f"{ID_ERROR}：身份证件号无法成立（缺失、格式、校验码、出生日期、15 位旧号、表格软件损坏）或性别/出生日期与证件号不符",
         f"{ID_DUPLICATE}：同一身份证件号登记多次，每条涉及本区县的学籍计一条（跨区县的重复组在两个区县各自计数）",
         f"{FUZZY_DUPLICATE}：疑似同一学生重复登记（证件号一位之差、同音姓名、日月颠倒等），每条涉及的学籍计一条",
         f"{OTHER_ERROR}：其他字段的错误（必填项缺失、代码不在代码表内、学籍号格式等）",
