@@ -311,17 +311,19 @@ def test_masked_ids_in_excel_full_in_parquet(tmp_path):
 
 
 def test_problem_classes():
-    rules = pd.Series(
-        ["ID_CHECKSUM", "SEX_MISMATCH", "ID_REGION_ERA", "NAME_CHARS", "STUDENT_NO_MISMATCH"]
+    problems = pd.DataFrame(
+        [
+            ("ID_CHECKSUM", "E", "id_number", "身份证号错误"),
+            ("SEX_MISMATCH", "E", "sex", "身份证号错误"),
+            ("ID_REGION_ERA", "W", "id_number", "警告"),
+            ("ID_TYPE_CODE", "E", "id_type", "其他字段错误"),
+            ("NAME_CHARS", "E", "name", "其他字段错误"),
+            ("STUDENT_NO_MISMATCH", "E", "student_no", "其他字段错误"),
+        ],
+        columns=["rule", "severity", "field", "expected"],
     )
-    severities = pd.Series(["E", "E", "W", "E", "E"])
-    assert problem_class(rules, severities).tolist() == [
-        "身份证号错误",
-        "身份证号错误",
-        "警告",
-        "其他字段错误",
-        "其他字段错误",
-    ]
+    classes = problem_class(problems["rule"], problems["severity"], problems["field"])
+    assert classes.tolist() == problems["expected"].tolist()
 
 
 def test_mask_id_numbers():

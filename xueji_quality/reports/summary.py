@@ -4,9 +4,10 @@ The Ministry names three kinds of trouble (身份证号重复, 身份证号错�
 near-duplicates); a county also has to clear every other wrong field and should look at warnings.
 Every item of a county list falls into exactly one class:
 
-- 身份证号错误: an error (severity E) whose rule code starts with ``ID_`` (missing, format,
-  check character, date inside the number, legacy 15-digit, spreadsheet damage) or says that a
-  field disagrees with the number (``ID_MATCH_RULES``: sex, birth date);
+- 身份证号错误: an error (severity E) on the field ``id_number`` (missing, format, check
+  character, date inside the number, legacy 15-digit, spreadsheet damage) or saying that a field
+  disagrees with the number (``ID_MATCH_RULES``: sex, birth date). The ID *type* code is another
+  field;
 - 身份证号重复: a record in a ``DUP_ID`` group (one row per record of the county in the group);
 - 疑似重复: a record in a ``DUP_FUZZY`` group;
 - 其他字段错误: any other error;
@@ -63,14 +64,15 @@ ROSTER_CONTEXT_COLUMNS: tuple[str, ...] = (
 )
 
 
-def problem_class(rules: pd.Series, severities: pd.Series) -> pd.Series:
+def problem_class(rules: pd.Series, severities: pd.Series, fields: pd.Series) -> pd.Series:
     """Class of each problem row (see the module docstring)."""
     rules = rules.astype("string").fillna("")
     severities = severities.astype("string").fillna("")
+    fields = fields.astype("string").fillna("")
     labels = np.select(
         [
             (severities == "W").to_numpy(dtype=bool),
-            (rules.str.startswith("ID_") | rules.isin(ID_MATCH_RULES)).to_numpy(dtype=bool),
+            ((fields == "id_number") | rules.isin(ID_MATCH_RULES)).to_numpy(dtype=bool),
         ],
         [WARNING, ID_ERROR],
         OTHER_ERROR,
@@ -106,7 +108,9 @@ def problem_items(
         {
             "county_code": problems["county_code"].astype("string").to_numpy(),
             "record_id": problems["record_id"].astype("string").to_numpy(),
-            "problem_class": problem_class(problems["rule"], problems["severity"]).to_numpy(),
+            "problem_class": problem_class(
+                problems["rule"], problems["severity"], problems["field"]
+            ).to_numpy(),
         }
     )
     found = lookup.reindex(problem_part["record_id"])
@@ -183,7 +187,8 @@ def county_table(
         table[column] = table[column].fillna(0).astype("int64")
     sizes = codes.value_counts()
     table["在籍学生数"] = table["county_code"].map(sizes).fillna(0).astype("int64")
-    table["区县名称"] = regions.county_names(table["county_code"]).to_numpy()
+    names = regions.county_names(table["county_code"])
+    table["区县名称"] = names.mask(names == "", "未知区县").to_numpy()
     table = table.sort_values(
         ["错误合计", "合计", "county_code"], ascending=[False, False, True], kind="stable"
     )
@@ -293,7 +298,7 @@ def write_summary(
         {
             "问题代码": problems["rule"].astype("string"),
             "严重程度": problems["severity"].map({"E": "错误", "W": "警告"}).astype("string"),
-            "问题类别": problem_class(problems["rule"], problems["severity"]),
+            "问题类别": problem_class(problems["rule"], problems["severity"], problems["field"]),
             "county_code": problems["county_code"].astype("string"),
         }
     )
