@@ -505,10 +505,9 @@ def write_county_reports(
     """
     run_dir = Path(run_dir)
     targets = _county_targets(roster, problems, duplicates, counties)
-    stems = {code: None for code in targets}
     names = regions.county_names(pd.Series(targets, dtype="string")).tolist()
-    for code, name in zip(targets, names, strict=True):
-        stems[code] = county_file_stem(code, name)  # refuses a bad code before writing anything
+    # Refuses a bad code before anything is written.
+    stems = {code: county_file_stem(code, name) for code, name in zip(targets, names, strict=True)}
     county_labels = {
         code: f"{name or UNKNOWN_COUNTY}（{code}）"
         for code, name in zip(targets, names, strict=True)
