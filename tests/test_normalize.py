@@ -161,3 +161,20 @@ def test_identifier_normalisation_is_idempotent(values):
     assert twice.tolist() == once.tolist()
     assert not any(mask.any() for mask in changed.values())
     assert not once.str.contains("[\\s\u200b\uff10-\uff5a]", regex=True).any()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.text(alphabet="0123456789xX ＸＡ０\u3000\u200b'ag.E+-", max_size=20), max_size=12),
+    st.sampled_from(sorted(normalize.MOSTLY_DISTINCT)),
+)
+def test_candidate_rows_give_the_same_result_as_distinct_values(values, field):
+    steps = normalize.field_steps(field)
+    by_value, changed_by_value = normalize.normalize_column(text(values), steps)
+    by_row, changed_by_row = normalize.normalize_column(
+        text(values), steps, distinct=False, candidates=normalize.MOSTLY_DISTINCT[field]
+    )
+    assert by_row.tolist() == by_value.tolist()
+    assert {k: m.tolist() for k, m in changed_by_row.items()} == {
+        k: m.tolist() for k, m in changed_by_value.items()
+    }

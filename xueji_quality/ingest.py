@@ -504,8 +504,10 @@ def _row_problems(frame: pd.DataFrame, layout: _Layout) -> pd.Series:
     header_hits = np.zeros(len(frame), dtype=np.int64)
     for column in frame.columns:
         values = frame[column]
-        undecodable |= normalize.contains(values, "\ufffd")
-        nul |= normalize.contains(values, "\x00")
+        odd = normalize.contains(values, "[\ufffd\x00]", regex=True)
+        if odd.any():
+            undecodable |= normalize.contains(values, "\ufffd")
+            nul |= normalize.contains(values, "\x00")
         header = column.split("#")[0]
         arrow = pa.array(values.array)
         same = pc.or_(pc.equal(arrow, header), pc.equal(arrow, normalize_header(header)))
@@ -696,13 +698,10 @@ def read_exports(paths: list[Path], province: str) -> Staged:
     )
     normalizations = pd.DataFrame(
         {
-            "record_id": pd.Series(
-                roster["record_id"].to_numpy()[changes["row"].to_numpy(dtype=np.int64)],
-                dtype=STRING,
-            ),
-            "field": changes["field"].astype(STRING).to_numpy(),
-            "kind": changes["kind"].astype(STRING).to_numpy(),
-            "original": changes["original"].astype(STRING).to_numpy(),
+            "record_id": roster["record_id"].array.take(changes["row"].to_numpy(dtype=np.int64)),
+            "field": changes["field"].astype(STRING).array,
+            "kind": changes["kind"].astype(STRING).array,
+            "original": changes["original"].astype(STRING).array,
         }
     )
     rows_read = sum(f["rows_read"] for f in files)

@@ -61,8 +61,16 @@ IDENTIFIER_FIELDS = (
     "export_key",
 )
 TEXT_FIELDS = ("name", "guardian_name", "school_name", "class_name", "grade")
-# Fields whose values are nearly all different: factorising them costs more than it saves.
-MOSTLY_DISTINCT = frozenset({"id_number", "student_no", "phone", "export_key", "name"})
+# Fields whose values are nearly all different (factorising them costs more than it saves),
+# with a regex for the values a normalisation step might change.
+_ODD_IN_NAMES = f"^{BLANK_CHARS}|{BLANK_CHARS}$|{FULLWIDTH_CHARS}|{INVISIBLE_CHARS}"
+MOSTLY_DISTINCT = {
+    "id_number": "[^0-9A-Z]",
+    "student_no": "[^0-9A-Z]",
+    "phone": "[^0-9A-Z-]",
+    "export_key": "[^0-9A-Za-z_-]",
+    "name": _ODD_IN_NAMES,
+}
 CODE_FIELDS = {
     "sex": schema.SEX_CODES,
     "ethnicity": schema.ETHNICITY_CODES,
@@ -137,6 +145,8 @@ def upper_x(values: pd.Series) -> pd.Series:
 
 def upper_ascii(values: pd.Series) -> pd.Series:
     """ASCII letters upper-cased (the G/J/L prefix and X of a national student number)."""
+    if not contains(values, "[a-z]", regex=True).any():
+        return values
     return values.str.upper()
 
 
@@ -223,31 +233,53 @@ def field_steps(field: str) -> list[Step]:
 
 
 def normalize_column(
-    values: pd.Series, steps: list[Step], *, distinct: bool = True
+    values: pd.Series, steps: list[Step], *, distinct: bool = True, candidates: str | None = None
 ) -> tuple[pd.Series, dict[str, np.ndarray]]:
     """Apply ``steps`` to a column; returns the new column and, per kind, a mask of changed rows.
 
     With ``distinct`` the steps run on the distinct values only, so a column of a million rows
-    with a few thousand distinct dates costs a few thousand conversions; columns whose values
-    are nearly all different (ID numbers, names) skip that.
+    with a few thousand distinct dates costs a few thousand conversions. Columns whose values are
+    nearly all different (ID numbers, names) skip that; for them ``candidates`` (a regex) picks
+    the rows a step might change, and only those are worked on.
     """
     values = values.astype(STRING)
+    size = len(values)
     if distinct:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
         current = pd.Series(uniques, dtype=STRING)
     else:
-        codes = np.arange(len(values))
-        current = values.reset_index(drop=True)
+        if candidates is None:
+            codes = np.arange(size)
+        else:
+            codes = np.flatnonzero(contains(values, candidates, regex=True))
+        current = values.iloc[codes].reset_index(drop=True)
     changed: dict[str, np.ndarray] = {}
     for kind, step in steps:
-        after = step(current).astype(STRING)
+        after = step(current)
+        if after is current:  # the step found nothing to change
+            continue
+        after = after.astype(STRING)
         changed_values = differs(current, after)
         if changed_values.any():
-            rows = changed_values[codes] & (codes >= 0)
+            if distinct:
+                rows = changed_values[codes] & (codes >= 0)
+            else:
+                rows = np.zeros(size, dtype=bool)
+                rows[codes[changed_values]] = True
             changed[kind] = changed[kind] | rows if kind in changed else rows
         current = after
-    out = pd.Series(current.array.take(codes, allow_fill=True), index=values.index, dtype=STRING)
+    if distinct:
+        taken = current.array.take(codes, allow_fill=True)
+        return pd.Series(taken, index=values.index, dtype=STRING), changed
+    out = values.copy()
+    if changed:
+        out.iloc[codes] = current.array
     return out, changed
+
+
+def repeat(value: str, count: int) -> pd.arrays.ArrowStringArray:
+    """A string array holding ``value`` ``count`` times, built without Python objects."""
+    return pd.array(pa.repeat(pa.scalar(value, pa.large_string()), count), dtype=STRING)
 
 
 def normalize_roster(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -264,15 +296,20 @@ def normalize_roster(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         steps = field_steps(field)
         if not steps:
             continue
-        new, changed = normalize_column(frame[field], steps, distinct=field not in MOSTLY_DISTINCT)
+        new, changed = normalize_column(
+            frame[field],
+            steps,
+            distinct=field not in MOSTLY_DISTINCT,
+            candidates=MOSTLY_DISTINCT.get(field),
+        )
         out[field] = new
         for kind, mask in changed.items():
             parts.append(
                 pd.DataFrame(
                     {
                         "row": frame.index.to_numpy()[mask],
-                        "field": pd.array([field] * int(mask.sum()), dtype=STRING),
-                        "kind": pd.array([kind] * int(mask.sum()), dtype=STRING),
+                        "field": repeat(field, int(mask.sum())),
+                        "kind": repeat(kind, int(mask.sum())),
                         "original": frame[field].astype(STRING).array[mask],
                     }
                 )
