@@ -508,7 +508,7 @@ def _row_problems(frame: pd.DataFrame, layout: _Layout) -> pd.Series:
         if odd.any():
             undecodable |= normalize.contains(values, "\ufffd")
             nul |= normalize.contains(values, "\x00")
-        header = column.split("#")[0]
+        header = re.sub(r"#\d+$", "", column)
         arrow = pa.array(values.array)
         same = pc.or_(pc.equal(arrow, header), pc.equal(arrow, normalize_header(header)))
         header_hits += pc.fill_null(same, False).to_numpy(zero_copy_only=False)
