@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import (
     create_markdown_artifact,
     create_progress_artifact,
@@ -204,14 +204,14 @@ def provincial_run(
             set(counties) if counties else set(staged.roster["county_code"].dropna())
         )
         futures = county_report.map(
-            staging,
-            roster,
-            problems,
-            duplicates,
-            province,
-            run_date,
-            catalogue,
-            mask_ids,
+            unmapped(staging),
+            unmapped(roster),
+            unmapped(problems),
+            unmapped(duplicates),
+            unmapped(province),
+            unmapped(run_date),
+            unmapped(catalogue),
+            unmapped(mask_ids),
             report_counties,
         )
         county_files = [entry for f in futures.result() for entry in f]
@@ -221,7 +221,13 @@ def provincial_run(
         stage_done("report", started)
 
         figures = runinfo.conservation(
-            staged.rows_read, staged.roster, staged.quarantine, problems, duplicates
+            staged.rows_read,
+            staged.roster,
+            staged.quarantine,
+            problems,
+            duplicates,
+            county_files,
+            counties,
         )
         manifest = runinfo.run_manifest(
             run_id=run_id,

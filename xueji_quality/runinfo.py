@@ -36,31 +36,44 @@ def conservation(
     quarantine: pd.DataFrame,
     problems: pd.DataFrame,
     duplicates: pd.DataFrame,
+    county_reports: list[dict],
+    counties: list[str] | None = None,
 ) -> dict:
-    """Counts that must add up; raises ConservationError when they do not."""
+    """Counts that must add up; raises ConservationError when they do not.
+
+    ``county_reports`` are the entries the county lists were written with: each county's staged
+    records must equal the records its list names plus those it counts clean, and together the
+    lists must cover every staged row of the counties in scope.
+    """
     staged_ids = roster["record_id"]
+    in_scope = roster if not counties else roster[roster["county_code"].isin(counties)]
     flagged = pd.concat([problems["record_id"], duplicates["record_id"]]).drop_duplicates()
-    unknown = flagged[~flagged.isin(staged_ids)]
-    reported = int(staged_ids.isin(flagged).sum())
+    unknown = int((~flagged.isin(staged_ids)).sum())
+    listed = sum(entry["records_with_problems"] for entry in county_reports)
+    clean = sum(entry["records_clean"] for entry in county_reports)
+    covered = sum(entry["records"] for entry in county_reports)
     figures = {
         "rows_read": int(rows_read),
         "rows_staged": len(roster),
         "rows_quarantined": len(quarantine),
-        "rows_with_problems": reported,
-        "rows_clean": len(roster) - reported,
+        "rows_in_scope": len(in_scope),
+        "rows_in_county_lists": int(listed),
+        "rows_clean": int(clean),
         "record_ids_unique": bool(staged_ids.is_unique),
+        "unknown_record_ids_in_reports": unknown,
     }
     figures["holds"] = (
         figures["rows_read"] == figures["rows_staged"] + figures["rows_quarantined"]
-        and figures["rows_staged"] == figures["rows_with_problems"] + figures["rows_clean"]
+        and covered == len(in_scope) == listed + clean
         and figures["record_ids_unique"]
-        and unknown.empty
+        and unknown == 0
     )
     if not figures["holds"]:
         raise ConservationError(
             f"行数不守恒：读入 {figures['rows_read']} 行，入库 {figures['rows_staged']} 行，"
-            f"隔离 {figures['rows_quarantined']} 行；记录号唯一：{figures['record_ids_unique']}；"
-            f"报告中有 {len(unknown)} 个未入库的记录号"
+            f"隔离 {figures['rows_quarantined']} 行；区县清单覆盖 {covered} 行"
+            f"（有问题 {listed}，无问题 {clean}），应为 {len(in_scope)} 行；"
+            f"记录号唯一：{figures['record_ids_unique']}；报告中未入库的记录号 {unknown} 个"
         )
     return figures
 
