@@ -252,9 +252,7 @@ def test_pinyin_reading_sets_cover_surname_readings():
     records = prepare_records(frame)
     a = np.array([0, 2, 2, 2, 2])
     b = np.array([1, 3, 4, 5, 6])
-    levels = text_levels(
-        records.name_code, records.names, records.name_readings, records.name_raw, a, b, "name"
-    )
+    levels = text_levels(records.name_code, records.names, records.name_raw_code, a, b, "name")
     assert [LEVELS["name"][x] for x in levels] == [
         "homophone",
         "homophone",

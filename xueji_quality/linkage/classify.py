@@ -39,10 +39,25 @@ def weight_tables(config: dict) -> dict[str, np.ndarray]:
 
 
 def match_weights(features: pd.DataFrame, config: dict) -> np.ndarray:
+    """Sum of log2(m/u) over the fields.
+
+    For fields named in ``term_frequency`` the u of an agreement is the share of records holding
+    the agreeing value when that is larger than the configured u (Fellegi-Sunter with
+    frequency-based u): two records agreeing on a common name or guardian weigh less.
+    """
     tables = weight_tables(config)
     total = np.zeros(len(features), dtype=np.float64)
     for feature in FEATURES:
-        total += tables[feature][features[feature].to_numpy()]
+        levels = features[feature].to_numpy()
+        weights = tables[feature][levels]
+        if feature in config.get("term_frequency", ()):
+            params = config["comparisons"][feature]
+            share = features[f"{feature}_share"].to_numpy()
+            for name in ("equal", "equal_after_cleaning"):
+                agree = levels == LEVELS[feature].index(name)
+                u = np.maximum(params[name]["u"], share[agree])
+                weights[agree] = np.log2(params[name]["m"] / u)
+        total += weights
     return total
 
 

@@ -87,7 +87,7 @@ def pair_reasons(records: Records, scored: pd.DataFrame) -> pd.Series:
     id_text = id_text.mask(
         lv["id"] == _lv("id", "invalid_different"), "身份证号不同（" + who + "校验位错误）"
     )
-    no_text = (records.id_text[a] == "") | (records.id_text[b] == "")
+    no_text = ~records.id_present[a] | ~records.id_present[b]
     id_text = id_text.mask((lv["id"] == _lv("id", "missing")) & no_text, "一方无身份证号")
     id_text = id_text.mask((lv["id"] == _lv("id", "missing")) & ~no_text, "一方身份证号格式错误")
     clauses.append(id_text)
@@ -101,8 +101,9 @@ def pair_reasons(records: Records, scored: pd.DataFrame) -> pd.Series:
     name_table = np.array([*records.names, ""], dtype=object)
     names_a = pd.Series(name_table[records.name_code[a]], index=index, dtype="string")
     names_b = pd.Series(name_table[records.name_code[b]], index=index, dtype="string")
-    raw_a = pd.Series(records.name_raw[a], index=index, dtype="string")
-    raw_b = pd.Series(records.name_raw[b], index=index, dtype="string")
+    raw_table = np.array([*records.names_raw, ""], dtype=object)
+    raw_a = pd.Series(raw_table[records.name_raw_code[a]], index=index, dtype="string")
+    raw_b = pd.Series(raw_table[records.name_raw_code[b]], index=index, dtype="string")
     pair_names = "（" + names_a + "/" + names_b + "）"
     clauses.append(
         _clause(
@@ -139,6 +140,16 @@ def group_id(record_ids: list[str]) -> str:
     return "G" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
 
 
+def _per_label(labels: np.ndarray, values: list, combine) -> tuple[np.ndarray, list, np.ndarray]:
+    """combine(values of one label) for each run of equal labels (labels sorted)."""
+    if len(labels) == 0:
+        return labels, [], np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+    ends = np.r_[starts[1:], len(labels)]
+    combined = [combine(values[s:e]) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+    return labels[starts], combined, ends - starts
+
+
 def build_groups(
     roster: pd.DataFrame, pairs: pd.DataFrame, a: np.ndarray, b: np.ndarray, group_size_cap: int
 ) -> pd.DataFrame:
@@ -157,24 +168,26 @@ def build_groups(
         {"row": members, "label": labels[members], "record_id": record_ids[members]}
     )
     frame = frame.sort_values(["label", "record_id"], kind="stable")
-    ids = frame.groupby("label", sort=False)["record_id"].agg(lambda s: group_id(list(s)))
-    sizes = frame.groupby("label", sort=False).size()
+    group_labels, group_ids, group_sizes = _per_label(
+        frame["label"].to_numpy(), frame["record_id"].tolist(), group_id
+    )
+    ids = pd.Series(group_ids, index=group_labels)
+    sizes = pd.Series(group_sizes, index=group_labels)
 
     pair_label = labels[a]
-    pair_info = pd.DataFrame(
+    texts = (pairs["record_id_a"] + "与" + pairs["record_id_b"] + "：" + pairs["reason"]).tolist()
+    order = np.argsort(pair_label, kind="stable")
+    reason_labels, reasons, _ = _per_label(pair_label[order], [texts[i] for i in order], "。".join)
+    by_label = pd.DataFrame(
         {
             "label": pair_label,
             "is_id": (pairs["dup_class"] == "DUP_ID").to_numpy(),
             "score": pairs["score"].to_numpy(),
-            "text": (
-                pairs["record_id_a"] + "与" + pairs["record_id_b"] + "：" + pairs["reason"]
-            ).to_numpy(),
         }
-    )
-    by_label = pair_info.groupby("label", sort=False)
+    ).groupby("label", sort=False)
     group_class = by_label["is_id"].any().map({True: "DUP_ID", False: "DUP_FUZZY"})
     group_score = by_label["score"].min()
-    group_reason = by_label["text"].agg("。".join)
+    group_reason = pd.Series(reasons, index=reason_labels)
     oversized = sizes > group_size_cap
     warn = pd.Series("", index=sizes.index)
     warn[oversized] = (

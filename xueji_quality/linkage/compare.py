@@ -7,9 +7,13 @@ Levels are what the Fellegi-Sunter model weighs (config/linkage.json gives m and
   both_valid_different (two valid, different numbers: two people); invalid_different; missing.
 - name / guardian: equal; equal_after_cleaning (only blanks or full-width forms differ);
   homophone (same length, every character shares a reading: 张伟/张玮, 单/善 via heteronyms);
-  similar (same first character, Damerau-Levenshtein distance 1); different; missing.
+  similar (same first character, three characters or more, Damerau-Levenshtein distance 1);
+  different; missing.
 - birth: equal; swapped (day and month exchanged); different; missing.
 - sex, region (户口所在地), student_no: equal; different; missing.
+
+For name and guardian the share of records holding the agreeing value is kept next to the level
+(name_share, guardian_share): agreeing on 张伟 is weaker evidence than agreeing on a rare name.
 
 ID digits are compared as (pairs, 18) matrices; names and guardians are compared once per distinct
 pair of values (names repeat heavily), with jellyfish doing the string distance.
@@ -21,7 +25,7 @@ import jellyfish
 import numpy as np
 import pandas as pd
 
-from xueji_quality.linkage.index import Records
+from xueji_quality.linkage.index import Records, char_readings
 
 LEVELS: dict[str, tuple[str, ...]] = {
     "id": (
@@ -64,9 +68,9 @@ def id_levels(records: Records, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarra
     valid_a, valid_b = records.id_valid[a], records.id_valid[b]
     both = shape_a & shape_b
     sno_a, sno_b = records.student_no_id[a], records.student_no_id[b]
-    text_a, text_b = records.id_text[a], records.id_text[b]
-    via_sno = ((sno_a != "") & ((sno_a == text_b) | (sno_a == sno_b))) | (
-        (sno_b != "") & (sno_b == text_a)
+    value_a, value_b = records.id_value[a], records.id_value[b]
+    via_sno = ((sno_a >= 0) & ((sno_a == value_b) | (sno_a == sno_b))) | (
+        (sno_b >= 0) & (sno_b == value_a)
     )
     rules = (
         ("equal", both & (count == 0)),
@@ -85,17 +89,20 @@ def id_levels(records: Records, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarra
     return levels, position.astype(np.int8)
 
 
-def _text_similarity_level(
-    left: str, right: str, left_readings: tuple, right_readings: tuple
-) -> str:
+def text_similarity(left: str, right: str) -> str:
+    """Level of two cleaned names: equal, homophone, similar or different."""
     if left == right:
         return "equal"
     if len(left) == len(right) and all(
-        x == y or (rx & ry)
-        for x, y, rx, ry in zip(left, right, left_readings, right_readings, strict=True)
+        x == y or (char_readings(x) & char_readings(y)) for x, y in zip(left, right, strict=True)
     ):
         return "homophone"
-    if left[:1] == right[:1] and jellyfish.damerau_levenshtein_distance(left, right) <= 1:
+    # Two-character names sharing a surname and nothing else are different names (宋平/宋涛).
+    if (
+        left[:1] == right[:1]
+        and max(len(left), len(right)) >= 3
+        and jellyfish.damerau_levenshtein_distance(left, right) <= 1
+    ):
         return "similar"
     return "different"
 
@@ -103,8 +110,7 @@ def _text_similarity_level(
 def text_levels(
     codes: np.ndarray,
     values: list[str],
-    readings: list[tuple],
-    raw: np.ndarray | None,
+    raw_codes: np.ndarray | None,
     a: np.ndarray,
     b: np.ndarray,
     feature: str,
@@ -117,21 +123,17 @@ def text_levels(
         width = max(len(values), 1)
         pair_code = np.minimum(ca[known], cb[known]) * width + np.maximum(ca[known], cb[known])
         distinct, inverse = np.unique(pair_code, return_inverse=True)
+        lefts, rights = (distinct // width).tolist(), (distinct % width).tolist()
         computed = np.array(
             [
-                level(
-                    feature,
-                    _text_similarity_level(values[x], values[y], readings[x], readings[y]),
-                )
-                for x, y in zip(
-                    (distinct // width).tolist(), (distinct % width).tolist(), strict=True
-                )
+                level(feature, text_similarity(values[x], values[y]))
+                for x, y in zip(lefts, rights, strict=True)
             ],
             dtype=np.int8,
         )
         out[known] = computed[inverse]
-    if raw is not None:
-        cleaned_only = (out == level(feature, "equal")) & (raw[a] != raw[b])
+    if raw_codes is not None:
+        cleaned_only = (out == level(feature, "equal")) & (raw_codes[a] != raw_codes[b])
         out[cleaned_only] = level(feature, "equal_after_cleaning")
     return out
 
@@ -142,6 +144,12 @@ def _equality_levels(left: np.ndarray, right: np.ndarray, missing_left, missing_
         [level(feature, "missing"), level(feature, "equal")],
         level(feature, "different"),
     ).astype(np.int8)
+
+
+def _value_shares(codes: np.ndarray) -> np.ndarray:
+    """Share of records holding each value code (last slot: missing), for frequency-based u."""
+    counts = np.bincount(codes[codes >= 0], minlength=int(codes.max(initial=-1)) + 1)
+    return np.append(counts / max(len(codes), 1), 1.0)
 
 
 def compare_pairs(records: Records, a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
@@ -160,6 +168,8 @@ def compare_pairs(records: Records, a: np.ndarray, b: np.ndarray) -> pd.DataFram
         level("birth", "different"),
     ).astype(np.int8)
     sa, sb = records.sex[a], records.sex[b]
+    name_share = _value_shares(records.name_code)
+    guardian_share = _value_shares(records.guardian_code)
     return pd.DataFrame(
         {
             "a": a,
@@ -167,25 +177,15 @@ def compare_pairs(records: Records, a: np.ndarray, b: np.ndarray) -> pd.DataFram
             "id": id_level,
             "id_position": id_position,
             "name": text_levels(
-                records.name_code,
-                records.names,
-                records.name_readings,
-                records.name_raw,
-                a,
-                b,
-                "name",
+                records.name_code, records.names, records.name_raw_code, a, b, "name"
             ),
             "birth": birth,
             "sex": _equality_levels(sa, sb, sa == 0, sb == 0, "sex"),
             "guardian": text_levels(
-                records.guardian_code,
-                records.guardians,
-                records.guardian_readings,
-                None,
-                a,
-                b,
-                "guardian",
+                records.guardian_code, records.guardians, None, a, b, "guardian"
             ),
+            "name_share": name_share[records.name_code[a]],
+            "guardian_share": guardian_share[records.guardian_code[a]],
             "region": _equality_levels(
                 records.region[a],
                 records.region[b],
@@ -196,8 +196,8 @@ def compare_pairs(records: Records, a: np.ndarray, b: np.ndarray) -> pd.DataFram
             "student_no": _equality_levels(
                 records.student_no[a],
                 records.student_no[b],
-                records.student_no[a] == "",
-                records.student_no[b] == "",
+                records.student_no[a] < 0,
+                records.student_no[b] < 0,
                 "student_no",
             ),
         }

@@ -24,11 +24,12 @@ size) for a person to look at. Pairs are integer positions (a < b) into the rost
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pypinyin import Style, pinyin
 
 from xueji_quality import idcard
@@ -36,31 +37,29 @@ from xueji_quality import idcard
 # Base-11 place values of the 18 ID positions (X = 10): an 18-character ID fits an int64.
 PLACE = (11 ** np.arange(17, -1, -1, dtype=np.int64)).astype(np.int64)
 _WEIGHT_INVERSE = np.array([pow(int(w), -1, 11) for w in idcard.WEIGHTS], dtype=np.int64)
-_BLANKS = r"[\s\u3000\u200b\u200c\u200d\u2060\ufeff]"
 _STUDENT_NO = r"^[GJL]\d{17}[\dX]$"
 
 
 @dataclass
 class Records:
-    """Per-record keys and comparison inputs, computed once per roster (all numpy, length n)."""
+    """Per-record keys and comparison inputs, computed once per roster (numpy, length n)."""
 
     n: int
-    record_id: np.ndarray
-    id_text: np.ndarray  # object array of str ('' when absent)
-    id_digits: np.ndarray  # (n, 18) uint8, see idcard.digit_matrix
+    record_id: np.ndarray  # object array of str
+    id_present: np.ndarray  # bool: the ID field holds something
+    id_digits: np.ndarray  # (n, 18) uint8 digit values (X = 10) where id_shape, zeros elsewhere
     id_shape: np.ndarray  # bool: 17 digits + digit/X
     id_valid: np.ndarray  # bool: shape and check character right
-    id_value: np.ndarray  # int64 base-11 value of the ID (meaningful where id_shape)
-    student_no: np.ndarray  # object array of str ('' when absent or not of 学籍号 shape)
-    student_no_id: np.ndarray  # object: tail of a G 学籍号 when it is a valid ID, else ''
-    name_raw: np.ndarray  # object (as given)
+    id_value: np.ndarray  # int64 base-11 value of the ID where id_shape, else -1
+    student_no: np.ndarray  # int64 code of a 学籍号 of the right shape, else -1
+    student_no_id: np.ndarray  # int64 base-11 value of a G 学籍号's tail when a valid ID, else -1
     name_code: np.ndarray  # int64 code of the cleaned name (-1 missing)
     names: list[str]  # cleaned name per code
-    name_readings: list[tuple[frozenset[str], ...]]  # reading set per character, per code
+    name_raw_code: np.ndarray  # int64 code of the name as given (-1 missing)
+    names_raw: list[str]
     name_pinyin: np.ndarray  # int64 code of the default reading of the name (-1 missing)
     guardian_code: np.ndarray
     guardians: list[str]
-    guardian_readings: list[tuple[frozenset[str], ...]]
     birth_year: np.ndarray  # int32, 0 when unknown
     birth_month: np.ndarray
     birth_day: np.ndarray
@@ -69,15 +68,8 @@ class Records:
     extra: dict = field(default_factory=dict)
 
 
-def clean_name(text: str) -> str:
-    """Name as compared: NFKC (full-width → half-width), blanks removed, '.'/'•' → '·'."""
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(
-        ch for ch in text if not ch.isspace() and ch not in "\u200b\u200c\u200d\u2060\ufeff"
-    )
-    return text.replace("•", "·").replace(".", "·").replace("・", "·")
-
-
+# Blanks a name may carry (RE2 \s is ASCII only): NFKC has already turned U+3000 into a space.
+_NAME_BLANKS = r"[\s\x{00a0}\x{200b}-\x{200d}\x{2060}\x{feff}]"
 _READINGS: dict[str, frozenset[str]] = {}
 _DEFAULT_READING: dict[str, str] = {}
 
@@ -93,35 +85,84 @@ def char_readings(ch: str) -> frozenset[str]:
     return found
 
 
-def default_reading(name: str) -> str:
-    """The common reading of a name, syllables separated by blanks (key of the pinyin pass)."""
-    for ch in name:
+def default_readings(names: list[str]) -> list[str]:
+    """The common reading of each name, syllables separated by blanks (key of the pinyin pass)."""
+    chars = set("".join(names))
+    for ch in chars:
         char_readings(ch)
-    return " ".join(_DEFAULT_READING[ch] for ch in name)
+    table = {ord(ch): _DEFAULT_READING[ch] + " " for ch in chars}
+    return [name.translate(table) for name in names]
 
 
-def _codes_of_cleaned(values: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """Codes of the cleaned values; cleaning runs once per distinct raw value."""
-    raw_codes, raw_uniques = pd.factorize(values.astype("string"), use_na_sentinel=True)
-    cleaned = [clean_name(str(v)) for v in raw_uniques]
-    clean_codes, clean_uniques = pd.factorize(pd.Series(cleaned, dtype="string").replace("", pd.NA))
-    lookup = np.append(clean_codes, -1).astype(np.int64)
-    return lookup[np.where(raw_codes < 0, len(lookup) - 1, raw_codes)], list(clean_uniques)
+def _arrow(roster: pd.DataFrame, column: str) -> pa.Array:
+    if column not in roster.columns:
+        return pa.nulls(len(roster), pa.string())
+    array = pa.array(roster[column].astype("string"), type=pa.string())
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
-def _birth_parts(birth: pd.Series, id_text: pd.Series, id_shape: np.ndarray) -> tuple:
+def _codes(array: pa.Array) -> tuple[np.ndarray, list]:
+    """Dictionary codes (-1 for null or empty) and the distinct values."""
+    encoded = pc.dictionary_encode(array)
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    values = encoded.dictionary.to_pylist()
+    if "" in values:  # an empty cell is a missing value, not a value shared by many records
+        empty = values.index("")
+        codes[codes == empty] = -1
+    return codes, values
+
+
+def _cleaned_codes(array: pa.Array) -> tuple[np.ndarray, list[str], np.ndarray, list[str]]:
+    """Codes of the cleaned values (NFKC, blanks removed, '.'/'•' → '·') and of the raw ones."""
+    raw_codes, raw_values = _codes(array)
+    dictionary = pa.array(raw_values, type=pa.string())
+    cleaned = pc.utf8_normalize(dictionary, "NFKC")
+    cleaned = pc.replace_substring_regex(cleaned, _NAME_BLANKS, "")
+    cleaned = pc.replace_substring_regex(cleaned, r"[.•・]", "·")
+    clean_codes, clean_values = _codes(cleaned)
+    lookup = np.append(clean_codes, -1)
+    return lookup[raw_codes], clean_values, raw_codes, raw_values
+
+
+def _id_digits(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 18) digit values of ID-shaped values (X = 10; zeros elsewhere) and the shape mask."""
+    shape = pc.fill_null(pc.match_substring_regex(array, idcard.ID_PATTERN), False)
+    filled = pc.if_else(shape, array, pa.scalar("0" * 18)).cast(pa.large_string())
+    offsets = np.frombuffer(filled.buffers()[1], dtype=np.int64)
+    offsets = offsets[filled.offset : filled.offset + len(filled) + 1]
+    raw = np.frombuffer(filled.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    raw = raw.reshape(len(filled), 18)
+    digits = np.where(raw == ord("X"), 10, raw - ord("0")).astype(np.uint8)
+    return digits, shape.to_numpy(zero_copy_only=False)
+
+
+def _valid_and_value(digits: np.ndarray, shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    valid = shape & (idcard.check_digit_values(digits) == digits[:, 17])
+    valid &= (digits[:, :17] <= 9).all(axis=1)
+    value = np.where(shape, digits.astype(np.int64) @ PLACE, -1)
+    return valid, value
+
+
+def _birth_parts(birth: pa.Array, digits: np.ndarray, shape: np.ndarray) -> tuple:
     """Year, month, day from 'YYYY-MM-DD' (0 when unusable); the ID's date fills a missing one."""
-    text = birth.astype("string")
-    fallback = idcard.birth_date_text(id_text).where(pd.Series(id_shape, index=text.index))
-    text = text.where(text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(False), fallback)
-    codes, uniques = pd.factorize(text)
-    uniq = pd.Series(uniques, dtype="string")
-    parts = []
-    for start, stop in ((0, 4), (5, 7), (8, 10)):
-        values = pd.to_numeric(uniq.str.slice(start, stop), errors="coerce").fillna(0)
-        table = np.append(values.to_numpy(dtype=np.int32), 0)
-        parts.append(table[np.where(codes < 0, len(table) - 1, codes)])
-    year, month, day = parts
+    codes, values = _codes(birth)
+    table = np.zeros((len(values) + 1, 3), dtype=np.int32)
+    for i, text in enumerate(values):
+        if len(text) == 10 and text[4] == "-" and text[7] == "-":
+            parts = (text[:4], text[5:7], text[8:10])
+            if all(p.isdigit() for p in parts):
+                table[i] = [int(p) for p in parts]
+    year, month, day = (table[codes, i] for i in range(3))
+    d = digits.astype(np.int32)
+    from_id = (
+        d[:, 6] * 1000 + d[:, 7] * 100 + d[:, 8] * 10 + d[:, 9],
+        d[:, 10] * 10 + d[:, 11],
+        d[:, 12] * 10 + d[:, 13],
+    )
+    use_id = (year == 0) & shape
+    year, month, day = (
+        np.where(use_id, i, g) for g, i in zip((year, month, day), from_id, strict=True)
+    )
     bad = (month < 1) | (month > 12) | (day < 1) | (day > 31)
     year, month, day = (np.where(bad, 0, p).astype(np.int32) for p in (year, month, day))
     return year, month, day
@@ -130,65 +171,66 @@ def _birth_parts(birth: pd.Series, id_text: pd.Series, id_shape: np.ndarray) -> 
 def prepare_records(roster: pd.DataFrame) -> Records:
     """Everything blocking and comparison need, computed column-wise from a canonical roster."""
     n = len(roster)
+    ids = _arrow(roster, "id_number")
+    digits, shape = _id_digits(ids)
+    valid, value = _valid_and_value(digits, shape)
 
-    def column(name: str) -> pd.Series:
-        if name in roster.columns:
-            return roster[name].astype("string").reset_index(drop=True)
-        return pd.Series(pd.NA, index=pd.RangeIndex(n), dtype="string")
-
-    ids = column("id_number")
-    digits = idcard.digit_matrix(ids)
-    shape = idcard.has_format(ids).to_numpy()
-    valid = shape & (idcard.check_digit_values(digits) == digits[:, 17])
-    value = np.where(shape, digits.astype(np.int64) @ PLACE, -1)
-
-    student_no = column("student_no")
-    sno_shape = student_no.str.fullmatch(_STUDENT_NO).fillna(False).to_numpy(dtype=bool)
-    tail = student_no.str.slice(1).where(
-        student_no.str.startswith("G").fillna(False) & pd.Series(sno_shape)
+    student_no = _arrow(roster, "student_no")
+    sno_shape = pc.fill_null(pc.match_substring_regex(student_no, _STUDENT_NO), False)
+    sno_codes, _ = _codes(pc.if_else(sno_shape, student_no, pa.scalar(None, pa.string())))
+    g_number = pc.and_(sno_shape, pc.fill_null(pc.starts_with(student_no, "G"), False))
+    tail = pc.if_else(
+        g_number, pc.utf8_slice_codeunits(student_no, 1), pa.scalar(None, pa.string())
     )
-    tail_valid = idcard.checksum_ok(tail.fillna("")).to_numpy() & sno_shape
+    tail_digits, tail_shape = _id_digits(tail)
+    tail_valid, tail_value = _valid_and_value(tail_digits, tail_shape)
 
-    name_code, names = _codes_of_cleaned(column("name"))
-    guardian_code, guardians = _codes_of_cleaned(column("guardian_name"))
-    name_readings = [tuple(char_readings(ch) for ch in nm) for nm in names]
-    guardian_readings = [tuple(char_readings(ch) for ch in nm) for nm in guardians]
-    pinyin_codes, _ = pd.factorize(pd.Series([default_reading(nm) for nm in names], dtype=object))
-    pinyin_table = np.append(pinyin_codes, -1).astype(np.int64)
-    name_pinyin = pinyin_table[np.where(name_code < 0, len(pinyin_table) - 1, name_code)]
+    name_code, names, name_raw_code, names_raw = _cleaned_codes(_arrow(roster, "name"))
+    guardian_code, guardians, _, _ = _cleaned_codes(_arrow(roster, "guardian_name"))
+    pinyin_codes, _ = pd.factorize(pd.Series(default_readings(names), dtype=object))
+    name_pinyin = np.append(pinyin_codes, -1).astype(np.int64)[name_code]
 
-    year, month, day = _birth_parts(column("birth_date"), ids, shape)
-    sex_text = column("sex")
+    year, month, day = _birth_parts(_arrow(roster, "birth_date"), digits, shape)
+    sex_text = _arrow(roster, "sex")
     sex = np.select(
-        [(sex_text == "1").fillna(False).to_numpy(), (sex_text == "2").fillna(False).to_numpy()],
+        [
+            pc.fill_null(pc.equal(sex_text, "1"), False).to_numpy(zero_copy_only=False),
+            pc.fill_null(pc.equal(sex_text, "2"), False).to_numpy(zero_copy_only=False),
+        ],
         [1, 2],
         0,
     ).astype(np.int8)
-    region, _ = pd.factorize(column("household_region"))
+    region, _ = _codes(_arrow(roster, "household_region"))
 
+    record_id = (
+        roster["record_id"].astype("string").to_numpy(dtype=object)
+        if "record_id" in roster.columns
+        else np.array([str(i) for i in range(n)], dtype=object)
+    )
     return Records(
         n=n,
-        record_id=column("record_id").to_numpy(dtype=object),
-        id_text=ids.fillna("").to_numpy(dtype=object),
+        record_id=record_id,
+        id_present=pc.fill_null(pc.greater(pc.utf8_length(ids), 0), False).to_numpy(
+            zero_copy_only=False
+        ),
         id_digits=digits,
         id_shape=shape,
         id_valid=valid,
         id_value=value.astype(np.int64),
-        student_no=student_no.where(pd.Series(sno_shape), "").fillna("").to_numpy(dtype=object),
-        student_no_id=tail.where(pd.Series(tail_valid), "").fillna("").to_numpy(dtype=object),
-        name_raw=column("name").fillna("").to_numpy(dtype=object),
+        student_no=sno_codes,
+        student_no_id=np.where(tail_valid, tail_value, -1).astype(np.int64),
         name_code=name_code,
         names=names,
-        name_readings=name_readings,
+        name_raw_code=name_raw_code,
+        names_raw=names_raw,
         name_pinyin=name_pinyin,
         guardian_code=guardian_code,
         guardians=guardians,
-        guardian_readings=guardian_readings,
         birth_year=year,
         birth_month=month,
         birth_day=day,
         sex=sex,
-        region=region.astype(np.int64),
+        region=region,
     )
 
 
@@ -204,7 +246,7 @@ def pairs_in_blocks(
     rows = np.arange(len(keys), dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
     used = keys >= 0
     keys, rows = keys[used], rows[used]
-    order = np.argsort(keys, kind="stable")
+    order = np.argsort(keys)
     keys, rows = keys[order], rows[order]
     if len(keys) == 0:
         empty = np.zeros(0, dtype=np.int64)
@@ -231,20 +273,14 @@ def pairs_in_blocks(
     )
 
 
-def _text_codes(values: pd.Series | np.ndarray) -> np.ndarray:
-    series = pd.Series(values, dtype="string").replace("", pd.NA)
-    return pd.factorize(series)[0].astype(np.int64)
+def _combined(code: np.ndarray, date: np.ndarray) -> np.ndarray:
+    """One int64 key from a value code and a date code (YYYYMMDD < 10^8); -1 if either is."""
+    return np.where((code < 0) | (date < 0), -1, code * 100_000_000 + date)
 
 
-def _pair_keys(*codes: np.ndarray) -> np.ndarray:
-    """One int64 code per combination of several code columns (-1 if any is -1)."""
-    frame = pd.DataFrame({str(i): c for i, c in enumerate(codes)})
-    combined = pd.MultiIndex.from_frame(frame).factorize()[0] if len(frame) else np.zeros(0)
-    combined = np.asarray(combined, dtype=np.int64)
-    missing = np.zeros(len(frame), dtype=bool)
-    for c in codes:
-        missing |= c < 0
-    return np.where(missing, -1, combined)
+def _id_text(value: int) -> str:
+    digits = [(value // int(p)) % 11 for p in PLACE]
+    return "".join("0123456789X"[d] for d in digits)
 
 
 def _date_codes(records: Records, unordered: bool) -> np.ndarray:
@@ -279,11 +315,17 @@ def _one_edit_valid_neighbours(digits: np.ndarray, value: np.ndarray) -> list[np
 
 def _match_values(left_rows, left_values, right_rows, right_values):
     """Pairs (left row, right row) with equal int64 values (>= 0)."""
-    left = pd.DataFrame({"a": left_rows, "v": left_values})
-    left = left[left["v"] >= 0]
-    right = pd.DataFrame({"b": right_rows, "v": right_values})
-    joined = left.merge(right, on="v", how="inner")
-    a, b = joined["a"].to_numpy(np.int64), joined["b"].to_numpy(np.int64)
+    keep = left_values >= 0
+    left_rows, left_values = np.asarray(left_rows)[keep], np.asarray(left_values)[keep]
+    order = np.argsort(right_values)
+    right_rows, right_values = np.asarray(right_rows)[order], np.asarray(right_values)[order]
+    low = np.searchsorted(right_values, left_values, side="left")
+    high = np.searchsorted(right_values, left_values, side="right")
+    count = high - low
+    a = np.repeat(left_rows, count)
+    starts = np.repeat(low, count)
+    offsets = np.arange(len(a)) - np.repeat(np.cumsum(count) - count, count)
+    b = right_rows[starts + offsets]
     return np.minimum(a, b), np.maximum(a, b)
 
 
@@ -302,30 +344,18 @@ def candidate_pairs(records: Records, config: dict) -> tuple[np.ndarray, np.ndar
 
     n = records.n
     if "id" in enabled:
-        codes, uniques = pd.factorize(pd.Series(np.where(records.id_shape, records.id_text, None)))
-        a, b, bk, bs = pairs_in_blocks(codes, cap)
-        add("id", a, b, bk, bs, lambda k: str(uniques[k]))
+        a, b, bk, bs = pairs_in_blocks(records.id_value, cap)
+        add("id", a, b, bk, bs, _id_text)
 
     if "student_no" in enabled:
-        codes, uniques = pd.factorize(pd.Series(records.student_no).replace("", None))
-        a, b, bk, bs = pairs_in_blocks(codes, cap)
-        has_tail = np.flatnonzero(records.student_no_id != "")
+        a, b, bk, bs = pairs_in_blocks(records.student_no, cap)
+        has_tail = np.flatnonzero(records.student_no_id >= 0)
         valid = np.flatnonzero(records.id_valid)
         a2, b2 = _match_values(
-            has_tail,
-            _values_of(records.student_no_id[has_tail]),
-            valid,
-            records.id_value[valid],
+            has_tail, records.student_no_id[has_tail], valid, records.id_value[valid]
         )
         keep = a2 != b2
-        add(
-            "student_no",
-            np.r_[a, a2[keep]],
-            np.r_[b, b2[keep]],
-            bk,
-            bs,
-            lambda k: str(uniques[k]),
-        )
+        add("student_no", np.r_[a, a2[keep]], np.r_[b, b2[keep]], bk, bs, lambda k: f"学籍号#{k}")
 
     if "id_neighbour" in enabled:
         invalid = np.flatnonzero(records.id_shape & ~records.id_valid)
@@ -361,17 +391,17 @@ def candidate_pairs(records: Records, config: dict) -> tuple[np.ndarray, np.ndar
         add("id_neighbour", np.concatenate(parts_a), np.concatenate(parts_b), big_k, big_s)
 
     if "name_birth" in enabled:
-        keys = _pair_keys(records.name_code, _date_codes(records, unordered=False))
+        keys = _combined(records.name_code, _date_codes(records, unordered=False))
         a, b, bk, bs = pairs_in_blocks(keys, cap)
         add("name_birth", a, b, bk, bs, _key_describer(records, keys, "name"))
 
     if "pinyin_birth" in enabled:
-        keys = _pair_keys(records.name_pinyin, _date_codes(records, unordered=True))
+        keys = _combined(records.name_pinyin, _date_codes(records, unordered=True))
         a, b, bk, bs = pairs_in_blocks(keys, cap)
         add("pinyin_birth", a, b, bk, bs, _key_describer(records, keys, "name"))
 
     if "guardian_birth" in enabled:
-        keys = _pair_keys(records.guardian_code, _date_codes(records, unordered=True))
+        keys = _combined(records.guardian_code, _date_codes(records, unordered=True))
         a, b, bk, bs = pairs_in_blocks(keys, cap)
         keep = ~(records.id_valid[a] & records.id_valid[b])
         add("guardian_birth", a[keep], b[keep], bk, bs, _key_describer(records, keys, "guardian"))
@@ -385,12 +415,6 @@ def candidate_pairs(records: Records, config: dict) -> tuple[np.ndarray, np.ndar
         "oversized_blocks": oversized,
     }
     return codes // n, codes % n, stats
-
-
-def _values_of(id_texts: np.ndarray) -> np.ndarray:
-    """Base-11 values of ID-shaped texts."""
-    digits = idcard.digit_matrix(pd.Series(id_texts, dtype="string"))
-    return digits.astype(np.int64) @ PLACE
 
 
 def _key_describer(records: Records, keys: np.ndarray, what: str):
