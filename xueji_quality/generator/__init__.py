@@ -1,0 +1,50 @@
+"""Sample roster exports with ground truth, for tests, demonstrations and benchmarks.
+
+``generate_roster`` builds a provincial roster export the way real ones look (Chinese headers,
+text only, mixed date and code spellings, a 记录号 key) with planted duplicates, field errors,
+harmless spelling variants and look-alike students who are not duplicates, and returns the truth
+next to it. ``write_sample`` writes the roster in one of the export formats plus the truth files.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from xueji_quality.generator.build import (
+    DEFAULT_RATES,
+    DUPLICATE_KINDS,
+    ERROR_KINDS,
+    HARD_NEGATIVE_KINDS,
+    NORMALISABLE_KINDS,
+    SCHOOL_YEAR,
+    GeneratedRoster,
+    generate,
+)
+from xueji_quality.generator.output import FORMATS, write_sample
+
+__all__ = [
+    "DEFAULT_RATES",
+    "DUPLICATE_KINDS",
+    "ERROR_KINDS",
+    "FORMATS",
+    "HARD_NEGATIVE_KINDS",
+    "NORMALISABLE_KINDS",
+    "SCHOOL_YEAR",
+    "GeneratedRoster",
+    "generate",
+    "generate_roster",
+    "write_sample",
+]
+
+
+def generate_roster(
+    rows: int,
+    seed: int,
+    province: str,
+    *,
+    rates: dict[str, float] | None = None,
+    counties: int | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(roster, truth_duplicates, truth_errors); ``generate`` returns the other truth tables too."""
+    built = generate(rows, seed, province, rates=rates, counties=counties)
+    return built.roster, built.truth_duplicates, built.truth_errors
