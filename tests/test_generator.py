@@ -144,6 +144,9 @@ def test_clean_rows_are_consistent(built, roster):
     assert clean[L["phone"]].str.fullmatch(r"1[3-9]\d{9}").all()
     assert clean[L["school_code"]].str.fullmatch(r"(21|31|34)44\d{6}").all()
     assert clean[L["grade"]].isin(list(schema.GRADE_LEVELS)).all()
+    assert clean[L["sex"]].isin(list(schema.SEX_CODES)).all()
+    assert clean[L["ethnicity"]].isin(list(schema.ETHNICITY_CODES)).all()
+    assert clean[L["id_type"]].isin(list(schema.ID_TYPE_CODES)).all()
     names = clean[L["name"]]
     assert names.str.fullmatch("[\u4e00-\u9fff·]{2,}").all()
 
@@ -213,7 +216,12 @@ def test_planted_errors_break_their_rule(built, roster):
             assert idcard.checksum_ok(student_no.str.slice(1)).all()
             assert (student_no.str.slice(1) != ids).all()
         elif kind == "SEX_CODE":
-            assert not rows[L["sex"]].isin(["1", "2", "男", "女"]).any()
+            assert not rows[L["sex"]].isin(list(schema.SEX_CODES)).any()
+        elif kind == "ETHNICITY_CODE":
+            assert not rows[L["ethnicity"]].isin(list(schema.ETHNICITY_CODES)).any()
+        elif kind == "ID_TYPE_CODE":
+            assert not rows[L["id_type"]].isin(list(schema.ID_TYPE_CODES)).any()
+            assert idcard.checksum_ok(ids).all()
         elif kind == "SCHOOL_CODE_FORMAT":
             assert not rows[L["school_code"]].str.fullmatch(r"\d{10}").any()
         elif kind == "SCHOOL_PROVINCE":
@@ -284,6 +292,9 @@ def test_duplicates_are_the_same_student(built, roster):
             elif kind == "date_swap":
                 dx, dy = _parse_dates(pd.Series([x[L["birth_date"]], y[L["birth_date"]]]))
                 assert dx != dy and (dx.day, dx.month) == (dy.month, dy.day)
+                # Each 学籍号 embeds the date as typed on its registration.
+                assert x[L["student_no"]][7:15] == dx.strftime("%Y%m%d")
+                assert y[L["student_no"]][7:15] == dy.strftime("%Y%m%d")
             elif kind == "missing_id":
                 assert (id_x == "") != (id_y == "")
                 assert x[L["name"]] == y[L["name"]]

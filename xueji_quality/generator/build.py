@@ -879,7 +879,8 @@ class _Plan:
 
         county_code = county_table["code"].to_numpy().astype(str)
         school_county = s["county"][school]
-        birth_ymd = _ascii(_digits(_yyyymmdd(p["birth"]), 8))
+        # A temporary number embeds the birth date as it was typed in.
+        birth_ymd = _ascii(_digits(_yyyymmdd(p["birth_shown"]), 8))
         kind = p["student_no_kind"]
         student_no = np.char.add("G", _id_text(p["student_no_body"])).astype("U20")
         sel = kind == "L"
@@ -943,7 +944,8 @@ class _Plan:
         sno = text["student_no"]
         school_county = self.s["county"][p["school"]]
         county_code = county_table["code"].to_numpy().astype(str)
-        birth_ymd = _ascii(_digits(_yyyymmdd(p["birth"]), 8))
+        # A temporary number embeds the birth date as it was typed in.
+        birth_ymd = _ascii(_digits(_yyyymmdd(p["birth_shown"]), 8))
 
         def temporary(rows: np.ndarray) -> None:
             # A number that fails the national check keeps its temporary L 学籍号.
@@ -1045,10 +1047,10 @@ class _Plan:
 
         # Code fields.
         rows = self.pool.take(c["SEX_CODE"])
-        text["sex"][rows] = np.array(["3", "男性", "M", "5"])[cycle(rows, 4)]
+        text["sex"][rows] = np.array(["3", "M", "5", "F"])[cycle(rows, 4)]
         self.errors.append((rows, "sex", "SEX_CODE"))
         rows = self.pool.take(c["ETHNICITY_CODE"])
-        text["ethnicity"][rows] = np.array(["99", "汉", "00", "57"])[cycle(rows, 4)]
+        text["ethnicity"][rows] = np.array(["99", "汉人", "00", "57"])[cycle(rows, 4)]
         self.errors.append((rows, "ethnicity", "ETHNICITY_CODE"))
         rows = self.pool.take(c["ID_TYPE_CODE"])
         text["id_type"][rows] = np.array(["3", "0", "B", "户籍证明"])[cycle(rows, 4)]
