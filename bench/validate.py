@@ -70,12 +70,19 @@ def main() -> None:
         if args.cache:
             roster.to_parquet(args.cache)
     print(f"roster: {len(roster):,} rows ({origin})")
+    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS with the roster loaded, before validating: {loaded:,.0f} MB")
     profiler = None
     if args.profile:
         from pyinstrument import Profiler
 
         profiler = Profiler()
         profiler.start()
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    cpu_before = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
     started = time.perf_counter()
     problems = validate_roster(roster, args.province, AS_OF, workers=args.workers)
     elapsed = time.perf_counter() - started
@@ -85,7 +92,12 @@ def main() -> None:
         print(profiler.output_text(unicode=True, color=False, show_all=False)[:6000])
     peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"validate_roster: {elapsed:.2f} s, {len(roster) / elapsed:,.0f} rows/s")
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    cpu = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime - cpu_before
+    print(f"validate_roster: {elapsed:.2f} s, {len(roster) / elapsed:,.0f} rows/s, CPU {cpu:.1f} s")
     print(f"problems: {len(problems):,}")
     print(problems["rule"].value_counts().to_string())
     print(f"peak RSS: main {peak_self:,.0f} MB, largest worker {peak_children:,.0f} MB")

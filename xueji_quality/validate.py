@@ -121,20 +121,28 @@ def _empty_problems() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="string") for c in schema.PROBLEM_COLUMNS})
 
 
-def _batch_frame(
-    roster: pd.DataFrame, columns: tuple[str, ...], start: int, stop: int
-) -> pd.DataFrame:
-    """Only the suite's columns, strings pyarrow-backed, index = roster row position."""
+def _text_columns(roster: pd.DataFrame, columns: set[str]) -> pd.DataFrame:
+    """The columns the suites name, strings pyarrow-backed, blanks as <NA> (converted once:
+    suites sharing a column share its buffers, so the rules' per-column work is done once)."""
     out = {}
-    for column in columns:
+    for column in sorted(columns):
         if column not in roster.columns:
-            values = pd.Series(pd.NA, index=range(stop - start), dtype="string[pyarrow]")
+            out[column] = pd.Series(pd.NA, index=roster.index, dtype="string[pyarrow]")
+        elif column == "grade_level":
+            out[column] = roster[column]
         else:
-            values = roster[column].iloc[start:stop]
-            if column != "grade_level":
-                values = values.astype("string[pyarrow]")
-        out[column] = values.to_numpy() if column == "grade_level" else values.array
-    frame = pd.DataFrame(out, index=pd.RangeIndex(start, stop), columns=list(columns))
+            values = roster[column].astype("string[pyarrow]")
+            # A blank cell is a missing value (REQUIRED_MISSING's business, no format error).
+            out[column] = values.mask(values.str.strip().eq("").fillna(False))
+    return pd.DataFrame(out, index=roster.index)
+
+
+def _batch_frame(
+    columns: pd.DataFrame, names: tuple[str, ...], start: int, stop: int
+) -> pd.DataFrame:
+    """Only the suite's columns, index = roster row position."""
+    frame = columns.iloc[start:stop][list(names)]
+    frame.index = pd.RangeIndex(start, stop)
     return frame
 
 
@@ -152,7 +160,7 @@ def _context(project_root: Path | None):
 
 
 def _run_suites(
-    roster: pd.DataFrame,
+    columns: pd.DataFrame,
     suites: list[_Suite],
     parameters: dict[str, Any],
     start: int,
@@ -169,7 +177,7 @@ def _run_suites(
         definition = context.validation_definitions.add(
             gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
         )
-        frame = _batch_frame(roster, suite.columns, start, stop)
+        frame = _batch_frame(columns, suite.columns, start, stop)
         result = definition.run(
             batch_parameters={"dataframe": frame},
             expectation_parameters=parameters,
@@ -198,14 +206,14 @@ _SHARED: dict[str, Any] = {}
 
 
 def _run_shared_range(start: int, stop: int) -> list[list[np.ndarray]]:
-    return _run_suites(_SHARED["roster"], _SHARED["suites"], _SHARED["parameters"], start, stop)
+    return _run_suites(_SHARED["columns"], _SHARED["suites"], _SHARED["parameters"], start, stop)
 
 
 def _run_parallel(
-    roster: pd.DataFrame, suites: list[_Suite], parameters: dict[str, Any], workers: int
+    columns: pd.DataFrame, suites: list[_Suite], parameters: dict[str, Any], workers: int
 ) -> list[list[np.ndarray]]:
-    bounds = np.linspace(0, len(roster), workers + 1).astype(int)
-    _SHARED.update(roster=roster, suites=suites, parameters=parameters)
+    bounds = np.linspace(0, len(columns), workers + 1).astype(int)
+    _SHARED.update(columns=columns, suites=suites, parameters=parameters)
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             parts = list(pool.map(_run_shared_range, bounds[:-1], bounds[1:]))
@@ -289,11 +297,13 @@ def validate_roster(
     suites = load_suites(suites_dir)
     if not suites or roster.empty:
         return _empty_problems()
-    roster = roster.reset_index(drop=True)
+    if not roster.index.equals(pd.RangeIndex(len(roster))):
+        roster = roster.reset_index(drop=True)
     parameters = {"as_of": as_of.isoformat(), "province": str(province)}
+    columns = _text_columns(roster, {c for suite in suites for c in suite.columns})
     if data_docs_dir is not None:
         with tempfile.TemporaryDirectory(prefix="xueji-gx-") as root:
-            found = _run_suites(roster, suites, parameters, 0, len(roster), Path(root))
+            found = _run_suites(columns, suites, parameters, 0, len(roster), Path(root))
             site = Path(root) / "gx" / "uncommitted" / "data_docs" / "local_site"
             target = Path(data_docs_dir)
             if target.exists():
@@ -302,7 +312,7 @@ def validate_roster(
     else:
         workers = workers or default_workers(len(roster))
         if workers > 1:
-            found = _run_parallel(roster, suites, parameters, workers)
+            found = _run_parallel(columns, suites, parameters, workers)
         else:
-            found = _run_suites(roster, suites, parameters, 0, len(roster))
+            found = _run_suites(columns, suites, parameters, 0, len(roster))
     return _problems(roster, suites, found)

@@ -6,18 +6,30 @@ They are total: no value, however broken, raises. Missing values pass every chec
 about missing values (an empty optional field is not a format error).
 
 The resident ID rules follow GB 11643-1999 (see ``xueji_quality.idcard``); an ID number is first
-classified once (missing, spreadsheet damage, bad shape, bad check character, valid), and rules
-that need its parts (birth date, sex, address code) only look at valid numbers, so one broken
-number yields one problem, not five.
+classified (missing, spreadsheet damage, bad shape, bad check character, valid), and rules that
+need its parts (birth date, sex, address code) only look at valid numbers, so one broken number
+yields one problem, not five.
+
+Fixed-width values (ID numbers, dates) are read as byte matrices straight from the pyarrow
+buffers; the parts of a column are computed once and reused by every rule that needs them
+(GX hands each rule a copy of the batch frame, but pyarrow copies share their buffers, which
+identify the column).
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from xueji_quality import idcard, regions
 
@@ -33,15 +45,10 @@ RESIDENT_ID_TYPES: tuple[str, ...] = ("1",)
 # Residence permits of Hong Kong, Macao and Taiwan residents carry these address codes.
 PERMIT_ADDRESS_CODES: frozenset[str] = frozenset({"810000", "820000", "830000"})
 
-SHAPE_18 = r"[0-9]{17}[0-9X]"
 # 4.40106E+17, 4.40106200001011e17: an ID that went through a spreadsheet as a float.
 SCIENTIFIC = r"[0-9]+(\.[0-9]*)?[Ee]\+?[0-9]+"
-# 15 significant digits survive a float: the last three of 18 come back as 000 (sequence 000 is
-# never issued, so a real number does not end that way).
-ZEROED_TAIL = r"[0-9]{15}000"
-DATE_10 = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
-MONTH_7 = r"[0-9]{4}-[0-9]{2}"
 EARLIEST_YEAR = 1900
+_ZERO, _DASH, _X = ord("0"), ord("-"), ord("X")
 
 
 def as_text(values: pd.Series) -> pd.Series:
@@ -56,12 +63,27 @@ def as_text(values: pd.Series) -> pd.Series:
         )
 
 
+def _arrow(values: pd.Series) -> pa.Array:
+    """The values as one pyarrow string array (zero-copy for pyarrow-backed strings)."""
+    text = as_text(values)
+    try:
+        array = pa.array(text.array)
+    except Exception:  # Python strings pyarrow cannot encode (lone surrogates)
+        cleaned = text.map(
+            lambda v: v.encode("utf-8", "replace").decode("utf-8"), na_action="ignore"
+        )
+        array = pa.array(cleaned.to_numpy(dtype=object, na_value=None), type=pa.large_string())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array
+
+
 def fullmatch(values: pd.Series, pattern: str) -> pd.Series:
     """True where the whole value matches ``pattern``; missing values give False."""
     text = as_text(values)
     try:
         hit = text.str.fullmatch(pattern)
-    except (ValueError, re.error):  # an engine that rejects the value (pyarrow UTF-8 issues)
+    except (ValueError, re.error, pa.ArrowException):
         hit = as_text(text.astype(object)).str.fullmatch(pattern)
     return hit.fillna(False).astype(bool)
 
@@ -72,18 +94,63 @@ def present(values: pd.Series) -> pd.Series:
     return (text.str.strip().str.len() > 0).fillna(False).astype(bool)
 
 
-def _ascii_matrix(text: pd.Series, mask: np.ndarray, width: int) -> np.ndarray:
-    """(mask.sum(), width) uint8 byte matrix of the masked values (each exactly ``width`` ASCII)."""
-    chosen = text[mask].tolist()
-    if not chosen:
-        return np.zeros((0, width), dtype=np.uint8)
-    return np.frombuffer("".join(chosen).encode("ascii"), dtype=np.uint8).reshape(-1, width)
+# --- memo of per-column work -------------------------------------------------------------------
+
+_MEMO: OrderedDict[tuple, tuple[list[pa.Array], Any]] = OrderedDict()
+_MEMO_LOCK = threading.Lock()
+_MEMO_SIZE = 8
 
 
-def _digits_to_int(matrix: np.ndarray, start: int, stop: int) -> np.ndarray:
-    out = np.zeros(len(matrix), dtype=np.int64)
+def _identity(array: pa.Array) -> tuple:
+    return (
+        str(array.type),
+        array.offset,
+        len(array),
+        tuple(b.address if b is not None else 0 for b in array.buffers()),
+    )
+
+
+def _memo(name: str, arrays: list[pa.Array], compute: Callable[[], Any]) -> Any:
+    """``compute()`` once per (name, column buffers); entries keep their arrays alive, so a
+    buffer address cannot be reused by another column while its entry exists."""
+    key = (name, *(_identity(a) for a in arrays))
+    with _MEMO_LOCK:
+        if key in _MEMO:
+            _MEMO.move_to_end(key)
+            return _MEMO[key][1]
+    value = compute()
+    with _MEMO_LOCK:
+        _MEMO[key] = (arrays, value)
+        while len(_MEMO) > _MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    return value
+
+
+# --- fixed-width values as byte matrices -------------------------------------------------------
+
+
+def _fixed_width(array: pa.Array, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mask of the values that are exactly ``width`` ASCII characters, (n, width) uint8 bytes;
+    other rows are zero)."""
+    n = len(array)
+    nbytes = pc.binary_length(array).fill_null(-1).to_numpy(zero_copy_only=False)
+    nchars = pc.utf8_length(array).fill_null(-1).to_numpy(zero_copy_only=False)
+    mask = (nbytes == width) & (nchars == width)
+    matrix = np.zeros((n, width), dtype=np.uint8)
+    if mask.any():
+        chosen = array.filter(pa.array(mask))
+        offset_type = np.int64 if pa.types.is_large_string(chosen.type) else np.int32
+        offsets = np.frombuffer(chosen.buffers()[1], dtype=offset_type)
+        offsets = offsets[chosen.offset : chosen.offset + len(chosen) + 1]
+        data = np.frombuffer(chosen.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+        matrix[mask] = data.reshape(-1, width)
+    return mask, matrix
+
+
+def _number(digits: np.ndarray, start: int, stop: int) -> np.ndarray:
+    out = np.zeros(len(digits), dtype=np.int64)
     for pos in range(start, stop):
-        out = out * 10 + (matrix[:, pos].astype(np.int64) - 48)
+        out = out * 10 + digits[:, pos]
     return out
 
 
@@ -95,6 +162,14 @@ def _valid_ymd(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarr
     return month_ok & (day >= 1) & (day <= limit) & (year >= EARLIEST_YEAR)
 
 
+def _ymd_number(digits: np.ndarray, year_at: int, month_at: int, day_at: int) -> np.ndarray:
+    """YYYYMMDD from digit positions (values 0..9 expected); 0 where not a real date."""
+    year = _number(digits, year_at, year_at + 4)
+    month = _number(digits, month_at, month_at + 2)
+    day = _number(digits, day_at, day_at + 2)
+    return np.where(_valid_ymd(year, month, day), year * 10000 + month * 100 + day, 0)
+
+
 def _to_date(value: date | str) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
@@ -104,18 +179,62 @@ def _yyyymmdd(value: date | str) -> int:
     return d.year * 10000 + d.month * 100 + d.day
 
 
+def _date_numbers(array: pa.Array) -> np.ndarray:
+    mask, raw = _fixed_width(array, 10)
+    digits = raw.astype(np.int64) - _ZERO
+    is_digit = (digits >= 0) & (digits <= 9)
+    shaped = (
+        mask
+        & is_digit[:, [0, 1, 2, 3, 5, 6, 8, 9]].all(axis=1)
+        & (raw[:, 4] == _DASH)
+        & (raw[:, 7] == _DASH)
+    )
+    return np.where(shaped, _ymd_number(np.where(is_digit, digits, 0), 0, 5, 8), 0)
+
+
 def date_numbers(values: pd.Series) -> np.ndarray:
     """YYYY-MM-DD text -> YYYYMMDD int64; 0 where missing, misshapen or not a real date."""
-    text = as_text(values)
-    mask = fullmatch(text, DATE_10).to_numpy()
-    out = np.zeros(len(text), dtype=np.int64)
-    m = _ascii_matrix(text, mask, 10)
-    year, month, day = _digits_to_int(m, 0, 4), _digits_to_int(m, 5, 7), _digits_to_int(m, 8, 10)
-    out[mask] = np.where(_valid_ymd(year, month, day), year * 10000 + month * 100 + day, 0)
-    return out
+    array = _arrow(values)
+    return _memo("date", [array], lambda: _date_numbers(array))
 
 
 # --- resident ID numbers ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IdParts:
+    """What the rules need to know about each ID number of a column."""
+
+    shaped: np.ndarray  # 17 digits and a digit or X
+    digits: np.ndarray  # (n, 18) uint8, X = 10; zero where not shaped
+    check_ok: np.ndarray  # shaped and the check character is right
+    scientific: np.ndarray  # E notation
+    zeroed: np.ndarray  # shaped and ends in 000
+    born: np.ndarray  # YYYYMMDD inside a shaped number, 0 if not a real date
+
+
+def _id_parts(array: pa.Array) -> IdParts:
+    mask, raw = _fixed_width(array, 18)
+    values = raw.astype(np.int16) - _ZERO
+    is_digit = (values >= 0) & (values <= 9)
+    last_x = raw[:, 17] == _X
+    shaped = mask & is_digit[:, :17].all(axis=1) & (is_digit[:, 17] | last_x)
+    digits = np.where(is_digit, values, 0).astype(np.uint8)
+    digits[last_x, 17] = 10
+    digits[~shaped] = 0
+    check_ok = shaped & (idcard.check_digit_values(digits) == digits[:, 17])
+    zeroed = shaped & (raw[:, 15:18] == _ZERO).all(axis=1)
+    scientific = pc.match_substring_regex(array, f"^(?:{SCIENTIFIC})$").fill_null(False)
+    born = np.where(shaped, _ymd_number(digits.astype(np.int64), 6, 10, 12), 0)
+    return IdParts(
+        shaped, digits, check_ok, scientific.to_numpy(zero_copy_only=False), zeroed, born
+    )
+
+
+def id_parts(id_number: pd.Series) -> IdParts:
+    """Shape, digits, check, damage signs and birth date of each ID number (computed once)."""
+    array = _arrow(id_number)
+    return _memo("id_parts", [array], lambda: _id_parts(array))
 
 
 def spreadsheet_damaged(id_number: pd.Series, student_no: pd.Series | None = None) -> pd.Series:
@@ -125,30 +244,35 @@ def spreadsheet_damaged(id_number: pd.Series, student_no: pd.Series | None = Non
     significant digits) are when the check character fails, or when the 学籍号 carries the same
     first 15 digits with a different tail (G + the intact number): a real number may end in 000.
     """
-    text = as_text(id_number)
-    zeroed = fullmatch(text, ZEROED_TAIL).to_numpy()
-    shaped, digits = id_digits(text)
-    check_fails = ~(idcard.check_digit_values(digits) == digits[:, 17])
-    evidence = check_fails
+    parts = id_parts(id_number)
+    evidence = ~parts.check_ok
     if student_no is not None:
+        text = as_text(id_number)
         inner = as_text(student_no).str.slice(1)
-        same_head = (
-            (inner.str.slice(0, 15) == text.str.slice(0, 15)).fillna(False).to_numpy(dtype=bool)
+        same_head = (inner.str.slice(0, 15) == text.str.slice(0, 15)).fillna(False)
+        other_tail = (inner.str.slice(15) != "000").fillna(False)
+        evidence = evidence | (
+            same_head.to_numpy(dtype=bool)
+            & other_tail.to_numpy(dtype=bool)
+            & id_parts(inner).shaped
         )
-        other_tail = (inner.str.slice(15) != "000").fillna(False).to_numpy(dtype=bool)
-        evidence = evidence | (same_head & other_tail & fullmatch(inner, SHAPE_18).to_numpy())
-    damaged = fullmatch(text, SCIENTIFIC).to_numpy() | (zeroed & shaped & evidence)
+    damaged = parts.scientific | (parts.zeroed & evidence)
     return pd.Series(damaged, index=id_number.index)
 
 
-def id_digits(id_number: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(shaped mask, (n, 18) digit values: X = 10; rows that are not shaped are all zero)."""
-    text = as_text(id_number)
-    shaped = fullmatch(text, SHAPE_18).to_numpy()
-    digits = np.zeros((len(text), 18), dtype=np.uint8)
-    raw = _ascii_matrix(text, shaped, 18)
-    digits[shaped] = np.where(raw == ord("X"), 10, raw - 48)
-    return shaped, digits
+def _id_status(id_type: pd.Series, id_number: pd.Series) -> np.ndarray:
+    resident = pc.is_in(_arrow(id_type), pa.array(RESIDENT_ID_TYPES)).fill_null(False)
+    resident = resident.to_numpy(zero_copy_only=False)
+    filled = present(id_number).to_numpy()
+    parts = id_parts(id_number)
+    damaged = parts.scientific | (parts.zeroed & ~parts.check_ok)
+    status = np.full(len(resident), ID_NOT_CHECKED, dtype=np.int8)
+    status[resident & filled] = ID_VALID
+    status[resident & filled & ~parts.check_ok] = ID_BAD_CHECKSUM
+    status[resident & filled & ~parts.shaped] = ID_BAD_FORMAT
+    status[resident & ~filled] = ID_MISSING
+    status[filled & damaged] = ID_DAMAGED
+    return status
 
 
 def id_status(id_type: pd.Series, id_number: pd.Series) -> np.ndarray:
@@ -157,18 +281,8 @@ def id_status(id_type: pd.Series, id_number: pd.Series) -> np.ndarray:
     Spreadsheet damage is recognised whatever the ID type (it is never a real number); the other
     classes apply to resident ID numbers (id_type 1) only.
     """
-    resident = as_text(id_type).isin(RESIDENT_ID_TYPES).fillna(False).to_numpy(dtype=bool)
-    filled = present(id_number).to_numpy()
-    damaged = spreadsheet_damaged(id_number).to_numpy()
-    shaped, digits = id_digits(id_number)
-    check_ok = shaped & (idcard.check_digit_values(digits) == digits[:, 17])
-    status = np.full(len(resident), ID_NOT_CHECKED, dtype=np.int8)
-    status[resident & filled] = ID_VALID
-    status[resident & filled & ~check_ok] = ID_BAD_CHECKSUM
-    status[resident & filled & ~shaped] = ID_BAD_FORMAT
-    status[resident & ~filled] = ID_MISSING
-    status[filled & damaged] = ID_DAMAGED
-    return status
+    arrays = [_arrow(id_type), _arrow(id_number)]
+    return _memo("id_status", arrays, lambda: _id_status(id_type, id_number))
 
 
 def id_present(id_type: pd.Series, id_number: pd.Series) -> pd.Series:
@@ -191,28 +305,10 @@ def id_checksum_ok(id_type: pd.Series, id_number: pd.Series) -> pd.Series:
     return pd.Series(id_status(id_type, id_number) != ID_BAD_CHECKSUM, index=id_number.index)
 
 
-def _valid_id_dates(
-    id_type: pd.Series, id_number: pd.Series
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(valid mask, birth date YYYYMMDD in the ID or 0 if impossible, digit matrix)."""
-    valid = id_status(id_type, id_number) == ID_VALID
-    _, digits = id_digits(id_number)
-    d = digits.astype(np.int64)
-
-    def number(a: int, b: int) -> np.ndarray:
-        out = np.zeros(len(d), dtype=np.int64)
-        for pos in range(a, b):
-            out = out * 10 + d[:, pos]
-        return out
-
-    year, month, day = number(6, 10), number(10, 12), number(12, 14)
-    born = np.where(_valid_ymd(year, month, day), year * 10000 + month * 100 + day, 0)
-    return valid, born, digits
-
-
 def id_date_ok(id_type: pd.Series, id_number: pd.Series, as_of: date | str) -> pd.Series:
     """ID_DATE: the birth date inside a valid number is a real date, not after ``as_of``."""
-    valid, born, _ = _valid_id_dates(id_type, id_number)
+    valid = id_status(id_type, id_number) == ID_VALID
+    born = id_parts(id_number).born
     bad = valid & ((born == 0) | (born > _yyyymmdd(as_of)))
     return pd.Series(~bad, index=id_number.index)
 
@@ -221,20 +317,21 @@ def birth_date_matches_id(
     id_type: pd.Series, id_number: pd.Series, birth_date: pd.Series
 ) -> pd.Series:
     """BIRTHDATE_MISMATCH: 出生日期 equals the date inside a valid ID number."""
-    valid, born, _ = _valid_id_dates(id_type, id_number)
-    text = as_text(birth_date)
-    given = date_numbers(text)
-    bad = valid & (born > 0) & present(text).to_numpy() & (given != born)
+    valid = id_status(id_type, id_number) == ID_VALID
+    born = id_parts(id_number).born
+    given = date_numbers(birth_date)
+    bad = valid & (born > 0) & present(birth_date).to_numpy() & (given != born)
     return pd.Series(~bad, index=id_number.index)
 
 
 def sex_matches_id(id_type: pd.Series, id_number: pd.Series, sex: pd.Series) -> pd.Series:
     """SEX_MISMATCH: 性别 agrees with the parity of the 17th digit (odd 男 1, even 女 2)."""
-    valid, _, digits = _valid_id_dates(id_type, id_number)
-    expected = np.where(digits[:, 16] % 2 == 1, "1", "2")
-    given = as_text(sex).fillna("").to_numpy(dtype=object)
-    coded = (given == "1") | (given == "2")
-    bad = valid & coded & (given != expected)
+    valid = id_status(id_type, id_number) == ID_VALID
+    odd = id_parts(id_number).digits[:, 16] % 2 == 1
+    text = as_text(sex)
+    male = (text == "1").fillna(False).to_numpy(dtype=bool)
+    female = (text == "2").fillna(False).to_numpy(dtype=bool)
+    bad = valid & ((male & ~odd) | (female & odd))
     return pd.Series(~bad, index=id_number.index)
 
 
@@ -254,13 +351,15 @@ def id_region_known(id_type: pd.Series, id_number: pd.Series) -> pd.Series:
 
 def id_region_in_force(id_type: pd.Series, id_number: pd.Series) -> pd.Series:
     """ID_REGION_ERA: a known address code was in force in the birth year inside the number."""
-    valid, born, _ = _valid_id_dates(id_type, id_number)
+    valid = id_status(id_type, id_number) == ID_VALID
+    born = id_parts(id_number).born
     codes = _address_codes(id_number)
-    known = regions.is_known(codes).to_numpy()
-    check = valid & known & (born > 0)
-    years = pd.Series(np.where(check, born // 10000, 0), index=id_number.index)
-    ok = regions.in_force(codes.where(check, "000000"), years).to_numpy()
-    return pd.Series(~(check & ~ok), index=id_number.index)
+    check = valid & regions.is_known(codes).to_numpy() & (born > 0)
+    years = pd.Series(born[check] // 10000)
+    ok = regions.in_force(codes[check].reset_index(drop=True), years).to_numpy()
+    bad = np.zeros(len(codes), dtype=bool)
+    bad[np.flatnonzero(check)[~ok]] = True
+    return pd.Series(~bad, index=id_number.index)
 
 
 # --- national student numbers ----------------------------------------------------------------
@@ -282,33 +381,26 @@ def student_no_matches(
     date at ``date_start`` (YYYYMMDD) must equal 出生日期. Numbers without the right shape are
     STUDENT_NO_FORMAT's business.
     """
-    text = as_text(student_no)
-    shaped = fullmatch(text, r"[GJL][0-9]{17}[0-9X]").to_numpy()
-    letter = text.str.slice(0, 1).isin(list(letters)).fillna(False).to_numpy(dtype=bool)
-    chosen = shaped & letter
-    valid = id_status(id_type, id_number) == ID_VALID
-    ids = as_text(id_number).fillna("").to_numpy(dtype=object)
-    inner = text.str.slice(1).fillna("").to_numpy(dtype=object)
-    bad = np.zeros(len(text), dtype=bool)
+    array = _arrow(student_no)
+    mask, raw = _fixed_width(array, 19)
+    values = raw.astype(np.int64) - _ZERO
+    is_digit = (values >= 0) & (values <= 9)
+    shaped = mask & is_digit[:, 1:18].all(axis=1) & (is_digit[:, 18] | (raw[:, 18] == _X))
+    wanted = np.isin(raw[:, 0], [ord(c) for c in letters if len(c) == 1 and c.isascii()])
+    chosen = shaped & wanted
+    bad = np.zeros(len(array), dtype=bool)
     if compare_id:
-        bad |= chosen & valid & (inner != ids)
+        valid = id_status(id_type, id_number) == ID_VALID
+        same = (as_text(student_no).str.slice(1) == as_text(id_number)).fillna(False)
+        bad |= chosen & valid & ~same.to_numpy(dtype=bool)
         date_rows = chosen & ~valid
     else:
         date_rows = chosen
-    inner_date = text.str.slice(date_start, date_start + 8)
-    inner_date = (
-        inner_date.str.slice(0, 4)
-        + "-"
-        + inner_date.str.slice(4, 6)
-        + "-"
-        + inner_date.str.slice(6, 8)
-    )
+    start = max(0, min(int(date_start), 11))
+    inner = _ymd_number(np.where(is_digit, values, 0), start, start + 4, start + 6)
     given = date_numbers(birth_date)
-    bad |= date_rows & (given > 0) & (date_numbers(inner_date) != given)
+    bad |= date_rows & (given > 0) & (inner != given)
     return pd.Series(~bad, index=student_no.index)
-
-
-# --- codes -----------------------------------------------------------------------------------
 
 
 def school_in_province(school_code: pd.Series, province: str) -> pd.Series:
@@ -359,14 +451,15 @@ def birth_date_fits_grade(
 
 def enroll_date_ok(enroll_date: pd.Series, birth_date: pd.Series, as_of: date | str) -> pd.Series:
     """ENROLL_DATE: 入学年月 is a real YYYY-MM, not after ``as_of`` and not before the birth month."""
-    text = as_text(enroll_date)
-    filled = present(text).to_numpy()
-    shaped = fullmatch(text, MONTH_7).to_numpy()
-    m = _ascii_matrix(text, shaped, 7)
-    month_no = np.zeros(len(text), dtype=np.int64)
-    year, month = _digits_to_int(m, 0, 4), _digits_to_int(m, 5, 7)
-    real = (month >= 1) & (month <= 12) & (year >= EARLIEST_YEAR)
-    month_no[shaped] = np.where(real, year * 100 + month, 0)
+    filled = present(enroll_date).to_numpy()
+    mask, raw = _fixed_width(_arrow(enroll_date), 7)
+    values = raw.astype(np.int64) - _ZERO
+    is_digit = (values >= 0) & (values <= 9)
+    shaped = mask & is_digit[:, [0, 1, 2, 3, 5, 6]].all(axis=1) & (raw[:, 4] == _DASH)
+    digits = np.where(is_digit, values, 0)
+    year, month = _number(digits, 0, 4), _number(digits, 5, 7)
+    real = shaped & (month >= 1) & (month <= 12) & (year >= EARLIEST_YEAR)
+    month_no = np.where(real, year * 100 + month, 0)
     d = _to_date(as_of)
     born_month = date_numbers(birth_date) // 100
     bad = filled & (
