@@ -4,8 +4,9 @@
 
 The roster is generated, written as Parquet and read back through ingest (untimed, in this
 process); the canonical roster is then handed to a fresh process that runs find_duplicates alone,
-so the wall time and peak RSS printed are those of the linkage stage (peak RSS includes the
-canonical roster held in memory; its size is printed as the baseline).
+so the wall time and peak RSS printed are those of the linkage stage (the child holds only the
+roster columns linkage reads, linkage.COLUMNS_USED; the process size with them loaded is printed
+as the baseline).
 """
 
 from __future__ import annotations
@@ -31,12 +32,10 @@ def _rss_mb() -> float:
 
 def run_linkage(folder: Path) -> None:
     """Child side: load the canonical roster, time find_duplicates, write pairs and figures."""
-    from xueji_quality.linkage import find_duplicates
+    from xueji_quality.linkage import COLUMNS_USED, find_duplicates
 
-    roster = pd.read_parquet(folder / "canonical.parquet")
-    roster = roster.astype(
-        {c: "string" for c in roster.columns if c not in ("source_row", "grade_level")}
-    )
+    roster = pd.read_parquet(folder / "canonical.parquet", columns=list(COLUMNS_USED))
+    roster = roster.astype("string")
     baseline = _rss_mb()
     start = time.perf_counter()
     result = find_duplicates(roster)

@@ -464,3 +464,14 @@ def test_end_to_end_on_a_generated_roster(generated):
     assert (result.pairs["record_id_a"] < result.pairs["record_id_b"]).all()
     assert result.pairs["reason"].str.len().gt(0).all()
     assert result.stats["candidate_pairs"] >= len(result.pairs)
+
+
+def test_estimate_u_measures_level_shares_on_random_pairs(generated):
+    from xueji_quality.linkage.classify import estimate_u
+
+    u = estimate_u(prepare_records(generated["roster"]), pairs=20_000, seed=3)
+    for feature, shares in u.items():
+        assert set(shares) == set(LEVELS[feature])
+        assert sum(shares.values()) == pytest.approx(1.0)
+    assert u["id"]["both_valid_different"] > 0.9
+    assert u["name"]["different"] > 0.95 and u["birth"]["different"] > 0.95

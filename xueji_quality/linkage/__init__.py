@@ -31,9 +31,25 @@ from xueji_quality.linkage.index import candidate_pairs, prepare_records
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "linkage.json"
 
+# Roster columns linkage reads; a caller short of memory may pass only these.
+COLUMNS_USED: tuple[str, ...] = (
+    "record_id",
+    "county_code",
+    "name",
+    "sex",
+    "birth_date",
+    "id_number",
+    "student_no",
+    "school_code",
+    "school_name",
+    "guardian_name",
+    "household_region",
+)
+
 PAIR_COLUMNS: tuple[str, ...] = ("record_id_a", "record_id_b", "dup_class", "score", "reason")
 
 __all__ = [
+    "COLUMNS_USED",
     "DEFAULT_CONFIG",
     "LinkResult",
     "evaluate",
@@ -64,7 +80,8 @@ def _empty_pairs() -> pd.DataFrame:
 def find_duplicates(roster: pd.DataFrame, config_path: Path | None = None) -> LinkResult:
     """Duplicate pairs and groups of a canonical roster (see contracts: RangeIndex, text columns)."""
     config = load_config(config_path)
-    roster = roster.reset_index(drop=True)
+    if not roster.index.equals(pd.RangeIndex(len(roster))):
+        roster = roster.reset_index(drop=True)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 

@@ -11,9 +11,11 @@ valid, different IDs are two people (twins, common names). Pairs sharing one ID 
 when ``link_equal_ids`` is set: the Ministry counts every repeated ID (身份证号重复), whatever the
 other fields say.
 
-``estimate_u`` measures u on random pairs; ``estimate_m`` fits m with recordlinkage's ECM on the
-one-hot levels of candidate pairs (u held at the configured values is not possible in ECM, so it
-is a check of the priors, not a replacement).
+``estimate_u`` measures u on random pairs; ``measure_m`` measures m on known duplicate pairs, as a
+check of the documented priors. recordlinkage's ECMClassifier was tried on the one-hot levels of
+the candidate pairs: with duplicates a small minority and levels strongly dependent (equal IDs
+bring equal names and dates), it settles on a split that is not duplicate/non-duplicate, so m is
+not fitted unsupervised.
 """
 
 from __future__ import annotations
@@ -99,18 +101,6 @@ def estimate_u(records: Records, pairs: int = 200_000, seed: int = 0) -> dict:
     return level_shares(compare_pairs(records, a, b))
 
 
-def estimate_m(features: pd.DataFrame) -> dict:
-    """m per level fitted by ECM (recordlinkage.ECMClassifier) on the one-hot candidate levels."""
-    import recordlinkage
-
-    columns = {}
-    for feature, levels in LEVELS.items():
-        values = features[feature].to_numpy()
-        for i, lv in enumerate(levels):
-            columns[f"{feature}:{lv}"] = (values == i).astype(np.int8)
-    onehot = pd.DataFrame(columns)
-    onehot = onehot.loc[:, onehot.any(axis=0)]
-    onehot.index = pd.MultiIndex.from_arrays([features["a"], features["b"]])
-    ecm = recordlinkage.ECMClassifier(binarize=None)
-    ecm.fit(onehot)
-    return {"m_probs": ecm.m_probs, "u_probs": ecm.u_probs, "p": float(ecm.p)}
+def measure_m(features: pd.DataFrame, is_match: np.ndarray) -> dict:
+    """m per level measured on pairs known to be duplicates (e.g. a generated roster's truth)."""
+    return level_shares(features[np.asarray(is_match, dtype=bool)])

@@ -97,7 +97,10 @@ def default_readings(names: list[str]) -> list[str]:
 def _arrow(roster: pd.DataFrame, column: str) -> pa.Array:
     if column not in roster.columns:
         return pa.nulls(len(roster), pa.string())
-    array = pa.array(roster[column].astype("string"), type=pa.string())
+    values = roster[column]
+    if not isinstance(values.dtype, pd.StringDtype):
+        values = values.astype("string")
+    array = pa.array(values, type=pa.string())
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
@@ -177,7 +180,7 @@ def prepare_records(roster: pd.DataFrame) -> Records:
 
     student_no = _arrow(roster, "student_no")
     sno_shape = pc.fill_null(pc.match_substring_regex(student_no, _STUDENT_NO), False)
-    sno_codes, _ = _codes(pc.if_else(sno_shape, student_no, pa.scalar(None, pa.string())))
+    sno_codes, student_nos = _codes(pc.if_else(sno_shape, student_no, pa.scalar(None, pa.string())))
     g_number = pc.and_(sno_shape, pc.fill_null(pc.starts_with(student_no, "G"), False))
     tail = pc.if_else(
         g_number, pc.utf8_slice_codeunits(student_no, 1), pa.scalar(None, pa.string())
@@ -231,6 +234,7 @@ def prepare_records(roster: pd.DataFrame) -> Records:
         birth_day=day,
         sex=sex,
         region=region,
+        extra={"student_nos": student_nos},
     )
 
 
@@ -355,7 +359,14 @@ def candidate_pairs(records: Records, config: dict) -> tuple[np.ndarray, np.ndar
             has_tail, records.student_no_id[has_tail], valid, records.id_value[valid]
         )
         keep = a2 != b2
-        add("student_no", np.r_[a, a2[keep]], np.r_[b, b2[keep]], bk, bs, lambda k: f"学籍号#{k}")
+        add(
+            "student_no",
+            np.r_[a, a2[keep]],
+            np.r_[b, b2[keep]],
+            bk,
+            bs,
+            lambda k: str(records.extra["student_nos"][k]),
+        )
 
     if "id_neighbour" in enabled:
         invalid = np.flatnonzero(records.id_shape & ~records.id_valid)
