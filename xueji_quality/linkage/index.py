@@ -38,6 +38,7 @@ from xueji_quality import idcard
 PLACE = (11 ** np.arange(17, -1, -1, dtype=np.int64)).astype(np.int64)
 _WEIGHT_INVERSE = np.array([pow(int(w), -1, 11) for w in idcard.WEIGHTS], dtype=np.int64)
 _STUDENT_NO = r"^[GJL]\d{17}[\dX]$"
+PASSES = ("id", "student_no", "id_neighbour", "name_birth", "pinyin_birth", "guardian_birth")
 
 
 @dataclass
@@ -385,18 +386,18 @@ def candidate_pairs(records: Records, config: dict) -> tuple[np.ndarray, np.ndar
         big_s: list[int] = []
         for k in range(18):
             masked = v - d[:, k] * PLACE[k]
-            pa, pb, bk, bs = pairs_in_blocks(pd.factorize(masked)[0], cap, invalid)
-            parts_a.append(pa)
-            parts_b.append(pb)
+            block_a, block_b, bk, bs = pairs_in_blocks(pd.factorize(masked)[0], cap, invalid)
+            parts_a.append(block_a)
+            parts_b.append(block_b)
             big_k += [f"第{k + 1}位掩码" for _ in bk]
             big_s += list(bs)
         for k in range(17):
             low, high = np.minimum(d[:, k], d[:, k + 1]), np.maximum(d[:, k], d[:, k + 1])
             canonical = v - d[:, k] * PLACE[k] - d[:, k + 1] * PLACE[k + 1]
             canonical = canonical + low * PLACE[k] + high * PLACE[k + 1]
-            pa, pb, bk, bs = pairs_in_blocks(pd.factorize(canonical)[0], cap, invalid)
-            parts_a.append(pa)
-            parts_b.append(pb)
+            block_a, block_b, bk, bs = pairs_in_blocks(pd.factorize(canonical)[0], cap, invalid)
+            parts_a.append(block_a)
+            parts_b.append(block_b)
             big_k += [f"第{k + 1}、{k + 2}位互换" for _ in bk]
             big_s += list(bs)
         add("id_neighbour", np.concatenate(parts_a), np.concatenate(parts_b), big_k, big_s)
@@ -439,6 +440,3 @@ def _key_describer(records: Records, keys: np.ndarray, what: str):
         return f"{label}|{date}"
 
     return describe
-
-
-PASSES = ("id", "student_no", "id_neighbour", "name_birth", "pinyin_birth", "guardian_birth")
