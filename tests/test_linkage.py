@@ -377,6 +377,15 @@ def test_fuzzy_duplicates_are_linked_with_readable_reasons():
     assert "出生日期月日颠倒（2011-04-09/2011-09-04）" in reasons[("s1", "s2")]
 
 
+def test_empty_roster_and_roster_without_keys_give_empty_tables():
+    empty = roster().iloc[0:0]
+    result = find_duplicates(empty)
+    assert result.pairs.empty and result.duplicates.empty
+    assert list(result.duplicates.columns) == list(schema.DUPLICATE_COLUMNS)
+    blank = roster({"record_id": "a", "birth_date": None}, {"record_id": "b", "birth_date": None})
+    assert find_duplicates(blank).stats["candidate_pairs"] == 0
+
+
 # --- groups -----------------------------------------------------------------------------------
 
 
