@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 
 from xueji_quality import idcard, schema
-from xueji_quality.linkage import DEFAULT_CONFIG, evaluate, find_duplicates, load_config
+from xueji_quality.linkage import (
+    DEFAULT_CONFIG,
+    evaluate,
+    find_duplicates,
+    load_config,
+    pairs_from_groups,
+)
 from xueji_quality.linkage.classify import classify, weight_tables
 from xueji_quality.linkage.cluster import group_id
 from xueji_quality.linkage.compare import LEVELS, compare_pairs, id_levels, text_levels
@@ -473,6 +479,9 @@ def test_end_to_end_on_a_generated_roster(generated):
     assert (result.pairs["record_id_a"] < result.pairs["record_id_b"]).all()
     assert result.pairs["reason"].str.len().gt(0).all()
     assert result.stats["candidate_pairs"] >= len(result.pairs)
+    from_groups = evaluate(pairs_from_groups(duplicates), generated["truth"], generated["hard"])
+    assert from_groups["recall"] == figures["recall"]
+    assert from_groups["hard_negatives_linked"] == 0
 
 
 def test_estimate_u_measures_level_shares_on_random_pairs(generated):

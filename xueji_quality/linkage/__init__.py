@@ -26,7 +26,7 @@ import pandas as pd
 from xueji_quality.linkage.classify import classify
 from xueji_quality.linkage.cluster import build_groups, pair_reasons
 from xueji_quality.linkage.compare import LEVELS, compare_pairs
-from xueji_quality.linkage.evaluate import evaluate, format_evaluation
+from xueji_quality.linkage.evaluate import evaluate, format_evaluation, pairs_from_groups
 from xueji_quality.linkage.index import candidate_pairs, prepare_records
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "linkage.json"
@@ -56,6 +56,7 @@ __all__ = [
     "find_duplicates",
     "format_evaluation",
     "load_config",
+    "pairs_from_groups",
 ]
 
 

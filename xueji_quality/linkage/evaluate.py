@@ -33,6 +33,29 @@ def _f1(precision: float, recall: float) -> float:
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
+def pairs_from_groups(duplicates: pd.DataFrame) -> pd.DataFrame:
+    """Pairs (record_id_a < record_id_b) joining each group's records to its first record.
+
+    Enough for ``evaluate``, which reads found pairs as groups: a run's duplicates.parquet can be
+    scored against truth without the pair table.
+    """
+    frame = duplicates.sort_values(["group_id", "record_id"], kind="stable")
+    first = frame.groupby("group_id", sort=False)["record_id"].transform("first")
+    rest = frame[frame["record_id"] != first]
+    first = first[rest.index]
+    a = np.where(rest["record_id"].astype(str) < first.astype(str), rest["record_id"], first)
+    b = np.where(rest["record_id"].astype(str) < first.astype(str), first, rest["record_id"])
+    return pd.DataFrame(
+        {
+            "record_id_a": pd.Series(a, dtype="string"),
+            "record_id_b": pd.Series(b, dtype="string"),
+            "dup_class": pd.Series(rest["dup_class"].to_numpy(), dtype="string"),
+            "score": rest["score"].to_numpy(dtype=np.float64),
+            "reason": pd.Series(rest["reason"].to_numpy(), dtype="string"),
+        }
+    )
+
+
 def evaluate(
     pairs: pd.DataFrame,
     truth_duplicates: pd.DataFrame,
