@@ -1017,18 +1017,21 @@ class _Plan:
 
         rows = self.pool.take(c["ID_DATE"])
         impossible = ("0230", "0231", "0431", "1301", "0010", "1132", "0600")
+        made: set[str] = set()  # numbers that no other student holds, kept apart from each other
         for i, row in enumerate(rows):
             number = ids[row]
             body = number[:10] + impossible[i % len(impossible)] + number[14:17]
+            body = self._unused(body, made)
             ids[row] = body + _check_char(body)
         temporary(rows)
         self.errors.append((rows, "id_number", "ID_DATE"))
 
         rows = self.pool.take(c["ID_REGION_UNKNOWN"])
         unissued = _unissued_codes(province)
+        made.clear()
         for row in rows:
             code = unissued[int(rng.integers(0, len(unissued)))]
-            body = code + ids[row][6:17]
+            body = self._unused(code + ids[row][6:17], made)
             ids[row] = body + _check_char(body)
             # The 学籍号 went through the national check with this number.
             sno[row] = "G" + ids[row]
@@ -1133,6 +1136,14 @@ class _Plan:
         full = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
         ids[rows] = [s.translate(full) for s in ids[rows]]
         self.normalisable.append((rows, "id_number", "fullwidth"))
+
+    def _unused(self, body: str, made: set[str]) -> str:
+        """``body`` or, if already made, the same body with another sequence of the same parity."""
+        while body in made:
+            seq = 2 * int(self.rng.integers(0, 500)) + int(body[16]) % 2
+            body = body[:14] + f"{seq:03d}"
+        made.add(body)
+        return body
 
     def _digit_typo(self, number: str) -> str:
         # Sequence digits only, parity kept: the typo changes nothing but the check.
