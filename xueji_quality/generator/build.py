@@ -541,7 +541,7 @@ def generate(
     plan.hard_negatives()
     plan.duplicates()
     plan.numeric_errors()
-    text = plan.render(county_table, province)
+    text = plan.render(county_table)
     plan.text_errors(text, province, county_table)
     return plan.finish(text)
 
@@ -607,7 +607,6 @@ class _Plan:
         self.count = count
         self.school_year = school_year
         self.n_counties = n_counties
-        n = len(people["body"])
         # Rows a problem may be planted on: resident-ID students with plain names.
         eligible = (people["id_type"] == "1") & (people["surname"] != "")
         self.pool = _Pool(eligible, rng)
@@ -616,7 +615,6 @@ class _Plan:
         self.hard: list[tuple[np.ndarray, np.ndarray, str]] = []
         self.errors: list[tuple[np.ndarray, str, str]] = []
         self.normalisable: list[tuple[np.ndarray, str, str]] = []
-        self.n_base = n
 
     # --- growing the table -------------------------------------------------------------------
     def _append(self, source: np.ndarray) -> np.ndarray:
@@ -850,7 +848,7 @@ class _Plan:
         self.enroll_error = rows
 
     # --- pass 2: text ------------------------------------------------------------------------
-    def render(self, county_table: pd.DataFrame, province: str) -> dict[str, np.ndarray]:
+    def render(self, county_table: pd.DataFrame) -> dict[str, np.ndarray]:
         p, s, rng = self.p, self.s, self.rng
         n = len(p["body"])
         self.n = n
