@@ -1,0 +1,309 @@
+"""The vectorised rule functions, value by value (no GX here: see test_validate.py)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from stdnum.cn import ric
+
+from xueji_quality import idcard
+from xueji_quality.rules import checks
+from xueji_quality.validate import DEFAULT_SUITES_DIR
+
+AS_OF = date(2026, 11, 28)
+GB_EXAMPLES = ["11010519491231002X", "34052419800101001X"]
+
+
+def s(*values) -> pd.Series:
+    return pd.Series(list(values), dtype="string")
+
+
+def make_id(address: str, yyyymmdd: str, sequence: int) -> str:
+    return str(idcard.make_ids(np.array([address]), np.array([yyyymmdd]), np.array([sequence]))[0])
+
+
+def failing(mask: pd.Series) -> list[int]:
+    return [i for i, ok in enumerate(mask.tolist()) if not ok]
+
+
+def suite_pattern(rule: str) -> str:
+    for path in DEFAULT_SUITES_DIR.glob("*.json"):
+        for expectation in json.loads(path.read_text(encoding="utf-8"))["expectations"]:
+            if expectation["meta"]["rule"] == rule:
+                return expectation["kwargs"]["pattern"]
+    raise KeyError(rule)
+
+
+# --- resident ID numbers ---------------------------------------------------------------------
+
+
+def test_standard_examples_are_valid():
+    types = s("1", "1")
+    ids = s(*GB_EXAMPLES)
+    assert (checks.id_status(types, ids) == checks.ID_VALID).all()
+    assert checks.id_checksum_ok(types, ids).all()
+    assert checks.id_format_ok(types, ids).all()
+
+
+def test_checksum_catches_a_wrong_check_character():
+    ids = s("11010519491231002X", "110105194912310021", "340524198001010010")
+    assert failing(checks.id_checksum_ok(s("1", "1", "1"), ids)) == [1, 2]
+
+
+def test_format_rejects_legacy_placeholder_and_short_numbers():
+    ids = s("110105491231002", "11010519491231***X", "1101051949123100", "11010519491231002X")
+    ok = checks.id_format_ok(s("1", "1", "1", "1"), ids)
+    assert failing(ok) == [0, 1, 2]
+    # a number that fails its shape is not also a checksum problem
+    assert checks.id_checksum_ok(s("1", "1", "1", "1"), ids).all()
+
+
+def test_format_is_checked_for_resident_ids_only():
+    ids = s("H1234567", "H1234567")
+    assert failing(checks.id_format_ok(s("6", "1"), ids)) == [1]
+
+
+def test_missing_number_only_for_resident_id_type():
+    ok = checks.id_present(s("1", "6", "1", None), s(None, None, "11010519491231002X", None))
+    assert failing(ok) == [0]
+
+
+def test_spreadsheet_damage_replaces_format_and_checksum():
+    good = "440106201501011236"
+    good = good[:17] + idcard.check_digit(pd.Series([good]))[0]
+    zeroed = good[:15] + "000"
+    assert not idcard.checksum_ok(pd.Series([zeroed]))[0]
+    ids = s("4.40106E+17", "4.40106201501011e17", zeroed, good)
+    damaged = checks.spreadsheet_damaged(ids)
+    assert damaged.tolist() == [True, True, True, False]
+    types = s("1", "1", "1", "1")
+    assert checks.id_format_ok(types, ids).all()
+    assert checks.id_checksum_ok(types, ids).all()
+
+
+def test_a_valid_number_ending_in_000_is_damaged_only_when_the_student_no_says_so():
+    base = next(
+        n
+        for seq in range(0, 1000, 100)
+        for n in [make_id("440106", "20150101", seq)]
+        if n.endswith("000")
+    )
+    assert checks.spreadsheet_damaged(s(base)).tolist() == [False]
+    assert checks.spreadsheet_damaged(s(base), s("G" + base)).tolist() == [False]
+    assert checks.spreadsheet_damaged(s(base), s("G" + base[:15] + "123")).tolist() == [True]
+
+
+def test_id_date_impossible_or_future():
+    impossible = make_id("440106", "20150230", 123)
+    future = make_id("440106", "20270101", 123)
+    fine = make_id("440106", "20150228", 123)
+    ok = checks.id_date_ok(s("1", "1", "1"), s(impossible, future, fine), AS_OF)
+    assert failing(ok) == [0, 1]
+
+
+def test_birth_date_and_sex_must_agree_with_a_valid_number():
+    male = make_id("440106", "20150301", 123)  # 17th digit 3: odd, male
+    ids = s(male, male, male, male[:17] + "0")
+    births = s("2015-03-01", "2015-03-02", None, "2015-03-02")
+    assert failing(checks.birth_date_matches_id(s("1", "1", "1", "1"), ids, births)) == [1]
+    sexes = s("1", "2", "3", "2")
+    assert failing(checks.sex_matches_id(s("1", "1", "1", "1"), ids, sexes)) == [1]
+
+
+def test_region_unknown_era_and_permits():
+    unknown = make_id("999999", "20150301", 123)
+    dissolved = make_id("511422", "20160301", 123)  # 彭山县, 2000-2014
+    in_force = make_id("511422", "20100301", 123)
+    hong_kong = make_id("810000", "20150301", 123)
+    ids = s(unknown, dissolved, in_force, hong_kong)
+    types = s("1", "1", "1", "1")
+    assert failing(checks.id_region_known(types, ids)) == [0]
+    assert failing(checks.id_region_in_force(types, ids)) == [1]
+
+
+# --- student numbers, codes, names, dates ------------------------------------------------------
+
+
+def test_student_no_g_layout():
+    person = make_id("440106", "20150301", 123)
+    other = make_id("440106", "20150301", 125)
+    ok = checks.student_no_matches(
+        s("G" + person, "G" + other, "G" + other, "L4401062015030112", "G" + other),
+        s("1", "1", "6", "1", "1"),
+        s(person, person, None, person, person[:17] + "0"),
+        s("2015-03-01", "2015-03-01", "2015-03-02", "2015-03-01", "2015-03-09"),
+    )
+    # row 2: no resident ID to compare with, so the date inside counts; row 4: ID invalid, same
+    assert failing(ok) == [1, 2, 4]
+
+
+def test_student_no_l_layout_compares_dates_only():
+    ok = checks.student_no_matches(
+        s("L440106201503011234", "L440106201503021234", "G440106201503021234"),
+        s("1", "1", "1"),
+        s(None, None, None),
+        s("2015-03-01", "2015-03-01", "2015-03-01"),
+        letters=["L"],
+        compare_id=False,
+    )
+    assert failing(ok) == [1]
+
+
+@pytest.mark.parametrize(
+    ("rule", "passing", "failing_values"),
+    [
+        (
+            "STUDENT_NO_FORMAT",
+            ["G11010519491231002X", "L440106201503011234"],
+            ["G123", "K11010519491231002X", "11010519491231002X"],
+        ),
+        ("SCHOOL_CODE_FORMAT", ["2144000123"], ["214400012", "21440001234", "21440O0123"]),
+        (
+            "PHONE_FORMAT",
+            ["13812345678", "020-12345678", "0755-1234567", "075512345678"],
+            ["12345", "12812345678", "1381234567", "phone"],
+        ),
+        (
+            "NAME_CHARS",
+            ["张三", "欧阳娜娜", "艾力·买买提", "𠮷野"],
+            [
+                "张三2",
+                "张A",
+                "张?",
+                "张 三",
+                "张\u3000三",
+                "艾力.买买提",
+                "艾力•买买提",
+                "·张",
+                "John",
+            ],
+        ),
+    ],
+)
+def test_patterns_from_the_suites(rule, passing, failing_values):
+    pattern = suite_pattern(rule)
+    assert checks.fullmatch(s(*passing), pattern).all()
+    assert not checks.fullmatch(s(*failing_values), pattern).any()
+
+
+def test_school_province_and_county():
+    assert failing(checks.school_in_province(s("2144000123", "2143000123", "123"), "44")) == [1]
+    ok = checks.county_of_province(s("440106", "430102", "449999", None), "44")
+    assert failing(ok) == [1, 2]
+
+
+def test_age_grade_window_edges():
+    # School year 2026: grade 1 nominal window 2019-09-01 .. 2020-08-31, one year older allowed.
+    births = s("2019-09-01", "2020-08-31", "2020-09-01", "2018-09-01", "2018-08-31", "bad", None)
+    levels = pd.array([1, 1, 1, 1, 1, 1, 1], dtype="Int8")
+    ok = checks.birth_date_fits_grade(births, pd.Series(levels), AS_OF)
+    assert failing(ok) == [2, 4]
+    assert checks.school_year(date(2026, 8, 31)) == 2025
+    assert checks.school_year(date(2026, 9, 1)) == 2026
+
+
+def test_enroll_date():
+    enroll = s("2022-09", "2027-09", "2022-13", "2014-09", "202209", None, "2026-11")
+    births = s("2015-03-01", "2015-03-01", "2015-03-01", "2015-03-01", "2015-03-01", None, None)
+    assert failing(checks.enroll_date_ok(enroll, births, AS_OF)) == [1, 2, 3, 4]
+
+
+def test_dates_are_read_strictly():
+    got = checks.date_numbers(s("2015-03-01", "2015-02-29", "2016-02-29", "2015-3-1", "x", None))
+    assert got.tolist() == [20150301, 0, 20160229, 0, 0, 0]
+
+
+# --- properties --------------------------------------------------------------------------------
+
+ADDRESSES = ["440106", "440305", "110105", "340524", "510107", "650102"]
+
+
+@st.composite
+def id_numbers(draw) -> str:
+    """Valid numbers, and copies with one digit changed or two neighbours swapped."""
+    day = draw(st.dates(date(1950, 1, 1), date(2024, 12, 31)))
+    body = (
+        draw(st.sampled_from(ADDRESSES))
+        + day.strftime("%Y%m%d")
+        + f"{draw(st.integers(0, 999)):03d}"
+    )
+    number = body + ric.calc_check_digit(body + "0")
+    how = draw(st.sampled_from(["valid", "digit", "swap"]))
+    position = draw(st.integers(0, 16))
+    if how == "digit":
+        number = number[:position] + draw(st.sampled_from("0123456789")) + number[position + 1 :]
+    elif how == "swap":
+        number = (
+            number[:position] + number[position + 1] + number[position] + number[position + 2 :]
+        )
+    return number
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(id_numbers(), min_size=1, max_size=20))
+def test_id_checks_agree_with_stdnum(numbers):
+    ids = pd.Series(numbers, dtype="string")
+    types = pd.Series(["1"] * len(numbers), dtype="string")
+    status = checks.id_status(types, ids)
+    ours = (
+        (status == checks.ID_VALID)
+        & checks.id_date_ok(types, ids, date(2100, 1, 1)).to_numpy()
+        & checks.id_region_known(types, ids).to_numpy()
+        & checks.id_region_in_force(types, ids).to_numpy()
+    )
+    check_ok = checks.id_parts(ids).check_ok
+    for number, mine, check in zip(numbers, ours, check_ok, strict=True):
+        if number[:17].isdigit():
+            assert check == (ric.calc_check_digit(number) == number[-1])
+        try:
+            theirs = ric.is_valid(number)
+        except Exception:  # KeyError for a known province with an unknown county
+            continue
+        assert mine == theirs, number
+
+
+FIELDS = ["id_type", "id_number", "student_no", "birth_date", "sex", "enroll_date", "grade_level"]
+wild = st.one_of(
+    st.none(),
+    st.text(max_size=25),
+    st.sampled_from(["", " ", "\u3000", "E+17", "1e99", "\ud800", "１２３", "٣٣"]),
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.fixed_dictionaries({f: wild for f in FIELDS}), min_size=1, max_size=30))
+def test_every_rule_function_is_total(rows):
+    frame = pd.DataFrame(rows, dtype=object)
+    col = {f: frame[f] for f in FIELDS}
+    results = [
+        checks.id_present(col["id_type"], col["id_number"]),
+        checks.id_not_damaged(col["id_number"], col["student_no"]),
+        checks.id_format_ok(col["id_type"], col["id_number"]),
+        checks.id_checksum_ok(col["id_type"], col["id_number"]),
+        checks.id_date_ok(col["id_type"], col["id_number"], AS_OF),
+        checks.birth_date_matches_id(col["id_type"], col["id_number"], col["birth_date"]),
+        checks.sex_matches_id(col["id_type"], col["id_number"], col["sex"]),
+        checks.id_region_known(col["id_type"], col["id_number"]),
+        checks.id_region_in_force(col["id_type"], col["id_number"]),
+        checks.student_no_matches(
+            col["student_no"], col["id_type"], col["id_number"], col["birth_date"]
+        ),
+        checks.student_no_matches(
+            col["student_no"], col["id_type"], col["id_number"], col["birth_date"], ["L"], False
+        ),
+        checks.school_in_province(col["id_number"], "44"),
+        checks.county_of_province(col["id_number"], "44"),
+        checks.birth_date_fits_grade(col["birth_date"], col["grade_level"], AS_OF),
+        checks.enroll_date_ok(col["enroll_date"], col["birth_date"], AS_OF),
+        checks.fullmatch(col["student_no"], suite_pattern("NAME_CHARS")),
+        checks.present(col["sex"]),
+    ]
+    for result in results:
+        assert result.dtype == bool
+        assert len(result) == len(frame)
