@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument(
         "--format", choices=["csv", "csv-gb18030", "xlsx", "parquet"], default="csv"
     )
-    sample.add_argument("--counties", type=int, default=None, help="只用本省前 N 个区县")
+    sample.add_argument("--counties", type=int, default=None, help="随机（按种子）选用本省 N 个区县")
 
     run = sub.add_parser("run", help="对学籍导出运行查重查错并发布区县清单")
     run.add_argument("inputs", nargs="+", type=Path, help="导出文件或文件夹（CSV/XLSX/Parquet）")
