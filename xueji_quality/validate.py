@@ -34,6 +34,7 @@ import pandas as pd
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from xueji_quality import schema
+from xueji_quality.rules import checks
 from xueji_quality.rules import expectations as _registered  # noqa: F401  (registers rules)
 
 DEFAULT_SUITES_DIR = Path(__file__).resolve().parents[1] / "expectations"
@@ -131,7 +132,7 @@ def _text_columns(roster: pd.DataFrame, columns: set[str]) -> pd.DataFrame:
         elif column == "grade_level":
             out[column] = roster[column]
         else:
-            values = roster[column].astype("string[pyarrow]")
+            values = checks.arrow_text(roster[column])
             # A blank cell is a missing value (REQUIRED_MISSING's business, no format error).
             out[column] = values.mask(values.str.strip().eq("").fillna(False))
     return pd.DataFrame(out, index=roster.index)

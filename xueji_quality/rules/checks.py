@@ -63,6 +63,18 @@ def as_text(values: pd.Series) -> pd.Series:
         )
 
 
+def arrow_text(values: pd.Series) -> pd.Series:
+    """The column as pyarrow-backed strings; text pyarrow cannot hold (lone surrogates from a
+    broken decode) has those characters replaced by U+FFFD."""
+    try:
+        return values.astype("string[pyarrow]")
+    except Exception:
+        cleaned = values.map(
+            lambda v: str(v).encode("utf-8", "replace").decode("utf-8"), na_action="ignore"
+        )
+        return cleaned.astype("string[pyarrow]")
+
+
 def _arrow(values: pd.Series) -> pa.Array:
     """The values as one pyarrow string array (zero-copy for pyarrow-backed strings)."""
     text = as_text(values)
@@ -81,10 +93,11 @@ def _arrow(values: pd.Series) -> pa.Array:
 def fullmatch(values: pd.Series, pattern: str) -> pd.Series:
     """True where the whole value matches ``pattern``; missing values give False."""
     text = as_text(values)
+    whole = f"(?:{pattern})"  # pandas anchors with ^...$, which would bind to the first/last branch
     try:
-        hit = text.str.fullmatch(pattern)
+        hit = text.str.fullmatch(whole)
     except (ValueError, re.error, pa.ArrowException):
-        hit = as_text(text.astype(object)).str.fullmatch(pattern)
+        hit = as_text(text.astype(object)).str.fullmatch(whole)
     return hit.fillna(False).astype(bool)
 
 
