@@ -132,7 +132,7 @@ def _text_columns(roster: pd.DataFrame, columns: set[str]) -> pd.DataFrame:
         elif column == "grade_level":
             out[column] = roster[column]
         else:
-            values = checks.arrow_text(roster[column])
+            values = checks.as_text(roster[column])
             # A blank cell is a missing value (REQUIRED_MISSING's business, no format error).
             out[column] = values.mask(values.str.strip().eq("").fillna(False))
     return pd.DataFrame(out, index=roster.index)

@@ -18,7 +18,6 @@ identify the column).
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -52,20 +51,10 @@ _ZERO, _DASH, _X = ord("0"), ord("-"), ord("X")
 
 
 def as_text(values: pd.Series) -> pd.Series:
-    """The column as pandas strings (pyarrow-backed when every value can be, else Python)."""
-    if isinstance(values.dtype, pd.StringDtype):
+    """The column as pyarrow-backed pandas strings (zero-copy when it already is); characters
+    pyarrow cannot hold (lone surrogates from a broken decode) become U+FFFD."""
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
         return values
-    try:
-        return values.astype("string[pyarrow]")
-    except Exception:  # e.g. lone surrogates, which pyarrow cannot hold
-        return values.map(lambda v: v if v is None or v is pd.NA else str(v)).astype(
-            "string[python]"
-        )
-
-
-def arrow_text(values: pd.Series) -> pd.Series:
-    """The column as pyarrow-backed strings; text pyarrow cannot hold (lone surrogates from a
-    broken decode) has those characters replaced by U+FFFD."""
     try:
         return values.astype("string[pyarrow]")
     except Exception:
@@ -77,14 +66,7 @@ def arrow_text(values: pd.Series) -> pd.Series:
 
 def _arrow(values: pd.Series) -> pa.Array:
     """The values as one pyarrow string array (zero-copy for pyarrow-backed strings)."""
-    text = as_text(values)
-    try:
-        array = pa.array(text.array)
-    except Exception:  # Python strings pyarrow cannot encode (lone surrogates)
-        cleaned = text.map(
-            lambda v: v.encode("utf-8", "replace").decode("utf-8"), na_action="ignore"
-        )
-        array = pa.array(cleaned.to_numpy(dtype=object, na_value=None), type=pa.large_string())
+    array = pa.array(as_text(values).array)
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     return array
@@ -92,12 +74,8 @@ def _arrow(values: pd.Series) -> pa.Array:
 
 def fullmatch(values: pd.Series, pattern: str) -> pd.Series:
     """True where the whole value matches ``pattern``; missing values give False."""
-    text = as_text(values)
     whole = f"(?:{pattern})"  # pandas anchors with ^...$, which would bind to the first/last branch
-    try:
-        hit = text.str.fullmatch(whole)
-    except (ValueError, re.error, pa.ArrowException):
-        hit = as_text(text.astype(object)).str.fullmatch(whole)
+    hit = as_text(values).str.fullmatch(whole)
     return hit.fillna(False).astype(bool)
 
 
