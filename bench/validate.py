@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--province", default="44")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--cache", type=Path, default=None, help="roster parquet to reuse")
+    parser.add_argument("--data-docs", type=Path, default=None, help="also build Data Docs here")
     parser.add_argument("--profile", type=Path, default=None, help="pyinstrument HTML report")
     args = parser.parse_args()
 
@@ -84,7 +85,9 @@ def main() -> None:
     )
     cpu_before = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
     started = time.perf_counter()
-    problems = validate_roster(roster, args.province, AS_OF, workers=args.workers)
+    problems = validate_roster(
+        roster, args.province, AS_OF, workers=args.workers, data_docs_dir=args.data_docs
+    )
     elapsed = time.perf_counter() - started
     if profiler:
         profiler.stop()

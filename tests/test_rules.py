@@ -245,7 +245,7 @@ def id_numbers(draw) -> str:
     return number
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(id_numbers(), min_size=1, max_size=20))
 def test_id_checks_agree_with_stdnum(numbers):
     ids = pd.Series(numbers, dtype="string")

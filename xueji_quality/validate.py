@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -204,6 +205,7 @@ def _run_suites(
 
 # Forked workers read the roster from here instead of receiving a pickled copy.
 _SHARED: dict[str, Any] = {}
+_SHARED_LOCK = threading.Lock()
 
 
 def _run_shared_range(start: int, stop: int) -> list[list[np.ndarray]]:
@@ -214,12 +216,14 @@ def _run_parallel(
     columns: pd.DataFrame, suites: list[_Suite], parameters: dict[str, Any], workers: int
 ) -> list[list[np.ndarray]]:
     bounds = np.linspace(0, len(columns), workers + 1).astype(int)
-    _SHARED.update(columns=columns, suites=suites, parameters=parameters)
-    try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            parts = list(pool.map(_run_shared_range, bounds[:-1], bounds[1:]))
-    finally:
-        _SHARED.clear()
+    with _SHARED_LOCK:  # one parallel run at a time per process: workers read _SHARED
+        _SHARED.update(columns=columns, suites=suites, parameters=parameters)
+        try:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                parts = list(pool.map(_run_shared_range, bounds[:-1], bounds[1:]))
+        finally:
+            _SHARED.clear()
     return [
         [
             np.concatenate([part[s][e] for part in parts])
