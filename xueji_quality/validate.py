@@ -310,10 +310,8 @@ def validate_roster(
         with tempfile.TemporaryDirectory(prefix="xueji-gx-") as root:
             found = _run_suites(columns, suites, parameters, 0, len(roster), Path(root))
             site = Path(root) / "gx" / "uncommitted" / "data_docs" / "local_site"
-            target = Path(data_docs_dir)
-            if target.exists():
-                shutil.rmtree(target)
-            shutil.copytree(site, target)
+            # Merged into the folder: never delete what a caller keeps there.
+            shutil.copytree(site, Path(data_docs_dir), dirs_exist_ok=True)
     else:
         workers = workers or default_workers(len(roster))
         if workers > 1:
