@@ -35,6 +35,7 @@ import pandas as pd
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from xueji_quality import schema
+from xueji_quality.datadocs import localise_data_docs
 from xueji_quality.rules import checks
 from xueji_quality.rules import expectations as _registered  # noqa: F401  (registers rules)
 
@@ -312,6 +313,8 @@ def validate_roster(
             site = Path(root) / "gx" / "uncommitted" / "data_docs" / "local_site"
             # Merged into the folder: never delete what a caller keeps there.
             shutil.copytree(site, Path(data_docs_dir), dirs_exist_ok=True)
+        # Intranets have no internet: the pages must not depend on public CDNs.
+        localise_data_docs(Path(data_docs_dir))
     else:
         workers = workers or default_workers(len(roster))
         if workers > 1:
