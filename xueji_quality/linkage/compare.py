@@ -147,9 +147,14 @@ def _equality_levels(left: np.ndarray, right: np.ndarray, missing_left, missing_
 
 
 def _value_shares(codes: np.ndarray) -> np.ndarray:
-    """Share of records holding each value code (last slot: missing), for frequency-based u."""
+    """Share of the other records holding each value code (last slot: missing).
+
+    The two records of an agreeing pair are left out of the count (count - 2 of n - 2): they are
+    what is being judged, and in a small roster (one school) they would dominate the share.
+    """
     counts = np.bincount(codes[codes >= 0], minlength=int(codes.max(initial=-1)) + 1)
-    return np.append(counts / max(len(codes), 1), 1.0)
+    others = np.maximum(counts - 2, 0) / max(len(codes) - 2, 1)
+    return np.append(others, 1.0)
 
 
 def compare_pairs(records: Records, a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
