@@ -268,6 +268,20 @@ def test_pinyin_reading_sets_cover_surname_readings():
     ]
 
 
+def test_guardian_share_is_counted_within_the_surname_when_children_share_it():
+    rows = [{"record_id": f"w{i}", "name": "王芳", "guardian_name": "王华"} for i in range(2)]
+    rows += [
+        {"record_id": f"x{i}", "name": f"王{c}", "guardian_name": "王华"}
+        for i, c in enumerate("一二三四")
+    ]
+    rows += [{"record_id": "y", "name": "李四", "guardian_name": "王华"}]
+    rows += [{"record_id": f"z{i}", "name": "刘洋", "guardian_name": "刘强"} for i in range(9)]
+    records = prepare_records(roster(*rows))
+    features = compare_pairs(records, np.array([0, 0]), np.array([1, 6]))
+    overall = (7 - 2) / (16 - 2)
+    assert features["guardian_share"].tolist() == pytest.approx([1.0, overall])
+
+
 # --- decisions --------------------------------------------------------------------------------
 
 

@@ -14,6 +14,8 @@ Levels are what the Fellegi-Sunter model weighs (config/linkage.json gives m and
 
 For name and guardian the share of records holding the agreeing value is kept next to the level
 (name_share, guardian_share): agreeing on 张伟 is weaker evidence than agreeing on a rare name.
+When the children's names share their first character, the guardian's share is taken among
+guardians of that surname (the surname must not be counted twice).
 
 ID digits are compared as (pairs, 18) matrices; names and guardians are compared once per distinct
 pair of values (names repeat heavily), with jellyfish doing the string distance.
@@ -157,6 +159,37 @@ def _value_shares(codes: np.ndarray) -> np.ndarray:
     return np.append(others, 1.0)
 
 
+def _surname_codes(codes: np.ndarray, values: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Code of the first character of each value code (-1 missing), and the per-record codes."""
+    first, _ = pd.factorize(pd.Series([v[:1] for v in values], dtype=object))
+    table = np.append(first, -1).astype(np.int64)
+    return table, table[codes]
+
+
+def _guardian_shares(records: Records, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Share of the agreeing guardian among comparable records, per pair.
+
+    A child usually carries the guardian's surname, so when the two children's names share their
+    first character the guardians' surnames agree already: the guardian's given name is the new
+    evidence, and its share is counted among guardians of that surname only.
+    """
+    codes = records.guardian_code
+    overall = _value_shares(codes)[codes[a]]
+    surname_table, guardian_surname = _surname_codes(codes, records.guardians)
+    counts = np.bincount(codes[codes >= 0], minlength=len(records.guardians))
+    per_surname = np.bincount(
+        guardian_surname[guardian_surname >= 0], minlength=int(surname_table.max(initial=-1)) + 1
+    )
+    code = codes[a]
+    has = code >= 0
+    within = np.zeros(len(a))
+    surname = surname_table[code[has]]
+    within[has] = np.maximum(counts[code[has]] - 2, 0) / np.maximum(per_surname[surname] - 2, 1)
+    _, child_first = _surname_codes(records.name_code, records.names)
+    same_surname = (child_first[a] >= 0) & (child_first[a] == child_first[b])
+    return np.where(same_surname & has, np.maximum(within, overall), overall)
+
+
 def compare_pairs(records: Records, a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
     """Comparison vector of every candidate pair (positions a < b)."""
     id_level, id_position = id_levels(records, a, b)
@@ -174,7 +207,7 @@ def compare_pairs(records: Records, a: np.ndarray, b: np.ndarray) -> pd.DataFram
     ).astype(np.int8)
     sa, sb = records.sex[a], records.sex[b]
     name_share = _value_shares(records.name_code)
-    guardian_share = _value_shares(records.guardian_code)
+    guardian_share = _guardian_shares(records, a, b)
     return pd.DataFrame(
         {
             "a": a,
@@ -190,7 +223,7 @@ def compare_pairs(records: Records, a: np.ndarray, b: np.ndarray) -> pd.DataFram
                 records.guardian_code, records.guardians, None, a, b, "guardian"
             ),
             "name_share": name_share[records.name_code[a]],
-            "guardian_share": guardian_share[records.guardian_code[a]],
+            "guardian_share": guardian_share,
             "region": _equality_levels(
                 records.region[a],
                 records.region[b],
