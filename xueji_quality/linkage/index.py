@@ -128,18 +128,6 @@ def _cleaned_codes(array: pa.Array) -> tuple[np.ndarray, list[str], np.ndarray, 
     return lookup[raw_codes], clean_values, raw_codes, raw_values
 
 
-def _id_digits(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(n, 18) digit values of ID-shaped values (X = 10; zeros elsewhere) and the shape mask."""
-    shape = pc.fill_null(pc.match_substring_regex(array, idcard.ID_PATTERN), False)
-    filled = pc.if_else(shape, array, pa.scalar("0" * 18)).cast(pa.large_string())
-    offsets = np.frombuffer(filled.buffers()[1], dtype=np.int64)
-    offsets = offsets[filled.offset : filled.offset + len(filled) + 1]
-    raw = np.frombuffer(filled.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-    raw = raw.reshape(len(filled), 18)
-    digits = np.where(raw == ord("X"), 10, raw - ord("0")).astype(np.uint8)
-    return digits, shape.to_numpy(zero_copy_only=False)
-
-
 def _valid_and_value(digits: np.ndarray, shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     valid = shape & (idcard.check_digit_values(digits) == digits[:, 17])
     valid &= (digits[:, :17] <= 9).all(axis=1)
@@ -176,7 +164,7 @@ def prepare_records(roster: pd.DataFrame) -> Records:
     """Everything blocking and comparison need, computed column-wise from a canonical roster."""
     n = len(roster)
     ids = _arrow(roster, "id_number")
-    digits, shape = _id_digits(ids)
+    digits, shape = idcard.id_digits(ids)
     valid, value = _valid_and_value(digits, shape)
 
     student_no = _arrow(roster, "student_no")
@@ -186,7 +174,7 @@ def prepare_records(roster: pd.DataFrame) -> Records:
     tail = pc.if_else(
         g_number, pc.utf8_slice_codeunits(student_no, 1), pa.scalar(None, pa.string())
     )
-    tail_digits, tail_shape = _id_digits(tail)
+    tail_digits, tail_shape = idcard.id_digits(tail)
     tail_valid, tail_value = _valid_and_value(tail_digits, tail_shape)
 
     name_code, names, name_raw_code, names_raw = _cleaned_codes(_arrow(roster, "name"))

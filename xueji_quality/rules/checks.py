@@ -120,24 +120,6 @@ def _memo(name: str, arrays: list[pa.Array], compute: Callable[[], Any]) -> Any:
 # --- fixed-width values as byte matrices -------------------------------------------------------
 
 
-def _fixed_width(array: pa.Array, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """(mask of the values that are exactly ``width`` ASCII characters, (n, width) uint8 bytes;
-    other rows are zero)."""
-    n = len(array)
-    nbytes = pc.binary_length(array).fill_null(-1).to_numpy(zero_copy_only=False)
-    nchars = pc.utf8_length(array).fill_null(-1).to_numpy(zero_copy_only=False)
-    mask = (nbytes == width) & (nchars == width)
-    matrix = np.zeros((n, width), dtype=np.uint8)
-    if mask.any():
-        chosen = array.filter(pa.array(mask))
-        offset_type = np.int64 if pa.types.is_large_string(chosen.type) else np.int32
-        offsets = np.frombuffer(chosen.buffers()[1], dtype=offset_type)
-        offsets = offsets[chosen.offset : chosen.offset + len(chosen) + 1]
-        data = np.frombuffer(chosen.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-        matrix[mask] = data.reshape(-1, width)
-    return mask, matrix
-
-
 def _number(digits: np.ndarray, start: int, stop: int) -> np.ndarray:
     out = np.zeros(len(digits), dtype=np.int64)
     for pos in range(start, stop):
@@ -171,7 +153,7 @@ def _yyyymmdd(value: date | str) -> int:
 
 
 def _date_numbers(array: pa.Array) -> np.ndarray:
-    mask, raw = _fixed_width(array, 10)
+    mask, raw = idcard.fixed_width_bytes(array, 10)
     digits = raw.astype(np.int64) - _ZERO
     is_digit = (digits >= 0) & (digits <= 9)
     shaped = (
@@ -205,7 +187,7 @@ class IdParts:
 
 
 def _id_parts(array: pa.Array) -> IdParts:
-    mask, raw = _fixed_width(array, 18)
+    mask, raw = idcard.fixed_width_bytes(array, 18)
     values = raw.astype(np.int16) - _ZERO
     is_digit = (values >= 0) & (values <= 9)
     last_x = raw[:, 17] == _X
@@ -373,7 +355,7 @@ def student_no_matches(
     STUDENT_NO_FORMAT's business.
     """
     array = _arrow(student_no)
-    mask, raw = _fixed_width(array, 19)
+    mask, raw = idcard.fixed_width_bytes(array, 19)
     values = raw.astype(np.int64) - _ZERO
     is_digit = (values >= 0) & (values <= 9)
     shaped = mask & is_digit[:, 1:18].all(axis=1) & (is_digit[:, 18] | (raw[:, 18] == _X))
@@ -443,7 +425,7 @@ def birth_date_fits_grade(
 def enroll_date_ok(enroll_date: pd.Series, birth_date: pd.Series, as_of: date | str) -> pd.Series:
     """ENROLL_DATE: 入学年月 is a real YYYY-MM, not after ``as_of`` and not before the birth month."""
     filled = present(enroll_date).to_numpy()
-    mask, raw = _fixed_width(_arrow(enroll_date), 7)
+    mask, raw = idcard.fixed_width_bytes(_arrow(enroll_date), 7)
     values = raw.astype(np.int64) - _ZERO
     is_digit = (values >= 0) & (values <= 9)
     shaped = mask & is_digit[:, [0, 1, 2, 3, 5, 6]].all(axis=1) & (raw[:, 4] == _DASH)
