@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pandas as pd
@@ -59,6 +60,9 @@ PARQUET_BATCH_ROWS = 200_000
 # undecodable bytes this many times (GB18030 text read as UTF-8 is almost all undecodable).
 MOSTLY_UTF8_RATIO = 20
 ROW_COLUMNS_DTYPES = {"record_id": STRING, "source_file": STRING, "source_row": "int64"}
+# Tried in this order on the header line; the first that splits it is the file's delimiter.
+DELIMITERS = (",", "\t", ";", "|")
+DELIMITER_NAMES = {",": "逗号", "\t": "制表符", ";": "分号", "|": "竖线"}
 RESERVED = set(schema.ROW_COLUMNS) | set(schema.FIELDS) | {"grade_level"}
 
 FIELD_LABELS = {field: "/".join(aliases[:3]) for field, aliases in schema.HEADER_ALIASES.items()}
@@ -217,10 +221,12 @@ def detect_encoding(path: Path) -> tuple[str, bool, str]:
     utf8 = codecs.getincrementaldecoder("utf-8")()
     utf8_ok = True
     bom = None
+    first = b""
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK_BYTES):
             if bom is None:
                 bom = chunk.startswith(codecs.BOM_UTF8)
+                first = chunk[: 1 << 16]
             digest.update(chunk)
             if utf8_ok:
                 try:
@@ -235,6 +241,17 @@ def detect_encoding(path: Path) -> tuple[str, bool, str]:
     sha = digest.hexdigest()
     if utf8_ok:
         return ("utf-8-sig" if bom else "utf-8"), True, sha
+    if first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16", True, sha  # Excel's "Unicode text"; damage shows when it is read
+    header = first.split(b"\n", 1)[0]
+    try:
+        header_text = header.decode("utf-8")
+    except UnicodeDecodeError:
+        header_text = ""
+    if any(ord(c) > 0x7F for c in header_text):
+        # Chinese headers that are valid UTF-8: GB18030 text almost never is, so the file is
+        # UTF-8 with damaged lines, however few its other non-ASCII characters.
+        return "utf-8", False, sha
     loose = codecs.getincrementaldecoder("utf-8")(errors="replace")
     gb = codecs.getincrementaldecoder("gb18030")()
     gb_ok = True
@@ -260,27 +277,50 @@ def detect_encoding(path: Path) -> tuple[str, bool, str]:
     return "gb18030", gb_ok, sha
 
 
-def _csv_header(path: Path, encoding: str, file: str) -> tuple[list[str], bool]:
-    """The header row, and whether anything follows it."""
+def _first_record(text: str, delimiter: str, file: str) -> list[str]:
+    try:
+        return next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+    except csv.Error as error:
+        raise InputError(file, f"表头行无法解析：{error}", row=1) from error
+
+
+def _csv_header(path: Path, encoding: str, file: str) -> tuple[list[str], bool, str]:
+    """The header row, whether anything follows it, and the delimiter.
+
+    The delimiter is the comma unless the header holds no comma and splits on a tab (Excel's
+    "Unicode text"), a semicolon (Excel in European locales) or a vertical bar. Lines may end
+    in CRLF, LF or a lone CR (old Mac exports).
+    """
     size = path.stat().st_size
     if size == 0:
         raise InputError(file, "文件为空（0 字节）")
     with path.open("rb") as handle:
         head = handle.read(1 << 20)
-    text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(head)
-    records = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    first = next(records, None)
-    if first is None or not any(cell.strip() for cell in first):
+    text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(head).lstrip("\ufeff")
+    delimiter = ","
+    for candidate in DELIMITERS:
+        if len(_first_record(text, candidate, file)) > 1:
+            delimiter = candidate
+            break
+    first = _first_record(text, delimiter, file)
+    if not any(cell.strip() for cell in first):
         raise InputError(file, "没有表头行（第 1 行为空）")
-    has_body = size > len(head) or any(any(cell.strip() for cell in row) for row in records)
-    return first, has_body
+    records = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    next(records)
+    try:
+        has_body = size > len(head) or any(any(cell.strip() for cell in row) for row in records)
+    except csv.Error:  # a damaged line after the header: pyarrow reads and quarantines it
+        has_body = True
+    return first, has_body, delimiter
 
 
 def _read_csv(path: Path, layout_of, info: dict, quarantine: list[dict]) -> Iterator[_Block]:
     file = info["name"]
     encoding, strict, info["sha256"] = detect_encoding(path)
     info["encoding"] = encoding if strict else f"{encoding}（含无法解码的字节）"
-    headers, has_body = _csv_header(path, encoding, file)
+    headers, has_body, delimiter = _csv_header(path, encoding, file)
+    if delimiter != ",":
+        info["notes"].append(f"分隔符为“{DELIMITER_NAMES[delimiter]}”")
     layout: _Layout = layout_of(headers)
     if not has_body:
         return
@@ -308,7 +348,9 @@ def _read_csv(path: Path, layout_of, info: dict, quarantine: list[dict]) -> Iter
         use_threads=False,  # the invalid-row handler gets row numbers only single-threaded
         encoding="utf8" if not strict or encoding.startswith("utf-8") else encoding,
     )
-    parse_options = pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid)
+    parse_options = pacsv.ParseOptions(
+        delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
+    )
     convert_options = pacsv.ConvertOptions(
         column_types={c: pa.string() for c in layout.columns},
         strings_can_be_null=False,
@@ -379,6 +421,65 @@ def cell_text(value: object) -> str:
     return str(value)
 
 
+_SHEET_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_PACKAGE_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+
+
+def _cell_position(reference: str) -> tuple[int, int]:
+    """(row, column), 0-based, of an A1-style reference."""
+    letters = reference.rstrip("0123456789")
+    column = 0
+    for letter in letters:
+        column = column * 26 + ord(letter.upper()) - ord("A") + 1
+    return int(reference[len(letters) :]) - 1, column - 1
+
+
+def error_cells(path: Path, sheet_name: str) -> dict[tuple[int, int], str]:
+    """Excel error values (#N/A, #VALUE!, #REF! …) of a sheet by (row, column), 0-based.
+
+    calamine reads an error cell as empty; the clerk saw "#N/A" in it, and the problem list must
+    say so rather than report a value as missing. The sheet's XML is searched first and parsed
+    only when it holds an error cell, so ordinary workbooks cost one decompression.
+    """
+    with zipfile.ZipFile(path) as archive:
+        workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+        relations = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+        targets = {
+            r.get("Id"): r.get("Target", "")
+            for r in relations.iter(f"{_PACKAGE_REL_NS}Relationship")
+        }
+        target = next(
+            (
+                targets.get(sheet.get(f"{_REL_NS}id"), "")
+                for sheet in workbook.iter(f"{_SHEET_NS}sheet")
+                if sheet.get("name") == sheet_name
+            ),
+            "",
+        )
+        member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+        if member not in archive.namelist():
+            return {}
+        tail = b""
+        with archive.open(member) as handle:
+            while chunk := handle.read(CHUNK_BYTES):
+                if b't="e"' in tail + chunk:
+                    break
+                tail = chunk[-8:]
+            else:
+                return {}
+        found: dict[tuple[int, int], str] = {}
+        with archive.open(member) as handle:
+            for _, element in ElementTree.iterparse(handle):
+                if element.tag != f"{_SHEET_NS}c":
+                    continue
+                value = element.find(f"{_SHEET_NS}v")
+                if element.get("t") == "e" and element.get("r") and value is not None:
+                    found[_cell_position(element.get("r", ""))] = value.text or ""
+                element.clear()
+        return found
+
+
 def _read_xlsx(path: Path, layout_of, info: dict, quarantine: list[dict]) -> Iterator[_Block]:
     from python_calamine import CalamineWorkbook
 
@@ -396,6 +497,13 @@ def _read_xlsx(path: Path, layout_of, info: dict, quarantine: list[dict]) -> Ite
         cells = sheet.to_python(skip_empty_area=False)
     except Exception as error:  # calamine raises its own error types for damaged workbooks
         raise InputError(file, f"Excel 工作簿已损坏，无法读取：{error}") from error
+    try:
+        errors = error_cells(path, sheet.name)
+    except (KeyError, OSError, ElementTree.ParseError, zipfile.BadZipFile) as error:
+        raise InputError(file, f"Excel 工作簿已损坏，无法读取：{error}") from error
+    for (row_index, column_index), text in errors.items():
+        if row_index < len(cells) and column_index < len(cells[row_index]):
+            cells[row_index][column_index] = text
     if len(workbook.sheet_names) > 1:
         info["notes"].append(f"工作簿有 {len(workbook.sheet_names)} 个工作表，只读取“{sheet.name}”")
     header_index = next(
