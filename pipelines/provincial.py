@@ -4,6 +4,14 @@ Each task calls one function of the library and adds only orchestration: retries
 a deterministic input error (it fails at once with its message), logging of what a stage read and
 wrote, and the run's artifacts. Tables pass between tasks in memory; caching is off because
 hashing a province's roster to build a cache key costs more than the stage itself.
+
+Filters: ``counties`` and ``schools`` (学校标识码) narrow problems, duplicate groups and county
+lists to those records; validation and linkage still see the whole roster, so a duplicate whose
+other half lies outside the filter is still found and shown.
+
+Artifacts: ``xueji-progress`` (updated as each stage finishes), ``xueji-county-totals`` (a table per
+county and problem class) and ``xueji-run-summary`` (where the reports are and what changed since
+the previous published run, read from ``<out>/latest/manifest.json`` before publishing).
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
-from prefect import flow, get_run_logger, task, unmapped
+from prefect import Task, flow, get_run_logger, task, unmapped
 from prefect.artifacts import (
     create_markdown_artifact,
     create_progress_artifact,
@@ -22,19 +30,61 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
 
 from xueji_quality import ingest, linkage, reports, runinfo, validate
+from xueji_quality.errors import ConservationError, InputError
+from xueji_quality.reports.summary import problem_class
 from xueji_quality.schema import DUPLICATE_COLUMNS, PROBLEM_COLUMNS
 
 STAGES = ("ingest", "validate", "link", "report", "publish")
+STAGE_LABELS = {
+    "ingest": "读入",
+    "validate": "校验",
+    "link": "查重",
+    "report": "报告",
+    "publish": "发布",
+}
+IO_RETRIES = 2
+IO_RETRY_DELAY_S = 2
 
 
-@task(name="find-exports", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def retry_unless_input_error(task: Task, task_run: TaskRun, state: State) -> bool:
+    """Retry condition of the I/O tasks: a transient error is retried, an InputError never.
+
+    An unreadable or missing input fails the same way every time; retrying it only delays the
+    message the data officer needs.
+    """
+    try:
+        state.result()
+    except InputError:
+        return False
+    except Exception:
+        return True
+    return True
+
+
+@task(
+    name="find-exports",
+    retries=IO_RETRIES,
+    retry_delay_seconds=IO_RETRY_DELAY_S,
+    retry_condition_fn=retry_unless_input_error,
+    cache_policy=NO_CACHE,
+)
 def find_exports(inputs: list[str]) -> list[Path]:
-    return ingest.find_exports([Path(p) for p in inputs])
+    paths = ingest.find_exports([Path(p) for p in inputs])
+    get_run_logger().info("待读入的导出文件：%s", "、".join(str(p) for p in paths))
+    return paths
 
 
-@task(name="ingest", cache_policy=NO_CACHE)
+@task(
+    name="ingest",
+    retries=IO_RETRIES,
+    retry_delay_seconds=IO_RETRY_DELAY_S,
+    retry_condition_fn=retry_unless_input_error,
+    cache_policy=NO_CACHE,
+)
 def ingest_exports(paths: list[Path], province: str) -> ingest.Staged:
     staged = ingest.read_exports(paths, province)
     get_run_logger().info(
@@ -69,7 +119,13 @@ def link_roster(roster: pd.DataFrame, config_path: Path | None) -> linkage.LinkR
     return result
 
 
-@task(name="county-report", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(
+    name="county-report",
+    retries=IO_RETRIES,
+    retry_delay_seconds=IO_RETRY_DELAY_S,
+    retry_condition_fn=retry_unless_input_error,
+    cache_policy=NO_CACHE,
+)
 def county_report(
     run_dir: Path,
     roster: pd.DataFrame,
@@ -81,7 +137,7 @@ def county_report(
     mask_ids: bool,
     county: str,
 ) -> list[dict]:
-    return reports.write_county_reports(
+    written = reports.write_county_reports(
         run_dir,
         roster,
         problems,
@@ -92,9 +148,24 @@ def county_report(
         mask_ids=mask_ids,
         counties=[county],
     )
+    for entry in written:
+        get_run_logger().info(
+            "区县 %s：%d 条问题，%d 个重复组，写出 %s",
+            entry["county_code"],
+            entry["problem_rows"],
+            entry["duplicate_groups"],
+            "、".join(f["path"] for f in entry["files"]),
+        )
+    return written
 
 
-@task(name="province-outputs", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(
+    name="province-outputs",
+    retries=IO_RETRIES,
+    retry_delay_seconds=IO_RETRY_DELAY_S,
+    retry_condition_fn=retry_unless_input_error,
+    cache_policy=NO_CACHE,
+)
 def province_outputs(
     run_dir: Path,
     roster: pd.DataFrame,
@@ -104,43 +175,150 @@ def province_outputs(
     province: str,
     run_date: date,
 ) -> list[dict]:
-    return reports.write_province_outputs(
+    written = reports.write_province_outputs(
         run_dir, roster, problems, duplicates, quarantine, province=province, run_date=run_date
     )
+    get_run_logger().info("全省汇总写出 %s", "、".join(f["path"] for f in written))
+    return written
 
 
-@task(name="publish", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(
+    name="publish",
+    retries=IO_RETRIES,
+    retry_delay_seconds=IO_RETRY_DELAY_S,
+    retry_condition_fn=retry_unless_input_error,
+    cache_policy=NO_CACHE,
+)
 def publish_run(staging: Path, out_root: Path, run_id: str) -> Path:
-    return reports.publish(staging, out_root, run_id)
+    published = reports.publish(staging, out_root, run_id)
+    get_run_logger().info("报告已发布到 %s（latest 已指向本次运行）", published)
+    return published
 
 
-def _only_counties(table: pd.DataFrame, counties: list[str] | None) -> pd.DataFrame:
-    if not counties:
-        return table
-    return table[table["county_code"].isin(counties)].reset_index(drop=True)
+def _scope_mask(
+    roster: pd.DataFrame, counties: list[str] | None, schools: list[str] | None
+) -> pd.Series:
+    """Roster rows the filters select (all rows when there is no filter)."""
+    keep = pd.Series(True, index=roster.index)
+    if counties:
+        keep &= roster["county_code"].isin(counties).fillna(False)
+    if schools:
+        keep &= roster["school_code"].isin(schools).fillna(False)
+    return keep
 
 
-def _groups_touching(duplicates: pd.DataFrame, counties: list[str] | None) -> pd.DataFrame:
-    if not counties:
+def _groups_touching(duplicates: pd.DataFrame, record_ids: pd.Series | None) -> pd.DataFrame:
+    if record_ids is None:
         return duplicates
-    touched = duplicates.loc[duplicates["county_code"].isin(counties), "group_id"].unique()
+    touched = duplicates.loc[duplicates["record_id"].isin(record_ids), "group_id"].unique()
     return duplicates[duplicates["group_id"].isin(touched)].reset_index(drop=True)
 
 
 def _county_table(problems: pd.DataFrame, duplicates: pd.DataFrame) -> list[dict]:
-    errors = problems[problems["severity"] == "E"].groupby("county_code").size()
-    warnings = problems[problems["severity"] == "W"].groupby("county_code").size()
-    groups = duplicates.drop_duplicates(["group_id", "county_code"]).groupby("county_code").size()
-    counties = sorted(set(errors.index) | set(warnings.index) | set(groups.index))
-    return [
-        {
-            "区县代码": c,
-            "错误": int(errors.get(c, 0)),
-            "警告": int(warnings.get(c, 0)),
-            "重复组": int(groups.get(c, 0)),
-        }
-        for c in counties
+    """Totals per county and problem class (the classes of the province summary)."""
+    classes = problem_class(problems["rule"], problems["severity"], problems["field"])
+    by_class = pd.crosstab(problems["county_code"], classes) if len(problems) else pd.DataFrame()
+    groups = duplicates.drop_duplicates(["group_id", "county_code"])
+    by_dup = pd.crosstab(groups["county_code"], groups["dup_class"]) if len(groups) else None
+    counties = sorted(set(by_class.index) | (set(by_dup.index) if by_dup is not None else set()))
+    rows = []
+    for code in counties:
+        row: dict = {"区县代码": code}
+        for label in by_class.columns:
+            row[str(label)] = int(by_class.at[code, label]) if code in by_class.index else 0
+        for dup_class in ("DUP_ID", "DUP_FUZZY"):
+            found = by_dup is not None and code in by_dup.index and dup_class in by_dup.columns
+            row[f"重复组 {dup_class}"] = int(by_dup.at[code, dup_class]) if found else 0
+        rows.append(row)
+    return rows
+
+
+def _previous_manifest(out_root: Path) -> dict | None:
+    """Manifest of the run ``latest`` points at, or None (first run, or unreadable)."""
+    try:
+        return reports.read_manifest(out_root / "latest")
+    except (OSError, ValueError):
+        return None
+
+
+def _diff_rows(title: str, before: dict, now: dict) -> list[str]:
+    rows = []
+    for key in sorted(set(before) | set(now)):
+        old, new = int(before.get(key, 0)), int(now.get(key, 0))
+        rows.append(f"| {title} {key} | {old} | {new} | {new - old:+d} |")
+    return rows
+
+
+def changes_since(previous: dict | None, manifest: dict) -> str:
+    """Markdown: totals per rule, severity and duplicate class before → now; counties new/gone."""
+    if previous is None:
+        return "本输出目录中没有上一次已发布的运行，无可比较。\n"
+    old_totals, new_totals = previous.get("totals", {}), manifest["totals"]
+    lines = [
+        f"上一次运行：{previous.get('run_id', '?')}（{previous.get('run_date', '?')}）",
+        "",
+        "| 项目 | 上次 | 本次 | 变化 |",
+        "| --- | ---: | ---: | ---: |",
     ]
+    for key, title in (
+        ("problems_by_severity", "问题（级别）"),
+        ("problems_by_rule", "规则"),
+        ("duplicate_groups_by_class", "重复组"),
+    ):
+        lines += _diff_rows(title, old_totals.get(key, {}), new_totals.get(key, {}))
+    old_counties = {c["county_code"] for c in previous.get("counties", [])}
+    new_counties = {c["county_code"] for c in manifest["counties"]}
+    lines.append("")
+    lines.append(f"- 新增区县：{'、'.join(sorted(new_counties - old_counties)) or '无'}")
+    lines.append(f"- 不再出现的区县：{'、'.join(sorted(old_counties - new_counties)) or '无'}")
+    old_scope = {k: previous.get("parameters", {}).get(k) for k in ("counties", "schools")}
+    new_scope = {k: manifest["parameters"].get(k) for k in ("counties", "schools")}
+    if old_scope != new_scope:
+        lines.append(f"- 注意：两次运行的范围不同（上次 {old_scope}，本次 {new_scope}）")
+    return "\n".join(lines) + "\n"
+
+
+def _checked_conservation(
+    staged: ingest.Staged,
+    roster: pd.DataFrame,
+    problems: pd.DataFrame,
+    duplicates: pd.DataFrame,
+    county_files: list[dict],
+    report_counties: list[str],
+    narrowed: bool,
+) -> dict:
+    """Row conservation of the run; with a schools filter, of the narrowed roster.
+
+    runinfo.conservation takes one roster for both "rows staged" and "rows in scope". A schools
+    filter makes the county lists cover only the selected schools' records (and their duplicate
+    partners), so the check runs on that narrowed roster with rows read reduced by the same number
+    of staged rows left out — the same equation — and the figures then report the true totals.
+    """
+    if not narrowed:
+        return runinfo.conservation(
+            staged.rows_read,
+            staged.roster,
+            staged.quarantine,
+            problems,
+            duplicates,
+            county_files,
+            report_counties,
+        )
+    if not staged.roster["record_id"].is_unique:
+        raise ConservationError("记录号不唯一，无法核对行数守恒")
+    left_out = len(staged.roster) - len(roster)
+    figures = runinfo.conservation(
+        staged.rows_read - left_out,
+        roster,
+        staged.quarantine,
+        problems,
+        duplicates,
+        county_files,
+        report_counties,
+    )
+    figures["rows_read"] = int(staged.rows_read)
+    figures["rows_staged"] = len(staged.roster)
+    return figures
 
 
 @flow(name="provincial-run", log_prints=True)
@@ -150,27 +328,48 @@ def provincial_run(
     out: str,
     as_of: date | None = None,
     counties: list[str] | None = None,
+    schools: list[str] | None = None,
     mask_ids: bool = False,
     suites_dir: str | None = None,
     linkage_config: str | None = None,
 ) -> dict:
-    """Check one provincial export (or a folder of them) and publish the county problem lists."""
+    """Check one provincial export (or an inbox folder of them) and publish the county lists.
+
+    ``inputs``: export files or folders; ``as_of``: run date (school year of the age/grade checks,
+    default today); ``counties`` / ``schools`` (学校标识码): only these records' problems, duplicate
+    groups and county lists; ``suites_dir`` / ``linkage_config``: edited rule suites and linkage
+    parameters.
+    """
     logger = get_run_logger()
     run_date = as_of or date.today()
     out_root = Path(out)
     out_root.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
+    flow_started = time.perf_counter()
     progress = create_progress_artifact(0.0, key="xueji-progress", description="省级查重查错进度")
 
-    def stage_done(name: str, started: float) -> None:
+    def stage_done(name: str, started: float, rows: int) -> None:
         timings[name] = time.perf_counter() - started
         update_progress_artifact(progress, 100.0 * (STAGES.index(name) + 1) / len(STAGES))
-        logger.info("阶段 %s 用时 %.1f 秒", name, timings[name])
+        logger.info(
+            "阶段 %s 完成：%d 行，用时 %.1f 秒（累计 %.1f 秒）",
+            name,
+            rows,
+            timings[name],
+            time.perf_counter() - flow_started,
+            extra={
+                "xueji_stage": name,
+                "xueji_stage_label": STAGE_LABELS[name],
+                "xueji_rows": rows,
+                "xueji_elapsed_s": timings[name],
+                "xueji_total_s": time.perf_counter() - flow_started,
+            },
+        )
 
     started = time.perf_counter()
     paths = find_exports(inputs)
     staged = ingest_exports(paths, province)
-    stage_done("ingest", started)
+    stage_done("ingest", started, staged.rows_read)
 
     run_id = reports.new_run_id(out_root, province, run_date)
     staging = reports.staging_dir(out_root, run_id)
@@ -183,26 +382,42 @@ def provincial_run(
             staging / "data_docs",
             Path(suites_dir) if suites_dir else None,
         )
-        stage_done("validate", started)
+        stage_done("validate", started, len(staged.roster))
 
         started = time.perf_counter()
         linked = link_roster(staged.roster, Path(linkage_config) if linkage_config else None)
-        stage_done("link", started)
+        stage_done("link", started, len(staged.roster))
 
-        problems = _only_counties(problems, counties)
-        duplicates = _groups_touching(linked.duplicates, counties)
         roster = staged.roster
-        if counties:
-            keep = roster["county_code"].isin(counties) | roster["record_id"].isin(
+        duplicates = linked.duplicates
+        narrowed = bool(counties or schools)
+        if narrowed:
+            scope = roster.loc[_scope_mask(roster, counties, schools), "record_id"]
+            problems = problems[problems["record_id"].isin(scope)].reset_index(drop=True)
+            duplicates = _groups_touching(duplicates, scope)
+            keep = roster["record_id"].isin(scope) | roster["record_id"].isin(
                 duplicates["record_id"]
             )
-            roster = roster[keep].reset_index(drop=True)
+            roster = roster[keep.fillna(False)].reset_index(drop=True)
+            logger.info(
+                "筛选（区县 %s，学校 %s）：%d 条记录，问题 %d 条，重复组 %d 个",
+                counties,
+                schools,
+                len(scope),
+                len(problems),
+                duplicates["group_id"].nunique(),
+            )
+        if counties:
+            report_counties = sorted(set(counties))
+        elif schools:
+            report_counties = sorted(
+                set(roster.loc[roster["school_code"].isin(schools), "county_code"].dropna())
+            )
+        else:
+            report_counties = sorted(set(roster["county_code"].dropna()))
 
         started = time.perf_counter()
         catalogue = validate.rule_catalogue(Path(suites_dir) if suites_dir else None)
-        report_counties = sorted(
-            set(counties) if counties else set(staged.roster["county_code"].dropna())
-        )
         futures = county_report.map(
             unmapped(staging),
             unmapped(roster),
@@ -218,16 +433,21 @@ def provincial_run(
         province_files = province_outputs(
             staging, roster, problems, duplicates, staged.quarantine, province, run_date
         )
-        stage_done("report", started)
+        stage_done("report", started, len(problems) + len(duplicates))
+        table = _county_table(problems, duplicates)
+        if table:
+            create_table_artifact(
+                table, key="xueji-county-totals", description="各区县按问题类别的条数与重复组数"
+            )
 
-        figures = runinfo.conservation(
-            staged.rows_read,
-            staged.roster,
-            staged.quarantine,
+        figures = _checked_conservation(
+            staged,
+            roster if schools else staged.roster,
             problems,
             duplicates,
             county_files,
-            counties,
+            report_counties if schools else counties,
+            bool(schools),
         )
         manifest = runinfo.run_manifest(
             run_id=run_id,
@@ -244,29 +464,31 @@ def provincial_run(
             parameters={
                 "inputs": [str(p) for p in inputs],
                 "counties": counties,
+                "schools": schools,
                 "mask_ids": mask_ids,
                 "province_files": province_files,
             },
         )
         reports.write_manifest(staging, manifest)
+        previous = _previous_manifest(out_root)
         started = time.perf_counter()
         published = publish_run(staging, out_root, run_id)
-        stage_done("publish", started)
+        stage_done("publish", started, len(county_files))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
-    table = _county_table(problems, duplicates)
-    if table:
-        create_table_artifact(table, key="xueji-county-totals", description="各区县问题数")
     create_markdown_artifact(
         f"# 学籍查重查错 {run_id}\n\n"
-        f"- 报告目录：`{published}`\n"
+        f"- 报告目录：`{published}`（`{out_root / 'latest'}` 指向它）\n"
+        f"- 区县清单：`{published / 'counties'}` 下 {len(county_files)} 个区县；"
+        f"全省汇总：`{published / 'province' / 'summary.xlsx'}`\n"
         f"- 读入 {figures['rows_read']} 行，入库 {figures['rows_staged']} 行，"
         f"隔离 {figures['rows_quarantined']} 行\n"
-        f"- 问题 {len(problems)} 条，重复组 {duplicates['group_id'].nunique()} 个\n",
+        f"- 问题 {len(problems)} 条，重复组 {duplicates['group_id'].nunique()} 个\n\n"
+        f"## 与上次运行相比\n\n{changes_since(previous, manifest)}",
         key="xueji-run-summary",
-        description="本次运行的报告位置与概况",
+        description="本次运行的报告位置、概况及与上次运行的变化",
     )
     return {
         "run_id": run_id,

@@ -1,0 +1,213 @@
+"""The provincial flow's orchestration under Prefect's test harness: task runs, artifacts,
+filters, retries, the terminal progress lines, and the Dask runner giving the same results."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from xueji_quality import generator, ingest
+from xueji_quality.errors import InputError
+
+AS_OF = date(2026, 11, 28)
+STAGES = ("ingest", "validate", "link", "report", "publish")
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("sample")
+    generator.write_sample(out, 3000, 11, "44", "csv", counties=4)
+    return out / "roster.csv"
+
+
+@pytest.fixture(scope="module")
+def roster(sample) -> pd.DataFrame:
+    return ingest.read_exports([sample], "44").roster
+
+
+def _run(sample: Path, out: Path, **options):
+    """Run the flow; returns (flow run id, the flow's result or None, the final state)."""
+    from pipelines.provincial import provincial_run
+
+    flow = provincial_run
+    if "task_runner" in options:
+        flow = provincial_run.with_options(task_runner=options.pop("task_runner"))
+    state = flow(
+        inputs=[str(sample)],
+        province="44",
+        out=str(out),
+        as_of=AS_OF,
+        return_state=True,
+        **options,
+    )
+    result = state.result(raise_on_failure=False)
+    return state.state_details.flow_run_id, result, state
+
+
+@pytest.fixture(scope="module")
+def full_run(sample, tmp_path_factory, prefect_harness) -> dict:
+    from pipelines.progress import hide_stage_progress, show_stage_progress
+
+    out = tmp_path_factory.mktemp("out")
+    lines = io.StringIO()
+    handler = show_stage_progress(lines)
+    try:
+        flow_run_id, result, state = _run(sample, out)
+    finally:
+        hide_stage_progress(handler)
+    assert state.is_completed(), state
+    return {"id": flow_run_id, "result": result, "out": out, "progress": lines.getvalue()}
+
+
+@pytest.fixture(scope="module")
+def county_run(full_run, sample, roster) -> dict:
+    """A second run into the same output folder, one county only."""
+    county = sorted(roster["county_code"].dropna().unique())[0]
+    flow_run_id, result, state = _run(sample, full_run["out"], counties=[county])
+    assert state.is_completed(), state
+    return {"id": flow_run_id, "result": result, "county": county}
+
+
+def _task_runs(flow_run_id):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        return client.read_task_runs(
+            task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[flow_run_id]))
+        )
+
+
+def _artifacts(flow_run_id) -> dict:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    return {artifact.key: artifact for artifact in found}
+
+
+def _county_dirs(run_dir: str) -> list[str]:
+    return sorted(p.name for p in (Path(run_dir) / "counties").iterdir())
+
+
+def test_every_stage_is_a_completed_task_run(full_run, roster):
+    runs = _task_runs(full_run["id"])
+    names = [run.name.rsplit("-", 1)[0] for run in runs]
+    for task in ("find-exports", "ingest", "validate", "link", "province-outputs", "publish"):
+        assert names.count(task) == 1, names
+    assert names.count("county-report") == roster["county_code"].nunique() >= 4
+    assert all(run.state.is_completed() for run in runs)
+    assert all(run.run_count == 1 for run in runs)
+
+
+def test_artifacts_say_where_the_reports_are(full_run):
+    artifacts = _artifacts(full_run["id"])
+    assert artifacts["xueji-progress"].data == 100.0
+    summary = artifacts["xueji-run-summary"].data
+    assert full_run["result"]["run_dir"] in summary
+    assert "没有上一次已发布的运行" in summary
+    table = json.loads(artifacts["xueji-county-totals"].data)
+    assert sorted(row["区县代码"] for row in table) == _county_dirs(full_run["result"]["run_dir"])
+    problems = full_run["result"]["problems"]
+    groups = full_run["result"]["duplicates"].drop_duplicates(["group_id", "county_code"])
+    assert sum(row["重复组 DUP_ID"] + row["重复组 DUP_FUZZY"] for row in table) == len(groups)
+    counted = sum(v for row in table for k, v in row.items() if k not in ("区县代码",))
+    assert counted == len(problems) + len(groups)
+
+
+def test_progress_prints_one_line_per_stage(full_run):
+    lines = full_run["progress"].splitlines()
+    assert len(lines) == len(STAGES)
+    for line, stage in zip(lines, STAGES, strict=True):
+        assert line.startswith("[进度]") and f"（{stage}）" in line
+    rows_read = full_run["result"]["rows"]["rows_read"]
+    assert f"{rows_read} 行" in lines[0]
+
+
+def test_county_filter_writes_only_that_county(county_run, full_run):
+    result = county_run["result"]
+    assert _county_dirs(result["run_dir"]) == [county_run["county"]]
+    assert set(result["problems"]["county_code"]) == {county_run["county"]}
+    everything = full_run["result"]["problems"]
+    assert len(result["problems"]) == (everything["county_code"] == county_run["county"]).sum()
+    assert result["rows"]["holds"] is True
+
+
+def test_summary_says_what_changed_since_the_previous_run(county_run, full_run):
+    summary = _artifacts(county_run["id"])["xueji-run-summary"].data
+    previous_id = full_run["result"]["run_id"]
+    assert f"上一次运行：{previous_id}" in summary
+    gone = sorted(set(_county_dirs(full_run["result"]["run_dir"])) - {county_run["county"]})
+    assert f"不再出现的区县：{'、'.join(gone)}" in summary
+    before = (full_run["result"]["problems"]["severity"] == "E").sum()
+    now = (county_run["result"]["problems"]["severity"] == "E").sum()
+    assert f"| 问题（级别） E | {before} | {now} | {now - before:+d} |" in summary
+
+
+def test_schools_filter_narrows_to_those_schools(full_run, sample, roster, tmp_path):
+    county = roster["county_code"].value_counts().index[0]
+    schools = sorted(roster.loc[roster["county_code"] == county, "school_code"].dropna().unique())
+    chosen = schools[:2]
+    their_counties = sorted(roster.loc[roster["school_code"].isin(chosen), "county_code"].unique())
+    _, result, state = _run(sample, tmp_path, schools=chosen)
+    assert state.is_completed(), state
+    in_schools = set(roster.loc[roster["school_code"].isin(chosen), "record_id"])
+    assert set(result["problems"]["record_id"]) <= in_schools
+    everything = full_run["result"]["problems"]
+    assert len(result["problems"]) == everything["record_id"].isin(in_schools).sum() > 0
+    for _, group in result["duplicates"].groupby("group_id"):
+        assert group["record_id"].isin(in_schools).any()
+    assert _county_dirs(result["run_dir"]) == their_counties
+    assert county in their_counties
+    rows = result["rows"]
+    assert rows["holds"] is True
+    assert rows["rows_read"] == rows["rows_staged"] + rows["rows_quarantined"]
+    assert rows["rows_staged"] == len(roster)
+    assert rows["rows_in_scope"] >= len(in_schools)
+
+
+def test_input_error_fails_at_once_without_retries(tmp_path, prefect_harness):
+    flow_run_id, error, state = _run(tmp_path / "missing.csv", tmp_path / "out")
+    assert state.is_failed()
+    assert isinstance(error, InputError)
+    [find] = _task_runs(flow_run_id)
+    assert find.name.startswith("find-exports")
+    assert find.run_count == 1
+    assert not (tmp_path / "out" / "latest").exists()
+
+
+def test_retry_condition_retries_all_but_input_errors():
+    from prefect.states import Failed
+
+    from pipelines.provincial import retry_unless_input_error
+
+    assert retry_unless_input_error(None, None, Failed(data=OSError("网络盘暂时不可用")))
+    assert not retry_unless_input_error(None, None, Failed(data=InputError("a.csv", "路径不存在")))
+
+
+def test_dask_runner_gives_the_same_problems_and_groups(full_run, sample, tmp_path):
+    from pipelines.runners import task_runner
+
+    _, result, state = _run(sample, tmp_path, task_runner=task_runner("dask", workers=2))
+    assert state.is_completed(), state
+    threads_dir, dask_dir = Path(full_run["result"]["run_dir"]), Path(result["run_dir"])
+    for name, keys in (
+        ("problems", ["record_id", "rule", "field"]),
+        ("duplicates", ["group_id", "record_id"]),
+    ):
+        threads = pd.read_parquet(threads_dir / "province" / f"{name}.parquet")
+        dask = pd.read_parquet(dask_dir / "province" / f"{name}.parquet")
+        assert len(threads) > 0
+        pd.testing.assert_frame_equal(
+            threads.sort_values(keys).reset_index(drop=True),
+            dask.sort_values(keys).reset_index(drop=True),
+        )
+    assert _county_dirs(result["run_dir"]) == _county_dirs(full_run["result"]["run_dir"])
