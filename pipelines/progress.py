@@ -9,6 +9,8 @@ own console format is, so a long run shows where it is without reading Prefect's
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 from prefect.logging.configuration import ensure_logging_setup
@@ -45,3 +47,16 @@ def show_stage_progress(stream: TextIO) -> logging.Handler:
 
 def hide_stage_progress(handler: logging.Handler) -> None:
     logging.getLogger(FLOW_RUN_LOGGER).removeHandler(handler)
+
+
+@contextmanager
+def stage_progress(stream: TextIO | None) -> Iterator[None]:
+    """Stage lines to ``stream`` inside the block; nothing when ``stream`` is None."""
+    if stream is None:
+        yield
+        return
+    handler = show_stage_progress(stream)
+    try:
+        yield
+    finally:
+        hide_stage_progress(handler)
