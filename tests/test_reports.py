@@ -194,7 +194,9 @@ def test_county_files_and_names(report_run):
 def test_workbook_sheets_headers_and_dropdown(report_run):
     run_dir, _ = report_run
     book = workbook_of(run_dir, LIWAN)
-    assert book.sheetnames == ["说明", "汇总", "错误学籍", "重复学籍"]
+    assert book.sheetnames == ["说明", "汇总", "错误学籍", "重复学籍", "清单标识"]
+    assert book["清单标识"].sheet_state == "hidden"
+    assert book["清单标识"]["B2"].value == LIWAN
     problems = book["错误学籍"]
     headers = [c.value for c in problems[1]]
     assert headers == [h for h, _, _ in county_report.PROBLEM_LAYOUT]
@@ -344,12 +346,13 @@ def test_sheet_overflow_continues_without_truncating(tmp_path, monkeypatch):
         "错误学籍(3)",
         "重复学籍",
         "重复学籍(2)",
+        "清单标识",
     ]
     rows = [
         r for name in ("错误学籍", "错误学籍(2)", "错误学籍(3)") for r in sheet_rows(book[name])
     ]
     assert [r["记录号"] for r in rows] == ["r01", "r03", "r04", "r04", "r02"]
-    for name in book.sheetnames[2:]:
+    for name in book.sheetnames[2:-1]:
         assert book[name].max_row <= 3
         assert book[name]["A1"].value in ("学校标识码", "组号")
     groups = [[r["组号"] for r in sheet_rows(book[n])] for n in ("重复学籍", "重复学籍(2)")]
@@ -539,7 +542,7 @@ def test_a_clean_province_still_gets_its_lists(tmp_path):
     )
     assert [c["records_clean"] for c in counties] == [4, 2, 3]
     book = workbook_of(tmp_path, LIWAN)
-    assert book.sheetnames == ["说明", "汇总", "错误学籍", "重复学籍"]
+    assert book.sheetnames == ["说明", "汇总", "错误学籍", "重复学籍", "清单标识"]
     assert book["错误学籍"].max_row == 1
     write_province_outputs(
         tmp_path,

@@ -32,6 +32,7 @@ import pandas as pd
 import xlsxwriter
 
 from xueji_quality import regions, schema
+from xueji_quality.answers import identity
 from xueji_quality.reports import tables
 from xueji_quality.reports.summary import (
     DUP_CLASS_LABELS,
@@ -74,6 +75,7 @@ PROBLEM_LAYOUT: tuple[tuple[str, int, bool], ...] = (
     ("修改建议", 40, False),
     ("处理方式", 10, False),
     ("备注", 30, False),
+    ("问题编号", 20, True),
 )
 DUPLICATE_LAYOUT: tuple[tuple[str, int, bool], ...] = (
     ("组号", 15, True),
@@ -91,8 +93,23 @@ DUPLICATE_LAYOUT: tuple[tuple[str, int, bool], ...] = (
     ("原因", 50, False),
     ("处理方式", 10, False),
     ("备注", 30, False),
+    ("问题编号", 20, True),
 )
 SCORE_COLUMN = 11
+# Hidden: the key that matches an answered row to its problem (see xueji_quality.answers).
+KEY_HEADER = "问题编号"
+# Shown before 处理方式 when the run knows each item's status from the answer ledger.
+STATUS_COLUMN: tuple[str, int, bool] = ("状态", 12, False)
+# A hidden sheet naming the run and county, so a returned workbook can be matched to them.
+MARKER_SHEET = "清单标识"
+FORMAT_NAME = "xueji-quality 问题学籍清单 1"
+
+
+def with_status(layout: tuple[tuple[str, int, bool], ...]) -> tuple[tuple[str, int, bool], ...]:
+    """The layout with 状态 inserted before 处理方式."""
+    at = [h for h, _, _ in layout].index("处理方式")
+    return (*layout[:at], STATUS_COLUMN, *layout[at:])
+
 
 _UNSAFE_NAME = re.compile(r"[\\/:*?\"<>|\x00-\x1f\x7f]|\.\.")
 _COUNTY_CODE = re.compile(r"\d{6}")
@@ -137,7 +154,8 @@ def _sort_key_frame(frame: pd.DataFrame) -> list[str]:
 
 def prepare_problems(problems: pd.DataFrame, context: pd.DataFrame) -> pd.DataFrame:
     """Problems with their record's school, grade, class, name and IDs, in list order."""
-    frame = problems[list(schema.PROBLEM_COLUMNS)].reset_index(drop=True)
+    extra = [c for c in ("problem_key", "status") if c in problems.columns]
+    frame = problems[[*schema.PROBLEM_COLUMNS, *extra]].reset_index(drop=True)
     frame = frame.merge(context, on="record_id", how="left", sort=False)
     keys = _sort_key_frame(frame)
     frame = frame.sort_values(
@@ -148,15 +166,28 @@ def prepare_problems(problems: pd.DataFrame, context: pd.DataFrame) -> pd.DataFr
 
 def prepare_duplicates(duplicates: pd.DataFrame, context: pd.DataFrame) -> pd.DataFrame:
     """Duplicate rows with their record's grade, class, name and IDs (school from the row)."""
-    frame = duplicates[list(schema.DUPLICATE_COLUMNS)].reset_index(drop=True)
+    keep = [c for c in ("problem_key", "status") if c in duplicates.columns]
+    frame = duplicates[[*schema.DUPLICATE_COLUMNS, *keep]].reset_index(drop=True)
     extra = context.drop(columns=["school_code", "school_name"])
     frame = frame.merge(extra, on="record_id", how="left", sort=False)
     frame["graduating"] = frame["graduating"].fillna(False).astype(bool)
     return frame
 
 
-def problem_sheet_columns(frame: pd.DataFrame, mask_ids: bool) -> list[np.ndarray]:
-    """The 错误学籍 columns as object arrays of str, in PROBLEM_LAYOUT order."""
+def _status_and_key(frame: pd.DataFrame, show_status: bool) -> tuple[list, list]:
+    key = [_text(frame["problem_key"] if "problem_key" in frame.columns else frame["record_id"])]
+    if not show_status:
+        return [], key
+    status = frame["status"] if "status" in frame.columns else frame["record_id"].where(False)
+    return [_text(status)], key
+
+
+def problem_sheet_columns(
+    frame: pd.DataFrame, mask_ids: bool, show_status: bool = False
+) -> list[np.ndarray]:
+    """The 错误学籍 columns as object arrays of str, in PROBLEM_LAYOUT order (状态 before
+    处理方式 with ``show_status``)."""
+    status, key = _status_and_key(frame, show_status)
     id_number = frame["id_number"]
     student_no = frame["student_no"]
     value = frame["value"].astype("string")
@@ -182,8 +213,10 @@ def problem_sheet_columns(frame: pd.DataFrame, mask_ids: bool) -> list[np.ndarra
         _text(value),
         _text(frame["message"]),
         _text(frame["suggestion"]),
+        *status,
         blank,
         blank,
+        *key,
     ]
 
 
@@ -227,8 +260,12 @@ def county_duplicate_block(
     return block
 
 
-def duplicate_sheet_columns(block: pd.DataFrame, mask_ids: bool) -> list[np.ndarray]:
-    """The 重复学籍 columns in DUPLICATE_LAYOUT order; the score column stays float64."""
+def duplicate_sheet_columns(
+    block: pd.DataFrame, mask_ids: bool, show_status: bool = False
+) -> list[np.ndarray]:
+    """The 重复学籍 columns in DUPLICATE_LAYOUT order (状态 before 处理方式 with
+    ``show_status``); the score column stays float64."""
+    status, key = _status_and_key(block, show_status)
     own = block["_own"].to_numpy(dtype=bool)
     other = ~own
 
@@ -260,8 +297,10 @@ def duplicate_sheet_columns(block: pd.DataFrame, mask_ids: bool) -> list[np.ndar
         own_only(block["record_id"]),
         block["score"].astype("float64").to_numpy(),
         _text(block["reason"]),
+        *status,
         np.full(len(block), "", dtype=object),
         notes,
+        *key,
     ]
 
 
@@ -330,8 +369,9 @@ class _Formats:
 
 
 def _start_list_sheet(sheet, layout, formats: _Formats, rows: int) -> None:
-    for position, (_, width, is_text) in enumerate(layout):
-        sheet.set_column(position, position, width, formats.text if is_text else None)
+    for position, (header, width, is_text) in enumerate(layout):
+        options = {"hidden": True} if header == KEY_HEADER else None
+        sheet.set_column(position, position, width, formats.text if is_text else None, options)
     for position, (header, _, _) in enumerate(layout):
         sheet.write_string(0, position, header, formats.header)
     sheet.freeze_panes(1, 0)
@@ -425,6 +465,8 @@ def _write_about_sheet(
     run_date: date,
     counts: dict,
     rule_catalogue: pd.DataFrame,
+    run_id: str = "",
+    show_status: bool = False,
 ) -> None:
     sheet.set_column(0, 0, 22)
     sheet.set_column(1, 1, 10)
@@ -444,7 +486,17 @@ def _write_about_sheet(
         "“错误学籍”每行是一条学籍的一个问题；“重复学籍”每组是可能为同一学生的多条学籍，组与组之间底色交替。",
         "跨区县的重复组在涉及的每个区县清单中都出现；外区县的记录只列出学校、区县、姓名和遮蔽的证件号，由所在区县处理。",
         "行数超过一张工作表上限时，续在“错误学籍(2)”等工作表中。",
+        f"运行编号：{run_id}。填好“处理方式”和“备注”后将本文件交回即可：可以排序、筛选、加列、"
+        "改工作表名，但请勿删除或修改隐藏的“问题编号”列和隐藏的“清单标识”工作表，"
+        "交回的清单按问题编号而非行号对应到问题。",
     ]
+    if show_status:
+        lines += [
+            "“状态”列：新增（本次首次发现）；未处理；已答复待修正（已答复变更/删除，但本次导出中问题仍在）；"
+            "重新出现（曾解决或曾佐证，但学籍信息已变化或问题再次出现）；"
+            "已佐证（错误类问题已佐证，仍须在学籍系统中核对）。",
+            "已佐证的重复组和警告在学籍信息不变时不再列出；任何一条相关学籍变化后会重新列出。",
+        ]
     row = write_lines(sheet, ["", *lines], formats.bold, start=1)
     row += 1
     sheet.write_string(row, 0, "■ 问题代码说明", formats.bold)
@@ -460,6 +512,30 @@ def _write_about_sheet(
         for position, value in enumerate(values):
             if value:
                 sheet.write_string(row, position, value, formats.wrap if position >= 3 else None)
+
+
+def run_id_of(run_dir: Path) -> str:
+    """The run id a run folder stands for: ``<run_id>`` or a staging ``.tmp-<run_id>-<pid>``."""
+    name = Path(run_dir).name
+    if name.startswith(".tmp-"):
+        stem, _, pid = name[len(".tmp-") :].rpartition("-")
+        if stem and pid.isdigit():
+            return stem
+    return name
+
+
+def _with_keys(
+    problems: pd.DataFrame, duplicates: pd.DataFrame, roster: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The tables with a ``problem_key`` column (kept if given, else computed)."""
+    if "problem_key" not in problems.columns:
+        problems = problems.assign(
+            problem_key=identity.problem_keys(problems, roster)["problem_key"]
+        )
+    if "problem_key" not in duplicates.columns:
+        keys = identity.group_keys(duplicates, roster)["problem_key"]
+        duplicates = duplicates.assign(problem_key=keys)
+    return problems, duplicates
 
 
 def _county_targets(
@@ -495,8 +571,16 @@ def write_county_reports(
     rule_catalogue: pd.DataFrame,
     mask_ids: bool = False,
     counties: list[str] | None = None,
+    statuses: pd.DataFrame | None = None,
+    run_id: str | None = None,
 ) -> list[dict]:
     """Write counties/<code>/… for every county (or the given ones); one dict per county.
+
+    Every list row carries its hidden problem key (问题编号): the ``problem_key`` column of
+    ``problems`` / ``duplicates`` when present (as the answer ledger gives them), else computed
+    here from the tables given. ``statuses`` (problem_key → status, from the answer ledger) adds
+    the 状态 column; None leaves it out. ``run_id`` (default: taken from ``run_dir``'s name) is
+    written with the county code into the hidden sheet 清单标识.
 
     Each dict: county_code, county_name, files ([{path, sha256, rows}], paths relative to
     ``run_dir``), problem_rows, duplicate_groups, duplicate_rows (the county's own records in
@@ -504,6 +588,13 @@ def write_county_reports(
     county), records_with_problems, records_clean, graduating_items.
     """
     run_dir = Path(run_dir)
+    run_id = run_id or run_id_of(run_dir)
+    problems, duplicates = _with_keys(problems, duplicates, roster)
+    show_status = statuses is not None
+    if show_status:
+        status_of = statuses.drop_duplicates("problem_key").set_index("problem_key")["status"]
+        problems = problems.assign(status=problems["problem_key"].map(status_of))
+        duplicates = duplicates.assign(status=duplicates["problem_key"].map(status_of))
     targets = _county_targets(roster, problems, duplicates, counties)
     names = regions.county_names(pd.Series(targets, dtype="string")).tolist()
     # Refuses a bad code before anything is written.
@@ -533,7 +624,7 @@ def write_county_reports(
     item_positions = _positions(items)
     sorted_problems = prepare_problems(problems, context)
     problem_positions = _positions(sorted_problems)
-    problem_columns = problem_sheet_columns(sorted_problems, mask_ids)
+    problem_columns = problem_sheet_columns(sorted_problems, mask_ids, show_status)
     dup_frame = prepare_duplicates(duplicates, context)
 
     results = []
@@ -564,6 +655,9 @@ def write_county_reports(
             run_date=run_date,
             rule_catalogue=rule_catalogue,
             mask_ids=mask_ids,
+            show_status=show_status,
+            run_id=run_id,
+            county_code=code,
         )
         files = [
             tables.file_entry(run_dir, workbook_path, counts["problem_rows"] + len(block)),
@@ -597,6 +691,9 @@ def write_county_workbook(
     run_date: date,
     rule_catalogue: pd.DataFrame,
     mask_ids: bool,
+    show_status: bool = False,
+    run_id: str = "",
+    county_code: str = "",
 ) -> None:
     workbook = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
     formats = _Formats(workbook)
@@ -609,6 +706,8 @@ def write_county_workbook(
         run_date=run_date,
         counts=counts,
         rule_catalogue=rule_catalogue,
+        run_id=run_id,
+        show_status=show_status,
     )
 
     by_school = class_counts(county_items, ["school_code", "school_name"])
@@ -617,29 +716,38 @@ def write_county_workbook(
     ).rename(columns={"school_code": "学校标识码", "school_name": "学校名称"})
     write_count_sheet(workbook, "汇总", by_school, ["学校标识码", "学校名称"], "合计")
 
+    problem_layout = with_status(PROBLEM_LAYOUT) if show_status else PROBLEM_LAYOUT
+    duplicate_layout = with_status(DUPLICATE_LAYOUT) if show_status else DUPLICATE_LAYOUT
     rows = len(problem_columns[0])
     pieces = problem_pieces(rows)
     for sheet_name, (start, stop) in zip(
         sheet_names(PROBLEM_SHEET, len(pieces)), pieces, strict=True
     ):
         sheet = workbook.add_worksheet(sheet_name)
-        _start_list_sheet(sheet, PROBLEM_LAYOUT, formats, stop - start)
+        _start_list_sheet(sheet, problem_layout, formats, stop - start)
         _write_problem_rows(sheet, problem_columns, start, stop)
 
     group_ids = block["group_id"].astype("string").fillna("").to_numpy(dtype=object)
     new_group = np.r_[True, group_ids[1:] != group_ids[:-1]] if len(block) else np.array([], bool)
     parity = ((np.cumsum(new_group) - 1) % 2).astype(int) if len(block) else np.array([], int)
-    duplicate_columns = duplicate_sheet_columns(block, mask_ids)
+    duplicate_columns = duplicate_sheet_columns(block, mask_ids, show_status)
     pieces = duplicate_pieces(group_ids)
     for sheet_name, (start, stop) in zip(
         sheet_names(DUPLICATE_SHEET, len(pieces)), pieces, strict=True
     ):
         sheet = workbook.add_worksheet(sheet_name)
-        _start_list_sheet(sheet, DUPLICATE_LAYOUT, formats, stop - start)
+        _start_list_sheet(sheet, duplicate_layout, formats, stop - start)
         _write_duplicate_rows(
             sheet, duplicate_columns, parity, new_group.astype(int), formats, start, stop
         )
+    marker = workbook.add_worksheet(MARKER_SHEET)
+    for row, (label, value) in enumerate(
+        (("运行编号", run_id), ("区县代码", county_code), ("清单格式", FORMAT_NAME))
+    ):
+        marker.write_string(row, 0, label)
+        marker.write_string(row, 1, value)
     about.activate()
+    marker.hide()
     workbook.close()
 
 

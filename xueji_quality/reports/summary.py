@@ -255,6 +255,29 @@ def write_lines(sheet, lines: list[str], bold, start: int = 0) -> int:
     return row + 1
 
 
+PROGRESS_NOTES: tuple[str, ...] = (
+    "■ 处理进度（按问题计：一条错误、一个重复组在其涉及的每个区县各计一条）",
+    "新增：本次首次发现；未处理：新增、未答复、重新出现和已答复待修正之和，须继续处理；"
+    "已答复待修正：已答复变更/删除，但本次导出中问题仍在；重新出现：曾解决或曾佐证，但问题再次出现或学籍已变化；"
+    "已佐证：最近一次答复为佐证且学籍未变；不再列出：已佐证的重复组和警告，本次清单不再列出；"
+    "本次已答复：上次运行以来导入的答复涉及的问题数；本次已解决：上次运行列出、本次导出中已不存在的问题数；"
+    "最久未处理天数：未处理问题中首次发现距今最久的天数；“毕业年级·”开头的列只计六年级、九年级（初三）、高三学生。",
+)
+
+
+def write_progress_sheet(workbook: xlsxwriter.Workbook, progress: pd.DataFrame) -> None:
+    """处理进度: one row per county with the answer ledger's figures, worst first."""
+    table = progress.copy()
+    table["区县代码"] = table["区县代码"].astype("string")
+    names = regions.county_names(table["区县代码"])
+    table.insert(1, "区县名称", names.mask(names == "", "未知区县").to_numpy())
+    table = table.sort_values(
+        ["未处理", "最久未处理天数", "区县代码"], ascending=[False, False, True], kind="stable"
+    ).reset_index(drop=True)
+    days = tuple(c for c in table.columns if c.endswith("天数"))
+    write_count_sheet(workbook, "处理进度", table, ["区县代码", "区县名称"], "全省合计", days)
+
+
 def write_summary(
     path: Path,
     roster: pd.DataFrame,
@@ -264,8 +287,13 @@ def write_summary(
     *,
     province: str,
     run_date: date,
+    progress: pd.DataFrame | None = None,
 ) -> int:
-    """Write province/summary.xlsx; return the number of county rows."""
+    """Write province/summary.xlsx; return the number of county rows.
+
+    ``progress`` (one row per county: 区县代码 and the answer ledger's figures, see
+    ``xueji_quality.answers.PROGRESS_COLUMNS``) adds the sheet 处理进度.
+    """
     table = county_table(roster, items)
     try:
         province_label = f"{regions.province_name(province)}（{province}）"
@@ -291,6 +319,8 @@ def write_summary(
         f"“{GRADUATING_PREFIX}”开头的列：六年级、九年级（初三）、高三学生的条目，须在毕业办理前处理",
         "区县按错误合计从多到少排列；最后一行为全省合计，等于各区县清单“汇总”表合计行之和。",
     ]
+    if progress is not None:
+        lines += ["", *PROGRESS_NOTES]
     write_lines(about, lines, bold)
     write_count_sheet(workbook, "区县汇总", table, ["区县代码", "区县名称"], "全省合计")
 
@@ -333,5 +363,7 @@ def write_summary(
     by_reason = held.groupby(["来源文件", "原因"], dropna=False).size().rename("行数").reset_index()
     by_reason = by_reason.astype({"行数": "int64"})
     write_count_sheet(workbook, "隔离行", by_reason, ["来源文件", "原因"], "合计")
+    if progress is not None:
+        write_progress_sheet(workbook, progress)
     workbook.close()
     return len(table)

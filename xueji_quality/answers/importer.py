@@ -1,0 +1,339 @@
+"""Reading the problem lists counties send back (问题学籍清单 with 处理方式 filled in).
+
+A clerk re-sorts and filters rows, adds, hides or moves columns, edits other cells, renames
+sheets and saves with Excel, WPS or LibreOffice. None of that matters here:
+
+- the workbook is identified by its hidden sheet 清单标识 (any name: it is found by its
+  运行编号 / 区县代码 cells): the run that wrote it and the county it was written for;
+- a list sheet is any sheet whose header (within its first rows) holds 问题编号 and 处理方式;
+  columns are found by header text, never by position; rows are matched by the hidden 问题编号
+  (the problem key), never by row number;
+- a row with no 处理方式 is not an answer and is left alone.
+
+Checked before anything is written: the run is one this output root recorded; every answered key
+belongs to this county and was listed by that run; every 处理方式 is 佐证, 变更 or 删除; the rows
+of one duplicate group (or a key repeated) do not give different answers. Any failure rejects the
+whole file with every offending file, sheet and row named; otherwise all its answers are written
+in one transaction. A file already imported (same SHA-256) is reported and not read again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from python_calamine import CalamineWorkbook
+
+from xueji_quality.answers import ledger
+from xueji_quality.errors import InputError
+
+ACTIONS: tuple[str, ...] = ("佐证", "变更", "删除")
+MARKER_SHEET = "清单标识"
+MARKER_RUN = "运行编号"
+MARKER_COUNTY = "区县代码"
+MARKER_FORMAT = "清单格式"
+FORMAT_NAME = "xueji-quality 问题学籍清单 1"
+KEY_HEADER = "问题编号"
+ACTION_HEADER = "处理方式"
+NOTE_HEADER = "备注"
+HEADER_SEARCH_ROWS = 10
+MARKER_SEARCH_ROWS = 20
+MAX_LISTED_ISSUES = 50
+_KEY = re.compile(r"[PD][0-9a-f]{16}")
+_COUNTY = re.compile(r"\d{6}")
+
+
+class AnswerFileError(InputError):
+    """A returned workbook that cannot be imported; nothing of it was written."""
+
+    def __init__(self, file: str, issues: list[str]) -> None:
+        self.issues = issues
+        shown = issues[:MAX_LISTED_ISSUES]
+        more = len(issues) - len(shown)
+        text = "；".join(shown) + (f"；另有 {more} 处问题" if more > 0 else "")
+        super().__init__(file, f"未导入：{text}")
+
+
+@dataclass
+class Answer:
+    key: str
+    action: str
+    note: str
+    sheet: str
+    row: int
+
+
+@dataclass
+class AnswerFile:
+    """What a returned workbook says: its run, county, answers and row-level issues."""
+
+    path: Path
+    sha256: str
+    run_id: str
+    county_code: str
+    answers: list[Answer] = field(default_factory=list)
+    unanswered: int = 0
+    issues: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ImportReport:
+    file: str
+    sha256: str
+    run_id: str
+    county_code: str
+    answers: int
+    by_action: dict[str, int]
+    unanswered: int
+    already_imported: bool = False
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _sheets(path: Path) -> list[tuple[str, list[list[object]]]]:
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+        try:
+            return [
+                (name, workbook.get_sheet_by_name(name).to_python(skip_empty_area=False))
+                for name in workbook.sheet_names
+            ]
+        finally:
+            workbook.close()
+    except Exception as exc:  # every reader failure means the same to the clerk
+        raise AnswerFileError(
+            str(path), [f"无法读取工作簿（文件损坏、不完整或不是 xlsx）：{exc}"]
+        ) from None
+
+
+def _markers(sheets: list[tuple[str, list[list[object]]]]) -> tuple[dict[str, set[str]], list]:
+    found: dict[str, set[str]] = {MARKER_RUN: set(), MARKER_COUNTY: set(), MARKER_FORMAT: set()}
+    where = []
+    for name, rows in sheets:
+        for row in rows[:MARKER_SEARCH_ROWS]:
+            if len(row) >= 2 and _cell(row[0]) in found:
+                found[_cell(row[0])].add(_cell(row[1]))
+                where.append(name)
+    return found, where
+
+
+def _header(rows: list[list[object]]) -> tuple[int, dict[str, int]] | None:
+    for index, row in enumerate(rows[:HEADER_SEARCH_ROWS]):
+        cells = [_cell(c) for c in row]
+        if KEY_HEADER in cells and ACTION_HEADER in cells:
+            return index, {c: i for i, c in reversed(list(enumerate(cells))) if c}
+    return None
+
+
+def read_answer_file(path: Path) -> AnswerFile:
+    """Read a returned workbook; raise AnswerFileError if it cannot be one of ours at all."""
+    path = Path(path)
+    if not path.is_file():
+        raise AnswerFileError(str(path), ["文件不存在"])
+    sheets = _sheets(path)
+    markers, _ = _markers(sheets)
+    issues = []
+    for label in (MARKER_RUN, MARKER_COUNTY):
+        if len(markers[label]) != 1:
+            shown = "、".join(sorted(markers[label])) or "无"
+            issues.append(f"隐藏工作表“{MARKER_SHEET}”中的{label}缺失或不唯一（{shown}）")
+    if issues:
+        raise AnswerFileError(str(path), issues)
+    (run_id,) = markers[MARKER_RUN]
+    (county,) = markers[MARKER_COUNTY]
+    if not _COUNTY.fullmatch(county):
+        raise AnswerFileError(str(path), [f"区县代码“{county}”不是 6 位数字"])
+    result = AnswerFile(path=path, sha256=_sha256(path), run_id=run_id, county_code=county)
+    list_sheets = 0
+    for name, rows in sheets:
+        header = _header(rows)
+        if header is None:
+            continue
+        list_sheets += 1
+        header_row, columns = header
+        key_at = columns[KEY_HEADER]
+        action_at = columns[ACTION_HEADER]
+        note_at = columns.get(NOTE_HEADER)
+        for offset, row in enumerate(rows[header_row + 1 :], start=header_row + 2):
+            key = _cell(row[key_at]) if key_at < len(row) else ""
+            action = _cell(row[action_at]) if action_at < len(row) else ""
+            note = _cell(row[note_at]) if note_at is not None and note_at < len(row) else ""
+            if not action:
+                if key or note:
+                    result.unanswered += 1
+                continue
+            where = f"工作表“{name}”第 {offset} 行"
+            if action not in ACTIONS:
+                result.issues.append(f"{where}：处理方式“{action}”不是 佐证/变更/删除")
+                continue
+            if not key:
+                result.issues.append(f"{where}：问题编号缺失，无法对应到问题")
+                continue
+            if not _KEY.fullmatch(key):
+                result.issues.append(f"{where}：问题编号“{key}”被改动，无法对应到问题")
+                continue
+            result.answers.append(Answer(key, action, note, name, offset))
+    if list_sheets == 0:
+        raise AnswerFileError(
+            str(path), [f"没有找到含“{KEY_HEADER}”和“{ACTION_HEADER}”列的问题清单工作表"]
+        )
+    _check_consistent(result)
+    return result
+
+
+def _check_consistent(result: AnswerFile) -> None:
+    """Rows sharing a key (a duplicate group's rows) must not disagree; keep one answer per key."""
+    chosen: dict[str, Answer] = {}
+    for answer in result.answers:
+        first = chosen.get(answer.key)
+        if first is None:
+            chosen[answer.key] = answer
+        elif first.action != answer.action:
+            result.issues.append(
+                f"工作表“{answer.sheet}”第 {answer.row} 行：同一问题（{answer.key}）已在"
+                f"工作表“{first.sheet}”第 {first.row} 行答复为“{first.action}”，"
+                f"此处为“{answer.action}”"
+            )
+        elif answer.note and answer.note not in first.note.split("；"):
+            first.note = "；".join(filter(None, (first.note, answer.note)))
+    result.answers = list(chosen.values())
+
+
+def _check_against_ledger(connection, answer_file: AnswerFile) -> tuple[int, dict[str, str]]:
+    """Run seq, and the fingerprint each answered key had in that run; issues added in place."""
+    seq = ledger.run_seq(connection, answer_file.run_id)
+    if seq is None:
+        answer_file.issues.insert(
+            0, f"运行编号“{answer_file.run_id}”不是本输出目录产生的运行（或尚未记入答复台账）"
+        )
+        return -1, {}
+    connection.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (key TEXT PRIMARY KEY)")
+    connection.execute("DELETE FROM wanted")
+    connection.executemany(
+        "INSERT OR IGNORE INTO wanted (key) VALUES (?)", [(a.key,) for a in answer_file.answers]
+    )
+    rows = connection.execute(
+        "SELECT w.key, p.key IS NOT NULL,"
+        " EXISTS (SELECT 1 FROM problem_counties c WHERE c.key = w.key AND c.county_code = ?),"
+        " (SELECT v.fingerprint FROM versions v WHERE v.key = w.key"
+        "  AND v.first_seen_seq <= ? AND v.last_seen_seq >= ?)"
+        " FROM wanted w LEFT JOIN problems p ON p.key = w.key",
+        (answer_file.county_code, seq, seq),
+    ).fetchall()
+    connection.execute("DELETE FROM wanted")
+    facts = {key: (known, ours, fingerprint) for key, known, ours, fingerprint in rows}
+    fingerprints = {}
+    for answer in answer_file.answers:
+        known, ours, fingerprint = facts[answer.key]
+        where = f"工作表“{answer.sheet}”第 {answer.row} 行"
+        if not known:
+            answer_file.issues.append(f"{where}：问题编号“{answer.key}”不存在（被改动？）")
+        elif not ours:
+            answer_file.issues.append(
+                f"{where}：问题编号“{answer.key}”不属于区县 {answer_file.county_code}"
+            )
+        elif fingerprint is None:
+            answer_file.issues.append(
+                f"{where}：问题编号“{answer.key}”不在运行 {answer_file.run_id} 的清单中"
+            )
+        else:
+            fingerprints[answer.key] = fingerprint
+    return seq, fingerprints
+
+
+def _write_answers(connection, import_id: int, rows: list[tuple]) -> None:
+    connection.executemany(
+        "INSERT INTO answers (import_id, key, county_code, run_seq, action, note, fingerprint,"
+        " sheet, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(import_id, *r) for r in rows],
+    )
+
+
+def import_file(out_root: Path, path: Path, *, ledger_file: Path | None = None) -> ImportReport:
+    """Import one returned workbook into the ledger of ``out_root`` (all of it, or nothing)."""
+    answer_file = read_answer_file(path)
+    by_action = {a: sum(x.action == a for x in answer_file.answers) for a in ACTIONS}
+    report = ImportReport(
+        file=str(path),
+        sha256=answer_file.sha256,
+        run_id=answer_file.run_id,
+        county_code=answer_file.county_code,
+        answers=len(answer_file.answers),
+        by_action=by_action,
+        unanswered=answer_file.unanswered,
+    )
+    connection = ledger.connect(ledger.ledger_path(out_root, ledger_file))
+    try:
+        with ledger.transaction(connection):
+            seen = connection.execute(
+                "SELECT 1 FROM imports WHERE sha256 = ?", (answer_file.sha256,)
+            ).fetchone()
+            if seen:
+                report.already_imported = True
+                return report
+            seq, fingerprints = _check_against_ledger(connection, answer_file)
+            if answer_file.issues:
+                raise AnswerFileError(str(path), answer_file.issues)
+            cursor = connection.execute(
+                "INSERT INTO imports (file_name, sha256, run_seq, county_code, imported_at,"
+                " answers) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    Path(path).name,
+                    answer_file.sha256,
+                    seq,
+                    answer_file.county_code,
+                    datetime.now().astimezone().isoformat(timespec="microseconds"),
+                    len(answer_file.answers),
+                ),
+            )
+            _write_answers(
+                connection,
+                int(cursor.lastrowid),
+                [
+                    (
+                        a.key,
+                        answer_file.county_code,
+                        seq,
+                        a.action,
+                        a.note or None,
+                        fingerprints[a.key],
+                        a.sheet,
+                        a.row,
+                    )
+                    for a in answer_file.answers
+                ],
+            )
+    finally:
+        connection.close()
+    return report
+
+
+def import_answers(
+    out_root: Path, paths: list[Path], *, ledger_file: Path | None = None
+) -> tuple[list[ImportReport], list[AnswerFileError]]:
+    """Import each file on its own: a rejected file leaves the others' answers in place."""
+    reports: list[ImportReport] = []
+    rejected: list[AnswerFileError] = []
+    for path in paths:
+        try:
+            reports.append(import_file(out_root, path, ledger_file=ledger_file))
+        except AnswerFileError as exc:
+            rejected.append(exc)
+    return reports, rejected

@@ -1,0 +1,442 @@
+"""What a run makes of the counties' answers: each problem's status, what is no longer listed,
+and each county's progress since the last run.
+
+Status of an item found by this run (see :mod:`ledger` for where it is kept):
+
+- 新增: never listed before;
+- 已解决 before and found again → 重新出现;
+- the latest answer given on a workbook of a run since the item was last (re)opened decides:
+  佐证 → 已佐证 while the item's fingerprint equals the one the answer was given against, else
+  重新出现 (a record changed: the evidence no longer covers it); 变更 / 删除 → 已答复待修正
+  (the county says it acted, the export still shows the problem);
+- no such answer → 未处理, or 重新出现 again if it was re-opened and nobody has answered since.
+
+An item listed by the last recorded run and not found now becomes 已解决.
+
+What 佐证 does: a 佐证'd duplicate group or warning is dropped from the lists (counted as
+suppressed) while its records are unchanged. A 佐证'd *error* stays listed, marked 已佐证: a clerk's
+evidence that an ID number is right despite a failed check character, or that a required field may
+stay empty, cannot make the record pass the Ministry's checks, so the province keeps seeing it.
+
+A cross-county duplicate group is one item with one status in every county it touches; the
+latest answer from any of those counties holds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from xueji_quality import schema
+from xueji_quality.answers import identity, ledger
+
+PROGRESS_COLUMNS: tuple[str, ...] = (
+    "新增",
+    "未处理",
+    "已答复待修正",
+    "重新出现",
+    "已佐证",
+    "不再列出",
+    "本次已答复",
+    "本次已解决",
+    "最久未处理天数",
+    "毕业年级·新增",
+    "毕业年级·未处理",
+    "毕业年级·最久未处理天数",
+)
+# Items a county still has to act on.
+OPEN_STATUSES: tuple[str, ...] = (
+    ledger.NEW,
+    ledger.OPEN,
+    ledger.REOPENED,
+    ledger.ANSWERED_NOT_FIXED,
+)
+
+
+@dataclass
+class LedgerResult:
+    """What :func:`apply_ledger` found; :func:`record_run` writes it once the run is published.
+
+    problems / duplicates: the rows still to be listed, with ``problem_key`` and ``status``;
+    statuses: one row per (problem_key, county_code) of every item found, listed or not;
+    progress: one row per county (区县代码 and :data:`PROGRESS_COLUMNS`); counts: for the manifest.
+    Unpacks as ``problems, duplicates, statuses, counts``.
+    """
+
+    out_root: Path
+    ledger_file: Path
+    run_id: str
+    run_date: date
+    province: str | None
+    problems: pd.DataFrame
+    duplicates: pd.DataFrame
+    statuses: pd.DataFrame
+    progress: pd.DataFrame
+    counts: dict
+    items: pd.DataFrame = field(repr=False)
+    resolved: pd.DataFrame = field(repr=False)
+
+    def __iter__(self):
+        return iter((self.problems, self.duplicates, self.statuses, self.counts))
+
+
+def _graduating(roster: pd.DataFrame) -> pd.Series:
+    levels = roster["grade_level"] if "grade_level" in roster.columns else pd.Series(dtype="Int8")
+    flags = levels.isin(schema.GRADUATING_LEVELS).fillna(False).astype(bool).to_numpy()
+    return pd.Series(flags, index=roster["record_id"].astype("string").to_numpy())
+
+
+def _item_rows(
+    problems: pd.DataFrame, duplicates: pd.DataFrame, roster: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Keyed problems, keyed duplicates, and one row per (key, county) with its facts."""
+    problems = problems.reset_index(drop=True)
+    duplicates = duplicates.reset_index(drop=True)
+    graduating = _graduating(roster.drop_duplicates("record_id"))
+    p_keys = identity.problem_keys(problems, roster)
+    g_keys = identity.group_keys(duplicates, roster)
+    problems = problems.assign(problem_key=p_keys["problem_key"])
+    duplicates = duplicates.assign(problem_key=g_keys["problem_key"])
+    p_items = pd.DataFrame(
+        {
+            "problem_key": p_keys["problem_key"],
+            "county_code": problems["county_code"].astype("string"),
+            "kind": "P",
+            "rule": problems["rule"].astype("string"),
+            "field": problems["field"].astype("string"),
+            "severity": problems["severity"].astype("string"),
+            "identity": p_keys["identity"],
+            "fingerprint": p_keys["fingerprint"],
+            "graduating": graduating.reindex(problems["record_id"].astype("string"))
+            .fillna(False)
+            .to_numpy(dtype=bool),
+        }
+    )
+    g_items = pd.DataFrame(
+        {
+            "problem_key": g_keys["problem_key"],
+            "county_code": duplicates["county_code"].astype("string"),
+            "kind": "D",
+            "rule": duplicates["dup_class"].astype("string"),
+            "field": pd.Series(pd.NA, index=duplicates.index, dtype="string"),
+            "severity": "E",
+            "identity": g_keys["identity"],
+            "fingerprint": g_keys["fingerprint"],
+            "graduating": graduating.reindex(duplicates["record_id"].astype("string"))
+            .fillna(False)
+            .to_numpy(dtype=bool),
+        }
+    )
+    g_items = g_items.dropna(subset=["county_code"])
+    if len(g_items):
+        grad = g_items.groupby(["problem_key", "county_code"])["graduating"].transform("max")
+        g_items = g_items.assign(graduating=grad.astype(bool)).drop_duplicates(
+            ["problem_key", "county_code"]
+        )
+    per_county = pd.concat([p_items, g_items], ignore_index=True)
+    per_county["kind"] = per_county["kind"].astype("string")
+    per_county["severity"] = per_county["severity"].astype("string")
+    return problems, duplicates, per_county
+
+
+def _ledger_state(connection) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Known problems, and for each the latest answer given since it was last (re)opened."""
+    known = ledger.read_frame(
+        connection,
+        "SELECT key AS problem_key, status AS previous_status, opened_seq, first_seen_date,"
+        " last_seen_seq FROM problems",
+    )
+    latest = ledger.read_frame(
+        connection,
+        "SELECT a.key AS problem_key, a.action, a.fingerprint AS answered_fingerprint"
+        " FROM answers a JOIN problems p ON p.key = a.key"
+        " WHERE a.id = (SELECT MAX(b.id) FROM answers b"
+        "               WHERE b.key = a.key AND b.run_seq >= p.opened_seq)",
+    )
+    return known, latest
+
+
+def decide_status(items: pd.DataFrame) -> pd.Series:
+    """Status per item from previous_status, action, fingerprint, answered_fingerprint."""
+    known = items["previous_status"].notna().to_numpy()
+    previous = items["previous_status"].astype("string").fillna("").to_numpy()
+    action = items["action"].astype("string").fillna("").to_numpy()
+    same = (
+        (items["fingerprint"].astype("string") == items["answered_fingerprint"].astype("string"))
+        .fillna(False)
+        .to_numpy(dtype=bool)
+    )
+    status = np.select(
+        [
+            ~known,
+            previous == ledger.RESOLVED,
+            (action == "佐证") & same,
+            action == "佐证",
+            np.isin(action, ["变更", "删除"]),
+            previous == ledger.REOPENED,
+        ],
+        [
+            ledger.NEW,
+            ledger.REOPENED,
+            ledger.CONFIRMED,
+            ledger.REOPENED,
+            ledger.ANSWERED_NOT_FIXED,
+            ledger.REOPENED,
+        ],
+        ledger.OPEN,
+    )
+    return pd.Series(status, index=items.index, dtype="string")
+
+
+def apply_ledger(
+    out_root: Path,
+    run_id: str,
+    run_date: date,
+    problems: pd.DataFrame,
+    duplicates: pd.DataFrame,
+    roster: pd.DataFrame,
+    *,
+    province: str | None = None,
+    ledger_file: Path | None = None,
+) -> LedgerResult:
+    """Key every problem and group, give it its status, drop what a county proved (see module).
+
+    Reads the ledger only; nothing is written until :func:`record_run`.
+    """
+    path = ledger.ledger_path(out_root, ledger_file)
+    problems, duplicates, per_county = _item_rows(problems, duplicates, roster)
+    connection = ledger.connect(path)
+    try:
+        known, latest = _ledger_state(connection)
+        previous_run = ledger.last_run(connection)
+        answered = ledger.read_frame(
+            connection,
+            "SELECT a.county_code, COUNT(DISTINCT a.key) AS answered FROM answers a"
+            " JOIN imports i ON i.id = a.import_id WHERE i.imported_at > ?"
+            " GROUP BY a.county_code",
+            (previous_run["recorded_at"] if previous_run else "",),
+        )
+        counties_of = ledger.read_frame(
+            connection, "SELECT key AS problem_key, county_code FROM problem_counties"
+        )
+    finally:
+        connection.close()
+
+    items = per_county.drop_duplicates("problem_key").drop(columns=["county_code", "graduating"])
+    items = items.merge(known, on="problem_key", how="left").merge(
+        latest, on="problem_key", how="left"
+    )
+    items["status"] = decide_status(items)
+    items["first_seen_date"] = items["first_seen_date"].fillna(run_date.isoformat())
+    # Re-opened now: the answers given before no longer count for it.
+    items["reopen"] = (items["status"] == ledger.REOPENED) & (
+        items["previous_status"] != ledger.REOPENED
+    ).fillna(True)
+    items["suppressed"] = (items["status"] == ledger.CONFIRMED) & (
+        (items["kind"] == "D") | (items["severity"] == "W")
+    )
+
+    status_of = items.set_index("problem_key")["status"]
+    suppressed_keys = items.loc[items["suppressed"], "problem_key"]
+    listed_problems = problems[~problems["problem_key"].isin(suppressed_keys)].reset_index(
+        drop=True
+    )
+    listed_problems["status"] = listed_problems["problem_key"].map(status_of).astype("string")
+    listed_duplicates = duplicates[~duplicates["problem_key"].isin(suppressed_keys)].reset_index(
+        drop=True
+    )
+    listed_duplicates["status"] = listed_duplicates["problem_key"].map(status_of).astype("string")
+
+    statuses = per_county.merge(
+        items[["problem_key", "status", "suppressed", "first_seen_date"]],
+        on="problem_key",
+        how="left",
+    )
+    statuses["listed"] = ~statuses["suppressed"]
+
+    if len(known):
+        gone = known[
+            (known["previous_status"] != ledger.RESOLVED)
+            & ~known["problem_key"].isin(items["problem_key"])
+        ]
+    else:
+        gone = known
+    resolved = gone[["problem_key"]].merge(counties_of, on="problem_key", how="left")
+
+    progress = _progress(statuses, resolved, answered, run_date)
+    counts = {
+        "ledger": str(path),
+        "items": len(items),
+        "suppressed": int(items["suppressed"].sum()),
+        "suppressed_duplicate_groups": int((items["suppressed"] & (items["kind"] == "D")).sum()),
+        "suppressed_warnings": int((items["suppressed"] & (items["kind"] == "P")).sum()),
+        "suppressed_problem_rows": int(len(problems) - len(listed_problems)),
+        "suppressed_duplicate_rows": int(len(duplicates) - len(listed_duplicates)),
+        "by_status": {s: int((items["status"] == s).sum()) for s in ledger.STATUSES},
+        "resolved_since_last_run": int(len(gone)),
+        "previous_run": previous_run["run_id"] if previous_run else None,
+    }
+    counts["by_status"][ledger.RESOLVED] = counts["resolved_since_last_run"]
+    return LedgerResult(
+        out_root=Path(out_root),
+        ledger_file=path,
+        run_id=run_id,
+        run_date=run_date,
+        province=province,
+        problems=listed_problems,
+        duplicates=listed_duplicates,
+        statuses=statuses.reset_index(drop=True),
+        progress=progress,
+        counts=counts,
+        items=items,
+        resolved=gone[["problem_key"]].reset_index(drop=True),
+    )
+
+
+def _progress(
+    statuses: pd.DataFrame, resolved: pd.DataFrame, answered: pd.DataFrame, run_date: date
+) -> pd.DataFrame:
+    """One row per county: 区县代码 and PROGRESS_COLUMNS."""
+    codes = sorted(
+        set(statuses["county_code"].dropna())
+        | set(resolved["county_code"].dropna())
+        | set(answered["county_code"].dropna())
+    )
+    table = pd.DataFrame(index=pd.Index(codes, dtype="string", name="county_code"))
+    frame = statuses.assign(
+        age=(
+            pd.Timestamp(run_date) - pd.to_datetime(statuses["first_seen_date"], errors="coerce")
+        ).dt.days
+    )
+    open_items = frame[frame["status"].isin(OPEN_STATUSES)]
+
+    def count(rows: pd.DataFrame) -> pd.Series:
+        return rows.groupby("county_code").size().reindex(table.index, fill_value=0)
+
+    def oldest(rows: pd.DataFrame) -> pd.Series:
+        return rows.groupby("county_code")["age"].max().reindex(table.index).fillna(0)
+
+    graduating = frame[frame["graduating"]]
+    table["新增"] = count(frame[frame["status"] == ledger.NEW])
+    table["未处理"] = count(open_items)
+    table["已答复待修正"] = count(frame[frame["status"] == ledger.ANSWERED_NOT_FIXED])
+    table["重新出现"] = count(frame[frame["status"] == ledger.REOPENED])
+    table["已佐证"] = count(frame[frame["status"] == ledger.CONFIRMED])
+    table["不再列出"] = count(frame[frame["suppressed"]])
+    table["本次已答复"] = (
+        answered.set_index("county_code")["answered"].reindex(table.index).fillna(0)
+        if len(answered)
+        else 0
+    )
+    table["本次已解决"] = count(resolved.dropna(subset=["county_code"]))
+    table["最久未处理天数"] = oldest(open_items)
+    table["毕业年级·新增"] = count(graduating[graduating["status"] == ledger.NEW])
+    table["毕业年级·未处理"] = count(graduating[graduating["status"].isin(OPEN_STATUSES)])
+    table["毕业年级·最久未处理天数"] = oldest(graduating[graduating["status"].isin(OPEN_STATUSES)])
+    table = table.astype("int64").reset_index().rename(columns={"county_code": "区县代码"})
+    table["区县代码"] = table["区县代码"].astype("string")
+    return table
+
+
+def record_run(result: LedgerResult) -> int:
+    """Write the run into the ledger in one transaction; return its seq.
+
+    Call it after the run is published: a run that failed never enters the ledger.
+    """
+    items = result.items
+    run_date = result.run_date.isoformat()
+    connection = ledger.connect(result.ledger_file)
+    try:
+        with ledger.transaction(connection):
+            if ledger.run_seq(connection, result.run_id) is not None:
+                raise ValueError(f"运行 {result.run_id} 已记入答复台账")
+            cursor = connection.execute(
+                "INSERT INTO runs (run_id, province, run_date, recorded_at, counts)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (
+                    result.run_id,
+                    result.province,
+                    run_date,
+                    datetime.now().astimezone().isoformat(timespec="microseconds"),
+                    json.dumps(result.counts, ensure_ascii=False, sort_keys=True),
+                ),
+            )
+            seq = int(cursor.lastrowid)
+            rows = [
+                (
+                    key,
+                    kind,
+                    _none(rule),
+                    _none(fld),
+                    _none(severity),
+                    _none(ident),
+                    seq,
+                    run_date,
+                    status,
+                    bool(reopen),
+                )
+                for key, kind, rule, fld, severity, ident, status, reopen in zip(
+                    items["problem_key"].tolist(),
+                    items["kind"].tolist(),
+                    items["rule"].tolist(),
+                    items["field"].tolist(),
+                    items["severity"].tolist(),
+                    items["identity"].tolist(),
+                    items["status"].tolist(),
+                    items["reopen"].tolist(),
+                    strict=True,
+                )
+            ]
+            connection.executemany(
+                "INSERT INTO problems (key, kind, rule, field, severity, identity,"
+                " first_seen_seq, first_seen_date, last_seen_seq, last_seen_date, opened_seq,"
+                " status, status_seq)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?8, ?7, ?9, ?7)"
+                " ON CONFLICT (key) DO UPDATE SET last_seen_seq = ?7, last_seen_date = ?8,"
+                " status_seq = CASE WHEN status = ?9 THEN status_seq ELSE ?7 END,"
+                " status = ?9, opened_seq = CASE WHEN ?10 THEN ?7 ELSE opened_seq END",
+                rows,
+            )
+            connection.executemany(
+                "UPDATE problems SET status = ?, status_seq = ? WHERE key = ?",
+                [(ledger.RESOLVED, seq, k) for k in result.resolved["problem_key"].tolist()],
+            )
+            pairs = result.statuses[["problem_key", "county_code"]].dropna().drop_duplicates()
+            connection.executemany(
+                "INSERT OR IGNORE INTO problem_counties (key, county_code) VALUES (?, ?)",
+                pairs.itertuples(index=False, name=None),
+            )
+            # A key keeps its fingerprint version while it does not change between sightings.
+            connection.executemany(
+                "UPDATE versions SET last_seen_seq = ?1 WHERE key = ?2 AND fingerprint = ?3"
+                " AND first_seen_seq = (SELECT MAX(first_seen_seq) FROM versions WHERE key = ?2)",
+                [
+                    (seq, k, f)
+                    for k, f in zip(
+                        items["problem_key"].tolist(), items["fingerprint"].tolist(), strict=True
+                    )
+                ],
+            )
+            connection.executemany(
+                "INSERT INTO versions (key, fingerprint, first_seen_seq, last_seen_seq)"
+                " SELECT ?1, ?2, ?3, ?3 WHERE NOT EXISTS"
+                " (SELECT 1 FROM versions WHERE key = ?1 AND last_seen_seq = ?3)",
+                [
+                    (k, f, seq)
+                    for k, f in zip(
+                        items["problem_key"].tolist(), items["fingerprint"].tolist(), strict=True
+                    )
+                ],
+            )
+    finally:
+        connection.close()
+    return seq
+
+
+def _none(value: object) -> object:
+    return None if value is None or value is pd.NA or value != value else value
