@@ -469,3 +469,16 @@ def test_import_killed_mid_transaction_rolls_back(rounds, fresh):
     report = answers.import_file(rounds["out_root"], path)
     assert report.answers > 0 and not report.already_imported
     assert os.path.exists(fresh["ledger"])
+
+
+def test_command_line_imports_and_rejects(rounds, fresh, capsys):
+    from xueji_quality import cli
+
+    good, bad = list(fresh["copies"].values())
+    _edit(bad, lambda book: _first_list_sheet(book)[0].cell(row=2, column=1, value="x"))
+    bad.write_bytes(bad.read_bytes()[:1000])
+    code = cli.main(["import-answers", str(good), str(bad), "--out", str(rounds["out_root"])])
+    out = capsys.readouterr()
+    assert code == cli.EXIT_INPUT_ERROR
+    assert good.name in out.out and "导入答复 0 条" in out.out
+    assert bad.name in out.err and "无法读取工作簿" in out.err

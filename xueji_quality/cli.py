@@ -3,6 +3,7 @@
 xueji-quality sample   --rows N --seed S --province CODE --out DIR [--format ...]
 xueji-quality run      INPUT... --province CODE --out DIR [--as-of YYYY-MM-DD] [--counties ...]
 xueji-quality evaluate RUN_DIR --truth DIR
+xueji-quality import-answers FILE.xlsx... --out DIR [--ledger FILE]
 """
 
 from __future__ import annotations
@@ -96,7 +97,34 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="用真值文件评估一次运行的查重结果")
     evaluate.add_argument("run_dir", type=Path)
     evaluate.add_argument("--truth", type=Path, required=True)
+
+    answers = sub.add_parser("import-answers", help="导入区县交回的问题学籍清单（处理方式、备注）")
+    answers.add_argument("files", nargs="+", type=Path, help="交回的清单（xlsx）")
+    answers.add_argument("--out", type=Path, required=True, help="产生这些清单的输出目录")
+    answers.add_argument(
+        "--ledger", type=Path, default=None, help="答复台账，默认 OUT/ledger.sqlite"
+    )
     return parser
+
+
+def _import_answers(args: argparse.Namespace) -> int:
+    from xueji_quality import answers
+
+    if not args.out.is_dir():
+        raise InputError(str(args.out), "输出目录不存在")
+    imported, rejected = answers.import_answers(args.out, args.files, ledger_file=args.ledger)
+    for report in imported:
+        if report.already_imported:
+            print(f"{report.file}：此前已导入（sha256 相同），未重复导入")
+            continue
+        actions = "，".join(f"{k} {v}" for k, v in report.by_action.items())
+        print(
+            f"{report.file}：运行 {report.run_id} 区县 {report.county_code}，"
+            f"导入答复 {report.answers} 条（{actions}），未填处理方式 {report.unanswered} 行"
+        )
+    for error in rejected:
+        print(f"输入错误：{error}", file=sys.stderr)
+    return EXIT_INPUT_ERROR if rejected else 0
 
 
 def _sample(args: argparse.Namespace) -> int:
@@ -190,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "import-answers":
+            return _import_answers(args)
         return _evaluate(args)
     except InputError as exc:
         print(f"输入错误：{exc}", file=sys.stderr)

@@ -279,7 +279,13 @@ def import_file(out_root: Path, path: Path, *, ledger_file: Path | None = None) 
         by_action=by_action,
         unanswered=answer_file.unanswered,
     )
-    connection = ledger.connect(ledger.ledger_path(out_root, ledger_file))
+    ledger_file = ledger.ledger_path(out_root, ledger_file)
+    if not ledger_file.is_file():
+        raise AnswerFileError(
+            str(path),
+            [f"运行编号“{answer_file.run_id}”不是本输出目录产生的运行（无答复台账 {ledger_file}）"],
+        )
+    connection = ledger.connect(ledger_file)
     try:
         with ledger.transaction(connection):
             seen = connection.execute(
