@@ -3,7 +3,9 @@
 Each task calls one function of the library and adds only orchestration: retries on I/O, none on
 a deterministic input error (it fails at once with its message), logging of what a stage read and
 wrote, and the run's artifacts. Tables pass between tasks in memory; caching is off because
-hashing a province's roster to build a cache key costs more than the stage itself.
+hashing a province's roster to build a cache key costs more than the stage itself. Validation and
+linkage are imported where they run: a Dask worker that only writes county lists then never pays
+for importing Great Expectations (several seconds per process).
 
 Filters: ``counties`` and ``schools`` (学校标识码) narrow problems, duplicate groups and county
 lists to those records; validation and linkage still see the whole roster, so a duplicate whose
@@ -20,6 +22,7 @@ import shutil
 import time
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from prefect import Task, flow, get_run_logger, task, unmapped
@@ -33,10 +36,13 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
-from xueji_quality import ingest, linkage, reports, runinfo, validate
+from xueji_quality import ingest, reports, runinfo
 from xueji_quality.errors import ConservationError, InputError
 from xueji_quality.reports.summary import problem_class
 from xueji_quality.schema import DUPLICATE_COLUMNS, PROBLEM_COLUMNS
+
+if TYPE_CHECKING:
+    from xueji_quality import linkage
 
 STAGES = ("ingest", "validate", "link", "report", "publish")
 STAGE_LABELS = {
@@ -101,6 +107,8 @@ def ingest_exports(paths: list[Path], province: str) -> ingest.Staged:
 def validate_roster(
     roster: pd.DataFrame, province: str, as_of: date, data_docs_dir: Path, suites_dir: Path | None
 ) -> pd.DataFrame:
+    from xueji_quality import validate
+
     problems = validate.validate_roster(
         roster, province, as_of, suites_dir=suites_dir, data_docs_dir=data_docs_dir
     )
@@ -110,6 +118,8 @@ def validate_roster(
 
 @task(name="link", cache_policy=NO_CACHE)
 def link_roster(roster: pd.DataFrame, config_path: Path | None) -> linkage.LinkResult:
+    from xueji_quality import linkage
+
     result = linkage.find_duplicates(roster, config_path)
     get_run_logger().info(
         "查重：候选对 %s，重复组 %d",
@@ -417,6 +427,8 @@ def provincial_run(
             report_counties = sorted(set(roster["county_code"].dropna()))
 
         started = time.perf_counter()
+        from xueji_quality import validate
+
         catalogue = validate.rule_catalogue(Path(suites_dir) if suites_dir else None)
         futures = county_report.map(
             unmapped(staging),

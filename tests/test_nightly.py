@@ -45,3 +45,21 @@ def test_newest_batch_and_already_processed(tmp_path):
     (out / "latest").symlink_to(run.name)
     assert inbox.processed_by([new_a, new_b], out) == "44-20261128"
     assert inbox.processed_by([new_a], out) is None
+
+
+def test_a_batch_already_processed_is_a_no_op(tmp_path, prefect_harness):
+    from pipelines.nightly import nightly_run
+    from xueji_quality import generator
+
+    inbox_dir, out = tmp_path / "inbox", tmp_path / "out"
+    generator.write_sample(inbox_dir, 400, 3, "44", "csv", counties=2)
+    for truth in inbox_dir.glob("truth_*.csv"):
+        truth.unlink()
+    first = nightly_run(inbox_dir=str(inbox_dir), province="44", out=str(out))
+    assert first["status"] == "completed"
+    published = sorted(p.name for p in out.iterdir())
+
+    again = nightly_run(inbox_dir=str(inbox_dir), province="44", out=str(out))
+    assert again["status"] == "already-processed"
+    assert again["run_id"] == first["run_id"]
+    assert sorted(p.name for p in out.iterdir()) == published
