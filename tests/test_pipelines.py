@@ -152,22 +152,32 @@ def test_summary_says_what_changed_since_the_previous_run(county_run, full_run):
     assert f"| 问题（级别） E | {before} | {now} | {now - before:+d} |" in summary
 
 
-def test_schools_filter_narrows_to_those_schools(full_run, sample, roster, tmp_path):
+def test_cli_schools_filter_narrows_to_those_schools(full_run, sample, roster, tmp_path, capsys):
+    from xueji_quality import cli
+
     county = roster["county_code"].value_counts().index[0]
     schools = sorted(roster.loc[roster["county_code"] == county, "school_code"].dropna().unique())
     chosen = schools[:2]
     their_counties = sorted(roster.loc[roster["school_code"].isin(chosen), "county_code"].unique())
-    _, result, state = _run(sample, tmp_path, schools=chosen)
-    assert state.is_completed(), state
+    argv = ["run", str(sample), "--province", "44", "--out", str(tmp_path), "--as-of", "2026-11-28"]
+    assert cli.main([*argv, "--schools", *chosen, "--progress"]) == 0
+    stderr = capsys.readouterr().err
+    assert [line for line in stderr.splitlines() if line.startswith("[进度]")][-1].count("publish")
+
+    run_dir = tmp_path / "latest"
+    problems = pd.read_parquet(run_dir / "province" / "problems.parquet")
+    duplicates = pd.read_parquet(run_dir / "province" / "duplicates.parquet")
     in_schools = set(roster.loc[roster["school_code"].isin(chosen), "record_id"])
-    assert set(result["problems"]["record_id"]) <= in_schools
+    assert set(problems["record_id"]) <= in_schools
     everything = full_run["result"]["problems"]
-    assert len(result["problems"]) == everything["record_id"].isin(in_schools).sum() > 0
-    for _, group in result["duplicates"].groupby("group_id"):
+    assert len(problems) == everything["record_id"].isin(in_schools).sum() > 0
+    for _, group in duplicates.groupby("group_id"):
         assert group["record_id"].isin(in_schools).any()
-    assert _county_dirs(result["run_dir"]) == their_counties
+    assert _county_dirs(run_dir) == their_counties
     assert county in their_counties
-    rows = result["rows"]
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["parameters"]["schools"] == chosen
+    rows = manifest["rows"]
     assert rows["holds"] is True
     assert rows["rows_read"] == rows["rows_staged"] + rows["rows_quarantined"]
     assert rows["rows_staged"] == len(roster)
