@@ -522,10 +522,11 @@ def cli_out(tmp_path_factory, prefect_harness):
         sub.mkdir()
         inputs += CASES[name].build(sub)[0]
     out = tmp_path_factory.mktemp("hostile_out")
-    os.environ.setdefault("PREFECT_HOME", str(tmp_path_factory.mktemp("prefect_home")))
-    code = main(
-        ["run", *map(str, inputs), "--province", PROVINCE, "--out", str(out), "--as-of", AS_OF]
-    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PREFECT_HOME", str(tmp_path_factory.mktemp("prefect_home")))
+        code = main(
+            ["run", *map(str, inputs), "--province", PROVINCE, "--out", str(out), "--as-of", AS_OF]
+        )
     return out, code
 
 
@@ -547,8 +548,11 @@ def test_cli_run_with_quarantine_publishes_and_conserves(cli_out):
     "name",
     ["empty_file", "xlsx_damaged_sheet", "parquet_wrong_schema", "path_missing"],
 )
-def test_cli_refuses_with_a_clear_message_and_publishes_nothing(name, cli_out, tmp_path, capsys):
+def test_cli_refuses_with_a_clear_message_and_publishes_nothing(
+    name, cli_out, tmp_path, capsys, monkeypatch
+):
     out, _ = cli_out
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
     before = published_state(out)
     inputs, _ = CASES[name].build(tmp_path)
     capsys.readouterr()

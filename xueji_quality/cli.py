@@ -16,9 +16,11 @@ from datetime import date
 from pathlib import Path
 
 from xueji_quality.errors import ConservationError, InputError
+from xueji_quality.reports.publish import RunLocked, run_lock
 
 EXIT_INPUT_ERROR = 2
 EXIT_RUN_FAILED = 3
+EXIT_BUSY = 4
 
 
 def _province(text: str) -> str:
@@ -79,12 +81,6 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, required=True)
     run.add_argument("--as-of", type=_date, default=None, help="运行日期（决定学年），默认今天")
     run.add_argument("--counties", nargs="+", default=None, help="只生成这些区县的清单")
-    run.add_argument(
-        "--schools", nargs="+", default=None, help="只报告这些学校（学校标识码）的记录"
-    )
-    run.add_argument(
-        "--progress", action="store_true", help="每完成一个阶段在终端打印一行（行数、用时）"
-    )
     run.add_argument("--mask-ids", action="store_true", help="Excel 中身份证件号打码")
     run.add_argument("--suites", type=Path, default=None, help="GX 规则套件目录")
     run.add_argument("--linkage-config", type=Path, default=None, help="查重模型参数文件")
@@ -146,19 +142,18 @@ def _sample(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     _prepare_prefect()
-    from pipelines.progress import stage_progress
-    from pipelines.provincial import provincial_run
-    from pipelines.runners import task_runner
+    # Taken before Prefect is even imported: a refused run costs nothing.
+    with run_lock(args.out):
+        from pipelines.provincial import provincial_run
+        from pipelines.runners import task_runner
 
-    flow = provincial_run.with_options(task_runner=task_runner(args.task_runner, args.dask_address))
-    with stage_progress(sys.stderr if args.progress else None):
-        result = flow(
+        runner = task_runner(args.task_runner, args.dask_address)
+        result = provincial_run.with_options(task_runner=runner)(
             inputs=[str(p) for p in args.inputs],
             province=args.province,
             out=str(args.out),
             as_of=args.as_of,
             counties=args.counties,
-            schools=args.schools,
             mask_ids=args.mask_ids,
             suites_dir=str(args.suites) if args.suites else None,
             linkage_config=str(args.linkage_config) if args.linkage_config else None,
@@ -236,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConservationError as exc:
         print(f"运行失败，未发布任何报告：{exc}", file=sys.stderr)
         return EXIT_RUN_FAILED
+    except RunLocked as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_BUSY
 
 
 if __name__ == "__main__":

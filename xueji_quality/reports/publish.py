@@ -11,6 +11,13 @@ runs of the same day, counting published runs and staging folders of live proces
 Staging folders of processes that no longer exist are removed by the next run. Liveness is
 checked by process id on this machine, so runs writing to one output folder must share a host.
 Published files get mode 0o640 and folders 0o750.
+
+One run at a time per output folder: ``run_lock`` holds an exclusive, non-blocking ``flock`` on
+``<out>/.lock`` for the whole run, and a second run on the same folder is refused at once with a
+message naming the folder and the holder's process id (it does not queue behind a run that may
+take an hour). The kernel releases the lock when its process dies, however it dies, so a killed
+run never leaves the folder locked. The lock is re-entrant within one process, so the command
+line and the flow it calls may both take it.
 """
 
 from __future__ import annotations
@@ -18,14 +25,24 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: msvcrt locks a byte range instead
+    fcntl = None  # type: ignore[assignment]
+    import msvcrt
 
 from xueji_quality.reports.tables import DIR_MODE, FILE_MODE, make_dirs
 
 STAGING_PREFIX = ".tmp-"
 LATEST = "latest"
 LATEST_TEXT = "latest.txt"
+LOCK_FILE = ".lock"
 _PROVINCE = re.compile(r"[0-9A-Za-z]{1,12}")
 _RUN_ID = re.compile(r"[0-9A-Za-z]{1,12}-\d{8}(-\d+)?")
 
@@ -182,3 +199,75 @@ def publish(staging: Path, out_root: Path, run_id: str) -> Path:
     _fsync_dir(out_root)
     update_latest(out_root, run_id)
     return target
+
+
+class RunLocked(Exception):
+    """Another run is writing to the same output folder."""
+
+
+_held: dict[str, int] = {}  # lock path -> nesting depth, for this process
+_held_guard = threading.Lock()
+
+
+def _try_lock(handle: int) -> bool:
+    try:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:
+            msvcrt.locking(handle, msvcrt.LK_NBLCK, 1)
+    except OSError:
+        return False
+    return True
+
+
+def _unlock(handle: int) -> None:
+    if fcntl is not None:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    else:
+        os.lseek(handle, 0, os.SEEK_SET)
+        msvcrt.locking(handle, msvcrt.LK_UNLCK, 1)
+
+
+@contextmanager
+def run_lock(out_root: Path) -> Iterator[Path]:
+    """Hold ``out_root/.lock`` for the duration of a run; raise RunLocked if another run has it.
+
+    The holder's process id is written into the lock file so the refusal can name it.
+    """
+    out_root = make_dirs(Path(out_root))
+    path = out_root / LOCK_FILE
+    key = str(path.resolve())
+    with _held_guard:
+        if key in _held:
+            _held[key] += 1
+            reentered = True
+        else:
+            reentered = False
+    if reentered:
+        try:
+            yield path
+        finally:
+            with _held_guard:
+                _held[key] -= 1
+        return
+    handle = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        if not _try_lock(handle):
+            holder = os.pread(handle, 32, 0).decode("ascii", "replace").strip() or "未知"
+            raise RunLocked(
+                f"输出目录 {out_root} 正被另一次运行使用（进程号 {holder}），"
+                "未开始本次运行；请等那次运行结束后再试"
+            )
+        with _held_guard:
+            _held[key] = 1
+        try:
+            os.ftruncate(handle, 0)
+            os.pwrite(handle, f"{os.getpid()}\n".encode("ascii"), 0)
+            yield path
+        finally:
+            with _held_guard:
+                del _held[key]
+            os.ftruncate(handle, 0)
+            _unlock(handle)
+    finally:
+        os.close(handle)
