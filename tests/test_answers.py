@@ -482,3 +482,30 @@ def test_command_line_imports_and_rejects(rounds, fresh, capsys):
     assert code == cli.EXIT_INPUT_ERROR
     assert good.name in out.out and "导入答复 0 条" in out.out
     assert bad.name in out.err and "无法读取工作簿" in out.err
+
+
+def test_a_run_of_some_counties_resolves_only_their_items(rounds, export):
+    last = rounds["third"]["result"]
+    code = last.statuses["county_code"].value_counts().index[0]
+    empty = {k: export[k].iloc[0:0] for k in ("problems", "duplicates")}
+    scoped = answers.apply_ledger(
+        rounds["out_root"],
+        "44-20261201",
+        date(2026, 12, 1),
+        empty["problems"],
+        empty["duplicates"],
+        export["roster"],
+        counties=[code],
+    )
+    mine = set(last.statuses.loc[last.statuses["county_code"] == code, "problem_key"])
+    assert set(scoped.resolved["problem_key"]) == mine
+    everything = answers.apply_ledger(
+        rounds["out_root"],
+        "44-20261201",
+        date(2026, 12, 1),
+        empty["problems"],
+        empty["duplicates"],
+        export["roster"],
+    )
+    assert set(everything.resolved["problem_key"]) == set(last.statuses["problem_key"])
+    assert everything.progress["本次已解决"].sum() >= len(everything.resolved)

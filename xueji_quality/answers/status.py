@@ -203,9 +203,12 @@ def apply_ledger(
     *,
     province: str | None = None,
     ledger_file: Path | None = None,
+    counties: list[str] | None = None,
 ) -> LedgerResult:
     """Key every problem and group, give it its status, drop what a county proved (see module).
 
+    Pass the tables of the whole export. ``counties``: the run covers only these counties (an
+    on-demand run), so only their items can be found gone (已解决); None = the whole province.
     Reads the ledger only; nothing is written until :func:`record_run`.
     """
     path = ledger.ledger_path(out_root, ledger_file)
@@ -259,13 +262,13 @@ def apply_ledger(
     )
     statuses["listed"] = ~statuses["suppressed"]
 
-    if len(known):
-        gone = known[
-            (known["previous_status"] != ledger.RESOLVED)
-            & ~known["problem_key"].isin(items["problem_key"])
-        ]
-    else:
-        gone = known
+    gone = known[
+        (known["previous_status"] != ledger.RESOLVED)
+        & ~known["problem_key"].isin(items["problem_key"])
+    ]
+    if counties is not None:
+        in_scope = counties_of.loc[counties_of["county_code"].isin(counties), "problem_key"]
+        gone = gone[gone["problem_key"].isin(in_scope)]
     resolved = gone[["problem_key"]].merge(counties_of, on="problem_key", how="left")
 
     progress = _progress(statuses, resolved, answered, run_date)
