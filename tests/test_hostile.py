@@ -241,6 +241,31 @@ def _xlsx_numbers_as_ids(d):
     return [xlsx(d, "numbers.xlsx", rows)], 3
 
 
+def _check_line_endings(staged):
+    roster = staged.roster
+    assert roster["record_id"].tolist() == ["R1", "R2", "R3"]
+    assert (roster["grade"] == "三年级").all() and (roster["grade_level"] == 3).all()
+    assert not roster.isin(["\r"]).any().any()
+    text = roster.drop(columns=["source_row", "grade_level"])
+    assert not text.apply(lambda c: c.str.contains("\r", regex=False).fillna(False)).any().any()
+
+
+def _check_xlsx_dates(staged):
+    # Excel cannot hold a date before 1900: the cell is read as something that is not a date
+    # (validation reports it), never as a wrong date. Later dates are kept.
+    births = staged.roster["birth_date"].tolist()
+    assert births[2:] == ["2199-12-31", "2958465"]  # a bare number past 2064 is no serial
+    for value in births[:2]:
+        assert not pd.isna(value)
+        assert pd.to_datetime(value, format="%Y-%m-%d", errors="coerce") is pd.NaT
+
+
+def _check_delimited(staged):
+    roster = staged.roster
+    assert roster["name"].notna().all() and (roster["county_code"] == "440106").all()
+    assert roster["id_number"].tolist() == IDS[1 : len(roster) + 1]
+
+
 def _check_numbers_as_ids(staged):
     roster = staged.roster
     assert roster["id_number"].tolist()[:2] == ["440106201503011000", "440106201503021000"]
@@ -354,13 +379,13 @@ CASES: dict[str, Case] = {
     "headers_only": Case(_headers_only, "run"),
     "truncated_mid_row": Case(_truncated, "run", "字段数", 1),
     "truncated_in_quotes": Case(_truncated_quote, "run", "", 1),
-    "semicolon_delimiter": Case(_semicolon, "run"),
-    "tab_delimiter": Case(_tab, "run"),
-    "utf16_tab_text": Case(_utf16_tab, "run"),
+    "semicolon_delimiter": Case(_semicolon, "run", check=_check_delimited),
+    "tab_delimiter": Case(_tab, "run", check=_check_delimited),
+    "utf16_tab_text": Case(_utf16_tab, "run", check=_check_delimited),
     "gb18030_row_in_utf8": Case(_mixed_encoding, "run", "无法解码", 1),
     "nul_bytes": Case(_nul, "run", "NUL", 1),
-    "crlf_endings": Case(_crlf, "run"),
-    "lone_cr_endings": Case(_lone_cr, "run"),
+    "crlf_endings": Case(_crlf, "run", check=_check_line_endings),
+    "lone_cr_endings": Case(_lone_cr, "run", check=_check_line_endings),
     "ten_mb_field": Case(_huge_field, "run"),
     "ten_thousand_columns": Case(_wide, "run"),
     "duplicated_headers": Case(_duplicate_headers, "run"),
@@ -378,7 +403,7 @@ CASES: dict[str, Case] = {
     "xlsx_ids_as_numbers": Case(_xlsx_numbers_as_ids, "run", check=_check_numbers_as_ids),
     "xlsx_error_cells": Case(_xlsx_error_cells, "run", check=_check_error_cells),
     "xlsx_formulas": Case(_xlsx_formulas, "run", "所在区县", 1, _check_formulas),
-    "xlsx_dates_before_1900_and_far_future": Case(_xlsx_odd_dates, "run"),
+    "xlsx_dates_before_1900_and_far_future": Case(_xlsx_odd_dates, "run", check=_check_xlsx_dates),
     "csv_dates_before_1900_and_far_future": Case(_csv_odd_dates, "run", check=_check_csv_dates),
     "emoji_and_unassigned_code_points": Case(_odd_code_points, "run", check=_check_code_points),
     "rtl_and_zero_width_marks": Case(_invisible, "run", check=_check_invisible),
