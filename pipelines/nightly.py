@@ -20,7 +20,14 @@ DEFAULT_CRON = "0 2 * * *"
 
 
 @flow(name="nightly-provincial-run")
-def nightly_run(inbox_dir: str, province: str, out: str, mask_ids: bool = False) -> dict:
+def nightly_run(
+    inbox_dir: str,
+    province: str,
+    out: str,
+    mask_ids: bool = False,
+    suites_dir: str | None = None,
+    linkage_config: str | None = None,
+) -> dict:
     """Check the newest export(s) in the inbox unless they were checked already."""
     logger = get_run_logger()
     batch = inbox.newest_exports(Path(inbox_dir))
@@ -37,13 +44,24 @@ def nightly_run(inbox_dir: str, province: str, out: str, mask_ids: bool = False)
         create_markdown_artifact(message, key="xueji-nightly", description="夜间运行")
         return {"status": "already-processed", "run_id": done, "message": message}
     result = provincial_run(
-        inputs=[str(p) for p in batch], province=province, out=out, mask_ids=mask_ids
+        inputs=[str(p) for p in batch],
+        province=province,
+        out=out,
+        mask_ids=mask_ids,
+        suites_dir=suites_dir,
+        linkage_config=linkage_config,
     )
     return {"status": "completed", "run_id": result["run_id"], "run_dir": result["run_dir"]}
 
 
 def nightly_deployment(
-    province: str, inbox_dir: str, out: str, cron: str = DEFAULT_CRON, mask_ids: bool = False
+    province: str,
+    inbox_dir: str,
+    out: str,
+    cron: str = DEFAULT_CRON,
+    mask_ids: bool = False,
+    suites_dir: str | None = None,
+    linkage_config: str | None = None,
 ):
     """The deployment the nightly schedule runs (Asia/Shanghai time)."""
     return nightly_run.to_deployment(
@@ -54,6 +72,8 @@ def nightly_deployment(
             "province": province,
             "out": str(Path(out).resolve()),
             "mask_ids": mask_ids,
+            "suites_dir": str(Path(suites_dir).resolve()) if suites_dir else None,
+            "linkage_config": str(Path(linkage_config).resolve()) if linkage_config else None,
         },
         description=f"每晚检查省 {province} 收件箱中最新的学籍导出",
     )

@@ -112,7 +112,9 @@ def validate_roster(
     problems = validate.validate_roster(
         roster, province, as_of, suites_dir=suites_dir, data_docs_dir=data_docs_dir
     )
-    get_run_logger().info("校验 %d 行：发现 %d 条问题", len(roster), len(problems))
+    get_run_logger().info(
+        "校验 %d 行：发现 %d 条问题；Data Docs 写入 %s", len(roster), len(problems), data_docs_dir
+    )
     return problems
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 from xueji_quality import inbox
 
@@ -18,6 +19,9 @@ def test_deployment_carries_the_cron_schedule_in_shanghai_time(tmp_path):
     assert schedule.schedule.cron == "30 1 * * *"
     assert schedule.schedule.timezone == "Asia/Shanghai"
     assert deployment.parameters["province"] == "44"
+    assert deployment.parameters["suites_dir"] is None
+    with_rules = nightly_deployment("44", str(tmp_path), "out", suites_dir="rules")
+    assert with_rules.parameters["suites_dir"] == str((Path.cwd() / "rules").resolve())
 
 
 def test_empty_inbox_is_a_clean_no_op(tmp_path, prefect_harness):
