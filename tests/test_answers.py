@@ -134,6 +134,10 @@ def answer_like_a_clerk(path: Path, choose) -> dict[str, str]:
         sheet.insert_cols(1)
         sheet.cell(row=1, column=1, value="学校反馈")
         sheet.title = sheet.title + "-已核"
+    # A sheet of the clerk's own whose labels look like the hidden markers.
+    notes = book.create_sheet("备忘", 0)
+    notes.append(["区县代码", "999999"])
+    notes.append(["运行编号", "随手记"])
     book.save(path)
     return given
 

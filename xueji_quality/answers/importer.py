@@ -123,15 +123,24 @@ def _sheets(path: Path) -> list[tuple[str, list[list[object]]]]:
         ) from None
 
 
-def _markers(sheets: list[tuple[str, list[list[object]]]]) -> tuple[dict[str, set[str]], list]:
+def _label_cells(rows: list[list[object]]) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {MARKER_RUN: set(), MARKER_COUNTY: set(), MARKER_FORMAT: set()}
-    where = []
-    for name, rows in sheets:
-        for row in rows[:MARKER_SEARCH_ROWS]:
-            if len(row) >= 2 and _cell(row[0]) in found:
-                found[_cell(row[0])].add(_cell(row[1]))
-                where.append(name)
-    return found, where
+    for row in rows[:MARKER_SEARCH_ROWS]:
+        if len(row) >= 2 and _cell(row[0]) in found:
+            found[_cell(row[0])].add(_cell(row[1]))
+    return found
+
+
+def _markers(sheets: list[tuple[str, list[list[object]]]]) -> dict[str, set[str]]:
+    """运行编号 / 区县代码 of the marker sheet (the one carrying 清单格式, whatever its name);
+    without one, of every sheet (so a clerk's own 区县代码 column cannot pass unnoticed)."""
+    labelled = [_label_cells(rows) for _, rows in sheets]
+    marked = [f for f in labelled if FORMAT_NAME in f[MARKER_FORMAT]]
+    merged: dict[str, set[str]] = {MARKER_RUN: set(), MARKER_COUNTY: set(), MARKER_FORMAT: set()}
+    for found in marked or labelled:
+        for label, values in found.items():
+            merged[label] |= values
+    return merged
 
 
 def _header(rows: list[list[object]]) -> tuple[int, dict[str, int]] | None:
@@ -148,7 +157,7 @@ def read_answer_file(path: Path) -> AnswerFile:
     if not path.is_file():
         raise AnswerFileError(str(path), ["文件不存在"])
     sheets = _sheets(path)
-    markers, _ = _markers(sheets)
+    markers = _markers(sheets)
     issues = []
     for label in (MARKER_RUN, MARKER_COUNTY):
         if len(markers[label]) != 1:

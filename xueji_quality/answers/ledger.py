@@ -6,7 +6,8 @@ process killed in the middle leaves the ledger as it was (SQLite's journal rolls
 
 Tables:
 
-- ``runs``: seq (order of recording), run_id, province, run_date, recorded_at, counts (JSON);
+- ``runs``: seq (order of recording), run_id, province, run_date, recorded_at (when the run read
+  the ledger: answers imported after that count for the next run), counts (JSON);
 - ``problems``: one row per problem key ever listed: kind (``P`` problem row, ``D`` duplicate
   group), rule, field, severity, identity, first/last seen (run seq and date), opened_seq (the
   run that first listed it or listed it again after it was gone or re-opened), status

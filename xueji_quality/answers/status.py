@@ -80,6 +80,8 @@ class LedgerResult:
     counts: dict
     items: pd.DataFrame = field(repr=False)
     resolved: pd.DataFrame = field(repr=False)
+    # When the ledger was read: answers imported later count as "since" this run in the next.
+    read_at: str = ""
 
     def __iter__(self):
         return iter((self.problems, self.duplicates, self.statuses, self.counts))
@@ -214,6 +216,7 @@ def apply_ledger(
     path = ledger.ledger_path(out_root, ledger_file)
     problems, duplicates, per_county = _item_rows(problems, duplicates, roster)
     connection = ledger.connect(path)
+    read_at = datetime.now().astimezone().isoformat(timespec="microseconds")
     try:
         known, latest = _ledger_state(connection)
         previous_run = ledger.last_run(connection)
@@ -298,6 +301,7 @@ def apply_ledger(
         counts=counts,
         items=items,
         resolved=gone[["problem_key"]].reset_index(drop=True),
+        read_at=read_at,
     )
 
 
@@ -365,7 +369,8 @@ def record_run(result: LedgerResult) -> int:
                     result.run_id,
                     result.province,
                     run_date,
-                    datetime.now().astimezone().isoformat(timespec="microseconds"),
+                    result.read_at
+                    or datetime.now().astimezone().isoformat(timespec="microseconds"),
                     json.dumps(result.counts, ensure_ascii=False, sort_keys=True),
                 ),
             )
