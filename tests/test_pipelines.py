@@ -152,19 +152,25 @@ def test_summary_says_what_changed_since_the_previous_run(county_run, full_run):
     assert f"| 问题（级别） E | {before} | {now} | {now - before:+d} |" in summary
 
 
-def test_cli_schools_filter_narrows_to_those_schools(full_run, sample, roster, tmp_path, capsys):
+def test_cli_schools_filter_narrows_to_those_schools(
+    full_run, sample, roster, tmp_path, capsys, monkeypatch
+):
     from xueji_quality import cli
 
+    # The command sets these for itself when unset; keep them out of the rest of the session.
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-home"))
+    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     county = roster["county_code"].value_counts().index[0]
     schools = sorted(roster.loc[roster["county_code"] == county, "school_code"].dropna().unique())
     chosen = schools[:2]
     their_counties = sorted(roster.loc[roster["school_code"].isin(chosen), "county_code"].unique())
-    argv = ["run", str(sample), "--province", "44", "--out", str(tmp_path), "--as-of", "2026-11-28"]
+    out = str(tmp_path / "out")
+    argv = ["run", str(sample), "--province", "44", "--out", out, "--as-of", "2026-11-28"]
     assert cli.main([*argv, "--schools", *chosen, "--progress"]) == 0
     stderr = capsys.readouterr().err
     assert [line for line in stderr.splitlines() if line.startswith("[进度]")][-1].count("publish")
 
-    run_dir = tmp_path / "latest"
+    run_dir = tmp_path / "out" / "latest"
     problems = pd.read_parquet(run_dir / "province" / "problems.parquet")
     duplicates = pd.read_parquet(run_dir / "province" / "duplicates.parquet")
     in_schools = set(roster.loc[roster["school_code"].isin(chosen), "record_id"])
