@@ -73,7 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument(
         "--format", choices=["csv", "csv-gb18030", "xlsx", "parquet"], default="csv"
     )
-    sample.add_argument("--counties", type=int, default=None, help="随机（按种子）选用本省 N 个区县")
+    sample.add_argument(
+        "--counties", type=int, default=None, help="随机（按种子）选用本省 N 个区县"
+    )
 
     run = sub.add_parser("run", help="对学籍导出运行查重查错并发布区县清单")
     run.add_argument("inputs", nargs="+", type=Path, help="导出文件或文件夹（CSV/XLSX/Parquet）")
@@ -81,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, required=True)
     run.add_argument("--as-of", type=_date, default=None, help="运行日期（决定学年），默认今天")
     run.add_argument("--counties", nargs="+", default=None, help="只生成这些区县的清单")
+    run.add_argument(
+        "--schools", nargs="+", default=None, help="只报告这些学校（学校标识码）的记录"
+    )
+    run.add_argument(
+        "--progress", action="store_true", help="每完成一个阶段在终端打印一行（行数、用时）"
+    )
     run.add_argument("--mask-ids", action="store_true", help="Excel 中身份证件号打码")
     run.add_argument("--suites", type=Path, default=None, help="GX 规则套件目录")
     run.add_argument("--linkage-config", type=Path, default=None, help="查重模型参数文件")
@@ -144,20 +152,23 @@ def _run(args: argparse.Namespace) -> int:
     _prepare_prefect()
     # Taken before Prefect is even imported: a refused run costs nothing.
     with run_lock(args.out):
+        from pipelines.progress import stage_progress
         from pipelines.provincial import provincial_run
         from pipelines.runners import task_runner
 
         runner = task_runner(args.task_runner, args.dask_address)
-        result = provincial_run.with_options(task_runner=runner)(
-            inputs=[str(p) for p in args.inputs],
-            province=args.province,
-            out=str(args.out),
-            as_of=args.as_of,
-            counties=args.counties,
-            mask_ids=args.mask_ids,
-            suites_dir=str(args.suites) if args.suites else None,
-            linkage_config=str(args.linkage_config) if args.linkage_config else None,
-        )
+        with stage_progress(sys.stderr if args.progress else None):
+            result = provincial_run.with_options(task_runner=runner)(
+                inputs=[str(p) for p in args.inputs],
+                province=args.province,
+                out=str(args.out),
+                as_of=args.as_of,
+                counties=args.counties,
+                schools=args.schools,
+                mask_ids=args.mask_ids,
+                suites_dir=str(args.suites) if args.suites else None,
+                linkage_config=str(args.linkage_config) if args.linkage_config else None,
+            )
     rows = result["rows"]
     problems = result["problems"]
     duplicates = result["duplicates"]
