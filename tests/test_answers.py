@@ -133,6 +133,10 @@ def answer_like_a_clerk(path: Path, choose) -> dict[str, str]:
                 sheet.cell(row=r, column=c, value=value)
         sheet.insert_cols(1)
         sheet.cell(row=1, column=1, value="学校反馈")
+        # Filtered (rows hidden) and a column hidden.
+        sheet.auto_filter.ref = sheet.dimensions
+        sheet.row_dimensions[2].hidden = True
+        sheet.column_dimensions["C"].hidden = True
         sheet.title = sheet.title + "-已核"
     # A sheet of the clerk's own whose labels look like the hidden markers.
     notes = book.create_sheet("备忘", 0)

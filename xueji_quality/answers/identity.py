@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import pandas as pd
 
 from xueji_quality import schema
@@ -107,6 +108,18 @@ def _unique_identity(frame: pd.DataFrame, scope: list[str]) -> pd.Series:
     return identity.astype("string")
 
 
+def _join_per_group(frame: pd.DataFrame, column: str) -> pd.Series:
+    """Per group_id, the column's values sorted and joined (groups cut by position, not by a
+    per-group pandas aggregate)."""
+    ordered = frame.sort_values(["group_id", column], kind="stable")
+    groups = ordered["group_id"].to_numpy(dtype=object)
+    values = ordered[column].fillna("").to_numpy(dtype=object)
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    stops = np.r_[starts[1:], len(groups)]
+    joined = [SEPARATOR.join(values[a:b]) for a, b in zip(starts, stops, strict=True)]
+    return pd.Series(joined, index=pd.Index(groups[starts]), dtype="string")
+
+
 def problem_keys(problems: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
     """problem_key, identity and fingerprint of every problem row (same index as ``problems``).
 
@@ -160,15 +173,9 @@ def group_keys(duplicates: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
     frame["fingerprint"] = frame["fingerprint"].fillna("")
     # Inside a group the members' identities must differ (one ID registered twice).
     frame["identity"] = _unique_identity(frame, ["group_id"])
-    ordered = frame.sort_values(["group_id", "identity"], kind="stable")
-    grouped = ordered.groupby("group_id", sort=False)
-    members = grouped["identity"].agg(SEPARATOR.join)
-    prints = (
-        ordered.sort_values(["group_id", "fingerprint"], kind="stable")
-        .groupby("group_id", sort=False)["fingerprint"]
-        .agg(SEPARATOR.join)
-    )
-    classes = grouped["dup_class"].first()
+    members = _join_per_group(frame, "identity")
+    prints = _join_per_group(frame, "fingerprint")
+    classes = frame.drop_duplicates("group_id").set_index("group_id")["dup_class"]
     per_group = pd.DataFrame({"identity": members.astype("string")})
     per_group["problem_key"] = "D" + _digest(per_group["identity"])
     per_group["fingerprint"] = _digest(
