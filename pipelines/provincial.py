@@ -37,7 +37,7 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
 from xueji_quality import ingest, reports, runinfo
-from xueji_quality.errors import ConservationError, InputError
+from xueji_quality.errors import InputError
 from xueji_quality.reports.summary import problem_class
 from xueji_quality.schema import DUPLICATE_COLUMNS, PROBLEM_COLUMNS
 
@@ -290,49 +290,6 @@ def changes_since(previous: dict | None, manifest: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _checked_conservation(
-    staged: ingest.Staged,
-    roster: pd.DataFrame,
-    problems: pd.DataFrame,
-    duplicates: pd.DataFrame,
-    county_files: list[dict],
-    report_counties: list[str],
-    narrowed: bool,
-) -> dict:
-    """Row conservation of the run; with a schools filter, of the narrowed roster.
-
-    runinfo.conservation takes one roster for both "rows staged" and "rows in scope". A schools
-    filter makes the county lists cover only the selected schools' records (and their duplicate
-    partners), so the check runs on that narrowed roster with rows read reduced by the same number
-    of staged rows left out — the same equation — and the figures then report the true totals.
-    """
-    if not narrowed:
-        return runinfo.conservation(
-            staged.rows_read,
-            staged.roster,
-            staged.quarantine,
-            problems,
-            duplicates,
-            county_files,
-            report_counties,
-        )
-    if not staged.roster["record_id"].is_unique:
-        raise ConservationError("记录号不唯一，无法核对行数守恒")
-    left_out = len(staged.roster) - len(roster)
-    figures = runinfo.conservation(
-        staged.rows_read - left_out,
-        roster,
-        staged.quarantine,
-        problems,
-        duplicates,
-        county_files,
-        report_counties,
-    )
-    figures["rows_read"] = int(staged.rows_read)
-    figures["rows_staged"] = len(staged.roster)
-    return figures
-
-
 @flow(name="provincial-run", log_prints=True)
 def provincial_run(
     inputs: list[str],
@@ -356,159 +313,163 @@ def provincial_run(
     run_date = as_of or date.today()
     out_root = Path(out)
     out_root.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
-    flow_started = time.perf_counter()
-    progress = create_progress_artifact(0.0, key="xueji-progress", description="省级查重查错进度")
-
-    def stage_done(name: str, started: float, rows: int) -> None:
-        timings[name] = time.perf_counter() - started
-        update_progress_artifact(progress, 100.0 * (STAGES.index(name) + 1) / len(STAGES))
-        logger.info(
-            "阶段 %s 完成：%d 行，用时 %.1f 秒（累计 %.1f 秒）",
-            name,
-            rows,
-            timings[name],
-            time.perf_counter() - flow_started,
-            extra={
-                "xueji_stage": name,
-                "xueji_stage_label": STAGE_LABELS[name],
-                "xueji_rows": rows,
-                "xueji_elapsed_s": timings[name],
-                "xueji_total_s": time.perf_counter() - flow_started,
-            },
+    # One run at a time per output folder (re-entrant: the command line holds it already).
+    with reports.run_lock(out_root):
+        timings: dict[str, float] = {}
+        flow_started = time.perf_counter()
+        progress = create_progress_artifact(
+            0.0, key="xueji-progress", description="省级查重查错进度"
         )
 
-    started = time.perf_counter()
-    paths = find_exports(inputs)
-    staged = ingest_exports(paths, province)
-    stage_done("ingest", started, staged.rows_read)
-
-    run_id = reports.new_run_id(out_root, province, run_date)
-    staging = reports.staging_dir(out_root, run_id)
-    try:
-        started = time.perf_counter()
-        problems = validate_roster(
-            staged.roster,
-            province,
-            run_date,
-            staging / "data_docs",
-            Path(suites_dir) if suites_dir else None,
-        )
-        stage_done("validate", started, len(staged.roster))
-
-        started = time.perf_counter()
-        linked = link_roster(staged.roster, Path(linkage_config) if linkage_config else None)
-        stage_done("link", started, len(staged.roster))
-
-        roster = staged.roster
-        duplicates = linked.duplicates
-        narrowed = bool(counties or schools)
-        if narrowed:
-            scope = roster.loc[_scope_mask(roster, counties, schools), "record_id"]
-            problems = problems[problems["record_id"].isin(scope)].reset_index(drop=True)
-            duplicates = _groups_touching(duplicates, scope)
-            keep = roster["record_id"].isin(scope) | roster["record_id"].isin(
-                duplicates["record_id"]
-            )
-            roster = roster[keep.fillna(False)].reset_index(drop=True)
+        def stage_done(name: str, started: float, rows: int) -> None:
+            timings[name] = time.perf_counter() - started
+            update_progress_artifact(progress, 100.0 * (STAGES.index(name) + 1) / len(STAGES))
             logger.info(
-                "筛选（区县 %s，学校 %s）：%d 条记录，问题 %d 条，重复组 %d 个",
-                counties,
-                schools,
-                len(scope),
-                len(problems),
-                duplicates["group_id"].nunique(),
+                "阶段 %s 完成：%d 行，用时 %.1f 秒（累计 %.1f 秒）",
+                name,
+                rows,
+                timings[name],
+                time.perf_counter() - flow_started,
+                extra={
+                    "xueji_stage": name,
+                    "xueji_stage_label": STAGE_LABELS[name],
+                    "xueji_rows": rows,
+                    "xueji_elapsed_s": timings[name],
+                    "xueji_total_s": time.perf_counter() - flow_started,
+                },
             )
-        if counties:
-            report_counties = sorted(set(counties))
-        elif schools:
-            report_counties = sorted(
-                set(roster.loc[roster["school_code"].isin(schools), "county_code"].dropna())
-            )
-        else:
-            report_counties = sorted(set(roster["county_code"].dropna()))
 
         started = time.perf_counter()
-        from xueji_quality import validate
+        paths = find_exports(inputs)
+        staged = ingest_exports(paths, province)
+        stage_done("ingest", started, staged.rows_read)
 
-        catalogue = validate.rule_catalogue(Path(suites_dir) if suites_dir else None)
-        futures = county_report.map(
-            unmapped(staging),
-            unmapped(roster),
-            unmapped(problems),
-            unmapped(duplicates),
-            unmapped(province),
-            unmapped(run_date),
-            unmapped(catalogue),
-            unmapped(mask_ids),
-            report_counties,
-        )
-        county_files = [entry for f in futures.result() for entry in f]
-        province_files = province_outputs(
-            staging, roster, problems, duplicates, staged.quarantine, province, run_date
-        )
-        stage_done("report", started, len(problems) + len(duplicates))
-        table = _county_table(problems, duplicates)
-        if table:
-            create_table_artifact(
-                table, key="xueji-county-totals", description="各区县按问题类别的条数与重复组数"
+        run_id = reports.new_run_id(out_root, province, run_date)
+        staging = reports.staging_dir(out_root, run_id)
+        try:
+            started = time.perf_counter()
+            problems = validate_roster(
+                staged.roster,
+                province,
+                run_date,
+                staging / "data_docs",
+                Path(suites_dir) if suites_dir else None,
             )
+            stage_done("validate", started, len(staged.roster))
 
-        figures = _checked_conservation(
-            staged,
-            roster if schools else staged.roster,
-            problems,
-            duplicates,
-            county_files,
-            report_counties if schools else counties,
-            bool(schools),
-        )
-        manifest = runinfo.run_manifest(
-            run_id=run_id,
-            province=province,
-            run_date=run_date,
-            files=staged.files,
-            figures=figures,
-            problems=problems,
-            duplicates=duplicates,
-            normalizations=staged.normalizations,
-            counties=county_files,
-            link_stats=linked.stats,
-            timings=timings,
-            parameters={
-                "inputs": [str(p) for p in inputs],
-                "counties": counties,
-                "schools": schools,
-                "mask_ids": mask_ids,
-                "province_files": province_files,
-            },
-        )
-        reports.write_manifest(staging, manifest)
-        previous = _previous_manifest(out_root)
-        started = time.perf_counter()
-        published = publish_run(staging, out_root, run_id)
-        stage_done("publish", started, len(county_files))
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+            started = time.perf_counter()
+            linked = link_roster(staged.roster, Path(linkage_config) if linkage_config else None)
+            stage_done("link", started, len(staged.roster))
 
-    create_markdown_artifact(
-        f"# 学籍查重查错 {run_id}\n\n"
-        f"- 报告目录：`{published}`（`{out_root / 'latest'}` 指向它）\n"
-        f"- 区县清单：`{published / 'counties'}` 下 {len(county_files)} 个区县；"
-        f"全省汇总：`{published / 'province' / 'summary.xlsx'}`\n"
-        f"- 读入 {figures['rows_read']} 行，入库 {figures['rows_staged']} 行，"
-        f"隔离 {figures['rows_quarantined']} 行\n"
-        f"- 问题 {len(problems)} 条，重复组 {duplicates['group_id'].nunique()} 个\n\n"
-        f"## 与上次运行相比\n\n{changes_since(previous, manifest)}",
-        key="xueji-run-summary",
-        description="本次运行的报告位置、概况及与上次运行的变化",
-    )
-    return {
-        "run_id": run_id,
-        "run_dir": str(published),
-        "rows": figures,
-        "problems": problems.reindex(columns=list(PROBLEM_COLUMNS)),
-        "duplicates": duplicates.reindex(columns=list(DUPLICATE_COLUMNS)),
-        "manifest": manifest,
-    }
+            roster = staged.roster
+            duplicates = linked.duplicates
+            narrowed = bool(counties or schools)
+            if narrowed:
+                scope = roster.loc[_scope_mask(roster, counties, schools), "record_id"]
+                problems = problems[problems["record_id"].isin(scope)].reset_index(drop=True)
+                duplicates = _groups_touching(duplicates, scope)
+                keep = roster["record_id"].isin(scope) | roster["record_id"].isin(
+                    duplicates["record_id"]
+                )
+                roster = roster[keep.fillna(False)].reset_index(drop=True)
+                logger.info(
+                    "筛选（区县 %s，学校 %s）：%d 条记录，问题 %d 条，重复组 %d 个",
+                    counties,
+                    schools,
+                    len(scope),
+                    len(problems),
+                    duplicates["group_id"].nunique(),
+                )
+            if counties:
+                report_counties = sorted(set(counties))
+            elif schools:
+                report_counties = sorted(
+                    set(roster.loc[roster["school_code"].isin(schools), "county_code"].dropna())
+                )
+            else:
+                report_counties = sorted(set(roster["county_code"].dropna()))
+
+            started = time.perf_counter()
+            from xueji_quality import validate
+
+            catalogue = validate.rule_catalogue(Path(suites_dir) if suites_dir else None)
+            futures = county_report.map(
+                unmapped(staging),
+                unmapped(roster),
+                unmapped(problems),
+                unmapped(duplicates),
+                unmapped(province),
+                unmapped(run_date),
+                unmapped(catalogue),
+                unmapped(mask_ids),
+                report_counties,
+            )
+            county_files = [entry for f in futures.result() for entry in f]
+            province_files = province_outputs(
+                staging, roster, problems, duplicates, staged.quarantine, province, run_date
+            )
+            stage_done("report", started, len(problems) + len(duplicates))
+            table = _county_table(problems, duplicates)
+            if table:
+                create_table_artifact(
+                    table, key="xueji-county-totals", description="各区县按问题类别的条数与重复组数"
+                )
+
+            figures = runinfo.conservation(
+                staged.rows_read,
+                staged.roster,
+                staged.quarantine,
+                problems,
+                duplicates,
+                county_files,
+                roster[roster["county_code"].isin(report_counties)] if narrowed else None,
+            )
+            manifest = runinfo.run_manifest(
+                run_id=run_id,
+                province=province,
+                run_date=run_date,
+                files=staged.files,
+                figures=figures,
+                problems=problems,
+                duplicates=duplicates,
+                normalizations=staged.normalizations,
+                counties=county_files,
+                link_stats=linked.stats,
+                timings=timings,
+                parameters={
+                    "inputs": [str(p) for p in inputs],
+                    "counties": counties,
+                    "schools": schools,
+                    "mask_ids": mask_ids,
+                    "province_files": province_files,
+                },
+            )
+            reports.write_manifest(staging, manifest)
+            previous = _previous_manifest(out_root)
+            started = time.perf_counter()
+            published = publish_run(staging, out_root, run_id)
+            stage_done("publish", started, len(county_files))
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+        create_markdown_artifact(
+            f"# 学籍查重查错 {run_id}\n\n"
+            f"- 报告目录：`{published}`（`{out_root / 'latest'}` 指向它）\n"
+            f"- 区县清单：`{published / 'counties'}` 下 {len(county_files)} 个区县；"
+            f"全省汇总：`{published / 'province' / 'summary.xlsx'}`\n"
+            f"- 读入 {figures['rows_read']} 行，入库 {figures['rows_staged']} 行，"
+            f"隔离 {figures['rows_quarantined']} 行\n"
+            f"- 问题 {len(problems)} 条，重复组 {duplicates['group_id'].nunique()} 个\n\n"
+            f"## 与上次运行相比\n\n{changes_since(previous, manifest)}",
+            key="xueji-run-summary",
+            description="本次运行的报告位置、概况及与上次运行的变化",
+        )
+        return {
+            "run_id": run_id,
+            "run_dir": str(published),
+            "rows": figures,
+            "problems": problems.reindex(columns=list(PROBLEM_COLUMNS)),
+            "duplicates": duplicates.reindex(columns=list(DUPLICATE_COLUMNS)),
+            "manifest": manifest,
+        }

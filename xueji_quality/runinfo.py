@@ -37,16 +37,17 @@ def conservation(
     problems: pd.DataFrame,
     duplicates: pd.DataFrame,
     county_reports: list[dict],
-    counties: list[str] | None = None,
+    in_scope: pd.DataFrame | None = None,
 ) -> dict:
     """Counts that must add up; raises ConservationError when they do not.
 
     ``county_reports`` are the entries the county lists were written with: each county's staged
     records must equal the records its list names plus those it counts clean, and together the
-    lists must cover every staged row of the counties in scope.
+    lists must cover every row of ``in_scope`` (the whole roster unless the run was narrowed to
+    some counties or schools).
     """
     staged_ids = roster["record_id"]
-    in_scope = roster if not counties else roster[roster["county_code"].isin(counties)]
+    in_scope = roster if in_scope is None else in_scope
     flagged = pd.concat([problems["record_id"], duplicates["record_id"]]).drop_duplicates()
     unknown = int((~flagged.isin(staged_ids)).sum())
     listed = sum(entry["records_with_problems"] for entry in county_reports)

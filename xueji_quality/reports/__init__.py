@@ -29,7 +29,14 @@ from xueji_quality.reports.county_report import (
     write_county_reports,
 )
 from xueji_quality.reports.manifest import read_manifest, verify_files, write_manifest
-from xueji_quality.reports.publish import clean_stale_staging, new_run_id, publish, staging_dir
+from xueji_quality.reports.publish import (
+    RunLocked,
+    clean_stale_staging,
+    new_run_id,
+    publish,
+    run_lock,
+    staging_dir,
+)
 from xueji_quality.reports.summary import (
     PROBLEM_CLASSES,
     problem_class,
@@ -70,6 +77,8 @@ def write_province_outputs(
 
 
 __all__ = [
+    "RunLocked",
+    "run_lock",
     "PROBLEM_CLASSES",
     "SHEET_MAX_ROWS",
     "clean_stale_staging",
