@@ -36,7 +36,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
-from xueji_quality import ingest, reports, runinfo
+from xueji_quality import answers, ingest, reports, runinfo
 from xueji_quality.errors import InputError
 from xueji_quality.reports.summary import problem_class
 from xueji_quality.schema import DUPLICATE_COLUMNS, PROBLEM_COLUMNS
@@ -147,6 +147,7 @@ def county_report(
     run_date: date,
     catalogue: pd.DataFrame,
     mask_ids: bool,
+    statuses: pd.DataFrame | None,
     county: str,
 ) -> list[dict]:
     written = reports.write_county_reports(
@@ -159,6 +160,7 @@ def county_report(
         rule_catalogue=catalogue,
         mask_ids=mask_ids,
         counties=[county],
+        statuses=statuses,
     )
     for entry in written:
         get_run_logger().info(
@@ -186,9 +188,17 @@ def province_outputs(
     quarantine: pd.DataFrame,
     province: str,
     run_date: date,
+    progress: pd.DataFrame | None = None,
 ) -> list[dict]:
     written = reports.write_province_outputs(
-        run_dir, roster, problems, duplicates, quarantine, province=province, run_date=run_date
+        run_dir,
+        roster,
+        problems,
+        duplicates,
+        quarantine,
+        province=province,
+        run_date=run_date,
+        progress=progress,
     )
     get_run_logger().info("全省汇总写出 %s", "、".join(f["path"] for f in written))
     return written
@@ -361,8 +371,21 @@ def provincial_run(
             linked = link_roster(staged.roster, Path(linkage_config) if linkage_config else None)
             stage_done("link", started, len(staged.roster))
 
+            # Keys, statuses; groups and warnings a county proved (佐证) are no longer listed.
+            answered = answers.apply_ledger(
+                out_root,
+                run_id,
+                run_date,
+                problems,
+                linked.duplicates,
+                staged.roster,
+                province=province,
+                # An export of some counties only must not close the other counties' items.
+                counties=counties or sorted(staged.roster["county_code"].dropna().unique()),
+            )
+            problems = answered.problems
             roster = staged.roster
-            duplicates = linked.duplicates
+            duplicates = answered.duplicates
             narrowed = bool(counties or schools)
             if narrowed:
                 scope = roster.loc[_scope_mask(roster, counties, schools), "record_id"]
@@ -402,11 +425,19 @@ def provincial_run(
                 unmapped(run_date),
                 unmapped(catalogue),
                 unmapped(mask_ids),
+                unmapped(answered.statuses),
                 report_counties,
             )
             county_files = [entry for f in futures.result() for entry in f]
             province_files = province_outputs(
-                staging, roster, problems, duplicates, staged.quarantine, province, run_date
+                staging,
+                roster,
+                problems,
+                duplicates,
+                staged.quarantine,
+                province,
+                run_date,
+                answered.progress,
             )
             stage_done("report", started, len(problems) + len(duplicates))
             table = _county_table(problems, duplicates)
@@ -444,10 +475,15 @@ def provincial_run(
                     "province_files": province_files,
                 },
             )
+            manifest["answers"] = answered.counts
             reports.write_manifest(staging, manifest)
             previous = _previous_manifest(out_root)
             started = time.perf_counter()
             published = publish_run(staging, out_root, run_id)
+            # Only a published run enters the answer ledger; a run narrowed to some schools
+            # sees too little of its counties to say which of their items were resolved.
+            if not schools:
+                answers.record_run(answered)
             stage_done("publish", started, len(county_files))
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

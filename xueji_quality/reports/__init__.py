@@ -55,6 +55,7 @@ def write_province_outputs(
     *,
     province: str,
     run_date: date,
+    progress: pd.DataFrame | None = None,
 ) -> list[dict]:
     """Write province/problems.parquet, duplicates.parquet, quarantine.parquet and summary.xlsx.
 
@@ -70,7 +71,14 @@ def write_province_outputs(
     items = problem_items(roster_context(roster), problems, duplicates)
     summary = folder / "summary.xlsx"
     counties = write_summary(
-        summary, roster, problems, items, quarantine, province=province, run_date=run_date
+        summary,
+        roster,
+        problems,
+        items,
+        quarantine,
+        province=province,
+        run_date=run_date,
+        progress=progress,
     )
     files.append(tables.file_entry(run_dir, summary, counties))
     return files
