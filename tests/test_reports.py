@@ -329,9 +329,10 @@ def test_problem_classes():
 
 
 def test_mask_id_numbers():
-    masked = mask_id_numbers(pd.Series(["440103201201010011", "12345", None], dtype="string"))
+    masked = mask_id_numbers(pd.Series(["440103201201010011", "12345", None, ""], dtype="string"))
     assert masked.tolist()[:2] == ["440103********0011", "********"]
-    assert masked.isna().tolist() == [False, False, True]
+    assert masked.isna().tolist() == [False, False, True, False]
+    assert masked.iloc[3] == ""  # a missing number is shown missing, not as stars
 
 
 def test_sheet_overflow_continues_without_truncating(tmp_path, monkeypatch):

@@ -130,7 +130,9 @@ def mask_id_numbers(numbers: pd.Series, head: int = 6) -> pd.Series:
     text = numbers.astype("string")
     long_enough = text.str.len() > head + 4
     masked = text.str.slice(0, head) + MASK + text.str.slice(-4)
-    return masked.where(long_enough, MASK).where(text.notna(), pd.NA).astype("string")
+    masked = masked.where(long_enough, MASK).where(text.notna(), pd.NA)
+    # An empty value stays empty: stars would suggest a number that is not there.
+    return masked.where(text.fillna("").str.strip() != "", text).astype("string")
 
 
 def mask_student_numbers(numbers: pd.Series) -> pd.Series:
