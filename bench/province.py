@@ -20,10 +20,10 @@ after (the machine may be shared).
 Stage wall times come from the run's manifest (``timings_s``); publish is timed after the manifest
 is written, so it and every stage's position on the clock come from the flow's log line
 "阶段 <stage> 完成：… 用时 … 秒", read from the child's output as it arrives (and echoed to
-stderr with the tree's RSS at that moment, so a long run shows its progress). ``--keep DIR`` keeps
-the sample and the run's output in DIR, and reuses a sample already there for the same rows and
-seed. ``--prefect-home DIR`` reuses a Prefect home (its database already migrated, as on a server
-that runs every night) instead of a fresh one. ``--profile`` records the child with py-spy
+stderr with the stage's CPU time and peak RSS, so a long run shows its progress). ``--keep DIR``
+keeps the sample and the run's output in DIR, and reuses a sample already there for the same rows
+and seed. ``--prefect-home DIR`` reuses a Prefect home (its database already migrated, as on a
+server that runs every night) instead of a fresh one. ``--profile`` records the child with py-spy
 (``--subprocesses --nonblocking``, so the run is not paused at each sample): an SVG flame graph,
 or collapsed stacks when the name ends in .txt; py-spy's own CPU time is then part of the tree's.
 """
@@ -180,10 +180,10 @@ def run_cli(roster: Path, out: Path, profile: Path | None, home: Path | None) ->
         if match:
             stage_ends[match.group(1)] = now
             logged[match.group(1)] = float(match.group(3))
-            rss = sampler.samples[-1][1] / 2**20 if sampler.samples else float("nan")
+            peak, cpu = sampler.window(now - float(match.group(3)), now)
             print(
                 f"[{now - started:7.1f} s] {match.group(1)} done in {match.group(3)} s, "
-                f"tree RSS {rss:,.0f} MB, load {_load()}",
+                f"CPU {cpu:.1f} s, peak tree RSS {peak:,.0f} MB, load {_load()}",
                 file=sys.stderr,
                 flush=True,
             )
