@@ -272,8 +272,12 @@ def _stable_codes(prefix: str) -> pd.DataFrame:
     """County-level codes starting with ``prefix`` in force over the students' whole lives."""
     eras = regions.region_eras()
     rows = eras[eras["code"].str.startswith(prefix)]
-    span = rows.groupby("code").agg(start=("start", "min"), end=("end", "max"))
-    stable = span[(span["start"] <= _IN_FORCE_FROM) & (span["end"] >= _IN_FORCE_TO)].index
+    # Every year of the span must be covered: a code can lapse and be issued again (511403).
+    covered = (
+        rows["end"].clip(upper=_IN_FORCE_TO) - rows["start"].clip(lower=_IN_FORCE_FROM) + 1
+    ).clip(lower=0)
+    years = covered.groupby(rows["code"]).sum()
+    stable = years[years >= _IN_FORCE_TO - _IN_FORCE_FROM + 1].index
     live = regions.counties(prefix[:2], _IN_FORCE_TO)
     live = live[live["code"].str.startswith(prefix) & live["code"].isin(stable)]
     return live.reset_index(drop=True)
