@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import unicodedata
+from pathlib import Path
 
 import numpy as np
 import openpyxl
@@ -387,3 +388,10 @@ def test_unknown_rate_or_format_is_refused(tmp_path):
         generate(1000, 1, "44", rates={"no_such_kind": 0.1})
     with pytest.raises(ValueError):
         write_sample(tmp_path, 1000, 1, "44", fmt="ods")
+
+
+def test_committed_sample_is_what_its_documented_command_writes(tmp_path):
+    committed = Path(__file__).resolve().parents[1] / "data_samples" / "sample"
+    write_sample(tmp_path, 5000, 20261128, "44", "csv", counties=6)
+    for name in sorted(p.name for p in committed.glob("*.csv")):
+        assert (tmp_path / name).read_bytes() == (committed / name).read_bytes(), name
