@@ -98,8 +98,8 @@ class TreeSampler:
     def window(self, start: float, end: float) -> tuple[float, float]:
         """(peak RSS in MB, CPU seconds) of the tree between two perf_counter instants."""
         inside = [s for s in self.samples if start <= s[0] <= end]
-        if not inside:  # a stage shorter than the sampling interval: the next sample
-            inside = [s for s in self.samples if s[0] >= start][:1]
+        if not inside:  # shorter than the sampling interval: the next sample (or the last)
+            inside = [s for s in self.samples if s[0] >= start][:1] or self.samples[-1:]
         before = [s for s in self.samples if s[0] <= start]
         after = [s for s in self.samples if s[0] >= end]
         peak = max((s[1] for s in inside), default=0) / 2**20
