@@ -12,10 +12,10 @@ and all its descendants are sampled every 0.2 s.
 Printed: one line per stage (ingest, validate, link, report, publish) and a total, each with wall
 seconds, CPU seconds of the process tree, rows per second and peak RSS of the process tree; the
 fixed cost (total wall minus the stages: interpreter and library imports, the embedded Prefect
-server's start and stop); the linkage figures from the manifest (candidate pairs per pass);
-precision, recall and F1 of the duplicate groups against truth_duplicates.csv; recall of the
-injected field errors against truth_errors.csv per rule and overall; the load average before and
-after (the machine may be shared).
+server's start and stop, and the flow's work outside the timed stages, shown apart); the linkage
+figures from the manifest (candidate pairs per pass); precision, recall and F1 of the duplicate
+groups against truth_duplicates.csv; recall of the injected field errors against truth_errors.csv
+per rule and overall; the load average before and after (the machine may be shared).
 
 Stage wall times come from the run's manifest (``timings_s``); publish is timed after the manifest
 is written, so it and every stage's position on the clock come from the flow's log line
@@ -264,9 +264,21 @@ def report(rows: int, run: dict, manifest: dict, generated_s: float, load_before
     to_flow = (run["flow_started"] - run["started"]) if run["flow_started"] else float("nan")
     last_end = max(run["stage_ends"].values(), default=run["started"])
     after = run["started"] + run["wall"] - last_end
+    ends = run["stage_ends"]
+    # Work the flow does outside any timed stage (answers, conservation, manifest), on the clock.
+    between = sum(
+        max(0.0, ends[later] - timings[later] - ends[earlier])
+        for earlier, later in zip(STAGES, STAGES[1:], strict=False)
+        if earlier in ends and later in ends and later in timings
+    )
+    first = next((s for s in STAGES if s in ends and s in timings), None)
+    to_first = (
+        ends[first] - timings[first] - run["flow_started"] if first and run["flow_started"] else 0.0
+    )
     print(
         f"fixed cost {fixed:.2f} s = total wall - sum of stages {stage_sum:.2f} s "
-        f"(start to flow run {to_flow:.2f} s, after publish to exit {after:.2f} s)"
+        f"(start to flow run {to_flow:.2f} s, flow run to first stage {to_first:.2f} s, "
+        f"between stages {between:.2f} s, after publish to exit {after:.2f} s)"
     )
     link = manifest.get("linkage", {})
     print(
