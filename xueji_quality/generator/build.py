@@ -1012,7 +1012,10 @@ class _Plan:
         rows = self.pool.take(c["ID_CHECKSUM"])
         for row in rows:
             right = ids[row][17]
-            wrong = [ch for ch in "0123456789X" if ch != right]
+            # A wrong check character must not make the number end in 000: that is what a
+            # spreadsheet leaves behind (ID_SPREADSHEET_DAMAGE), not a typing error.
+            taboo = {right, "0"} if ids[row][15:17] == "00" else {right}
+            wrong = [ch for ch in "0123456789X" if ch not in taboo]
             ids[row] = ids[row][:17] + wrong[int(rng.integers(0, len(wrong)))]
         temporary(rows)
         self.errors.append((rows, "id_number", "ID_CHECKSUM"))
