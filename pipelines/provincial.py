@@ -140,9 +140,7 @@ def link_roster(roster: pd.DataFrame, config_path: Path | None) -> linkage.LinkR
 )
 def county_report(
     run_dir: Path,
-    roster: pd.DataFrame,
-    problems: pd.DataFrame,
-    duplicates: pd.DataFrame,
+    tables: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
     province: str,
     run_date: date,
     catalogue: pd.DataFrame,
@@ -150,6 +148,7 @@ def county_report(
     statuses: pd.DataFrame | None,
     county: str,
 ) -> list[dict]:
+    roster, problems, duplicates = tables
     written = reports.write_county_reports(
         run_dir,
         roster,
@@ -418,9 +417,7 @@ def provincial_run(
             catalogue = validate.rule_catalogue(Path(suites_dir) if suites_dir else None)
             futures = county_report.map(
                 unmapped(staging),
-                unmapped(roster),
-                unmapped(problems),
-                unmapped(duplicates),
+                reports.split_by_county(roster, problems, duplicates, report_counties),
                 unmapped(province),
                 unmapped(run_date),
                 unmapped(catalogue),

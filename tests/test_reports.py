@@ -25,6 +25,7 @@ from xueji_quality.reports import (
     problem_class,
     publish,
     read_manifest,
+    split_by_county,
     staging_dir,
     verify_files,
     write_county_reports,
@@ -557,3 +558,39 @@ def test_a_clean_province_still_gets_its_lists(tmp_path):
     rows = sheet_rows(openpyxl.load_workbook(tmp_path / "province" / "summary.xlsx")["区县汇总"])
     assert [r["合计"] for r in rows] == [0, 0, 0, 0]
     assert pq.read_table(tmp_path / "province" / "problems.parquet").num_rows == 0
+
+
+def test_lists_from_county_slices_equal_lists_from_the_whole_province(tmp_path):
+    roster, problems = make_roster(), make_problems()
+    duplicates = make_duplicates(roster)
+    whole = write_county_reports(
+        tmp_path / "whole",
+        roster,
+        problems,
+        duplicates,
+        province="44",
+        run_date=RUN_DATE,
+        rule_catalogue=catalogue(),
+    )
+    codes = [entry["county_code"] for entry in whole]
+    assert len(codes) >= 2
+    sliced = []
+    for code, tables in zip(
+        codes, split_by_county(roster, problems, duplicates, codes), strict=True
+    ):
+        sliced += write_county_reports(
+            tmp_path / "sliced",
+            *tables,
+            province="44",
+            run_date=RUN_DATE,
+            rule_catalogue=catalogue(),
+            counties=[code],
+        )
+    for a, b in zip(whole, sliced, strict=True):
+        assert {k: v for k, v in a.items() if k != "files"} == {
+            k: v for k, v in b.items() if k != "files"
+        }
+        for name in ("problems.parquet", "duplicates.parquet"):
+            left = pd.read_parquet(tmp_path / "whole" / "counties" / a["county_code"] / name)
+            right = pd.read_parquet(tmp_path / "sliced" / "counties" / a["county_code"] / name)
+            pd.testing.assert_frame_equal(left, right)

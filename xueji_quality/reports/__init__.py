@@ -26,6 +26,7 @@ from xueji_quality.reports.county_report import (
     SHEET_MAX_ROWS,
     county_file_stem,
     mask_id_numbers,
+    split_by_county,
     write_county_reports,
 )
 from xueji_quality.reports.manifest import read_manifest, verify_files, write_manifest
@@ -85,6 +86,7 @@ def write_province_outputs(
 
 
 __all__ = [
+    "split_by_county",
     "RunLocked",
     "run_lock",
     "PROBLEM_CLASSES",

@@ -562,6 +562,47 @@ def _positions(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
+def split_by_county(
+    roster: pd.DataFrame, problems: pd.DataFrame, duplicates: pd.DataFrame, counties: list[str]
+) -> list[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]:
+    """What each county's list needs, cut once for all counties: (roster, problems, duplicates).
+
+    A county gets all its own roster rows (their count is the county's record total), its problem
+    rows, every row of the duplicate groups that touch it, and the roster rows of those groups'
+    other-county records. Cutting once keeps the per-county work proportional to the county, not
+    to the province, and keeps what a scaled-out worker receives small.
+    """
+    roster = roster.reset_index(drop=True)
+    problems = problems.reset_index(drop=True)
+    duplicates = duplicates.reset_index(drop=True)
+    own_rows = roster.groupby("county_code", observed=True, sort=False).indices
+    own_problems = problems.groupby("county_code", observed=True, sort=False).indices
+    touching = duplicates[["group_id", "county_code"]].dropna().drop_duplicates()
+    by_group = (
+        duplicates[["group_id"]]
+        .assign(row=np.arange(len(duplicates)))
+        .merge(touching, on="group_id")
+    )
+    group_rows = by_group.groupby("county_code", observed=True, sort=False)["row"]
+    group_rows = {code: rows.to_numpy() for code, rows in group_rows}
+    position_of = pd.Series(np.arange(len(roster)), index=roster["record_id"].to_numpy())
+    empty = np.array([], dtype=np.int64)
+    slices = []
+    for county in counties:
+        county_duplicates = duplicates.iloc[np.sort(group_rows.get(county, empty))]
+        others = county_duplicates.loc[county_duplicates["county_code"] != county, "record_id"]
+        other_rows = position_of.reindex(others.to_numpy()).dropna().to_numpy(dtype=np.int64)
+        rows = np.union1d(own_rows.get(county, empty), other_rows)
+        slices.append(
+            (
+                roster.iloc[rows],
+                problems.iloc[own_problems.get(county, empty)],
+                county_duplicates,
+            )
+        )
+    return slices
+
+
 def write_county_reports(
     run_dir: Path,
     roster: pd.DataFrame,
