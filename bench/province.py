@@ -47,7 +47,7 @@ import psutil
 
 PROVINCE = "44"
 AS_OF = "2026-11-28"
-STAGES = ("ingest", "validate", "link", "report", "publish")
+STAGES = ("ingest", "validate", "link", "answers", "report", "publish")
 SAMPLE_EVERY_S = 0.2
 STAGE_LINE = re.compile(r"阶段 (\w+) 完成：(\d+) 行，用时 ([\d.]+) 秒")
 FLOW_START_LINE = "Beginning flow run"

@@ -44,11 +44,12 @@ from xueji_quality.schema import DUPLICATE_COLUMNS, PROBLEM_COLUMNS
 if TYPE_CHECKING:
     from xueji_quality import linkage
 
-STAGES = ("ingest", "validate", "link", "report", "publish")
+STAGES = ("ingest", "validate", "link", "answers", "report", "publish")
 STAGE_LABELS = {
     "ingest": "读入",
     "validate": "校验",
     "link": "查重",
+    "answers": "答复",
     "report": "报告",
     "publish": "发布",
 }
@@ -371,6 +372,7 @@ def provincial_run(
             stage_done("link", started, len(staged.roster))
 
             # Keys, statuses; groups and warnings a county proved (佐证) are no longer listed.
+            started = time.perf_counter()
             answered = answers.apply_ledger(
                 out_root,
                 run_id,
@@ -382,6 +384,7 @@ def provincial_run(
                 # An export of some counties only must not close the other counties' items.
                 counties=counties or sorted(staged.roster["county_code"].dropna().unique()),
             )
+            stage_done("answers", started, len(problems) + len(linked.duplicates))
             problems = answered.problems
             roster = staged.roster
             duplicates = answered.duplicates

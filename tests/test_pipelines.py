@@ -15,7 +15,7 @@ from xueji_quality import generator, ingest
 from xueji_quality.errors import InputError
 
 AS_OF = date(2026, 11, 28)
-STAGES = ("ingest", "validate", "link", "report", "publish")
+STAGES = ("ingest", "validate", "link", "answers", "report", "publish")
 
 
 @pytest.fixture(scope="module")
