@@ -2,8 +2,12 @@
 
 xueji-quality sample   --rows N --seed S --province CODE --out DIR [--format ...]
 xueji-quality run      INPUT... --province CODE --out DIR [--as-of YYYY-MM-DD] [--counties ...]
+                       [--schools ...] [--mask-ids] [--progress] [--task-runner threads|dask]
+xueji-quality serve    --province CODE --inbox DIR --out DIR [--cron "0 2 * * *"]
 xueji-quality evaluate RUN_DIR --truth DIR
 xueji-quality import-answers FILE.xlsx... --out DIR [--ledger FILE]
+
+README.md has the whole reference.
 """
 
 from __future__ import annotations
@@ -103,6 +107,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--out", type=Path, required=True)
     serve.add_argument("--cron", default="0 2 * * *", help="cron 表达式，Asia/Shanghai 时间")
     serve.add_argument("--mask-ids", action="store_true")
+    serve.add_argument("--suites", type=Path, default=None, help="GX 规则套件目录")
+    serve.add_argument("--linkage-config", type=Path, default=None, help="查重模型参数文件")
 
     evaluate = sub.add_parser("evaluate", help="用真值文件评估一次运行的查重结果")
     evaluate.add_argument("run_dir", type=Path)
@@ -198,7 +204,13 @@ def _serve(args: argparse.Namespace) -> int:
     if not args.inbox.is_dir():
         raise InputError(str(args.inbox), "收件箱文件夹不存在")
     deployment = nightly_deployment(
-        args.province, str(args.inbox), str(args.out), args.cron, args.mask_ids
+        args.province,
+        str(args.inbox),
+        str(args.out),
+        args.cron,
+        args.mask_ids,
+        str(args.suites.resolve()) if args.suites else None,
+        str(args.linkage_config.resolve()) if args.linkage_config else None,
     )
     print(f"夜间运行 {deployment.name}：{args.cron}（Asia/Shanghai），收件箱 {args.inbox}")
     serve(deployment)
