@@ -263,6 +263,23 @@ def test_parallel_and_single_process_agree(planted_run):
     pd.testing.assert_frame_equal(problems, split)
 
 
+def test_parallel_run_with_data_docs_agrees_and_documents_both_ranges(tmp_path, planted_run):
+    frame, _, problems = planted_run
+    docs = tmp_path / "data_docs"
+    split = validate_roster(frame, "44", AS_OF, data_docs_dir=docs, workers=2)
+    pd.testing.assert_frame_equal(problems, split)
+    index = (docs / "index.html").read_text(encoding="utf-8")
+    suites = {path.stem for path in DEFAULT_SUITES_DIR.glob("*.json")}
+    pages = list((docs / "validations").rglob("*.html"))
+    ranges = {"rows 1-30 of 60", "rows 31-60 of 60"}
+    # validations/<suite>/<run name>/<run time>/<batch>.html: each suite once per range
+    found = {(p.relative_to(docs / "validations").parts[0], p.parent.parent.name) for p in pages}
+    assert found == {(suite, name) for suite in suites for name in ranges}
+    assert len(pages) == len(suites) * len(ranges)
+    assert all(name in index for name in ranges)
+    assert not (DEFAULT_SUITES_DIR.parent / "gx").exists()
+
+
 def test_recall_and_false_positives_against_the_generator(tmp_path):
     generator = pytest.importorskip("xueji_quality.generator")
     ingest = pytest.importorskip("xueji_quality.ingest")
