@@ -575,7 +575,13 @@ def split_by_county(
     roster = roster.reset_index(drop=True)
     problems = problems.reset_index(drop=True)
     duplicates = duplicates.reset_index(drop=True)
-    own_rows = roster.groupby("county_code", observed=True, sort=False).indices
+    # Roster sorted by county once: each county's own rows are then a contiguous slice, which
+    # costs nothing, where a row selection per county would copy every column each time.
+    codes, uniques = pd.factorize(roster["county_code"], use_na_sentinel=True)
+    order = np.argsort(codes, kind="stable")
+    by_county = roster.take(order)
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    own_rows = {code: (bounds[i], bounds[i + 1]) for i, code in enumerate(uniques)}
     own_problems = problems.groupby("county_code", observed=True, sort=False).indices
     touching = duplicates[["group_id", "county_code"]].dropna().drop_duplicates()
     by_group = (
@@ -585,20 +591,25 @@ def split_by_county(
     )
     group_rows = by_group.groupby("county_code", observed=True, sort=False)["row"]
     group_rows = {code: rows.to_numpy() for code, rows in group_rows}
-    position_of = pd.Series(np.arange(len(roster)), index=roster["record_id"].to_numpy())
+    # Every record that is some group's member is taken out once: a row selection from the
+    # province's chunked columns costs the same for ten rows as for ten thousand.
+    members = pd.Index(duplicates["record_id"].dropna().unique())
+    member_rows = pd.Series(np.arange(len(roster)), index=roster["record_id"].to_numpy())
+    member_rows = member_rows.reindex(members).dropna().astype(np.int64)
+    member_roster = roster.iloc[member_rows.to_numpy()].reset_index(drop=True)
+    member_at = pd.Series(np.arange(len(member_rows)), index=member_rows.index)
     empty = np.array([], dtype=np.int64)
     slices = []
     for county in counties:
         county_duplicates = duplicates.iloc[np.sort(group_rows.get(county, empty))]
         others = county_duplicates.loc[county_duplicates["county_code"] != county, "record_id"]
-        other_rows = position_of.reindex(others.to_numpy()).dropna().to_numpy(dtype=np.int64)
-        rows = np.union1d(own_rows.get(county, empty), other_rows)
+        other_rows = member_at.reindex(others.unique()).dropna().to_numpy(dtype=np.int64)
+        lo, hi = own_rows.get(county, (0, 0))
+        county_roster = by_county.iloc[lo:hi]
+        if len(other_rows):
+            county_roster = pd.concat([county_roster, member_roster.iloc[np.sort(other_rows)]])
         slices.append(
-            (
-                roster.iloc[rows],
-                problems.iloc[own_problems.get(county, empty)],
-                county_duplicates,
-            )
+            (county_roster, problems.iloc[own_problems.get(county, empty)], county_duplicates)
         )
     return slices
 
