@@ -36,7 +36,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
-from xueji_quality import answers, ingest, reports, runinfo
+from xueji_quality import answers, ingest, reports, runinfo, workers
 from xueji_quality.errors import InputError
 from xueji_quality.reports.summary import problem_class
 from xueji_quality.schema import DUPLICATE_COLUMNS, PROBLEM_COLUMNS
@@ -147,10 +147,15 @@ def county_report(
     catalogue: pd.DataFrame,
     mask_ids: bool,
     statuses: pd.DataFrame | None,
+    processes: int,
     county: str,
 ) -> list[dict]:
     roster, problems, duplicates = tables
-    written = reports.write_county_reports(
+    if statuses is not None:
+        keys = pd.concat([problems["problem_key"], duplicates["problem_key"]])
+        statuses = statuses[statuses["problem_key"].isin(keys)]
+    written = workers.call(
+        reports.write_county_reports,
         run_dir,
         roster,
         problems,
@@ -161,6 +166,7 @@ def county_report(
         mask_ids=mask_ids,
         counties=[county],
         statuses=statuses,
+        processes=processes,
     )
     for entry in written:
         get_run_logger().info(
@@ -311,13 +317,15 @@ def provincial_run(
     mask_ids: bool = False,
     suites_dir: str | None = None,
     linkage_config: str | None = None,
+    report_processes: int = 2,
 ) -> dict:
     """Check one provincial export (or an inbox folder of them) and publish the county lists.
 
     ``inputs``: export files or folders; ``as_of``: run date (school year of the age/grade checks,
     default today); ``counties`` / ``schools`` (学校标识码): only these records' problems, duplicate
     groups and county lists; ``suites_dir`` / ``linkage_config``: edited rule suites and linkage
-    parameters.
+    parameters; ``report_processes``: worker processes writing county workbooks (1 under a
+    Dask runner, whose workers are processes already).
     """
     logger = get_run_logger()
     run_date = as_of or date.today()
@@ -426,6 +434,7 @@ def provincial_run(
                 unmapped(catalogue),
                 unmapped(mask_ids),
                 unmapped(answered.statuses),
+                unmapped(report_processes),
                 report_counties,
             )
             county_files = [entry for f in futures.result() for entry in f]

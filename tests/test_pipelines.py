@@ -212,7 +212,9 @@ def test_retry_condition_retries_all_but_input_errors():
 def test_dask_runner_gives_the_same_problems_and_groups(full_run, sample, tmp_path):
     from pipelines.runners import task_runner
 
-    _, result, state = _run(sample, tmp_path, task_runner=task_runner("dask", workers=2))
+    _, result, state = _run(
+        sample, tmp_path, task_runner=task_runner("dask", workers=2), report_processes=1
+    )
     assert state.is_completed(), state
     threads_dir, dask_dir = Path(full_run["result"]["run_dir"]), Path(result["run_dir"])
     for name, keys in (

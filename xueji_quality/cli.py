@@ -174,6 +174,8 @@ def _run(args: argparse.Namespace) -> int:
                 mask_ids=args.mask_ids,
                 suites_dir=str(args.suites) if args.suites else None,
                 linkage_config=str(args.linkage_config) if args.linkage_config else None,
+                # Dask workers are processes already; threads need processes to use both cores.
+                report_processes=1 if args.task_runner == "dask" else 2,
             )
     rows = result["rows"]
     problems = result["problems"]

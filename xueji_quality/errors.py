@@ -20,6 +20,14 @@ class InputError(Exception):
             where.append(f"字段 {field}")
         super().__init__(f"{'，'.join(where)}：{message}")
 
+    def __reduce__(self):
+        # Keyword-only parts: rebuilt explicitly when the error crosses a process boundary.
+        return (_input_error, (self.file, self.message, self.row, self.field))
+
+
+def _input_error(file: str, message: str, row: int | None, field: str | None) -> InputError:
+    return InputError(file, message, row=row, field=field)
+
 
 class ConservationError(Exception):
     """The run's row counts do not add up; nothing is published."""

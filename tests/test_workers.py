@@ -1,0 +1,33 @@
+"""Work sent to worker processes comes back as the caller would have got it in-process."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from xueji_quality import workers
+from xueji_quality.errors import InputError
+
+
+def _pid_and_sum(values: list[int], *, offset: int) -> tuple[int, int]:
+    return os.getpid(), sum(values) + offset
+
+
+def _refuse(file: str) -> None:
+    raise InputError(file, "无法读取", row=7, field="身份证件号")
+
+
+def test_call_runs_in_another_process_with_the_same_result():
+    pid, total = workers.call(_pid_and_sum, [1, 2, 3], offset=4, processes=2)
+    assert total == 10
+    assert pid != os.getpid()
+    assert workers.call(_pid_and_sum, [1], offset=0, processes=1) == (os.getpid(), 1)
+
+
+def test_an_input_error_crosses_the_process_boundary_intact():
+    with pytest.raises(InputError) as raised:
+        workers.call(_refuse, "roster.csv", processes=2)
+    error = raised.value
+    assert (error.file, error.row, error.field) == ("roster.csv", 7, "身份证件号")
+    assert str(error) == "文件 roster.csv，第 7 行，字段 身份证件号：无法读取"

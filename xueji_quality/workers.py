@@ -1,0 +1,60 @@
+"""Worker processes for pure-Python, CPU-bound work that threads cannot share out.
+
+Writing a county's workbook is per-cell Python inside xlsxwriter: threads take turns on one core
+while the machine's other cores sit idle. ``call`` runs such a function in a small pool of worker
+processes that the whole run shares, so the per-county tasks (threads under Prefect's default
+runner) each wait on a process of their own.
+
+The pool starts its workers from a forkserver (a clean single-threaded process), never by forking
+the caller: the caller is a multi-threaded Prefect run, and a fork copies locks other threads
+may hold. The pool is module state because a run maps hundreds of short calls onto it; starting
+processes per call would cost more than the work.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import threading
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_pool: ProcessPoolExecutor | None = None
+_pool_size = 0
+_lock = threading.Lock()
+
+
+def _shared_pool(processes: int) -> ProcessPoolExecutor:
+    global _pool, _pool_size
+    with _lock:
+        if _pool is None or _pool_size != processes:
+            if _pool is not None:
+                _pool.shutdown(wait=True)
+            methods = multiprocessing.get_all_start_methods()
+            method = "forkserver" if "forkserver" in methods else "spawn"
+            _pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method))
+            _pool_size = processes
+        return _pool
+
+
+def call(function: Callable[..., T], *args: Any, processes: int = 1, **kwargs: Any) -> T:
+    """``function(*args, **kwargs)``, in a worker process when ``processes`` > 1.
+
+    ``function`` and its arguments must pickle; exceptions come back as they were raised.
+    """
+    if processes <= 1:
+        return function(*args, **kwargs)
+    return _shared_pool(processes).submit(function, *args, **kwargs).result()
+
+
+@atexit.register
+def shutdown() -> None:
+    """Stop the shared pool (also at interpreter exit)."""
+    global _pool, _pool_size
+    with _lock:
+        if _pool is not None:
+            _pool.shutdown(wait=True, cancel_futures=True)
+        _pool, _pool_size = None, 0
