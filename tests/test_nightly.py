@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from xueji_quality import inbox
+from xueji_quality.files import sha256_file
 
 
 def test_deployment_carries_the_cron_schedule_in_shanghai_time(tmp_path):
@@ -44,7 +45,7 @@ def test_newest_batch_and_already_processed(tmp_path):
     out = tmp_path / "out"
     run = out / "44-20261128"
     run.mkdir(parents=True)
-    inputs = [{"sha256": inbox.sha256_of(p)} for p in (new_b, new_a)]
+    inputs = [{"sha256": sha256_file(p)} for p in (new_b, new_a)]
     (run / "manifest.json").write_text(json.dumps({"run_id": run.name, "inputs": inputs}))
     (out / "latest").symlink_to(run.name)
     assert inbox.processed_by([new_a, new_b], out) == "44-20261128"

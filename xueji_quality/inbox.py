@@ -8,20 +8,13 @@ processed: the nightly run then says so and does nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
+from xueji_quality.files import sha256_file
+
 EXPORT_SUFFIXES = (".csv", ".xlsx", ".parquet")
 BATCH_WINDOW_S = 3600.0
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def newest_exports(inbox: Path) -> list[Path]:
@@ -47,5 +40,5 @@ def processed_by(paths: list[Path], out_root: Path) -> str | None:
     except (OSError, ValueError):
         return None
     done = sorted(entry.get("sha256", "") for entry in published.get("inputs", []))
-    tonight = sorted(sha256_of(p) for p in paths)
+    tonight = sorted(sha256_file(p) for p in paths)
     return published.get("run_id") if done == tonight else None

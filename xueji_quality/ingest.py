@@ -48,6 +48,7 @@ import pyarrow.parquet as pq
 
 from xueji_quality import normalize, schema
 from xueji_quality.errors import InputError
+from xueji_quality.files import sha256_file
 
 STRING = normalize.STRING
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".parquet": "parquet"}
@@ -124,14 +125,6 @@ def find_exports(inputs: list[Path]) -> list[Path]:
             seen.add(key)
             unique.append(path)
     return unique
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------- headers
@@ -484,7 +477,7 @@ def _read_xlsx(path: Path, layout_of, info: dict, quarantine: list[dict]) -> Ite
     from python_calamine import CalamineWorkbook
 
     file = info["name"]
-    info["sha256"] = _sha256(path)
+    info["sha256"] = sha256_file(path)
     info["encoding"] = None
     if not zipfile.is_zipfile(path):
         raise InputError(file, "扩展名为 xlsx，但文件不是 Excel 工作簿（不是 zip 格式）")
@@ -566,7 +559,7 @@ def _arrow_text(column: pa.ChunkedArray | pa.Array) -> pd.Series:
 
 def _read_parquet(path: Path, layout_of, info: dict, quarantine: list[dict]) -> Iterator[_Block]:
     file = info["name"]
-    info["sha256"] = _sha256(path)
+    info["sha256"] = sha256_file(path)
     info["encoding"] = None
     try:
         parquet = pq.ParquetFile(path)

@@ -19,7 +19,6 @@ in one transaction. A file already imported (same SHA-256) is reported and not r
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +28,7 @@ from python_calamine import CalamineWorkbook
 
 from xueji_quality.answers import ledger
 from xueji_quality.errors import InputError
+from xueji_quality.files import sha256_file
 
 ACTIONS: tuple[str, ...] = ("佐证", "变更", "删除")
 MARKER_SHEET = "清单标识"
@@ -99,14 +99,6 @@ def _cell(value: object) -> str:
     return str(value).strip()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _sheets(path: Path) -> list[tuple[str, list[list[object]]]]:
     try:
         workbook = CalamineWorkbook.from_path(str(path))
@@ -169,7 +161,7 @@ def read_answer_file(path: Path) -> AnswerFile:
     (county,) = markers[MARKER_COUNTY]
     if not _COUNTY.fullmatch(county):
         raise AnswerFileError(str(path), [f"区县代码“{county}”不是 6 位数字"])
-    result = AnswerFile(path=path, sha256=_sha256(path), run_id=run_id, county_code=county)
+    result = AnswerFile(path=path, sha256=sha256_file(path), run_id=run_id, county_code=county)
     list_sheets = 0
     for name, rows in sheets:
         header = _header(rows)

@@ -8,7 +8,6 @@ relative to the run folder, its SHA-256 and its row count. Files get mode 0o640,
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from xueji_quality import schema
+from xueji_quality.files import sha256_file
 
 FILE_MODE = 0o640
 DIR_MODE = 0o750
@@ -28,14 +28,6 @@ NON_STRING_TYPES: dict[str, pa.DataType] = {
     "score": pa.float64(),
     "grade_level": pa.int8(),
 }
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def make_dirs(path: Path) -> Path:
