@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from xueji_quality import validate
 from xueji_quality.validate import validate_roster
@@ -148,7 +150,13 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.cache and args.cache.exists():
-        roster, origin = pd.read_parquet(args.cache), f"cached in {args.cache}"
+        # As ingest stages it: pyarrow-backed strings, never Python string objects.
+        as_staged = {
+            pa.string(): pd.StringDtype("pyarrow"),
+            pa.large_string(): pd.StringDtype("pyarrow"),
+        }
+        roster = pq.read_table(args.cache).to_pandas(types_mapper=as_staged.get)
+        origin = f"cached in {args.cache}"
     else:
         roster, origin = generated_roster(args.rows, args.seed, args.province)
         if args.cache:
