@@ -11,6 +11,7 @@ import pytest
 
 from xueji_quality import idcard, schema
 from xueji_quality.linkage import (
+    COLUMNS_USED,
     DEFAULT_CONFIG,
     evaluate,
     find_duplicates,
@@ -25,20 +26,6 @@ from xueji_quality.linkage.index import (
     char_readings,
     pairs_in_blocks,
     prepare_records,
-)
-
-COLUMNS = (
-    "record_id",
-    "county_code",
-    "name",
-    "sex",
-    "birth_date",
-    "id_number",
-    "student_no",
-    "school_code",
-    "school_name",
-    "guardian_name",
-    "household_region",
 )
 
 
@@ -66,10 +53,10 @@ def roster(*rows: dict) -> pd.DataFrame:
         "household_region": "440103",
     }
     frame = pd.DataFrame([base | row for row in rows])
-    for column in COLUMNS:
+    for column in COLUMNS_USED:
         if column not in frame.columns:
             frame[column] = pd.NA
-    return frame[list(COLUMNS)].astype("string")
+    return frame[list(COLUMNS_USED)].astype("string")
 
 
 def candidates(frame: pd.DataFrame, config: dict | None = None) -> tuple[set, dict]:
