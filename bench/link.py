@@ -1,26 +1,37 @@
 """Benchmark of duplicate detection (查重) on a generated roster.
 
-    python bench/link.py --rows 1000000 [--seed 7] [--province 44]
+    python bench/link.py --rows 1000000 [--seed 7] [--province 44] [--keep DIR]
+                         [--order file|county] [--profile FILE]
 
 The roster is generated, written as Parquet and read back through ingest (untimed, in this
 process); the canonical roster is then handed to a fresh process that runs find_duplicates alone,
-so the wall time and peak RSS printed are those of the linkage stage (the child holds only the
-roster columns linkage reads, linkage.COLUMNS_USED; the process size with them loaded is printed
-as the baseline).
+so the wall time and peak RSS printed are those of the linkage stage. The child holds only the
+roster columns linkage reads (linkage.COLUMNS_USED), as ingest stages them (pyarrow-backed
+strings); the process size with them loaded is printed as the baseline, and the RSS sampled every
+20 ms is split by linkage step (prepare, index, compare, classify, cluster).
+
+``--keep DIR`` keeps the generated sample and the canonical roster in DIR and reuses them when
+they are there (a roster already in DIR is used whatever --rows says). ``--order county`` hands
+the roster over sorted by county, as the provincial run may. ``--profile x.txt`` / ``x.html``
+records the child with pyinstrument.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 
 def _rss_mb() -> float:
@@ -30,25 +41,103 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-def run_linkage(folder: Path) -> None:
+class RssSampler(threading.Thread):
+    """(seconds since start, RSS MB) every ``every`` seconds until stopped."""
+
+    def __init__(self, every: float = 0.02) -> None:
+        super().__init__(daemon=True)
+        self.every = every
+        self.samples: list[tuple[float, float]] = []
+        self.start_time = time.perf_counter()
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            self.samples.append((time.perf_counter() - self.start_time, _rss_mb()))
+            self._done.wait(self.every)
+
+    def stop(self) -> list[tuple[float, float]]:
+        self._done.set()
+        self.join()
+        return self.samples
+
+
+def _step_peaks(samples: list[tuple[float, float]], timings: dict) -> dict[str, float]:
+    """Peak sampled RSS within each step's window (steps run in the order of ``timings``)."""
+    peaks: dict[str, float] = {}
+    start = 0.0
+    for step, seconds in timings.items():
+        window = [rss for t, rss in samples if start <= t <= start + seconds]
+        if not window:  # a step shorter than the sampling interval: the next sample
+            window = [rss for t, rss in samples if t >= start][:1] or [float("nan")]
+        peaks[step] = max(window)
+        start += seconds
+    return peaks
+
+
+def run_linkage(folder: Path, order: str, profile: Path | None) -> None:
     """Child side: load the canonical roster, time find_duplicates, write pairs and figures."""
     from xueji_quality.linkage import COLUMNS_USED, find_duplicates
 
-    roster = pd.read_parquet(folder / "canonical.parquet", columns=list(COLUMNS_USED))
-    roster = roster.astype("string")
+    as_staged = {
+        pa.string(): pd.StringDtype("pyarrow"),
+        pa.large_string(): pd.StringDtype("pyarrow"),
+    }
+    table = pq.read_table(folder / "canonical.parquet", columns=list(COLUMNS_USED))
+    roster = table.to_pandas(types_mapper=as_staged.get)
+    del table
+    if order == "county":
+        roster = roster.sort_values("county_code", kind="stable").reset_index(drop=True)
+    gc.collect()
     baseline = _rss_mb()
+    profiler = None
+    if profile is not None:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.01)
+        profiler.start()
+    sampler = RssSampler()
+    sampler.start()
     start = time.perf_counter()
     result = find_duplicates(roster)
     wall = time.perf_counter() - start
+    samples = sampler.stop()
+    if profiler is not None:
+        profiler.stop()
+        if profile.suffix == ".html":
+            profile.write_text(profiler.output_html(), encoding="utf-8")
+        else:
+            profile.write_text(profiler.output_text(unicode=True, show_all=False), encoding="utf-8")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    offset = start - sampler.start_time
+    samples = [(t - offset, rss) for t, rss in samples]
     result.pairs.to_parquet(folder / "pairs.parquet")
     figures = {
         "wall_s": wall,
         "peak_rss_mb": peak,
         "baseline_rss_mb": baseline,
+        "step_peak_rss_mb": _step_peaks(samples, result.stats["timings"]),
         "stats": result.stats,
     }
     (folder / "figures.json").write_text(json.dumps(figures, ensure_ascii=False, default=str))
+
+
+def _prepare(folder: Path, rows: int, seed: int, province: str) -> None:
+    """Generated sample in folder/sample and its canonical roster in folder/canonical.parquet."""
+    if (folder / "canonical.parquet").exists():
+        rows_there = pq.ParquetFile(folder / "canonical.parquet").metadata.num_rows
+        print(f"reusing the roster in {folder} ({rows_there:,} rows)")
+        return
+    from xueji_quality.generator import write_sample
+    from xueji_quality.ingest import read_exports
+
+    t0 = time.perf_counter()
+    write_sample(folder / "sample", rows, seed, province, "parquet")
+    staged = read_exports([folder / "sample" / "roster.parquet"], province)
+    staged.roster.to_parquet(folder / "canonical.parquet")
+    print(
+        f"generated and ingested {len(staged.roster):,} rows in {time.perf_counter() - t0:.1f} s (untimed)"
+    )
 
 
 def main() -> None:
@@ -56,26 +145,36 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--province", default="44")
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="folder to keep and reuse the roster"
+    )
+    parser.add_argument("--order", choices=("file", "county"), default="file")
+    parser.add_argument("--profile", type=Path, default=None, help="pyinstrument .txt or .html")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--prepare", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.prepare is not None:
+        _prepare(args.prepare, args.rows, args.seed, args.province)
+        return
     if args.child is not None:
-        run_linkage(args.child)
+        run_linkage(args.child, args.order, args.profile)
         return
 
-    from xueji_quality.generator import write_sample
-    from xueji_quality.ingest import read_exports
     from xueji_quality.linkage import evaluate, format_evaluation
 
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        t0 = time.perf_counter()
-        write_sample(folder / "sample", args.rows, args.seed, args.province, "parquet")
-        staged = read_exports([folder / "sample" / "roster.parquet"], args.province)
-        staged.roster.to_parquet(folder / "canonical.parquet")
-        print(
-            f"generated and ingested {len(staged.roster):,} rows in {time.perf_counter() - t0:.1f} s (untimed)"
+        folder = args.keep if args.keep is not None else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        # A fresh interpreter generates, so this process is small while the child runs.
+        subprocess.run(
+            [sys.executable, __file__, "--prepare", str(folder), "--rows", str(args.rows)]
+            + ["--seed", str(args.seed), "--province", args.province],
+            check=True,
         )
-        subprocess.run([sys.executable, __file__, "--child", str(folder)], check=True)
+        command = [sys.executable, __file__, "--child", str(folder), "--order", args.order]
+        if args.profile is not None:
+            command += ["--profile", str(args.profile.resolve())]
+        subprocess.run(command, check=True)
         figures = json.loads((folder / "figures.json").read_text())
         pairs = pd.read_parquet(folder / "pairs.parquet")
         truth = pd.read_csv(folder / "sample" / "truth_duplicates.csv", dtype=str)
@@ -84,8 +183,10 @@ def main() -> None:
 
     stats = figures["stats"]
     candidates = stats["candidate_pairs"]
-    print(f"rows                {stats['records']:,}")
+    print(f"rows                {stats['records']:,}  (order: {args.order})")
     print(f"candidate pairs     {candidates:,}  per pass {stats['pass_pairs']}")
+    if "sub_blocked" in stats:
+        print(f"sub-blocked blocks  {stats['sub_blocked']}")
     print(f"oversized blocks    {len(stats['oversized_blocks'])} {stats['oversized_blocks'][:5]}")
     print(
         f"linked pairs        {stats['linked_pairs']:,}  groups {stats['groups']:,}  oversized groups {stats['oversized_groups']}"
@@ -96,6 +197,10 @@ def main() -> None:
     print("stage timings       " + ", ".join(f"{k} {v:.2f} s" for k, v in stats["timings"].items()))
     print(
         f"peak RSS            {figures['peak_rss_mb']:,.0f} MB (roster loaded: {figures['baseline_rss_mb']:,.0f} MB)"
+    )
+    print(
+        "peak RSS per step   "
+        + ", ".join(f"{k} {v:,.0f} MB" for k, v in figures["step_peak_rss_mb"].items())
     )
     print(format_evaluation(evaluate(pairs, truth, hard)))
 
