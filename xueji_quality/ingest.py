@@ -51,6 +51,7 @@ from xueji_quality.errors import InputError
 from xueji_quality.files import sha256_file
 
 STRING = normalize.STRING
+CHANGE_FIELDS = ("field", "kind", "original")
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".parquet": "parquet"}
 RAW_LIMIT = 2000
 CHUNK_BYTES = 8 << 20
@@ -673,13 +674,13 @@ def _stage_block(
 # ---------------------------------------------------------------- the run
 
 
-def _roster_columns(extra: list[str]) -> list[str]:
+def roster_columns(extra: list[str]) -> list[str]:
     return [*schema.ROW_COLUMNS, *schema.FIELDS, "grade_level", *extra]
 
 
 def empty_roster(extra: list[str] | None = None) -> pd.DataFrame:
     """A roster with no rows and every column in its dtype."""
-    columns = _roster_columns(extra or [])
+    columns = roster_columns(extra or [])
     frame = pd.DataFrame({c: pd.Series([], dtype=STRING) for c in columns})
     return frame.astype({"source_row": "int64", "grade_level": "Int8"})
 
@@ -694,7 +695,7 @@ def _typed_quarantine(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype({c: "int64" if c == "source_row" else STRING for c in frame.columns})
 
 
-def _unique_record_ids(roster: pd.DataFrame) -> pd.Series:
+def unique_record_ids(roster: pd.DataFrame) -> pd.Series:
     """record_id made unique: later repeats of an id get "@<file>:<row>" (then "#n")."""
     ids = roster["record_id"]
     repeat = ids.duplicated(keep="first")
@@ -719,13 +720,26 @@ def _source_name(path: Path, used: set[str]) -> str:
     return str(path.resolve())
 
 
-def read_exports(paths: list[Path], province: str) -> Staged:
-    """Read every export into one canonical roster, with quarantine, normalisations, file info."""
-    staged_parts: list[pd.DataFrame] = []
-    quarantine_parts: list[pd.DataFrame] = []
-    change_parts: list[pd.DataFrame] = []
-    files: list[dict] = []
-    extra: list[str] = []
+@dataclass
+class Block:
+    """One staged block of a file: rows staged, rows quarantined, normalisations (``row`` is the
+    run-wide staged position of the changed row)."""
+
+    roster: pd.DataFrame
+    quarantine: list[pd.DataFrame]
+    changes: pd.DataFrame
+
+
+def staged_blocks(
+    paths: list[Path], province: str, files: list[dict], extra: list[str]
+) -> Iterator[Block]:
+    """Stage every export block by block (a block is a few MB of a file).
+
+    Appends each file's info to ``files`` once it is read, and the roster columns that are not
+    canonical fields (the files' own extra headers) to ``extra``. Rows keep run order: files in
+    the order given, rows in file order; the quarantine of rows the reader could not split comes
+    with the file's last block.
+    """
     used_names: set[str] = set()
     offset = 0
     for path in map(Path, paths):
@@ -749,15 +763,12 @@ def read_exports(paths: list[Path], province: str) -> Staged:
         for block in READERS[kind](path, layout_of, info, bad_rows):
             layout = holder["layout"]
             staged, parts, changes = _stage_block(block, layout, province, offset)
+            staged["grade_level"] = normalize.grade_levels(staged["grade"])
             read += len(block.frame)
             staged_count += len(staged)
             quarantined_count += sum(len(p) for p in parts)
             offset += len(staged)
-            staged_parts.append(staged)
-            quarantine_parts.extend(_typed_quarantine(p) for p in parts)
-            change_parts.append(changes)
-        if bad_rows:
-            quarantine_parts.append(_typed_quarantine(pd.DataFrame(bad_rows)))
+            yield Block(staged, [_typed_quarantine(p) for p in parts], changes)
         read += len(bad_rows)
         quarantined_count += len(bad_rows)
         layout = holder.get("layout")
@@ -769,8 +780,65 @@ def read_exports(paths: list[Path], province: str) -> Staged:
                     extra.append(target)
         info.update(rows_read=read, rows_staged=staged_count, rows_quarantined=quarantined_count)
         files.append(info)
+        if bad_rows:
+            yield Block(
+                empty_roster().iloc[:0],
+                [_typed_quarantine(pd.DataFrame(bad_rows))],
+                normalize.empty_changes(),
+            )
 
-    columns = _roster_columns(extra)
+
+def sort_quarantine(quarantine_parts: list[pd.DataFrame], files: list[dict]) -> pd.DataFrame:
+    """The run's quarantine in run order: files as given, rows in file order."""
+    quarantine = (
+        pd.concat(quarantine_parts, ignore_index=True) if quarantine_parts else empty_quarantine()
+    )
+    file_order = {info["name"]: i for i, info in enumerate(files)}
+    return quarantine.sort_values(
+        ["source_file", "source_row"],
+        key=lambda c: c.map(file_order) if c.name == "source_file" else c,
+        kind="stable",
+    ).reset_index(drop=True)
+
+
+def normalizations_table(
+    record_ids: pd.api.extensions.ExtensionArray, changes: pd.DataFrame
+) -> pd.DataFrame:
+    """The run's normalisations: record_id (by staged position), field, kind, original."""
+    return pd.DataFrame(
+        {
+            "record_id": record_ids.take(changes["row"].to_numpy(dtype=np.int64)),
+            "field": changes["field"].astype(STRING).array,
+            "kind": changes["kind"].astype(STRING).array,
+            "original": changes["original"].astype(STRING).array,
+        }
+    )
+
+
+def empty_normalizations() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype=STRING) for c in ("record_id", *CHANGE_FIELDS)})
+
+
+def concat_changes(change_parts: list[pd.DataFrame]) -> pd.DataFrame:
+    change_parts = [c for c in change_parts if len(c)]
+    if not change_parts:
+        return normalize.empty_changes()
+    return pd.concat(change_parts, ignore_index=True)
+
+
+def read_exports(paths: list[Path], province: str) -> Staged:
+    """Read every export into one canonical roster, with quarantine, normalisations, file info."""
+    staged_parts: list[pd.DataFrame] = []
+    quarantine_parts: list[pd.DataFrame] = []
+    change_parts: list[pd.DataFrame] = []
+    files: list[dict] = []
+    extra: list[str] = []
+    for block in staged_blocks(paths, province, files, extra):
+        staged_parts.append(block.roster)
+        quarantine_parts.extend(block.quarantine)
+        change_parts.append(block.changes)
+
+    columns = roster_columns(extra)
     roster = pd.concat(staged_parts, ignore_index=True) if staged_parts else empty_roster(extra)
     for column in columns:
         if column not in roster.columns:
@@ -779,31 +847,9 @@ def read_exports(paths: list[Path], province: str) -> Staged:
         {c: STRING for c in columns if c not in ("source_row", "grade_level")}
     )
     roster["source_row"] = roster["source_row"].astype("int64")
-    roster["grade_level"] = normalize.grade_levels(roster["grade"])
-    roster["record_id"] = _unique_record_ids(roster)
-
-    quarantine = (
-        pd.concat(quarantine_parts, ignore_index=True) if quarantine_parts else empty_quarantine()
-    )
-    # Files in run order, rows in file order.
-    file_order = {info["name"]: i for i, info in enumerate(files)}
-    quarantine = quarantine.sort_values(
-        ["source_file", "source_row"],
-        key=lambda c: c.map(file_order) if c.name == "source_file" else c,
-        kind="stable",
-    ).reset_index(drop=True)
-
-    change_parts = [c for c in change_parts if len(c)]
-    changes = (
-        pd.concat(change_parts, ignore_index=True) if change_parts else normalize.empty_changes()
-    )
-    normalizations = pd.DataFrame(
-        {
-            "record_id": roster["record_id"].array.take(changes["row"].to_numpy(dtype=np.int64)),
-            "field": changes["field"].astype(STRING).array,
-            "kind": changes["kind"].astype(STRING).array,
-            "original": changes["original"].astype(STRING).array,
-        }
-    )
+    roster["grade_level"] = roster["grade_level"].astype("Int8")
+    roster["record_id"] = unique_record_ids(roster)
+    quarantine = sort_quarantine(quarantine_parts, files)
+    normalizations = normalizations_table(roster["record_id"].array, concat_changes(change_parts))
     rows_read = sum(f["rows_read"] for f in files)
     return Staged(roster, quarantine, normalizations, files, rows_read)

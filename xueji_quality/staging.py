@@ -1,0 +1,262 @@
+"""The run's roster on disk: Parquet files partitioned by county, read a piece at a time.
+
+A province holds up to 20 million records; held as one table in one process that is 14 GB of
+strings before any work is done. Ingest therefore writes what it stages to
+``<folder>/county=<code>/part-<n>.parquet`` as it reads (a file per county and flush of about a
+million rows), and every later stage reads only what it needs: validation a chunk of files at a
+time, linkage only the columns it compares, county lists only the records they name.
+
+The files carry every roster column, plus ``_pos``, the record's run-wide staged position (file
+order), which keeps the normalisations and the "first one keeps its key" rule of duplicate
+record keys in the order a clerk knows. Files written from different exports may lack each
+other's extra columns; they are read under one schema, the missing ones as null.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from xueji_quality import ingest, normalize
+
+STRING = normalize.STRING
+POSITION = "_pos"
+# Staged rows held before they are cut by county and written: bounds ingest's memory to about
+# this many rows, and keeps part files large enough to read quickly.
+FLUSH_ROWS = 1_000_000
+_TYPES = {
+    pa.large_string(): STRING,
+    pa.string(): STRING,
+    pa.int8(): pd.Int8Dtype(),
+}
+
+
+@dataclass
+class Part:
+    path: str
+    county_code: str
+    rows: int
+
+
+@dataclass
+class StagedStore:
+    """What ingest staged: the roster's files and what it knows without reading them again.
+
+    Pickles small (paths and counts, the quarantine and the normalisations): tasks and worker
+    processes pass it instead of the roster.
+    """
+
+    folder: str
+    parts: list[Part]
+    columns: list[str]
+    quarantine: pd.DataFrame
+    normalizations: pd.DataFrame
+    files: list[dict]
+    rows_read: int
+    renamed_record_ids: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rows_staged(self) -> int:
+        return sum(p.rows for p in self.parts)
+
+    def county_rows(self) -> pd.Series:
+        """Staged records per county code (int64, indexed by code, sorted)."""
+        counts: dict[str, int] = {}
+        for part in self.parts:
+            counts[part.county_code] = counts.get(part.county_code, 0) + part.rows
+        return pd.Series(counts, dtype="int64").sort_index()
+
+    def counties(self) -> list[str]:
+        return sorted({p.county_code for p in self.parts})
+
+    def schema(self) -> pa.Schema:
+        return pa.schema(
+            [
+                pa.field(
+                    c,
+                    pa.int64()
+                    if c in ("source_row", POSITION)
+                    else pa.int8()
+                    if c == "grade_level"
+                    else pa.large_string(),
+                )
+                for c in [*self.columns, POSITION]
+            ]
+        )
+
+    def dataset(self, parts: Iterable[Part] | None = None) -> ds.Dataset:
+        chosen = self.parts if parts is None else list(parts)
+        return ds.dataset([p.path for p in chosen], schema=self.schema(), format="parquet")
+
+    def read(
+        self,
+        columns: Iterable[str] | None = None,
+        *,
+        parts: Iterable[Part] | None = None,
+        filter: pc.Expression | None = None,
+    ) -> pd.DataFrame:
+        """Rows of the given parts (all by default) as a roster: string columns pyarrow-backed,
+        RangeIndex. Columns the roster does not have are left out."""
+        known = [*self.columns, POSITION]
+        wanted = self.columns if columns is None else [c for c in columns if c in known]
+        table = self.dataset(parts).to_table(columns=wanted, filter=filter)
+        return to_roster(table)
+
+    def records(self, record_ids: Iterable[str], columns: Iterable[str] | None = None):
+        """The roster rows of these record ids (every column by default), in store order."""
+        ids = pa.array(pd.Series(list(record_ids), dtype="string").dropna().unique(), pa.string())
+        if len(ids) == 0:
+            return self.read(columns, parts=[])
+        return self.read(columns, filter=pc.field("record_id").isin(ids))
+
+    def chunks(self, rows: int) -> list[list[Part]]:
+        """The parts in order, grouped into chunks of about ``rows`` rows (a part is never cut)."""
+        chunks: list[list[Part]] = []
+        size = 0
+        for part in self.parts:
+            if not chunks or size + part.rows > rows and size > 0:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(part)
+            size += part.rows
+        return chunks
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def to_roster(table: pa.Table) -> pd.DataFrame:
+    frame = table.to_pandas(types_mapper=_TYPES.get, self_destruct=True)
+    return frame.reset_index(drop=True)
+
+
+class _Writer:
+    """Buffers staged blocks and writes them out by county."""
+
+    def __init__(self, folder: Path, flush_rows: int) -> None:
+        self.folder = folder
+        self.flush_rows = flush_rows
+        self.blocks: list[pd.DataFrame] = []
+        self.buffered = 0
+        self.flushes = 0
+        self.parts: list[Part] = []
+
+    def add(self, roster: pd.DataFrame) -> None:
+        if len(roster) == 0:
+            return
+        self.blocks.append(roster)
+        self.buffered += len(roster)
+        if self.buffered >= self.flush_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.blocks:
+            return
+        frame = pd.concat(self.blocks, ignore_index=True)
+        self.blocks, self.buffered = [], 0
+        codes, uniques = pd.factorize(frame["county_code"], use_na_sentinel=True)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(-1, len(uniques) + 1))
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        del frame
+        for i, code in enumerate([None, *uniques]):
+            lo, hi = bounds[i], bounds[i + 1]
+            if hi <= lo:
+                continue
+            label = "_" if code is None else str(code)
+            path = self.folder / f"county={label}" / f"part-{self.flushes:05d}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table.take(order[lo:hi]), path, compression="snappy")
+            self.parts.append(Part(str(path), "" if code is None else str(code), int(hi - lo)))
+        self.flushes += 1
+
+
+def stage_exports(
+    paths: list[Path], province: str, folder: Path, *, flush_rows: int = FLUSH_ROWS
+) -> StagedStore:
+    """Read every export (see :mod:`xueji_quality.ingest`) into Parquet files under ``folder``.
+
+    Same rows, quarantine, normalisations and record ids as :func:`ingest.read_exports`, with
+    memory bounded by ``flush_rows`` instead of the roster.
+    """
+    folder = Path(folder)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    writer = _Writer(folder, flush_rows)
+    quarantine_parts: list[pd.DataFrame] = []
+    change_parts: list[pd.DataFrame] = []
+    files: list[dict] = []
+    extra: list[str] = []
+    offset = 0
+    for block in ingest.staged_blocks(paths, province, files, extra):
+        roster = block.roster
+        roster[POSITION] = np.arange(offset, offset + len(roster), dtype=np.int64)
+        offset += len(roster)
+        writer.add(roster)
+        quarantine_parts.extend(block.quarantine)
+        change_parts.append(block.changes)
+    writer.flush()
+    store = StagedStore(
+        folder=str(folder),
+        parts=sorted(writer.parts, key=lambda p: (p.county_code, p.path)),
+        columns=[*schema_columns(extra)],
+        quarantine=ingest.sort_quarantine(quarantine_parts, files),
+        normalizations=ingest.empty_normalizations(),
+        files=files,
+        rows_read=sum(f["rows_read"] for f in files),
+    )
+    ids = _unique_record_ids(store)
+    changes = ingest.concat_changes(change_parts)
+    store.normalizations = ingest.normalizations_table(ids.array, changes)
+    return store
+
+
+def schema_columns(extra: list[str]) -> list[str]:
+    return ingest.roster_columns(extra)
+
+
+def _unique_record_ids(store: StagedStore) -> pd.Series:
+    """Record ids by staged position, made unique across the run as ingest does.
+
+    A repeated key is rare: the ids are counted in Arrow, and only the files holding a repeat
+    are rewritten.
+    """
+    table = store.dataset().to_table(columns=["record_id", POSITION])
+    table = table.sort_by(POSITION)
+    counts = table.group_by("record_id").aggregate([(POSITION, "count")])
+    repeated = counts.filter(pc.greater(counts[f"{POSITION}_count"], 1))["record_id"]
+    ids = pd.Series(pd.arrays.ArrowStringArray(table["record_id"].combine_chunks()))
+    if len(repeated) == 0:
+        return ids
+    involved = store.read(
+        ["record_id", "source_file", "source_row", POSITION],
+        filter=pc.field("record_id").isin(repeated),
+    ).sort_values(POSITION, kind="stable")
+    fixed = ingest.unique_record_ids(involved.reset_index(drop=True))
+    changed = involved.assign(new_id=fixed.to_numpy())
+    changed = changed[changed["new_id"] != changed["record_id"]]
+    new_of = dict(zip(changed[POSITION].tolist(), changed["new_id"].tolist(), strict=True))
+    positions = pa.array(list(new_of), pa.int64())
+    for part in store.parts:
+        part_table = pq.read_table(part.path)
+        hit = pc.is_in(part_table[POSITION], positions)
+        if not pc.any(hit).as_py():
+            continue
+        frame = part_table.to_pandas(types_mapper=_TYPES.get)
+        at = frame[POSITION].map(new_of)
+        frame["record_id"] = frame["record_id"].where(at.isna(), at).astype(STRING)
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), part.path)
+    store.renamed_record_ids = len(new_of)
+    ids.iloc[changed[POSITION].to_numpy()] = changed["new_id"].to_numpy()
+    return ids
