@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +130,16 @@ class StagedStore:
             chunks[-1].append(part)
             size += part.rows
         return chunks
+
+    def without_tables(self) -> StagedStore:
+        """The same store without quarantine and normalisations: what a worker process needs to
+        read the files, cheap to pickle."""
+        return replace(
+            self,
+            quarantine=self.quarantine.iloc[:0],
+            normalizations=self.normalizations.iloc[:0],
+            files=[],
+        )
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

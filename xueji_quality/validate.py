@@ -25,6 +25,11 @@ How a run goes, and why (1 million rows in seconds):
   results under the run name of its range ("rows 1-500000 of 1000000"); the parent then moves the
   stored results (plain JSON files) into the first project, refusing any key collision, and builds
   the Data Docs once from them. The docs show one validation result per suite and row range.
+
+A staged roster (:func:`validate_store`, what the provincial run uses) is validated a chunk of
+its Parquet files at a time: each worker reads its chunk's columns itself and returns the chunk's
+problems, so no process ever holds the province (20 million rows would be 14 GB of strings). The
+rules are all within one record, so a chunk's problems do not depend on the other chunks.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ from xueji_quality import schema
 from xueji_quality.datadocs import localise_data_docs
 from xueji_quality.rules import checks
 from xueji_quality.rules import expectations as _registered  # noqa: F401  (registers rules)
+from xueji_quality.staging import Part, StagedStore
 
 DEFAULT_SUITES_DIR = Path(__file__).resolve().parents[1] / "expectations"
 CATALOGUE_COLUMNS: tuple[str, ...] = (
@@ -69,6 +75,9 @@ CATALOGUE_COLUMNS: tuple[str, ...] = (
 RESULT_FORMAT = {"result_format": "COMPLETE"}
 # Below this many rows a single process is faster than starting workers.
 PARALLEL_MIN_ROWS = 200_000
+# Rows a worker validates at once when the roster is staged (about 1.5 GB of worker memory per
+# million rows, Data Docs included).
+CHUNK_ROWS = 1_500_000
 # How worker processes start (see the module docstring); "spawn" where there is no forkserver.
 START_METHOD = "forkserver"
 
@@ -493,3 +502,99 @@ def validate_roster(
         if data_docs_dir is not None:
             _publish_data_docs(_merge_results(roots), Path(data_docs_dir))
     return _problems(roster, suites, found)
+
+
+def _fields_of(suites: list[_Suite]) -> set[str]:
+    """Every column a problem row reads: the suites' columns and the fields their meta names."""
+    needed = {"record_id", "county_code"}
+    for suite in suites:
+        needed.update(suite.columns)
+        for expectation in suite.spec["expectations"]:
+            meta = expectation.get("meta", {})
+            needed.add(meta.get("field") or _columns_of(expectation)[-1])
+    return needed
+
+
+def _run_chunk(
+    store: StagedStore,
+    parts: list[Part],
+    suites: list[_Suite],
+    parameters: dict[str, Any],
+    project_root: str | None,
+    run_id: RunIdentifier | None,
+) -> pd.DataFrame:
+    """Problems of one chunk of a staged roster (in a worker, or inline for a small roster)."""
+    roster = store.read(sorted(_fields_of(suites)), parts=parts)
+    if roster.empty:
+        return _empty_problems()
+    columns = _text_columns(roster, {c for suite in suites for c in suite.columns})
+    root = Path(project_root) if project_root else None
+    found = _run_suites(columns, suites, parameters, 0, len(roster), root, run_id)
+    del columns
+    return _problems(roster, suites, found)
+
+
+def _chunk_name(index: int, chunks: list[list[Part]], start: int, total: int) -> str:
+    rows = sum(p.rows for p in chunks[index])
+    first, last = chunks[index][0].county_code, chunks[index][-1].county_code
+    counties = first if first == last else f"{first}-{last}"
+    return (
+        f"part {index + 1} of {len(chunks)}: rows {start + 1}-{start + rows} of {total}"
+        f" (counties {counties})"
+    )
+
+
+def validate_store(
+    store: StagedStore,
+    province: str,
+    as_of: date,
+    *,
+    suites_dir: Path | None = None,
+    data_docs_dir: Path | None = None,
+    workers: int | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> pd.DataFrame:
+    """Problems of a staged roster, as :func:`validate_roster` gives them for the same rows.
+
+    The store's files are validated in chunks of about ``chunk_rows`` rows (never fewer chunks
+    than workers), each in a worker process; Data Docs show one validation result per suite and
+    chunk. Problems come in store order (by county, then file order).
+    """
+    suites = load_suites(suites_dir)
+    total = store.rows_staged
+    if not suites or total == 0:
+        return _empty_problems()
+    workers = max(1, min(workers or default_workers(total), total))
+    chunks = store.chunks(max(1, min(chunk_rows, -(-total // workers))))
+    parameters = {"as_of": as_of.isoformat(), "province": str(province)}
+    docs_run = datetime.now(UTC) if data_docs_dir is not None else None
+    light = store.without_tables()
+    with tempfile.TemporaryDirectory(prefix="xueji-gx-") as folder:
+        roots = [Path(folder) / f"gx-{i + 1}" for i in range(len(chunks))] if docs_run else []
+        starts = np.cumsum([0] + [sum(p.rows for p in chunk) for chunk in chunks]).tolist()
+        calls = [
+            (
+                light,
+                chunk,
+                suites,
+                parameters,
+                str(roots[i]) if docs_run else None,
+                RunIdentifier(run_name=_chunk_name(i, chunks, starts[i], total), run_time=docs_run)
+                if docs_run
+                else None,
+            )
+            for i, chunk in enumerate(chunks)
+        ]
+        if workers > 1 and len(chunks) > 1:
+            with ProcessPoolExecutor(workers, mp_context=_start_workers()) as pool:
+                futures = [pool.submit(_run_chunk, *call) for call in calls]
+                parts = [future.result() for future in futures]
+        else:
+            parts = [_run_chunk(*call) for call in calls]
+        if data_docs_dir is not None:
+            _publish_data_docs(_merge_results(roots), Path(data_docs_dir))
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return _empty_problems()
+    problems = pd.concat(parts, ignore_index=True)
+    return problems.astype({c: "string" for c in schema.PROBLEM_COLUMNS})
