@@ -3,7 +3,9 @@
 ``generate_roster`` builds a provincial roster export the way real ones look (Chinese headers,
 text only, mixed date and code spellings, a 记录号 key) with planted duplicates, field errors,
 harmless spelling variants and look-alike students who are not duplicates, and returns the truth
-next to it. ``write_sample`` writes the roster in one of the export formats plus the truth files.
+next to it. ``write_sample`` writes the roster in one of the export formats plus the truth files;
+a roster of more than ``chunk_rows`` rows (default ``CHUNK_ROWS``) is built and written in pieces
+(``generate_chunks``), so its memory is that of one piece.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from xueji_quality.generator.build import (
+    CHUNK_ROWS,
     DEFAULT_RATES,
     DUPLICATE_KINDS,
     ERROR_KINDS,
@@ -19,10 +22,12 @@ from xueji_quality.generator.build import (
     SCHOOL_YEAR,
     GeneratedRoster,
     generate,
+    generate_chunks,
 )
 from xueji_quality.generator.output import FORMATS, write_sample
 
 __all__ = [
+    "CHUNK_ROWS",
     "DEFAULT_RATES",
     "DUPLICATE_KINDS",
     "ERROR_KINDS",
@@ -32,6 +37,7 @@ __all__ = [
     "SCHOOL_YEAR",
     "GeneratedRoster",
     "generate",
+    "generate_chunks",
     "generate_roster",
     "write_sample",
 ]

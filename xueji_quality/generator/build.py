@@ -10,10 +10,16 @@ A roster is built in three passes over whole columns:
 
 Every chosen row is taken from a pool of untouched students, so one row carries at most one
 planted problem and each truth kind names exactly what a rule or the linkage must find.
+
+A large roster is built in pieces (``generate_chunks``): one set of counties and schools for the
+whole roster, each piece's people drawn with a seed derived from (seed, piece index), its record
+keys continuing where the previous piece stopped, and every ID number and 学籍号 checked against
+those the earlier pieces gave out, so a piece holds the memory of its own rows only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +31,8 @@ from xueji_quality.generator import names as nm
 
 # The school year the roster describes starts in September of this year.
 SCHOOL_YEAR = 2026
+# Rows per piece of a roster built in pieces (``generate_chunks``).
+CHUNK_ROWS = 1_000_000
 
 # Share of rows per planted problem (rows of the finished roster). A kind with a positive rate
 # appears at least once in any roster of 1,000 rows or more.
@@ -95,6 +103,7 @@ _SHARE_POPULAR_GIVEN = 0.3
 _SHARE_ONE_CHAR_GIVEN = 0.15
 _MIGRANT_PROVINCES = ("43", "45", "36", "51", "41", "42", "52", "35")
 _STUDENTS_PER_SCHOOL = 800
+_GRADE_WEIGHT = np.array([1.0] * 6 + [0.95] * 3 + [0.6] * 3)
 _CLASS_SIZE = 45
 # Codes that exist in GB/T 2260 for the whole life of the students (no "not in force" warnings).
 _IN_FORCE_FROM, _IN_FORCE_TO = 2000, 2024
@@ -339,22 +348,82 @@ def _counts(rows: int, rates: dict[str, float]) -> dict[str, int]:
     return out
 
 
+_NONE = np.array([], dtype=np.int64)
+
+
+def _member(taken: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Which of ``values`` are in ``taken`` (sorted int64)."""
+    values = np.asarray(values, dtype=np.int64)
+    if not len(taken):
+        return np.zeros(len(values), dtype=bool)
+    pos = np.searchsorted(taken, values).clip(max=len(taken) - 1)
+    return taken[pos] == values
+
+
+class _Issued:
+    """Numbers a roster has given out so far, by kind, each kind a sorted int64 array.
+
+    Kinds: ``body`` (the 17 digits of every resident ID and of every G 学籍号, planted wrong ones
+    included), ``invalid`` (18-character ID numbers that fail the check, as base-11 values),
+    ``L`` (temporary 学籍号 without the letter), ``J`` (self codes of J 学籍号, 17 digits) and
+    ``foreign`` (numbers of other documents, type index * 10**8 + number). A roster built in
+    pieces keeps one of these for all its pieces, so no number is given to two students.
+    """
+
+    def __init__(self) -> None:
+        self._sorted: dict[str, np.ndarray] = {}
+
+    def get(self, kind: str) -> np.ndarray:
+        return self._sorted.get(kind, _NONE)
+
+    def has(self, kind: str, value: int) -> bool:
+        return bool(_member(self.get(kind), np.array([value]))[0])
+
+    def add(self, kind: str, values: np.ndarray) -> None:
+        new = np.unique(np.asarray(values, dtype=np.int64))
+        old = self.get(kind)
+        new = new[~_member(old, new)]
+        self._sorted[kind] = np.insert(old, np.searchsorted(old, new), new)
+
+
+def _distinct(
+    base: np.ndarray, tail: np.ndarray, taken: np.ndarray, rng: np.random.Generator, span: int
+) -> np.ndarray:
+    """``base + tail``; where a value is in ``taken`` (sorted) or repeats an earlier one of the
+    batch, its tail is drawn again from ``0 .. span - 1``."""
+    base = np.asarray(base, dtype=np.int64)
+    value = base + tail
+    for _ in range(100):
+        clash = _member(taken, value) | pd.Series(value).duplicated(keep="first").to_numpy()
+        if not clash.any():
+            return value
+        idx = np.flatnonzero(clash)
+        value[idx] = base[idx] + rng.integers(0, span, size=len(idx))
+    raise RuntimeError("could not find free numbers")
+
+
+def _base11(number: str) -> int:
+    """An 18-character ID number (17 digits and a check character) as one integer."""
+    return int(number[:17]) * 11 + "0123456789X".index(number[17])
+
+
 def _free_bodies(
     taken: np.ndarray,
     body: np.ndarray,
     male: np.ndarray,
     rng: np.random.Generator,
     step: np.ndarray | None = None,
+    issued: np.ndarray = _NONE,
 ) -> np.ndarray:
-    """Give rows whose body collides with ``taken`` (sorted) or each other a new sequence number.
+    """Give rows whose body collides with ``taken`` or ``issued`` (both sorted) or each other a
+    new sequence number.
 
     With ``step`` given, the rows come in consecutive pairs (twins) whose sequences must stay
     ``step`` apart, so both members are redrawn together.
     """
     body = body.copy()
     for _ in range(100):
-        pos = np.searchsorted(taken, body).clip(max=len(taken) - 1)
-        clash = taken[pos] == body if len(taken) else np.zeros(len(body), dtype=bool)
+        clash = _member(taken, body) | _member(issued, body)
         clash |= pd.Series(body).duplicated(keep="first").to_numpy()
         if not clash.any():
             return body
@@ -371,6 +440,43 @@ def _free_bodies(
     raise RuntimeError("could not find free ID sequence numbers")
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """What every piece of one roster shares: province, counties, their weights and schools.
+
+    ``schools`` is None for a roster built in one piece: its schools follow its own people.
+    """
+
+    province: str
+    county_table: pd.DataFrame
+    county_p: np.ndarray
+    school_year: int
+    schools: dict[str, np.ndarray] | None
+
+
+def _checked(province: str, rates: dict[str, float] | None) -> tuple[str, dict[str, float]]:
+    unknown = set(rates or {}) - set(DEFAULT_RATES)
+    if unknown:
+        raise ValueError(f"未知的比例键: {sorted(unknown)}")
+    return str(province).zfill(2), DEFAULT_RATES | dict(rates or {})
+
+
+def _piece_counts(
+    rows: int, rates: dict[str, float], n_counties: int
+) -> tuple[dict[str, int], int]:
+    """Planted rows of each kind in ``rows`` rows, and the number of people drawn first."""
+    count = _counts(rows, rates)
+    if n_counties < 2:
+        count["exact_same_county"] += count["exact_cross_county"] + count["triple"]
+        count["exact_cross_county"] = count["triple"] = 0
+    n_copies = sum(count[k] for k in DUPLICATE_KINDS) + count["triple"]
+    n_twins = count["twins"]
+    n = rows - n_copies - n_twins
+    if n < rows // 2 or n <= 0:
+        raise ValueError("行数太少，放不下这些比例的问题行")
+    return count, n
+
+
 def generate(
     rows: int,
     seed: int,
@@ -381,40 +487,75 @@ def generate(
     school_year: int = SCHOOL_YEAR,
 ) -> GeneratedRoster:
     """Build a roster of ``rows`` rows for ``province`` (2-digit code) with its truth tables."""
-    province = str(province).zfill(2)
-    unknown = set(rates or {}) - set(DEFAULT_RATES)
-    if unknown:
-        raise ValueError(f"未知的比例键: {sorted(unknown)}")
-    rates = DEFAULT_RATES | dict(rates or {})
-    count = _counts(rows, rates)
+    province, rates = _checked(province, rates)
     rng = np.random.default_rng(seed)
     county_table = _school_counties(province, counties, rng)
+    count, n = _piece_counts(rows, rates, len(county_table))
+    county_weight = rng.lognormal(0.0, 0.5, size=len(county_table))
+    frame = _Frame(province, county_table, county_weight / county_weight.sum(), school_year, None)
+    return _build(rng, frame, count, n, _Issued())
+
+
+def generate_chunks(
+    rows: int,
+    seed: int,
+    province: str,
+    *,
+    rates: dict[str, float] | None = None,
+    counties: int | None = None,
+    school_year: int = SCHOOL_YEAR,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[GeneratedRoster]:
+    """The roster of ``rows`` rows in pieces of at most ``chunk_rows`` rows, in file order.
+
+    Up to ``chunk_rows`` rows the one piece is ``generate(rows, seed, ...)``. A larger roster is
+    split into pieces of equal size (within one row); the counties, their weights and the schools
+    (numbers of schools and classes from the whole roster's expected sizes) are drawn once from
+    ``seed``, each piece's people from a seed derived from (seed, piece index). Record keys run on
+    from piece to piece (one width for the whole roster), and no ID number, 学籍号 or number of
+    another document is given out twice. Planted duplicates and look-alikes pair rows of one
+    piece; truth tables refer to the piece's own rows. Each piece is sorted by county, school,
+    grade and class.
+
+    The caller should drop each piece before asking for the next, so only one is held at a time.
+    """
+    if chunk_rows < 1:
+        raise ValueError("chunk_rows 至少为 1")
+    if rows <= chunk_rows:
+        yield generate(
+            rows, seed, province, rates=rates, counties=counties, school_year=school_year
+        )
+        return
+    province, rates = _checked(province, rates)
+    rng = np.random.default_rng(seed)
+    county_table = _school_counties(province, counties, rng)
+    pieces = -(-rows // chunk_rows)
+    sizes = [rows // pieces + (i < rows % pieces) for i in range(pieces)]
+    plans = [_piece_counts(size, rates, len(county_table)) for size in sizes]
+    county_weight = rng.lognormal(0.0, 0.5, size=len(county_table))
+    county_p = county_weight / county_weight.sum()
+    people = sum(n for _, n in plans)
+    schools = _planned_schools(rng, province, county_table, county_p, people)
+    frame = _Frame(province, county_table, county_p, school_year, schools)
+    issued = _Issued()
+    first_key = 1
+    key_width = max(7, len(str(rows)))
+    for index, (count, n) in enumerate(plans):
+        piece_rng = np.random.default_rng([seed, index])
+        piece = _build(piece_rng, frame, count, n, issued, first_key, key_width)
+        first_key += len(piece.roster)
+        yield piece
+        del piece
+
+
+def _schools(
+    rng: np.random.Generator, province: str, county_table: pd.DataFrame, per_cell: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Schools of ``per_cell[county * 3 + stage]`` per county and stage: codes, names, style."""
     n_counties = len(county_table)
-    if n_counties < 2:
-        count["exact_same_county"] += count["exact_cross_county"] + count["triple"]
-        count["exact_cross_county"] = count["triple"] = 0
-
-    n_copies = sum(count[k] for k in DUPLICATE_KINDS) + count["triple"]
-    n_twins = count["twins"]
-    n = rows - n_copies - n_twins
-    if n < rows // 2 or n <= 0:
-        raise ValueError("行数太少，放不下这些比例的问题行")
-
-    # --- people ---------------------------------------------------------------------------
-    county_weight = rng.lognormal(0.0, 0.5, size=n_counties)
-    county = rng.choice(n_counties, size=n, p=county_weight / county_weight.sum())
-    grade_weight = np.array([1.0] * 6 + [0.95] * 3 + [0.6] * 3)
-    grade = rng.choice(np.arange(1, 13), size=n, p=grade_weight / grade_weight.sum())
-    stage = _STAGE_OF_GRADE[grade]
-
-    # Schools: at least two per county and stage, so a second registration can sit next door.
-    cell = county * 3 + stage
-    cell_size = np.bincount(cell, minlength=n_counties * 3)
-    schools_per_cell = np.maximum(2, np.ceil(cell_size / _STUDENTS_PER_SCHOOL).astype(np.int64))
-    cell_first = np.concatenate([[0], np.cumsum(schools_per_cell)[:-1]])
-    school = cell_first[cell] + (rng.random(n) * schools_per_cell[cell]).astype(np.int64)
-    n_schools = int(schools_per_cell.sum())
-    school_cell = np.repeat(np.arange(n_counties * 3), schools_per_cell)
+    cell_first = np.concatenate([[0], np.cumsum(per_cell)[:-1]])
+    n_schools = int(per_cell.sum())
+    school_cell = np.repeat(np.arange(n_counties * 3), per_cell)
     school_county = school_cell // 3
     school_stage = school_cell % 3
     school_rank = np.arange(n_schools) - cell_first[school_cell]
@@ -439,10 +580,78 @@ def generate(
     )
     # 七年级 or 初一: a school keeps one way of writing.
     school_junior_style = rng.integers(0, 2, size=n_schools)
+    return {
+        "county": school_county,
+        "stage": school_stage,
+        "code": school_code,
+        "name": school_name,
+        "junior_style": school_junior_style,
+        "cell_first": cell_first,
+        "per_cell": per_cell,
+    }
 
+
+def _planned_schools(
+    rng: np.random.Generator,
+    province: str,
+    county_table: pd.DataFrame,
+    county_p: np.ndarray,
+    people: int,
+) -> dict[str, np.ndarray]:
+    """Schools and classes for a roster built in pieces, sized by the whole roster's expected
+    students per county, stage and grade (as ``_build`` sizes them by its own people)."""
+    n_counties = len(county_table)
+    grade_p = _GRADE_WEIGHT / _GRADE_WEIGHT.sum()
+    stage_p = np.bincount(_STAGE_OF_GRADE[1:], weights=grade_p, minlength=3)
+    expected = people * np.repeat(county_p, 3) * np.tile(stage_p, n_counties)
+    per_cell = np.maximum(2, np.ceil(expected / _STUDENTS_PER_SCHOOL).astype(np.int64))
+    schools = _schools(rng, province, county_table, per_cell)
+    n_schools = len(schools["code"])
+    school_cell = schools["county"] * 3 + schools["stage"]
+    grade = np.arange(1, 13)
+    per_school = people * county_p[schools["county"]] / per_cell[school_cell]
+    in_stage = _STAGE_OF_GRADE[grade][None, :] == schools["stage"][:, None]
+    students = per_school[:, None] * grade_p[None, :] * in_stage
+    classes = np.ones((n_schools, 13), dtype=np.int64)
+    classes[:, 1:] = np.maximum(1, np.ceil(students / _CLASS_SIZE).astype(np.int64))
+    schools["classes"] = classes.ravel()
+    return schools
+
+
+def _build(
+    rng: np.random.Generator,
+    frame: _Frame,
+    count: dict[str, int],
+    n: int,
+    issued: _Issued,
+    first_key: int = 1,
+    key_width: int | None = None,
+) -> GeneratedRoster:
+    """One roster (or piece of one): ``n`` people, then the planted rows of ``count``."""
+    province, county_table, school_year = frame.province, frame.county_table, frame.school_year
+    n_counties = len(county_table)
+
+    # --- people ---------------------------------------------------------------------------
+    county = rng.choice(n_counties, size=n, p=frame.county_p)
+    grade = rng.choice(np.arange(1, 13), size=n, p=_GRADE_WEIGHT / _GRADE_WEIGHT.sum())
+    stage = _STAGE_OF_GRADE[grade]
+
+    # Schools: at least two per county and stage, so a second registration can sit next door.
+    cell = county * 3 + stage
+    if frame.schools is None:
+        cell_size = np.bincount(cell, minlength=n_counties * 3)
+        per_cell = np.maximum(2, np.ceil(cell_size / _STUDENTS_PER_SCHOOL).astype(np.int64))
+        cell_first = np.concatenate([[0], np.cumsum(per_cell)[:-1]])
+        school = cell_first[cell] + (rng.random(n) * per_cell[cell]).astype(np.int64)
+        schools = _schools(rng, province, county_table, per_cell)
+        group_size = np.bincount(school * 13 + grade, minlength=len(schools["code"]) * 13)
+        classes = np.maximum(1, np.ceil(group_size / _CLASS_SIZE).astype(np.int64))
+    else:
+        schools = frame.schools
+        per_cell, cell_first = schools["per_cell"], schools["cell_first"]
+        school = cell_first[cell] + (rng.random(n) * per_cell[cell]).astype(np.int64)
+        classes = schools["classes"]
     group = school * 13 + grade
-    group_size = np.bincount(group, minlength=n_schools * 13)
-    classes = np.maximum(1, np.ceil(group_size / _CLASS_SIZE).astype(np.int64))
     class_no = 1 + (rng.random(n) * classes[group]).astype(np.int64)
 
     male = (rng.random(n) < 0.52).astype(np.int64)
@@ -468,7 +677,7 @@ def generate(
     household[migrant] = rng.choice(migrant_codes, size=int(migrant.sum()))
 
     seq = 2 * rng.integers(0, 500, size=n) + male
-    body = _free_bodies(np.array([], dtype=np.int64), _body(household, birth, seq), male, rng)
+    body = _free_bodies(_NONE, _body(household, birth, seq), male, rng, issued=issued.get("body"))
 
     # Names.
     surnames = np.array([s for s, _ in nm.SURNAMES])
@@ -528,26 +737,22 @@ def generate(
     others = np.ones(n, dtype=bool)
     others[dot_rows] = False
     people["body"][dot_rows] = _free_bodies(
-        np.sort(people["body"][others]), people["body"][dot_rows], people["male"][dot_rows], rng
+        np.sort(people["body"][others]),
+        people["body"][dot_rows],
+        people["male"][dot_rows],
+        rng,
+        issued=issued.get("body"),
     )
     people["student_no_body"] = people["body"].copy()
 
-    schools = {
-        "county": school_county,
-        "stage": school_stage,
-        "code": school_code,
-        "name": school_name,
-        "junior_style": school_junior_style,
-        "cell_first": cell_first,
-        "per_cell": schools_per_cell,
-    }
-    plan = _Plan(rng, people, schools, count, school_year, n_counties)
+    plan = _Plan(rng, people, schools, count, school_year, n_counties, issued)
     plan.hard_negatives()
     plan.duplicates()
     plan.numeric_errors()
     text = plan.render(county_table)
     plan.text_errors(text, province, county_table)
-    return plan.finish(text)
+    plan.register()
+    return plan.finish(text, first_key, key_width)
 
 
 def _given_names(rng: np.random.Generator, male: np.ndarray) -> np.ndarray:
@@ -604,6 +809,7 @@ class _Plan:
         count: dict[str, int],
         school_year: int,
         n_counties: int,
+        issued: _Issued,
     ) -> None:
         self.rng = rng
         self.p = people
@@ -611,6 +817,10 @@ class _Plan:
         self.count = count
         self.school_year = school_year
         self.n_counties = n_counties
+        # Numbers given out by earlier pieces of the roster, and this piece's planted numbers.
+        self.issued = issued
+        self.made_bodies: list[int] = []
+        self.invalid_ids: set[str] = set()
         # Rows a problem may be planted on: resident-ID students with plain names.
         eligible = (people["id_type"] == "1") & (people["surname"] != "")
         self.pool = _Pool(eligible, rng)
@@ -675,7 +885,9 @@ class _Plan:
             pair_male[1::2] = p["male"][a]
             keep = np.ones(len(p["body"]), dtype=bool)
             keep[a] = keep[b] = False
-            pair_body = _free_bodies(np.sort(p["body"][keep]), pair_body, pair_male, rng, step)
+            pair_body = _free_bodies(
+                np.sort(p["body"][keep]), pair_body, pair_male, rng, step, self.issued.get("body")
+            )
             p["body"][a], p["body"][b] = pair_body[0::2], pair_body[1::2]
             p["student_no_body"][a], p["student_no_body"][b] = p["body"][a], p["body"][b]
             p["given"][b] = self._different_given(p["given"][a], p["male"][b])
@@ -717,7 +929,9 @@ class _Plan:
             keep = np.ones(len(p["body"]), dtype=bool)
             keep[b] = False
             male_b = p["male"][b]
-            p["body"][b] = _free_bodies(np.sort(p["body"][keep]), body_b, male_b, rng)
+            p["body"][b] = _free_bodies(
+                np.sort(p["body"][keep]), body_b, male_b, rng, issued=self.issued.get("body")
+            )
             p["student_no_body"][b] = p["body"][b]
             self.hard.append((a, b, "same_name_birth"))
 
@@ -835,6 +1049,7 @@ class _Plan:
                 _body(p["household"][rows], new_birth, seq),
                 p["male"][rows],
                 rng,
+                issued=self.issued.get("body"),
             )
             p["student_no_body"][rows] = p["body"][rows]
             self.errors.append((rows, "birth_date", "AGE_GRADE"))
@@ -844,7 +1059,9 @@ class _Plan:
             # G + a valid number of the same household and birth day that is not the student's.
             seq = 2 * rng.integers(0, 500, size=len(rows)) + p["male"][rows]
             other = _body(p["household"][rows], p["birth"][rows], seq)
-            other = _free_bodies(self._taken(), other, p["male"][rows], rng)
+            other = _free_bodies(
+                self._taken(), other, p["male"][rows], rng, issued=self.issued.get("body")
+            )
             p["student_no_body"][rows] = other
             self.errors.append((rows, "student_no", "STUDENT_NO_MISMATCH"))
 
@@ -881,24 +1098,16 @@ class _Plan:
 
         county_code = county_table["code"].to_numpy().astype(str)
         school_county = s["county"][school]
-        # A temporary number embeds the birth date as it was typed in.
-        birth_ymd = _ascii(_digits(_yyyymmdd(p["birth_shown"]), 8))
         kind = p["student_no_kind"]
         student_no = np.char.add("G", _id_text(p["student_no_body"])).astype("U20")
-        sel = kind == "L"
-        student_no[sel] = _cat(
-            "L",
-            county_code[school_county[sel]],
-            birth_ymd[sel],
-            _ascii(_digits(rng.integers(0, 10_000, size=int(sel.sum())), 4)),
-        )
+        sel = np.flatnonzero(kind == "L")
+        student_no[sel] = self._temporary_numbers(sel, county_code)
         sel = kind == "J"
         if sel.any():
-            self_code = _body(
-                county_code[school_county[sel]].astype(np.int64),
-                p["birth"][sel],
-                rng.integers(0, 1000, size=int(sel.sum())),
-            )
+            base = _body(county_code[school_county[sel]].astype(np.int64), p["birth"][sel], 0)
+            tail = rng.integers(0, 1000, size=int(sel.sum()))
+            self_code = _distinct(base, tail, self.issued.get("J"), rng, 1000)
+            self.issued.add("J", self_code)
             student_no[sel] = np.char.add("J", _id_text(self_code))
         text["student_no"] = student_no
         text["school_code"] = s["code"][school].astype("U12")
@@ -930,12 +1139,39 @@ class _Plan:
     def _foreign_numbers(self, ids: np.ndarray) -> None:
         """Numbers of non-resident documents; 其他 (Z) leaves the number empty."""
         p, rng = self.p, self.rng
-        eight = _ascii(_digits(rng.integers(0, 10**8, size=len(ids)), 8))
+        eight = rng.integers(0, 10**8, size=len(ids))
         prefix = {"6": "H", "7": "M", "8": "", "A": "E"}
-        for code, letter in prefix.items():
+        for i, (code, letter) in enumerate(prefix.items()):
             sel = p["id_type"] == code
-            ids[sel] = np.char.add(letter, eight[sel])
+            base = np.full(int(sel.sum()), i * 10**8, dtype=np.int64)
+            value = _distinct(base, eight[sel], self.issued.get("foreign"), rng, 10**8)
+            self.issued.add("foreign", value)
+            ids[sel] = np.char.add(letter, _ascii(_digits(value - base, 8)))
         ids[p["id_type"] == "Z"] = ""
+
+    def _temporary_numbers(self, rows: np.ndarray, county_code: np.ndarray) -> np.ndarray:
+        """Temporary 学籍号 of ``rows``: L + school county + birth date as typed in + 4 digits,
+        none of them given out before."""
+        codes = county_code[self.s["county"][self.p["school"][rows]]]
+        ymd = _yyyymmdd(self.p["birth_shown"][rows])
+        base = (codes.astype(np.int64) * 10**8 + ymd) * 10_000
+        tail = self.rng.integers(0, 10_000, size=len(rows))
+        value = _distinct(base, tail, self.issued.get("L"), self.rng, 10_000)
+        self.issued.add("L", value)
+        return _cat("L", codes, _ascii(_digits(ymd, 8)), _ascii(_digits(value - base, 4)))
+
+    def _claim(self, number: str) -> bool:
+        """Take an ID number that fails its check for a planted error, unless already given out."""
+        if number in self.invalid_ids or self.issued.has("invalid", _base11(number)):
+            return False
+        self.invalid_ids.add(number)
+        return True
+
+    def register(self) -> None:
+        """Record this roster's ID bodies, G 学籍号 bodies and planted numbers as given out."""
+        made = np.array(self.made_bodies, dtype=np.int64)
+        self.issued.add("body", np.concatenate([self.p["body"], self.p["student_no_body"], made]))
+        self.issued.add("invalid", np.array([_base11(s) for s in self.invalid_ids], np.int64))
 
     # --- pass 3: text errors -----------------------------------------------------------------
     def text_errors(
@@ -944,19 +1180,11 @@ class _Plan:
         p, rng, c = self.p, self.rng, self.count
         ids = text["id_number"]
         sno = text["student_no"]
-        school_county = self.s["county"][p["school"]]
         county_code = county_table["code"].to_numpy().astype(str)
-        # A temporary number embeds the birth date as it was typed in.
-        birth_ymd = _ascii(_digits(_yyyymmdd(p["birth_shown"]), 8))
 
         def temporary(rows: np.ndarray) -> None:
             # A number that fails the national check keeps its temporary L 学籍号.
-            sno[rows] = _cat(
-                "L",
-                county_code[school_county[rows]],
-                birth_ymd[rows],
-                _ascii(_digits(rng.integers(0, 10_000, size=len(rows)), 4)),
-            )
+            sno[rows] = self._temporary_numbers(rows, county_code)
 
         def cycle(rows: np.ndarray, k: int) -> np.ndarray:
             return np.arange(len(rows)) % k
@@ -1003,7 +1231,7 @@ class _Plan:
                 ids[row] = f"{number[0]}.{number[1:6]}E+17"
             else:
                 zeroed = number[:15] + "000"
-                if _valid(zeroed):
+                if _valid(zeroed) or not self._claim(zeroed):
                     zeroed = f"{number[0]}.{number[1:6]}E+17"
                 ids[row] = zeroed
         # The 学籍号 was typed as text and still carries the intact number.
@@ -1016,7 +1244,13 @@ class _Plan:
             # spreadsheet leaves behind (ID_SPREADSHEET_DAMAGE), not a typing error.
             taboo = {right, "0"} if ids[row][15:17] == "00" else {right}
             wrong = [ch for ch in "0123456789X" if ch not in taboo]
-            ids[row] = ids[row][:17] + wrong[int(rng.integers(0, len(wrong)))]
+            for _ in range(100):
+                number = ids[row][:17] + wrong[int(rng.integers(0, len(wrong)))]
+                if self._claim(number):
+                    break
+            else:
+                raise RuntimeError("could not find a free wrong check character")
+            ids[row] = number
         temporary(rows)
         self.errors.append((rows, "id_number", "ID_CHECKSUM"))
 
@@ -1143,11 +1377,13 @@ class _Plan:
         self.normalisable.append((rows, "id_number", "fullwidth"))
 
     def _unused(self, body: str, made: set[str]) -> str:
-        """``body`` or, if already made, the same body with another sequence of the same parity."""
-        while body in made:
+        """``body`` or, if already made or given out, the same body with another sequence of the
+        same parity."""
+        while body in made or self.issued.has("body", int(body)):
             seq = 2 * int(self.rng.integers(0, 500)) + int(body[16]) % 2
             body = body[:14] + f"{seq:03d}"
         made.add(body)
+        self.made_bodies.append(int(body))
         return body
 
     def _digit_typo(self, number: str) -> str:
@@ -1163,7 +1399,7 @@ class _Plan:
                 choices = [d for d in "0123456789" if d != old]
             new = choices[int(self.rng.integers(0, len(choices)))]
             typo = number[:pos] + new + number[pos + 1 :]
-            if not _valid(typo):
+            if not _valid(typo) and self._claim(typo):
                 return typo
 
     def _transpose(self, number: str) -> str:
@@ -1179,7 +1415,9 @@ class _Plan:
             return self._digit_typo(number)
         i = options[int(self.rng.integers(0, len(options)))]
         swapped = number[:i] + number[i + 1] + number[i] + number[i + 2 :]
-        return swapped if not _valid(swapped) else self._digit_typo(number)
+        if not _valid(swapped) and self._claim(swapped):
+            return swapped
+        return self._digit_typo(number)
 
     def _bad_format(self, number: str, variant: int, household: int) -> str:
         rng = self.rng
@@ -1198,7 +1436,10 @@ class _Plan:
         return number[:12] + "xxxxxx"
 
     # --- assembling --------------------------------------------------------------------------
-    def finish(self, text: dict[str, np.ndarray]) -> GeneratedRoster:
+    def finish(
+        self, text: dict[str, np.ndarray], first_key: int = 1, key_width: int | None = None
+    ) -> GeneratedRoster:
+        """The roster in export order with keys R<first_key>…, and the truth tables."""
         p = self.p
         n = self.n
         # Exports list students by county, school, grade and class.
@@ -1208,8 +1449,8 @@ class _Plan:
         order = np.lexsort(keys)
         position = np.empty(n, dtype=np.int64)
         position[order] = np.arange(n)
-        width = max(7, len(str(n)))
-        key = np.char.add("R", _ascii(_digits(np.arange(1, n + 1), width)))
+        width = key_width or max(7, len(str(n)))
+        key = np.char.add("R", _ascii(_digits(np.arange(first_key, first_key + n), width)))
         record = key[position]  # record id of each built row
         text["export_key"] = record
 
