@@ -1,6 +1,7 @@
 """Command line: the top floor, the one place that reaches both the library and the Prefect flows.
 
 xueji-quality sample   --rows N --seed S --province CODE --out DIR [--format ...]
+                       [--counties N] [--chunk-rows N]
 xueji-quality run      INPUT... --province CODE --out DIR [--as-of YYYY-MM-DD] [--counties ...]
                        [--schools ...] [--mask-ids] [--progress] [--task-runner threads|dask]
 xueji-quality serve    --province CODE --inbox DIR --out DIR [--cron "0 2 * * *"]
@@ -80,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument(
         "--counties", type=int, default=None, help="随机（按种子）选用本省 N 个区县"
     )
+    sample.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=1_000_000,
+        help="超过此行数时分块生成并追加写入（内存只需一块），默认 1000000",
+    )
 
     run = sub.add_parser("run", help="对学籍导出运行查重查错并发布区县清单")
     run.add_argument("inputs", nargs="+", type=Path, help="导出文件或文件夹（CSV/XLSX/Parquet）")
@@ -147,7 +154,13 @@ def _sample(args: argparse.Namespace) -> int:
     from xueji_quality import generator
 
     summary = generator.write_sample(
-        args.out, args.rows, args.seed, args.province, args.format, counties=args.counties
+        args.out,
+        args.rows,
+        args.seed,
+        args.province,
+        args.format,
+        counties=args.counties,
+        chunk_rows=args.chunk_rows,
     )
     for key, value in summary.items():
         print(f"{key}: {value}")
