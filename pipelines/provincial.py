@@ -2,8 +2,12 @@
 
 Each task calls one function of the library and adds only orchestration: retries on I/O, none on
 a deterministic input error (it fails at once with its message), logging of what a stage read and
-wrote, and the run's artifacts. Tables pass between tasks in memory; caching is off because
-hashing a province's roster to build a cache key costs more than the stage itself. Validation and
+wrote, and the run's artifacts. The roster never passes between tasks: ingest stages it as
+Parquet files by county (``xueji_quality.staging``, in ``<out>/.tmp-roster-<pid>``, removed when
+the run ends) and each stage reads what it needs from there — validation a chunk at a time,
+linkage (in a process of its own) only the columns it compares, answers and reports only the
+records the problems and groups name. Problems, groups and counts pass in memory; caching is off
+because hashing them to build a cache key costs more than the stage itself. Validation and
 linkage are imported where they run: a Dask worker that only writes county lists then never pays
 for importing Great Expectations (several seconds per process).
 
@@ -18,6 +22,7 @@ the previous published run, read from ``<out>/latest/manifest.json`` before publ
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from datetime import date
@@ -25,6 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from prefect import Task, flow, get_run_logger, task, unmapped
 from prefect.artifacts import (
     create_markdown_artifact,
@@ -36,7 +43,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
-from xueji_quality import answers, ingest, reports, runinfo, workers
+from xueji_quality import answers, ingest, reports, runinfo, staging, workers
 from xueji_quality.errors import InputError
 from xueji_quality.reports.summary import problem_class
 from xueji_quality.schema import DUPLICATE_COLUMNS, PROBLEM_COLUMNS
@@ -92,38 +99,52 @@ def find_exports(inputs: list[str]) -> list[Path]:
     retry_condition_fn=retry_unless_input_error,
     cache_policy=NO_CACHE,
 )
-def ingest_exports(paths: list[Path], province: str) -> ingest.Staged:
-    staged = ingest.read_exports(paths, province)
+def ingest_exports(paths: list[Path], province: str, folder: Path) -> staging.StagedStore:
+    store = staging.stage_exports(paths, province, folder)
     get_run_logger().info(
-        "读入 %d 个文件 %d 行：入库 %d 行，隔离 %d 行",
+        "读入 %d 个文件 %d 行：入库 %d 行（%d 个区县），隔离 %d 行",
         len(paths),
-        staged.rows_read,
-        len(staged.roster),
-        len(staged.quarantine),
+        store.rows_read,
+        store.rows_staged,
+        len(store.counties()),
+        len(store.quarantine),
     )
-    return staged
+    return store
 
 
 @task(name="validate", cache_policy=NO_CACHE)
 def validate_roster(
-    roster: pd.DataFrame, province: str, as_of: date, data_docs_dir: Path, suites_dir: Path | None
+    store: staging.StagedStore,
+    province: str,
+    as_of: date,
+    data_docs_dir: Path,
+    suites_dir: Path | None,
 ) -> pd.DataFrame:
     from xueji_quality import validate
 
-    problems = validate.validate_roster(
-        roster, province, as_of, suites_dir=suites_dir, data_docs_dir=data_docs_dir
+    problems = validate.validate_store(
+        store, province, as_of, suites_dir=suites_dir, data_docs_dir=data_docs_dir
     )
     get_run_logger().info(
-        "校验 %d 行：发现 %d 条问题；Data Docs 写入 %s", len(roster), len(problems), data_docs_dir
+        "校验 %d 行：发现 %d 条问题；Data Docs 写入 %s",
+        store.rows_staged,
+        len(problems),
+        data_docs_dir,
     )
     return problems
 
 
 @task(name="link", cache_policy=NO_CACHE)
-def link_roster(roster: pd.DataFrame, config_path: Path | None) -> linkage.LinkResult:
-    from xueji_quality import linkage
-
-    result = linkage.find_duplicates(roster, config_path)
+def link_roster(
+    store: staging.StagedStore, config_path: Path | None, alone: bool
+) -> linkage.LinkResult:
+    # In a process of its own unless already in a worker process (a Dask worker may not start
+    # children): its memory goes back to the system before the reports are written.
+    light = store.without_tables()
+    if alone:
+        result = workers.call_alone(staging.find_duplicates, light, config_path)
+    else:
+        result = staging.find_duplicates(light, config_path)
     get_run_logger().info(
         "查重：候选对 %s，重复组 %d",
         result.stats.get("candidate_pairs"),
@@ -148,6 +169,7 @@ def county_report(
     mask_ids: bool,
     statuses: pd.DataFrame | None,
     processes: int,
+    records: dict[str, int],
     county: str,
 ) -> list[dict]:
     roster, problems, duplicates = tables
@@ -167,6 +189,7 @@ def county_report(
         counties=[county],
         statuses=statuses,
         processes=processes,
+        records={county: int(records.get(county, 0))},
     )
     for entry in written:
         get_run_logger().info(
@@ -195,6 +218,7 @@ def province_outputs(
     province: str,
     run_date: date,
     progress: pd.DataFrame | None = None,
+    records: pd.Series | None = None,
 ) -> list[dict]:
     written = reports.write_province_outputs(
         run_dir,
@@ -205,6 +229,7 @@ def province_outputs(
         province=province,
         run_date=run_date,
         progress=progress,
+        records=records,
     )
     get_run_logger().info("全省汇总写出 %s", "、".join(f["path"] for f in written))
     return written
@@ -223,16 +248,13 @@ def publish_run(staging: Path, out_root: Path, run_id: str) -> Path:
     return published
 
 
-def _scope_mask(
-    roster: pd.DataFrame, counties: list[str] | None, schools: list[str] | None
-) -> pd.Series:
-    """Roster rows the filters select (all rows when there is no filter)."""
-    keep = pd.Series(True, index=roster.index)
-    if counties:
-        keep &= roster["county_code"].isin(counties).fillna(False)
-    if schools:
-        keep &= roster["school_code"].isin(schools).fillna(False)
-    return keep
+def _scope(
+    store: staging.StagedStore, counties: list[str] | None, schools: list[str] | None
+) -> pd.DataFrame:
+    """record_id and county_code of the staged records the filters select."""
+    parts = [p for p in store.parts if not counties or p.county_code in counties]
+    rule = pc.field("school_code").isin(pa.array(schools, pa.string())) if schools else None
+    return store.read(["record_id", "county_code"], parts=parts, filter=rule)
 
 
 def _groups_touching(duplicates: pd.DataFrame, record_ids: pd.Series | None) -> pd.DataFrame:
@@ -359,162 +381,219 @@ def provincial_run(
 
         started = time.perf_counter()
         paths = find_exports(inputs)
-        staged = ingest_exports(paths, province)
-        stage_done("ingest", started, staged.rows_read)
-
-        run_id = reports.new_run_id(out_root, province, run_date)
-        staging = reports.staging_dir(out_root, run_id)
+        store = ingest_exports(paths, province, _roster_folder(out_root))
         try:
-            started = time.perf_counter()
-            problems = validate_roster(
-                staged.roster,
-                province,
-                run_date,
-                staging / "data_docs",
-                Path(suites_dir) if suites_dir else None,
-            )
-            stage_done("validate", started, len(staged.roster))
-
-            started = time.perf_counter()
-            linked = link_roster(staged.roster, Path(linkage_config) if linkage_config else None)
-            stage_done("link", started, len(staged.roster))
-
-            # Keys, statuses; groups and warnings a county proved (佐证) are no longer listed.
-            started = time.perf_counter()
-            answered = answers.apply_ledger(
-                out_root,
-                run_id,
-                run_date,
-                problems,
-                linked.duplicates,
-                staged.roster,
+            stage_done("ingest", started, store.rows_read)
+            outcome = _check_and_report(
+                store,
+                inputs=inputs,
                 province=province,
-                # An export of some counties only must not close the other counties' items.
-                counties=counties or sorted(staged.roster["county_code"].dropna().unique()),
-            )
-            stage_done("answers", started, len(problems) + len(linked.duplicates))
-            problems = answered.problems
-            roster = staged.roster
-            duplicates = answered.duplicates
-            narrowed = bool(counties or schools)
-            if narrowed:
-                scope = roster.loc[_scope_mask(roster, counties, schools), "record_id"]
-                problems = problems[problems["record_id"].isin(scope)].reset_index(drop=True)
-                duplicates = _groups_touching(duplicates, scope)
-                keep = roster["record_id"].isin(scope) | roster["record_id"].isin(
-                    duplicates["record_id"]
-                )
-                roster = roster[keep.fillna(False)].reset_index(drop=True)
-                logger.info(
-                    "筛选（区县 %s，学校 %s）：%d 条记录，问题 %d 条，重复组 %d 个",
-                    counties,
-                    schools,
-                    len(scope),
-                    len(problems),
-                    duplicates["group_id"].nunique(),
-                )
-            if counties:
-                report_counties = sorted(set(counties))
-            elif schools:
-                report_counties = sorted(
-                    set(roster.loc[roster["school_code"].isin(schools), "county_code"].dropna())
-                )
-            else:
-                report_counties = sorted(set(roster["county_code"].dropna()))
-
-            started = time.perf_counter()
-            from xueji_quality import validate
-
-            catalogue = validate.rule_catalogue(Path(suites_dir) if suites_dir else None)
-            futures = county_report.map(
-                unmapped(staging),
-                reports.split_by_county(roster, problems, duplicates, report_counties),
-                unmapped(province),
-                unmapped(run_date),
-                unmapped(catalogue),
-                unmapped(mask_ids),
-                unmapped(answered.statuses),
-                unmapped(report_processes),
-                report_counties,
-            )
-            county_files = [entry for f in futures.result() for entry in f]
-            province_files = province_outputs(
-                staging,
-                roster,
-                problems,
-                duplicates,
-                staged.quarantine,
-                province,
-                run_date,
-                answered.progress,
-            )
-            stage_done("report", started, len(problems) + len(duplicates))
-            table = _county_table(problems, duplicates)
-            if table:
-                create_table_artifact(
-                    table, key="xueji-county-totals", description="各区县按问题类别的条数与重复组数"
-                )
-
-            figures = runinfo.conservation(
-                staged.rows_read,
-                staged.roster,
-                staged.quarantine,
-                problems,
-                duplicates,
-                county_files,
-                roster[roster["county_code"].isin(report_counties)] if narrowed else None,
-            )
-            manifest = runinfo.run_manifest(
-                run_id=run_id,
-                province=province,
+                out_root=out_root,
                 run_date=run_date,
-                files=staged.files,
-                figures=figures,
-                problems=problems,
-                duplicates=duplicates,
-                normalizations=staged.normalizations,
-                counties=county_files,
-                link_stats=linked.stats,
+                counties=counties,
+                schools=schools,
+                mask_ids=mask_ids,
+                suites_dir=suites_dir,
+                linkage_config=linkage_config,
+                report_processes=report_processes,
+                stage_done=stage_done,
                 timings=timings,
-                parameters={
-                    "inputs": [str(p) for p in inputs],
-                    "counties": counties,
-                    "schools": schools,
-                    "mask_ids": mask_ids,
-                    "province_files": province_files,
-                },
             )
-            manifest["answers"] = answered.counts
-            reports.write_manifest(staging, manifest)
-            previous = _previous_manifest(out_root)
-            started = time.perf_counter()
-            published = publish_run(staging, out_root, run_id)
-            # Only a published run enters the answer ledger; a run narrowed to some schools
-            # sees too little of its counties to say which of their items were resolved.
-            if not schools:
-                answers.record_run(answered)
-            stage_done("publish", started, len(county_files))
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        finally:
+            store.remove()
+        return outcome
 
-        create_markdown_artifact(
-            f"# 学籍查重查错 {run_id}\n\n"
-            f"- 报告目录：`{published}`（`{out_root / 'latest'}` 指向它）\n"
-            f"- 区县清单：`{published / 'counties'}` 下 {len(county_files)} 个区县；"
-            f"全省汇总：`{published / 'province' / 'summary.xlsx'}`\n"
-            f"- 读入 {figures['rows_read']} 行，入库 {figures['rows_staged']} 行，"
-            f"隔离 {figures['rows_quarantined']} 行\n"
-            f"- 问题 {len(problems)} 条，重复组 {duplicates['group_id'].nunique()} 个\n\n"
-            f"## 与上次运行相比\n\n{changes_since(previous, manifest)}",
-            key="xueji-run-summary",
-            description="本次运行的报告位置、概况及与上次运行的变化",
+
+def _roster_folder(out_root: Path) -> Path:
+    """Where this process stages the roster: beside the reports (the disk sized for the data),
+    named like a staging folder so that a killed run's copy is cleaned up by the next run."""
+    reports.clean_stale_staging(out_root)
+    return out_root / f"{reports.STAGING_PREFIX}roster-{os.getpid()}"
+
+
+def _check_and_report(
+    store: staging.StagedStore,
+    *,
+    inputs: list[str],
+    province: str,
+    out_root: Path,
+    run_date: date,
+    counties: list[str] | None,
+    schools: list[str] | None,
+    mask_ids: bool,
+    suites_dir: str | None,
+    linkage_config: str | None,
+    report_processes: int,
+    stage_done,
+    timings: dict[str, float],
+) -> dict:
+    logger = get_run_logger()
+    run_id = reports.new_run_id(out_root, province, run_date)
+    staging_folder = reports.staging_dir(out_root, run_id)
+    try:
+        started = time.perf_counter()
+        problems = validate_roster(
+            store,
+            province,
+            run_date,
+            staging_folder / "data_docs",
+            Path(suites_dir) if suites_dir else None,
         )
-        return {
-            "run_id": run_id,
-            "run_dir": str(published),
-            "rows": figures,
-            "problems": problems.reindex(columns=list(PROBLEM_COLUMNS)),
-            "duplicates": duplicates.reindex(columns=list(DUPLICATE_COLUMNS)),
-            "manifest": manifest,
-        }
+        stage_done("validate", started, store.rows_staged)
+
+        started = time.perf_counter()
+        linked = link_roster(
+            store, Path(linkage_config) if linkage_config else None, report_processes > 1
+        )
+        stage_done("link", started, store.rows_staged)
+
+        # Keys, statuses; groups and warnings a county proved (佐证) are no longer listed.
+        started = time.perf_counter()
+        flagged = store.records(pd.concat([problems["record_id"], linked.duplicates["record_id"]]))
+        answered = answers.apply_ledger(
+            out_root,
+            run_id,
+            run_date,
+            problems,
+            linked.duplicates,
+            flagged,
+            province=province,
+            # An export of some counties only must not close the other counties' items.
+            counties=counties or store.counties(),
+        )
+        stage_done("answers", started, len(problems) + len(linked.duplicates))
+        problems = answered.problems
+        roster = flagged
+        duplicates = answered.duplicates
+        records = store.county_rows()
+        narrowed = bool(counties or schools)
+        if narrowed:
+            selected = _scope(store, counties, schools)
+            scope = selected["record_id"]
+            problems = problems[problems["record_id"].isin(scope)].reset_index(drop=True)
+            duplicates = _groups_touching(duplicates, scope)
+            keep = roster["record_id"].isin(scope) | roster["record_id"].isin(
+                duplicates["record_id"]
+            )
+            roster = roster[keep.fillna(False)].reset_index(drop=True)
+            # The county sizes of a narrowed run: the selected records and the other
+            # members of their groups.
+            members = duplicates.loc[~duplicates["record_id"].isin(scope)]
+            members = members.drop_duplicates("record_id")["county_code"]
+            records = pd.concat([selected["county_code"], members]).dropna().value_counts()
+            logger.info(
+                "筛选（区县 %s，学校 %s）：%d 条记录，问题 %d 条，重复组 %d 个",
+                counties,
+                schools,
+                len(scope),
+                len(problems),
+                duplicates["group_id"].nunique(),
+            )
+        if counties:
+            report_counties = sorted(set(counties))
+        elif schools:
+            report_counties = sorted(set(selected["county_code"].dropna()))
+        else:
+            report_counties = store.counties()
+        county_records = {str(k): int(v) for k, v in records.items()}
+
+        started = time.perf_counter()
+        from xueji_quality import validate
+
+        catalogue = validate.rule_catalogue(Path(suites_dir) if suites_dir else None)
+        futures = county_report.map(
+            unmapped(staging_folder),
+            reports.split_by_county(roster, problems, duplicates, report_counties),
+            unmapped(province),
+            unmapped(run_date),
+            unmapped(catalogue),
+            unmapped(mask_ids),
+            unmapped(answered.statuses),
+            unmapped(report_processes),
+            unmapped(county_records),
+            report_counties,
+        )
+        county_files = [entry for f in futures.result() for entry in f]
+        province_files = province_outputs(
+            staging_folder,
+            roster,
+            problems,
+            duplicates,
+            store.quarantine,
+            province,
+            run_date,
+            answered.progress,
+            records,
+        )
+        stage_done("report", started, len(problems) + len(duplicates))
+        table = _county_table(problems, duplicates)
+        if table:
+            create_table_artifact(
+                table, key="xueji-county-totals", description="各区县按问题类别的条数与重复组数"
+            )
+
+        figures = runinfo.conservation(
+            store.rows_read,
+            flagged,
+            store.quarantine,
+            problems,
+            duplicates,
+            county_files,
+            rows_staged=store.rows_staged,
+            rows_in_scope=sum(county_records.get(c, 0) for c in report_counties),
+            record_ids_unique=store.record_ids_unique,
+        )
+        manifest = runinfo.run_manifest(
+            run_id=run_id,
+            province=province,
+            run_date=run_date,
+            files=store.files,
+            figures=figures,
+            problems=problems,
+            duplicates=duplicates,
+            normalizations=store.normalizations,
+            counties=county_files,
+            link_stats=linked.stats,
+            timings=timings,
+            parameters={
+                "inputs": [str(p) for p in inputs],
+                "counties": counties,
+                "schools": schools,
+                "mask_ids": mask_ids,
+                "province_files": province_files,
+            },
+        )
+        manifest["answers"] = answered.counts
+        reports.write_manifest(staging_folder, manifest)
+        previous = _previous_manifest(out_root)
+        started = time.perf_counter()
+        published = publish_run(staging_folder, out_root, run_id)
+        # Only a published run enters the answer ledger; a run narrowed to some schools
+        # sees too little of its counties to say which of their items were resolved.
+        if not schools:
+            answers.record_run(answered)
+        stage_done("publish", started, len(county_files))
+    except BaseException:
+        shutil.rmtree(staging_folder, ignore_errors=True)
+        raise
+
+    create_markdown_artifact(
+        f"# 学籍查重查错 {run_id}\n\n"
+        f"- 报告目录：`{published}`（`{out_root / 'latest'}` 指向它）\n"
+        f"- 区县清单：`{published / 'counties'}` 下 {len(county_files)} 个区县；"
+        f"全省汇总：`{published / 'province' / 'summary.xlsx'}`\n"
+        f"- 读入 {figures['rows_read']} 行，入库 {figures['rows_staged']} 行，"
+        f"隔离 {figures['rows_quarantined']} 行\n"
+        f"- 问题 {len(problems)} 条，重复组 {duplicates['group_id'].nunique()} 个\n\n"
+        f"## 与上次运行相比\n\n{changes_since(previous, manifest)}",
+        key="xueji-run-summary",
+        description="本次运行的报告位置、概况及与上次运行的变化",
+    )
+    return {
+        "run_id": run_id,
+        "run_dir": str(published),
+        "rows": figures,
+        "problems": problems.reindex(columns=list(PROBLEM_COLUMNS)),
+        "duplicates": duplicates.reindex(columns=list(DUPLICATE_COLUMNS)),
+        "manifest": manifest,
+    }

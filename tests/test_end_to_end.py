@@ -71,3 +71,9 @@ def test_published_layout(run):
         assert list(county.glob(f"{county.name}_*_问题学籍清单.xlsx"))
         assert (county / "problems.parquet").exists()
     assert (run_dir.parent / "latest").resolve() == run_dir.resolve()
+
+
+def test_the_staged_roster_is_removed_after_the_run(run):
+    out_root = Path(run["run_dir"]).parent
+    leftovers = [p.name for p in out_root.iterdir() if p.name.startswith(".tmp-")]
+    assert leftovers == []

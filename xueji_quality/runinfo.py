@@ -38,6 +38,10 @@ def conservation(
     duplicates: pd.DataFrame,
     county_reports: list[dict],
     in_scope: pd.DataFrame | None = None,
+    *,
+    rows_staged: int | None = None,
+    rows_in_scope: int | None = None,
+    record_ids_unique: bool | None = None,
 ) -> dict:
     """Counts that must add up; raises ConservationError when they do not.
 
@@ -45,9 +49,17 @@ def conservation(
     records must equal the records its list names plus those it counts clean, and together the
     lists must cover every row of ``in_scope`` (the whole roster unless the run was narrowed to
     some counties or schools).
+
+    A staged run is never read whole: ``roster`` then holds the records the problems and groups
+    name, looked up in the staged files by record id (so a named record the files lack still
+    counts as unknown), and ``rows_staged``, ``rows_in_scope`` and ``record_ids_unique`` (checked
+    over every staged id when staging) give the rest.
     """
     staged_ids = roster["record_id"]
     in_scope = roster if in_scope is None else in_scope
+    staged = len(roster) if rows_staged is None else int(rows_staged)
+    scope = len(in_scope) if rows_in_scope is None else int(rows_in_scope)
+    unique = bool(staged_ids.is_unique) if record_ids_unique is None else record_ids_unique
     flagged = pd.concat([problems["record_id"], duplicates["record_id"]]).drop_duplicates()
     unknown = int((~flagged.isin(staged_ids)).sum())
     listed = sum(entry["records_with_problems"] for entry in county_reports)
@@ -55,17 +67,17 @@ def conservation(
     covered = sum(entry["records"] for entry in county_reports)
     figures = {
         "rows_read": int(rows_read),
-        "rows_staged": len(roster),
+        "rows_staged": staged,
         "rows_quarantined": len(quarantine),
-        "rows_in_scope": len(in_scope),
+        "rows_in_scope": scope,
         "rows_in_county_lists": int(listed),
         "rows_clean": int(clean),
-        "record_ids_unique": bool(staged_ids.is_unique),
+        "record_ids_unique": unique and bool(staged_ids.is_unique),
         "unknown_record_ids_in_reports": unknown,
     }
     figures["holds"] = (
         figures["rows_read"] == figures["rows_staged"] + figures["rows_quarantined"]
-        and covered == len(in_scope) == listed + clean
+        and covered == scope == listed + clean
         and figures["record_ids_unique"]
         and unknown == 0
     )
@@ -73,7 +85,7 @@ def conservation(
         raise ConservationError(
             f"行数不守恒：读入 {figures['rows_read']} 行，入库 {figures['rows_staged']} 行，"
             f"隔离 {figures['rows_quarantined']} 行；区县清单覆盖 {covered} 行"
-            f"（有问题 {listed}，无问题 {clean}），应为 {len(in_scope)} 行；"
+            f"（有问题 {listed}，无问题 {clean}），应为 {scope} 行；"
             f"记录号唯一：{figures['record_ids_unique']}；报告中未入库的记录号 {unknown} 个"
         )
     return figures

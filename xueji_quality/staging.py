@@ -14,6 +14,7 @@ other's extra columns; they are read under one schema, the missing ones as null.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -63,6 +64,7 @@ class StagedStore:
     files: list[dict]
     rows_read: int
     renamed_record_ids: int = 0
+    record_ids_unique: bool = True
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -203,32 +205,39 @@ def stage_exports(
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    writer = _Writer(folder, flush_rows)
-    quarantine_parts: list[pd.DataFrame] = []
-    change_parts: list[pd.DataFrame] = []
-    files: list[dict] = []
-    extra: list[str] = []
-    offset = 0
-    for block in ingest.staged_blocks(paths, province, files, extra):
-        roster = block.roster
-        roster[POSITION] = np.arange(offset, offset + len(roster), dtype=np.int64)
-        offset += len(roster)
-        writer.add(roster)
-        quarantine_parts.extend(block.quarantine)
-        change_parts.append(block.changes)
-    writer.flush()
-    store = StagedStore(
-        folder=str(folder),
-        parts=sorted(writer.parts, key=lambda p: (p.county_code, p.path)),
-        columns=[*schema_columns(extra)],
-        quarantine=ingest.sort_quarantine(quarantine_parts, files),
-        normalizations=ingest.empty_normalizations(),
-        files=files,
-        rows_read=sum(f["rows_read"] for f in files),
-    )
-    ids = _unique_record_ids(store)
-    changes = ingest.concat_changes(change_parts)
-    store.normalizations = ingest.normalizations_table(ids.array, changes)
+    # Every student's record: readable by the run's own account only.
+    os.chmod(folder, 0o700)
+    try:
+        writer = _Writer(folder, flush_rows)
+        quarantine_parts: list[pd.DataFrame] = []
+        change_parts: list[pd.DataFrame] = []
+        files: list[dict] = []
+        extra: list[str] = []
+        offset = 0
+        for block in ingest.staged_blocks(paths, province, files, extra):
+            roster = block.roster
+            roster[POSITION] = np.arange(offset, offset + len(roster), dtype=np.int64)
+            offset += len(roster)
+            writer.add(roster)
+            quarantine_parts.extend(block.quarantine)
+            change_parts.append(block.changes)
+        writer.flush()
+        store = StagedStore(
+            folder=str(folder),
+            parts=sorted(writer.parts, key=lambda p: (p.county_code, p.path)),
+            columns=[*schema_columns(extra)],
+            quarantine=ingest.sort_quarantine(quarantine_parts, files),
+            normalizations=ingest.empty_normalizations(),
+            files=files,
+            rows_read=sum(f["rows_read"] for f in files),
+        )
+        ids = _unique_record_ids(store)
+        changes = ingest.concat_changes(change_parts)
+        store.normalizations = ingest.normalizations_table(ids.array, changes)
+    except BaseException:
+        # A refused export leaves nothing behind.
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return store
 
 
@@ -269,4 +278,13 @@ def _unique_record_ids(store: StagedStore) -> pd.Series:
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), part.path)
     store.renamed_record_ids = len(new_of)
     ids.iloc[changed[POSITION].to_numpy()] = changed["new_id"].to_numpy()
+    store.record_ids_unique = pc.count_distinct(pa.array(ids.array)).as_py() == len(ids)
     return ids
+
+
+def find_duplicates(store: StagedStore, config_path: Path | None = None):
+    """Linkage (:func:`xueji_quality.linkage.find_duplicates`) of a staged roster, reading only
+    the columns linkage compares."""
+    from xueji_quality import linkage
+
+    return linkage.find_duplicates(store.read(linkage.COLUMNS_USED), config_path)

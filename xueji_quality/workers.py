@@ -27,15 +27,18 @@ _pool_size = 0
 _lock = threading.Lock()
 
 
+def _context() -> multiprocessing.context.BaseContext:
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
 def _shared_pool(processes: int) -> ProcessPoolExecutor:
     global _pool, _pool_size
     with _lock:
         if _pool is None or _pool_size != processes:
             if _pool is not None:
                 _pool.shutdown(wait=True)
-            methods = multiprocessing.get_all_start_methods()
-            method = "forkserver" if "forkserver" in methods else "spawn"
-            _pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method))
+            _pool = ProcessPoolExecutor(processes, mp_context=_context())
             _pool_size = processes
         return _pool
 
@@ -48,6 +51,16 @@ def call(function: Callable[..., T], *args: Any, processes: int = 1, **kwargs: A
     if processes <= 1:
         return function(*args, **kwargs)
     return _shared_pool(processes).submit(function, *args, **kwargs).result()
+
+
+def call_alone(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``function(*args, **kwargs)`` in a process of its own that ends with the call.
+
+    For one large step (linking a province): the memory it took goes back to the system when it
+    returns, instead of staying with a pooled worker (or the caller) for the rest of the run.
+    """
+    with ProcessPoolExecutor(1, mp_context=_context()) as pool:
+        return pool.submit(function, *args, **kwargs).result()
 
 
 @atexit.register

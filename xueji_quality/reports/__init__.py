@@ -31,6 +31,7 @@ from xueji_quality.reports.county_report import (
 )
 from xueji_quality.reports.manifest import read_manifest, verify_files, write_manifest
 from xueji_quality.reports.publish import (
+    STAGING_PREFIX,
     RunLocked,
     clean_stale_staging,
     new_run_id,
@@ -57,8 +58,12 @@ def write_province_outputs(
     province: str,
     run_date: date,
     progress: pd.DataFrame | None = None,
+    records: pd.Series | None = None,
 ) -> list[dict]:
     """Write province/problems.parquet, duplicates.parquet, quarantine.parquet and summary.xlsx.
+
+    ``roster`` may hold only the records the problems and groups name when ``records`` (records
+    per county code) gives the counties' sizes.
 
     Returns their file entries ({path, sha256, rows}); rows of summary.xlsx = county rows.
     """
@@ -80,6 +85,7 @@ def write_province_outputs(
         province=province,
         run_date=run_date,
         progress=progress,
+        records=records,
     )
     files.append(tables.file_entry(run_dir, summary, counties))
     return files
@@ -87,6 +93,7 @@ def write_province_outputs(
 
 __all__ = [
     "split_by_county",
+    "STAGING_PREFIX",
     "RunLocked",
     "run_lock",
     "PROBLEM_CLASSES",

@@ -23,7 +23,7 @@ eight stars, last four) and 学籍号 likewise; the Parquet files always keep th
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date
 from pathlib import Path
 
@@ -627,8 +627,12 @@ def write_county_reports(
     counties: list[str] | None = None,
     statuses: pd.DataFrame | None = None,
     run_id: str | None = None,
+    records: Mapping[str, int] | None = None,
 ) -> list[dict]:
     """Write counties/<code>/… for every county (or the given ones); one dict per county.
+
+    ``records`` (records per county code) gives the counties' sizes when ``roster`` holds only
+    the records the problems and groups name.
 
     Every list row carries its hidden problem key (问题编号): the ``problem_key`` column of
     ``problems`` / ``duplicates`` when present (as the answer ledger gives them), else computed
@@ -664,7 +668,11 @@ def write_county_reports(
         touched = duplicates.loc[duplicates["county_code"].isin(targets).fillna(False), "group_id"]
         duplicates = duplicates[duplicates["group_id"].isin(touched.unique())]
     needed = pd.concat([problems["record_id"], duplicates["record_id"]]).dropna().unique()
-    roster_sizes = roster["county_code"].value_counts(dropna=True)
+    roster_sizes = (
+        roster["county_code"].value_counts(dropna=True)
+        if records is None
+        else pd.Series(dict(records), dtype="int64")
+    )
     roster = roster[roster["record_id"].isin(needed).fillna(False)]
     all_codes = duplicates["county_code"].dropna().astype(str).unique()
     other_names = regions.county_names(pd.Series(all_codes, dtype="string")).tolist()

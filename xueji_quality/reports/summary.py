@@ -172,12 +172,24 @@ COUNT_COLUMNS: tuple[str, ...] = (
 )
 
 
+def county_sizes(roster: pd.DataFrame) -> pd.Series:
+    """Records per county code of a roster."""
+    return pd.Series(roster["county_code"], dtype="string").dropna().value_counts()
+
+
 def county_table(
-    roster: pd.DataFrame, items: pd.DataFrame, counties: list[str] | None = None
+    roster: pd.DataFrame,
+    items: pd.DataFrame,
+    counties: list[str] | None = None,
+    records: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """One row per county: 区县代码, 区县名称, 在籍学生数, the count columns; worst first."""
-    codes = pd.Series(roster["county_code"], dtype="string").dropna()
-    known = set(codes.unique()) | set(items["county_code"].dropna().unique())
+    """One row per county: 区县代码, 区县名称, 在籍学生数, the count columns; worst first.
+
+    ``records`` (records per county code) stands for the roster's counts when the roster given
+    holds only the records the items name (a staged province is never read whole).
+    """
+    sizes = county_sizes(roster) if records is None else records
+    known = {str(c) for c in sizes.index} | set(items["county_code"].dropna().unique())
     if counties is not None:
         known = set(counties)
     counts = class_counts(items, ["county_code"])
@@ -185,7 +197,6 @@ def county_table(
     table = table.merge(counts.astype({"county_code": "string"}), on="county_code", how="left")
     for column in COUNT_COLUMNS:
         table[column] = table[column].fillna(0).astype("int64")
-    sizes = codes.value_counts()
     table["在籍学生数"] = table["county_code"].map(sizes).fillna(0).astype("int64")
     names = regions.county_names(table["county_code"])
     table["区县名称"] = names.mask(names == "", "未知区县").to_numpy()
@@ -288,13 +299,17 @@ def write_summary(
     province: str,
     run_date: date,
     progress: pd.DataFrame | None = None,
+    records: pd.Series | None = None,
 ) -> int:
     """Write province/summary.xlsx; return the number of county rows.
+
+    ``records``: records per county code, when ``roster`` holds only the flagged records.
 
     ``progress`` (one row per county: 区县代码 and the answer ledger's figures, see
     ``xueji_quality.answers.PROGRESS_COLUMNS``) adds the sheet 处理进度.
     """
-    table = county_table(roster, items)
+    table = county_table(roster, items, records=records)
+    total = len(roster) if records is None else int(records.sum())
     try:
         province_label = f"{regions.province_name(province)}（{province}）"
     except ValueError:
@@ -306,7 +321,7 @@ def write_summary(
     lines = [
         f"■ {province_label} 学籍数据查重查错汇总",
         f"运行日期：{run_date.isoformat()}",
-        f"在籍学生（已读入）：{len(roster)} 条；无法读入而隔离的行：{len(quarantine)} 条（见 quarantine.parquet）",
+        f"在籍学生（已读入）：{total} 条；无法读入而隔离的行：{len(quarantine)} 条（见 quarantine.parquet）",
         f"问题条目：{int(table['合计'].sum())} 条，涉及学生 {int(table['涉及学生数'].sum())} 人",
         "",
         "■ 问题类别",

@@ -1,0 +1,102 @@
+"""The staged roster (Parquet by county) gives the same rows, problems and groups as the roster
+read whole, however the rows are cut into files and chunks."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from xueji_quality import generator, ingest, linkage, staging, validate
+
+AS_OF = date(2026, 11, 28)
+KEY = ["record_id", "rule", "field"]
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory) -> list[Path]:
+    """Two exports: a generated roster and a second file repeating 300 of its keys, with a
+    column of its own."""
+    out = tmp_path_factory.mktemp("exports")
+    generator.write_sample(out / "a", 3000, 11, "44", "csv", counties=4)
+    first = pd.read_csv(out / "a" / "roster.csv", dtype=str, keep_default_na=False)
+    second = first.iloc[:300].assign(备用列="x")
+    (out / "b").mkdir()
+    second.to_csv(out / "b" / "roster.csv", index=False)
+    return [out / "a" / "roster.csv", out / "b" / "roster.csv"]
+
+
+@pytest.fixture(scope="module")
+def whole(exports) -> ingest.Staged:
+    return ingest.read_exports(exports, "44")
+
+
+@pytest.fixture(scope="module")
+def store(exports, tmp_path_factory) -> staging.StagedStore:
+    # A small flush size: many files per county, repeated keys across flushes.
+    return staging.stage_exports(exports, "44", tmp_path_factory.mktemp("store"), flush_rows=700)
+
+
+def test_staged_rows_are_the_rows_read_whole(whole, store):
+    assert store.rows_read == whole.rows_read
+    assert store.rows_staged == len(whole.roster)
+    assert store.renamed_record_ids == 300
+    assert store.record_ids_unique
+    assert len({p.path for p in store.parts}) > len(store.counties())
+    staged = store.read([*store.columns, staging.POSITION])
+    staged = staged.sort_values(staging.POSITION).drop(columns=staging.POSITION)
+    pd.testing.assert_frame_equal(whole.roster, staged.reset_index(drop=True))
+    pd.testing.assert_frame_equal(whole.quarantine, store.quarantine)
+    pd.testing.assert_frame_equal(whole.normalizations, store.normalizations)
+    counts = whole.roster["county_code"].value_counts().sort_index()
+    assert store.county_rows().to_dict() == counts.to_dict()
+
+
+def test_each_file_holds_one_county(store):
+    for part in store.parts:
+        codes = store.read(["county_code"], parts=[part])["county_code"].unique().tolist()
+        assert codes == [part.county_code]
+
+
+def test_records_are_looked_up_by_id(whole, store):
+    wanted = whole.roster["record_id"].iloc[[5, 2900, 3100]].tolist() + ["no-such-record"]
+    found = store.records(wanted)
+    assert sorted(found["record_id"]) == sorted(wanted[:3])
+    assert list(found.columns) == store.columns
+
+
+def test_chunks_keep_every_part_once(store):
+    chunks = store.chunks(1000)
+    assert len(chunks) > 1
+    assert [p for chunk in chunks for p in chunk] == store.parts
+    assert all(sum(p.rows for p in c) <= 1000 or len(c) == 1 for c in chunks)
+
+
+def test_validation_by_chunk_finds_what_validation_whole_finds(whole, store, tmp_path):
+    expected = validate.validate_roster(whole.roster, "44", AS_OF)
+    found = validate.validate_store(
+        store, "44", AS_OF, workers=1, chunk_rows=1200, data_docs_dir=tmp_path / "docs"
+    )
+    assert len(found) > 50
+    pd.testing.assert_frame_equal(
+        expected.sort_values(KEY).reset_index(drop=True),
+        found.sort_values(KEY).reset_index(drop=True),
+    )
+    # Data Docs: one validation result per suite and chunk.
+    runs = {p.parent.parent.name for p in (tmp_path / "docs" / "validations").rglob("*.html")}
+    assert len(runs) == len(store.chunks(1200))
+
+
+def test_linkage_of_the_staged_columns_finds_the_same_groups(whole, store):
+    expected = linkage.find_duplicates(whole.roster[list(linkage.COLUMNS_USED)])
+    found = staging.find_duplicates(store.without_tables())
+    assert len(expected.pairs) > 10
+    pd.testing.assert_frame_equal(expected.pairs, found.pairs)
+
+    def groups(result: linkage.LinkResult) -> set[frozenset[str]]:
+        members = result.duplicates.groupby("group_id")["record_id"].apply(frozenset)
+        return set(members)
+
+    assert groups(expected) == groups(found)
