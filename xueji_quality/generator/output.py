@@ -172,9 +172,11 @@ def write_sample(
     shown: set[str] = set()
     truth_paths: dict[str, Path] = {}
     try:
-        for index, built in enumerate(pieces):
+        # Not enumerate(): its cached result tuple would keep the last piece alive while the
+        # next one is built.
+        for built in pieces:
+            truth_paths = write_truth(built, out_dir, append=writer.rows > 0)
             writer.write(built.roster)
-            truth_paths = write_truth(built, out_dir, append=index > 0)
             for name, frame in _truth_tables(built).items():
                 sizes[name] += len(frame)
             for kind, k in built.truth_errors["kind"].value_counts().items():
