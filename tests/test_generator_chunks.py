@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
 from xueji_quality import schema
-from xueji_quality.generator import generate, generate_chunks, write_sample
+from xueji_quality.generator import build, generate, generate_chunks, write_sample
 
 PROVINCE = "44"
 ROWS = 45_000
@@ -126,3 +128,19 @@ def test_pieces_are_reproducible_and_parquet_appends(tmp_path):
 def test_chunk_rows_must_be_positive(tmp_path):
     with pytest.raises(ValueError):
         write_sample(tmp_path, 2000, 1, PROVINCE, chunk_rows=0)
+
+
+def test_write_sample_drops_a_piece_before_the_next_is_built(tmp_path, monkeypatch):
+    seen: list[weakref.ref] = []
+    build_piece = build._build
+
+    def checked(*args, **kwargs):
+        # A piece starts: nothing may hold the previous one any more.
+        assert all(ref() is None for ref in seen)
+        piece = build_piece(*args, **kwargs)
+        seen.append(weakref.ref(piece.roster))
+        return piece
+
+    monkeypatch.setattr(build, "_build", checked)
+    summary = write_sample(tmp_path, 6000, 2, PROVINCE, counties=2, chunk_rows=2000)
+    assert summary["rows"] == 6000 and len(seen) == 3
