@@ -99,8 +99,15 @@ def find_exports(inputs: list[str]) -> list[Path]:
     retry_condition_fn=retry_unless_input_error,
     cache_policy=NO_CACHE,
 )
-def ingest_exports(paths: list[Path], province: str, folder: Path) -> staging.StagedStore:
-    store = staging.stage_exports(paths, province, folder)
+def ingest_exports(
+    paths: list[Path], province: str, folder: Path, alone: bool
+) -> staging.StagedStore:
+    # In a process of its own (see link_roster): reading a province leaves the reader's heap
+    # large, and the run's own process then carries it through every later stage.
+    if alone:
+        store = workers.call_alone(staging.stage_exports, paths, province, folder)
+    else:
+        store = staging.stage_exports(paths, province, folder)
     get_run_logger().info(
         "读入 %d 个文件 %d 行：入库 %d 行（%d 个区县），隔离 %d 行",
         len(paths),
@@ -381,7 +388,7 @@ def provincial_run(
 
         started = time.perf_counter()
         paths = find_exports(inputs)
-        store = ingest_exports(paths, province, _roster_folder(out_root))
+        store = ingest_exports(paths, province, _roster_folder(out_root), report_processes > 1)
         try:
             stage_done("ingest", started, store.rows_read)
             outcome = _check_and_report(

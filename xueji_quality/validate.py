@@ -39,7 +39,6 @@ import logging
 import multiprocessing
 import os
 import shutil
-import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -60,6 +59,7 @@ from xueji_quality.datadocs import localise_data_docs
 from xueji_quality.rules import checks
 from xueji_quality.rules import expectations as _registered  # noqa: F401  (registers rules)
 from xueji_quality.staging import Part, StagedStore
+from xueji_quality.workers import mp_context
 
 DEFAULT_SUITES_DIR = Path(__file__).resolve().parents[1] / "expectations"
 CATALOGUE_COLUMNS: tuple[str, ...] = (
@@ -295,29 +295,11 @@ def _run_range(
     return _run_suites(columns, suites, parameters, start, stop, root, run_id)
 
 
-def _preload() -> list[str]:
-    """Modules the forkserver imports once for all its workers.
-
-    This module (GX, pandas, the rules), and the caller's main module: like spawn, a forkserver
-    worker re-runs the main module (as ``__mp_main__``) before its task, which costs the main
-    module's imports in every worker unless the server has them already.
-    """
-    main = sys.modules.get("__main__")
-    name = getattr(getattr(main, "__spec__", None), "name", None)
-    if name and name != "__main__" and not name.endswith(".__main__"):
-        return [__name__, name]  # run as ``python -m package.module``
-    if getattr(main, "__file__", None):
-        return [__name__, "__main__"]  # a script: the server imports it by path
-    return [__name__]
-
-
 def _pool_context() -> multiprocessing.context.BaseContext:
-    method = START_METHOD if START_METHOD in multiprocessing.get_all_start_methods() else "spawn"
-    context = multiprocessing.get_context(method)
-    if method == "forkserver":
-        # Effective once, before the server starts; then every worker starts with GX loaded.
-        context.set_forkserver_preload(_preload())
-    return context
+    if START_METHOD == "forkserver":
+        # The run's shared forkserver: every worker starts with GX loaded.
+        return mp_context()
+    return multiprocessing.get_context(START_METHOD)
 
 
 def _start_workers() -> multiprocessing.context.BaseContext:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -27,9 +28,35 @@ _pool_size = 0
 _lock = threading.Lock()
 
 
-def _context() -> multiprocessing.context.BaseContext:
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+# Imported once by the forkserver for every worker it starts: validation (Great Expectations
+# takes seconds to import) and what it imports. Set before the server starts, whichever part of
+# the run starts it first.
+PRELOAD = ("xueji_quality.validate",)
+
+
+def _preload() -> list[str]:
+    """PRELOAD and the caller's main module: like spawn, a forkserver worker re-runs the main
+    module (as ``__mp_main__``) before its task, which costs the main module's imports in every
+    worker unless the server has them already."""
+    main = sys.modules.get("__main__")
+    name = getattr(getattr(main, "__spec__", None), "name", None)
+    if name and name != "__main__" and not name.endswith(".__main__"):
+        return [*PRELOAD, name]  # run as ``python -m package.module``
+    if getattr(main, "__file__", None):
+        return [*PRELOAD, "__main__"]  # a script: the server imports it by path
+    return list(PRELOAD)
+
+
+def mp_context() -> multiprocessing.context.BaseContext:
+    """The start context of every worker process of a run (spawn where there is no forkserver)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_preload())
+    return context
+
+
+_context = mp_context
 
 
 def _shared_pool(processes: int) -> ProcessPoolExecutor:
