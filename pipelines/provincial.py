@@ -558,7 +558,7 @@ def _check_and_report(
             figures=figures,
             problems=problems,
             duplicates=duplicates,
-            normalizations=store.normalizations,
+            normalizations=store.normalized_values,
             counties=county_files,
             link_stats=linked.stats,
             timings=timings,

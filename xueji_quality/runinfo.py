@@ -125,13 +125,19 @@ def run_manifest(
     figures: Mapping,
     problems: pd.DataFrame,
     duplicates: pd.DataFrame,
-    normalizations: pd.DataFrame,
+    normalizations: pd.DataFrame | Mapping[str, int],
     counties: list[dict],
     link_stats: Mapping,
     timings: Mapping[str, float],
     parameters: Mapping,
 ) -> dict:
-    norm_counts = normalizations.groupby(["field", "kind"], observed=True).size()
+    """The manifest's contents. ``normalizations``: the table of normalised values, or their
+    counts by "field:kind" (what a staged run keeps)."""
+    if isinstance(normalizations, pd.DataFrame):
+        norm_counts = normalizations.groupby(["field", "kind"], observed=True).size()
+        normalized = {f"{f}:{k}": int(v) for (f, k), v in norm_counts.items()}
+    else:
+        normalized = {k: int(v) for k, v in normalizations.items()}
     return {
         "run_id": run_id,
         "province": province,
@@ -141,7 +147,7 @@ def run_manifest(
         "inputs": files,
         "rows": dict(figures),
         "totals": totals(problems, duplicates),
-        "normalized_values": {f"{f}:{k}": int(v) for (f, k), v in norm_counts.items()},
+        "normalized_values": normalized,
         "linkage": dict(link_stats),
         "counties": counties,
         "timings_s": {k: round(v, 3) for k, v in timings.items()},

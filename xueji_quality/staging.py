@@ -6,6 +6,9 @@ strings before any work is done. Ingest therefore writes what it stages to
 million rows), and every later stage reads only what it needs: validation a chunk of files at a
 time, linkage only the columns it compares, county lists only the records they name.
 
+Values ingest normalised go to ``<folder>/normalizations/`` (a province's mixed date formats
+alone are tens of millions of them); the run keeps only their counts.
+
 The files carry every roster column, plus ``_pos``, the record's run-wide staged position (file
 order), which keeps the normalisations and the "first one keeps its key" rule of duplicate
 record keys in the order a clerk knows. Files written from different exports may lack each
@@ -31,6 +34,7 @@ from xueji_quality import ingest, normalize
 
 STRING = normalize.STRING
 POSITION = "_pos"
+NORMALIZATIONS = "normalizations"
 # Staged rows held before they are cut by county and written: bounds ingest's memory to about
 # this many rows, and keeps part files large enough to read quickly.
 FLUSH_ROWS = 1_000_000
@@ -60,7 +64,8 @@ class StagedStore:
     parts: list[Part]
     columns: list[str]
     quarantine: pd.DataFrame
-    normalizations: pd.DataFrame
+    # "field:kind" -> values normalised (the full table is on disk: read_normalizations).
+    normalized_values: dict[str, int]
     files: list[dict]
     rows_read: int
     renamed_record_ids: int = 0
@@ -136,11 +141,17 @@ class StagedStore:
     def without_tables(self) -> StagedStore:
         """The same store without quarantine and normalisations: what a worker process needs to
         read the files, cheap to pickle."""
-        return replace(
-            self,
-            quarantine=self.quarantine.iloc[:0],
-            normalizations=self.normalizations.iloc[:0],
-            files=[],
+        return replace(self, quarantine=self.quarantine.iloc[:0], files=[])
+
+    def read_normalizations(self) -> pd.DataFrame:
+        """Every value ingest normalised: record_id, field, kind, original (run order)."""
+        paths = sorted(Path(self.folder, NORMALIZATIONS).glob("*.parquet"))
+        if not paths:
+            return ingest.empty_normalizations()
+        changes = pq.read_table(paths).to_pandas(types_mapper=_TYPES.get)
+        ids = self.dataset().to_table(columns=["record_id", POSITION]).sort_by(POSITION)
+        return ingest.normalizations_table(
+            pd.arrays.ArrowStringArray(ids["record_id"].combine_chunks()), changes
         )
 
     def remove(self) -> None:
@@ -153,17 +164,25 @@ def to_roster(table: pa.Table) -> pd.DataFrame:
 
 
 class _Writer:
-    """Buffers staged blocks and writes them out by county."""
+    """Buffers staged blocks and writes them out by county, their normalisations beside them."""
 
     def __init__(self, folder: Path, flush_rows: int) -> None:
         self.folder = folder
         self.flush_rows = flush_rows
         self.blocks: list[pd.DataFrame] = []
+        self.changes: list[pd.DataFrame] = []
+        self.counts: dict[str, int] = {}
         self.buffered = 0
         self.flushes = 0
         self.parts: list[Part] = []
 
-    def add(self, roster: pd.DataFrame) -> None:
+    def add(self, roster: pd.DataFrame, changes: pd.DataFrame) -> None:
+        if len(changes):
+            self.changes.append(changes)
+            counts = changes.groupby(["field", "kind"], observed=True).size()
+            for (name, kind), n in counts.items():
+                key = f"{name}:{kind}"
+                self.counts[key] = self.counts.get(key, 0) + int(n)
         if len(roster) == 0:
             return
         self.blocks.append(roster)
@@ -172,7 +191,16 @@ class _Writer:
             self.flush()
 
     def flush(self) -> None:
+        if self.changes:
+            changes = pd.concat(self.changes, ignore_index=True).astype(
+                {c: STRING for c in ingest.CHANGE_FIELDS}
+            )
+            self.changes = []
+            path = self.folder / NORMALIZATIONS / f"part-{self.flushes:05d}.parquet"
+            path.parent.mkdir(exist_ok=True)
+            pq.write_table(pa.Table.from_pandas(changes, preserve_index=False), path)
         if not self.blocks:
+            self.flushes += 1
             return
         frame = pd.concat(self.blocks, ignore_index=True)
         self.blocks, self.buffered = [], 0
@@ -210,7 +238,6 @@ def stage_exports(
     try:
         writer = _Writer(folder, flush_rows)
         quarantine_parts: list[pd.DataFrame] = []
-        change_parts: list[pd.DataFrame] = []
         files: list[dict] = []
         extra: list[str] = []
         offset = 0
@@ -218,22 +245,19 @@ def stage_exports(
             roster = block.roster
             roster[POSITION] = np.arange(offset, offset + len(roster), dtype=np.int64)
             offset += len(roster)
-            writer.add(roster)
+            writer.add(roster, block.changes)
             quarantine_parts.extend(block.quarantine)
-            change_parts.append(block.changes)
         writer.flush()
         store = StagedStore(
             folder=str(folder),
             parts=sorted(writer.parts, key=lambda p: (p.county_code, p.path)),
             columns=[*schema_columns(extra)],
             quarantine=ingest.sort_quarantine(quarantine_parts, files),
-            normalizations=ingest.empty_normalizations(),
+            normalized_values=dict(sorted(writer.counts.items())),
             files=files,
             rows_read=sum(f["rows_read"] for f in files),
         )
-        ids = _unique_record_ids(store)
-        changes = ingest.concat_changes(change_parts)
-        store.normalizations = ingest.normalizations_table(ids.array, changes)
+        _unique_record_ids(store)
     except BaseException:
         # A refused export leaves nothing behind.
         shutil.rmtree(folder, ignore_errors=True)
@@ -245,19 +269,18 @@ def schema_columns(extra: list[str]) -> list[str]:
     return ingest.roster_columns(extra)
 
 
-def _unique_record_ids(store: StagedStore) -> pd.Series:
-    """Record ids by staged position, made unique across the run as ingest does.
+def _unique_record_ids(store: StagedStore) -> None:
+    """Make record ids unique across the run as ingest does (later repeats get "@file:row").
 
     A repeated key is rare: the ids are counted in Arrow, and only the files holding a repeat
     are rewritten.
     """
     table = store.dataset().to_table(columns=["record_id", POSITION])
-    table = table.sort_by(POSITION)
     counts = table.group_by("record_id").aggregate([(POSITION, "count")])
     repeated = counts.filter(pc.greater(counts[f"{POSITION}_count"], 1))["record_id"]
-    ids = pd.Series(pd.arrays.ArrowStringArray(table["record_id"].combine_chunks()))
+    del table, counts
     if len(repeated) == 0:
-        return ids
+        return
     involved = store.read(
         ["record_id", "source_file", "source_row", POSITION],
         filter=pc.field("record_id").isin(repeated),
@@ -277,9 +300,8 @@ def _unique_record_ids(store: StagedStore) -> pd.Series:
         frame["record_id"] = frame["record_id"].where(at.isna(), at).astype(STRING)
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), part.path)
     store.renamed_record_ids = len(new_of)
-    ids.iloc[changed[POSITION].to_numpy()] = changed["new_id"].to_numpy()
-    store.record_ids_unique = pc.count_distinct(pa.array(ids.array)).as_py() == len(ids)
-    return ids
+    ids = store.dataset().to_table(columns=["record_id"])["record_id"]
+    store.record_ids_unique = pc.count_distinct(ids).as_py() == len(ids)
 
 
 def find_duplicates(store: StagedStore, config_path: Path | None = None):
