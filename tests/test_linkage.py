@@ -177,7 +177,7 @@ def test_damaged_id_is_linked_through_the_student_number():
     assert "学籍号所含身份证号与另一方身份证号相同" in result.pairs["reason"][0]
 
 
-def test_oversized_blocks_are_skipped_and_reported(tmp_path: Path):
+def test_oversized_blocks_are_sub_blocked_and_reported(tmp_path: Path):
     config = load_config() | {"block_size_cap": 2, "passes": ["name_birth"]}
     path = tmp_path / "linkage.json"
     path.write_text(json.dumps(config), encoding="utf-8")
@@ -185,9 +185,22 @@ def test_oversized_blocks_are_skipped_and_reported(tmp_path: Path):
         *({"record_id": f"r{i}", "name": "张伟", "guardian_name": "张三"} for i in range(3))
     )
     result = find_duplicates(frame, path)
-    assert result.pairs.empty
+    assert result.pairs.empty  # three records with nothing but a common name: compared, not linked
+    assert result.stats["candidate_pairs"] == 2  # neighbours in the sorted block, not all three
     assert result.stats["oversized_blocks"] == [
-        {"pass": "name_birth", "key": "张伟|2012-03-15", "size": 3}
+        {"pass": "name_birth", "key": "张伟|2012-03-15", "size": 3, "handled": "sub-blocked"}
+    ]
+
+
+def test_oversized_id_blocks_are_skipped_and_reported():
+    shared = valid_id(55)
+    frame = roster(
+        *({"record_id": f"r{i}", "name": f"陈{i}", "id_number": shared} for i in range(3))
+    )
+    _, stats = candidates(frame, load_config() | {"block_size_cap": 2, "passes": ["id"]})
+    assert stats["candidate_pairs"] == 0
+    assert stats["oversized_blocks"] == [
+        {"pass": "id", "key": shared, "size": 3, "handled": "skipped"}
     ]
 
 
@@ -310,7 +323,8 @@ def test_twins_are_compared_and_rejected():
     assert not scored["linked"].any()
     assert set(LEVELS["id"][x] for x in scored["id"]) == {"both_valid_different"}
     found, _ = candidates(frame)
-    assert (0, 2) in found  # homophone names: compared, and still two people
+    # Homophone names, but two valid IDs: not even formed as a pair (the veto above would reject it).
+    assert found == set()
     assert find_duplicates(frame).pairs.empty
 
 
@@ -326,7 +340,7 @@ def test_common_name_and_birth_date_with_two_valid_ids_is_not_linked():
         },
     )
     found, _ = candidates(frame)
-    assert found == {(0, 1)}
+    assert found == set()  # both IDs valid and different: the name passes do not form the pair
     assert find_duplicates(frame).pairs.empty
 
 

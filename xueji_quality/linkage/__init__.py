@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xueji_quality.linkage.classify import classify
+from xueji_quality.linkage.classify import check_blocking, classify
 from xueji_quality.linkage.cluster import build_groups, pair_reasons
 from xueji_quality.linkage.compare import LEVELS, compare_pairs
 from xueji_quality.linkage.evaluate import evaluate, format_evaluation, pairs_from_groups
-from xueji_quality.linkage.index import candidate_pairs, prepare_records
+from xueji_quality.linkage.index import candidate_pairs, prepare_records, take_rows
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "linkage.json"
 
@@ -78,9 +78,16 @@ def _empty_pairs() -> pd.DataFrame:
     )
 
 
+def _record_ids(records, rows: np.ndarray) -> np.ndarray:
+    """Record ids (str objects) at roster positions ``rows``."""
+    taken = take_rows(records.record_id, rows)
+    return np.array(taken.to_pylist(), dtype=object).astype(str)
+
+
 def find_duplicates(roster: pd.DataFrame, config_path: Path | None = None) -> LinkResult:
     """Duplicate pairs and groups of a canonical roster (see contracts: RangeIndex, text columns)."""
     config = load_config(config_path)
+    check_blocking(config)
     if not roster.index.equals(pd.RangeIndex(len(roster))):
         roster = roster.reset_index(drop=True)
     timings: dict[str, float] = {}
@@ -95,17 +102,19 @@ def find_duplicates(roster: pd.DataFrame, config_path: Path | None = None) -> Li
     clock = time.perf_counter()
 
     features = compare_pairs(records, a, b)
+    del a, b
     timings["compare"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
     scored = classify(features, config)
+    del features
     linked = scored[scored["linked"]].reset_index(drop=True)
+    del scored
     timings["classify"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
-    record_ids = records.record_id
-    left = record_ids[linked["a"].to_numpy()].astype(str)
-    right = record_ids[linked["b"].to_numpy()].astype(str)
+    left = _record_ids(records, linked["a"].to_numpy())
+    right = _record_ids(records, linked["b"].to_numpy())
     swap = left > right
     pairs = pd.DataFrame(
         {

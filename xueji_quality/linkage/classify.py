@@ -81,6 +81,30 @@ def classify(features: pd.DataFrame, config: dict) -> pd.DataFrame:
     return out
 
 
+def check_blocking(config: dict) -> None:
+    """A blocking rule may leave out pairs of two valid IDs only while the model vetoes them.
+
+    ``one_side_without_valid_id`` drops pairs whose IDs are both valid: equal ones come from the id
+    pass, different ones are two people because the both_valid_different level outweighs every
+    other agreement. If the configured weights stop saying so, the rule would lose links.
+    """
+    if not any(
+        r.get("one_side_without_valid_id") for r in config.get("blocking_rules", {}).values()
+    ):
+        return
+    tables = weight_tables(config)
+    best = tables["id"][LEVELS["id"].index("both_valid_different")]
+    best += sum(float(tables[f].max()) for f in FEATURES if f != "id")
+    prior = float(config["prior_match_probability"])
+    threshold = float(config["threshold_probability"])
+    reachable = best + np.log2(prior / (1 - prior)) >= np.log2(threshold / (1 - threshold))
+    if reachable:
+        raise ValueError(
+            "config/linkage.json: a blocking rule has one_side_without_valid_id, but two valid, "
+            "different IDs can reach the threshold with these weights"
+        )
+
+
 def level_shares(features: pd.DataFrame) -> dict[str, dict[str, float]]:
     """Share of each level per field (the u or m estimate of the pairs given)."""
     shares = {}

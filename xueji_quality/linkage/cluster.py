@@ -21,7 +21,7 @@ from scipy.sparse.csgraph import connected_components
 
 from xueji_quality import schema
 from xueji_quality.linkage.compare import LEVELS
-from xueji_quality.linkage.index import Records
+from xueji_quality.linkage.index import Records, chunked_text, take_rows, text_values
 
 _EQUAL_FIELDS = (("name", "姓名"), ("sex", "性别"), ("birth", "出生日期"), ("guardian", "监护人"))
 
@@ -98,12 +98,10 @@ def pair_reasons(records: Records, scored: pd.DataFrame) -> pd.Series:
     equal_text = _join(equal_lists, "、")
     clauses.append(equal_text + "相同")
 
-    name_table = np.array([*records.names, ""], dtype=object)
-    names_a = pd.Series(name_table[records.name_code[a]], index=index, dtype="string")
-    names_b = pd.Series(name_table[records.name_code[b]], index=index, dtype="string")
-    raw_table = np.array([*records.names_raw, ""], dtype=object)
-    raw_a = pd.Series(raw_table[records.name_raw_code[a]], index=index, dtype="string")
-    raw_b = pd.Series(raw_table[records.name_raw_code[b]], index=index, dtype="string")
+    names_a = text_values(records.names, records.name_code[a]).set_axis(index)
+    names_b = text_values(records.names, records.name_code[b]).set_axis(index)
+    raw_a = text_values(records.names_raw, records.name_raw_code[a]).set_axis(index)
+    raw_b = text_values(records.names_raw, records.name_raw_code[b]).set_axis(index)
     pair_names = "（" + names_a + "/" + names_b + "）"
     clauses.append(
         _clause(
@@ -150,23 +148,36 @@ def _per_label(labels: np.ndarray, values: list, combine) -> tuple[np.ndarray, l
     return labels[starts], combined, ends - starts
 
 
+def _take(roster: pd.DataFrame, column: str, rows: np.ndarray) -> pd.Series:
+    """Text of ``column`` at the positions ``rows`` (only those rows are converted)."""
+    if column not in roster.columns:
+        return pd.Series(pd.NA, index=range(len(rows)), dtype="string")
+    values = roster[column]
+    rows = np.asarray(rows, dtype=np.int64)
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        taken = take_rows(chunked_text(values), rows).to_pylist()
+    else:
+        taken = values.iloc[rows].astype("string").to_numpy(dtype=object, na_value=None).tolist()
+    return pd.Series(taken, dtype="string")
+
+
 def build_groups(
     roster: pd.DataFrame, pairs: pd.DataFrame, a: np.ndarray, b: np.ndarray, group_size_cap: int
 ) -> pd.DataFrame:
     """schema.DUPLICATE_COLUMNS rows, one per (group, record), from linked pairs (positions a, b)."""
-    n = len(roster)
     columns = list(schema.DUPLICATE_COLUMNS)
     if len(a) == 0:
         return pd.DataFrame(
             {c: pd.Series(dtype="float64" if c == "score" else "string") for c in columns}
         )
-    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    members = np.unique(np.r_[a, b])
-    record_ids = roster["record_id"].astype("string").to_numpy(dtype=object)
-    frame = pd.DataFrame(
-        {"row": members, "label": labels[members], "record_id": record_ids[members]}
-    )
+    # Components over the linked records only (not an n x n graph of the whole roster).
+    members, inverse = np.unique(np.r_[a, b], return_inverse=True)
+    m = len(members)
+    node_a, node_b = inverse[: len(a)], inverse[len(a) :]
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (node_a, node_b)), shape=(m, m))
+    _, member_labels = connected_components(graph, directed=False)
+    record_ids = _take(roster, "record_id", members).to_numpy(dtype=object)
+    frame = pd.DataFrame({"row": members, "label": member_labels, "record_id": record_ids})
     frame = frame.sort_values(["label", "record_id"], kind="stable")
     group_labels, group_ids, group_sizes = _per_label(
         frame["label"].to_numpy(), frame["record_id"].tolist(), group_id
@@ -174,7 +185,7 @@ def build_groups(
     ids = pd.Series(group_ids, index=group_labels)
     sizes = pd.Series(group_sizes, index=group_labels)
 
-    pair_label = labels[a]
+    pair_label = member_labels[node_a]
     texts = (pairs["record_id_a"] + "与" + pairs["record_id_b"] + "：" + pairs["reason"]).tolist()
     order = np.argsort(pair_label, kind="stable")
     reason_labels, reasons, _ = _per_label(pair_label[order], [texts[i] for i in order], "。".join)
@@ -199,9 +210,7 @@ def build_groups(
     rows = frame["row"].to_numpy()
 
     def take(column: str) -> pd.Series:
-        if column in roster.columns:
-            return pd.Series(roster[column].astype("string").to_numpy()[rows], dtype="string")
-        return pd.Series(pd.NA, index=range(len(rows)), dtype="string")
+        return _take(roster, column, rows)
 
     out = pd.DataFrame(
         {

@@ -17,8 +17,9 @@ For name and guardian the share of records holding the agreeing value is kept ne
 When the children's names share their first character, the guardian's share is taken among
 guardians of that surname (the surname must not be counted twice).
 
-ID digits are compared as (pairs, 18) matrices; names and guardians are compared once per distinct
-pair of values (names repeat heavily), with jellyfish doing the string distance.
+ID digits are compared as (pairs, 18) matrices decoded from the int64 ID values of the pair's
+records; names and guardians are compared once per distinct pair of values (names repeat heavily),
+with jellyfish doing the string distance.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from __future__ import annotations
 import jellyfish
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from xueji_quality.linkage.index import Records, char_readings
 
@@ -54,7 +57,7 @@ def level(feature: str, name: str) -> int:
 
 def id_levels(records: Records, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """ID level of each pair and the 1-based first differing position (0 when not applicable)."""
-    da, db = records.id_digits[a], records.id_digits[b]
+    da, db = records.digits(a), records.digits(b)
     differs = da != db
     count = differs.sum(axis=1)
     first = np.argmax(differs, axis=1)
@@ -69,7 +72,7 @@ def id_levels(records: Records, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarra
     shape_a, shape_b = records.id_shape[a], records.id_shape[b]
     valid_a, valid_b = records.id_valid[a], records.id_valid[b]
     both = shape_a & shape_b
-    sno_a, sno_b = records.student_no_id[a], records.student_no_id[b]
+    sno_a, sno_b = records.student_no_ids(a), records.student_no_ids(b)
     value_a, value_b = records.id_value[a], records.id_value[b]
     via_sno = ((sno_a >= 0) & ((sno_a == value_b) | (sno_a == sno_b))) | (
         (sno_b >= 0) & (sno_b == value_a)
@@ -109,28 +112,32 @@ def text_similarity(left: str, right: str) -> str:
     return "different"
 
 
+def _texts(values: pa.Array | list[str], codes: np.ndarray) -> list[str]:
+    """The texts of value codes (all >= 0)."""
+    if isinstance(values, pa.Array):
+        return values.take(pa.array(codes, type=pa.int64())).to_pylist()
+    return [values[i] for i in codes.tolist()]
+
+
 def text_levels(
     codes: np.ndarray,
-    values: list[str],
+    values: pa.Array | list[str],
     raw_codes: np.ndarray | None,
     a: np.ndarray,
     b: np.ndarray,
     feature: str,
 ) -> np.ndarray:
     """Name-like comparison, computed once per distinct (code, code) pair."""
-    ca, cb = codes[a], codes[b]
+    ca, cb = codes[a].astype(np.int64), codes[b].astype(np.int64)
     out = np.full(len(a), level(feature, "missing"), dtype=np.int8)
     known = (ca >= 0) & (cb >= 0)
     if known.any():
         width = max(len(values), 1)
         pair_code = np.minimum(ca[known], cb[known]) * width + np.maximum(ca[known], cb[known])
         distinct, inverse = np.unique(pair_code, return_inverse=True)
-        lefts, rights = (distinct // width).tolist(), (distinct % width).tolist()
+        lefts, rights = _texts(values, distinct // width), _texts(values, distinct % width)
         computed = np.array(
-            [
-                level(feature, text_similarity(values[x], values[y]))
-                for x, y in zip(lefts, rights, strict=True)
-            ],
+            [level(feature, text_similarity(x, y)) for x, y in zip(lefts, rights, strict=True)],
             dtype=np.int8,
         )
         out[known] = computed[inverse]
@@ -159,11 +166,12 @@ def _value_shares(codes: np.ndarray) -> np.ndarray:
     return np.append(others, 1.0)
 
 
-def _surname_codes(codes: np.ndarray, values: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Code of the first character of each value code (-1 missing), and the per-record codes."""
-    first, _ = pd.factorize(pd.Series([v[:1] for v in values], dtype=object))
-    table = np.append(first, -1).astype(np.int64)
-    return table, table[codes]
+def _surname_table(values: pa.Array | list[str]) -> np.ndarray:
+    """Code of the first character of each value code; the last slot (code -1) is -1."""
+    if not isinstance(values, pa.Array):
+        values = pa.array(list(values), type=pa.string())
+    first = pc.dictionary_encode(pc.utf8_slice_codeunits(values, 0, 1))
+    return np.append(first.indices.to_numpy(zero_copy_only=False), -1).astype(np.int64)
 
 
 def _guardian_shares(records: Records, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -175,18 +183,21 @@ def _guardian_shares(records: Records, a: np.ndarray, b: np.ndarray) -> np.ndarr
     """
     codes = records.guardian_code
     overall = _value_shares(codes)[codes[a]]
-    surname_table, guardian_surname = _surname_codes(codes, records.guardians)
+    surname_table = _surname_table(records.guardians)
     counts = np.bincount(codes[codes >= 0], minlength=len(records.guardians))
     per_surname = np.bincount(
-        guardian_surname[guardian_surname >= 0], minlength=int(surname_table.max(initial=-1)) + 1
-    )
+        surname_table[: len(counts)],
+        weights=counts,
+        minlength=int(surname_table.max(initial=-1)) + 1,
+    ).astype(np.int64)
     code = codes[a]
     has = code >= 0
     within = np.zeros(len(a))
     surname = surname_table[code[has]]
     within[has] = np.maximum(counts[code[has]] - 2, 0) / np.maximum(per_surname[surname] - 2, 1)
-    _, child_first = _surname_codes(records.name_code, records.names)
-    same_surname = (child_first[a] >= 0) & (child_first[a] == child_first[b])
+    child_first = _surname_table(records.names)
+    first_a, first_b = child_first[records.name_code[a]], child_first[records.name_code[b]]
+    same_surname = (first_a >= 0) & (first_a == first_b)
     return np.where(same_surname & has, np.maximum(within, overall), overall)
 
 

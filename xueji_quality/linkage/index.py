@@ -15,11 +15,26 @@ each pass groups records by a key and only records sharing a key become candidat
 - ``name_birth``: the cleaned name and the birth date (姓名+出生日期).
 - ``pinyin_birth``: the reading of the name (zhang wei for 张伟 and 张玮) with the birth year and the
   unordered pair {month, day}, so homophones and day/month swaps fall into one block.
-- ``guardian_birth``: guardian and birth date, kept only where one side has no valid ID (then
-  name, sex, birth date and guardian have to carry the match).
+- ``guardian_birth``: guardian and the birth year with the unordered {month, day}.
 
-Blocks larger than the configured cap are not expanded: they are listed in the stats (pass, key,
-size) for a person to look at. Pairs are integer positions (a < b) into the roster, never labels.
+The last three are declared as data in config/linkage.json (``blocking_rules``): the key fields
+(``on``), ``one_side_without_valid_id`` (a pair of two valid IDs is either one ID, found by the
+``id`` pass, or two people, which the model's both_valid_different level vetoes, so it is not
+formed), and ``agree_on_one_of`` (sub-blocking: a pair is kept when it agrees on at least one of
+these fields or one side lacks the field, so the pass grows with the rows, not with their
+square). Candidates are formed from the records without a valid ID: each is paired with the
+members of its block.
+
+Blocks larger than ``block_size_cap``: in the declared passes they are sub-blocked by sorted
+neighbourhood — the block is ordered on each ``agree_on_one_of`` field in turn and a record is
+paired with the records less than ``block_size_cap`` places away — and listed in the stats as
+sub-blocked. In the ID passes such a block is a placeholder number shared by hundreds of rows,
+not a set of duplicates: it is not expanded and is listed for a person to look at. Pairs are
+integer positions (a < b) into the roster, never labels.
+
+Records hold integer codes only (dictionary codes of the text fields, the ID as one int64), built
+from the Arrow buffers of the roster a slice of rows at a time, so linkage adds tens of bytes per
+row to the roster it is given.
 """
 
 from __future__ import annotations
@@ -34,11 +49,24 @@ from pypinyin import Style, pinyin
 
 from xueji_quality import idcard
 
-# Base-11 place values of the 18 ID positions (X = 10): an 18-character ID fits an int64.
-PLACE = (11 ** np.arange(17, -1, -1, dtype=np.int64)).astype(np.int64)
+# Place values of the 18 ID positions: 17 decimal digits, then the check character (0-10, X = 10)
+# in base 11. An ID is one int64 below 1.1e18, and a 学籍号 (letter + 18) fits as value * 4 + letter.
+PLACE = np.array([11 * 10 ** (16 - k) for k in range(17)] + [1], dtype=np.int64)
 _WEIGHT_INVERSE = np.array([pow(int(w), -1, 11) for w in idcard.WEIGHTS], dtype=np.int64)
-_STUDENT_NO = r"^[GJL]\d{17}[\dX]$"
+_LETTERS = {"G": 1, "J": 2, "L": 3}
 PASSES = ("id", "student_no", "id_neighbour", "name_birth", "pinyin_birth", "guardian_birth")
+RULE_PASSES = ("name_birth", "pinyin_birth", "guardian_birth")
+FIELDS = (
+    "name",
+    "name_pinyin",
+    "guardian",
+    "birth_date",
+    "birth_date_unordered",
+    "sex",
+    "household_region",
+)
+# Rows handled at a time while the ID and 学籍号 columns are parsed (bounds the digit matrices).
+CHUNK_ROWS = 1 << 20
 
 
 @dataclass
@@ -46,27 +74,63 @@ class Records:
     """Per-record keys and comparison inputs, computed once per roster (numpy, length n)."""
 
     n: int
-    record_id: np.ndarray  # object array of str
+    record_id: pa.ChunkedArray  # the roster's record ids as text
     id_present: np.ndarray  # bool: the ID field holds something
-    id_digits: np.ndarray  # (n, 18) uint8 digit values (X = 10) where id_shape, zeros elsewhere
     id_shape: np.ndarray  # bool: 17 digits + digit/X
     id_valid: np.ndarray  # bool: shape and check character right
-    id_value: np.ndarray  # int64 base-11 value of the ID where id_shape, else -1
-    student_no: np.ndarray  # int64 code of a 学籍号 of the right shape, else -1
-    student_no_id: np.ndarray  # int64 base-11 value of a G 学籍号's tail when a valid ID, else -1
-    name_code: np.ndarray  # int64 code of the cleaned name (-1 missing)
-    names: list[str]  # cleaned name per code
-    name_raw_code: np.ndarray  # int64 code of the name as given (-1 missing)
-    names_raw: list[str]
-    name_pinyin: np.ndarray  # int64 code of the default reading of the name (-1 missing)
-    guardian_code: np.ndarray
-    guardians: list[str]
-    birth_year: np.ndarray  # int32, 0 when unknown
-    birth_month: np.ndarray
-    birth_day: np.ndarray
+    id_value: np.ndarray  # int64 value of the ID (PLACE) where id_shape, else -1
+    student_no: (
+        np.ndarray
+    )  # int64 key of a 学籍号 of the right shape (tail value * 4 + letter), else -1
+    student_no_g_valid: np.ndarray  # bool: a G 学籍号 whose tail is a valid ID
+    name_code: np.ndarray  # int32 code of the cleaned name (-1 missing)
+    names: pa.Array  # cleaned name per code
+    name_raw_code: np.ndarray  # int32 code of the name as given (-1 missing)
+    names_raw: pa.Array
+    name_pinyin: np.ndarray  # int32 code of the default reading of the name (-1 missing)
+    guardian_code: np.ndarray  # int32
+    guardians: pa.Array
+    birth_year: np.ndarray  # int16, 0 when unknown
+    birth_month: np.ndarray  # int8
+    birth_day: np.ndarray  # int8
     sex: np.ndarray  # int8: 1, 2, 0 unknown
-    region: np.ndarray  # int64 code of household_region (-1 missing)
+    region: np.ndarray  # int32 code of household_region (-1 missing)
     extra: dict = field(default_factory=dict)
+
+    def digits(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), 18) digit values (X = 10) of the IDs at ``rows``; zeros where no ID shape."""
+        return id_value_digits(self.id_value[rows])
+
+    def student_no_ids(self, rows: np.ndarray) -> np.ndarray:
+        """Value of the valid ID carried by the G 学籍号 at ``rows``, else -1."""
+        return np.where(self.student_no_g_valid[rows], self.student_no[rows] // 4, -1)
+
+
+def id_value_digits(values: np.ndarray) -> np.ndarray:
+    """Digits of ID values (PLACE); rows with a negative value give zeros."""
+    values = np.asarray(values, dtype=np.int64)
+    out = np.zeros((len(values), 18), dtype=np.uint8)
+    has = values >= 0
+    v = values[has]
+    digits = np.empty((len(v), 18), dtype=np.uint8)
+    digits[:, 17] = v % 11
+    v = v // 11
+    for k in range(16, -1, -1):
+        digits[:, k] = v % 10
+        v = v // 10
+    out[has] = digits
+    return out
+
+
+def _digits_value(digits: np.ndarray) -> np.ndarray:
+    """int64 value (PLACE) of an (n, 18) digit matrix with decimal first 17 digits."""
+    value = np.zeros(len(digits), dtype=np.int64)
+    for k in range(17):
+        value *= 10
+        value += digits[:, k]
+    value *= 11
+    value += digits[:, 17]
+    return value
 
 
 # Blanks a name may carry (RE2 \s is ASCII only): NFKC has already turned U+3000 into a space.
@@ -95,122 +159,194 @@ def default_readings(names: list[str]) -> list[str]:
     return [name.translate(table) for name in names]
 
 
-def _arrow(roster: pd.DataFrame, column: str) -> pa.Array:
+def text_values(values, codes: np.ndarray) -> pd.Series:
+    """The texts of ``codes`` in a dictionary (Arrow array or list); code -1 gives ''."""
+    codes = np.asarray(codes)
+    if not isinstance(values, pa.Array):
+        values = pa.array(list(values), type=pa.string())
+    safe = pa.array(np.where(codes >= 0, codes, 0).astype(np.int64))
+    if len(values) == 0:
+        texts = pa.nulls(len(codes), pa.string())
+    else:
+        texts = values.take(safe)
+    series = pd.Series(texts.to_pylist(), dtype="string")
+    return series.where(pd.Series(codes >= 0), "").astype("string")
+
+
+def take_rows(column: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
+    """``column[rows]`` taken chunk by chunk (Arrow's take on a chunked array first concatenates
+    the whole column)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if column.num_chunks == 1:
+        return column.chunk(0).take(pa.array(rows))
+    if column.num_chunks == 0 or len(rows) == 0:
+        return pa.array([], type=column.type)
+    bounds = np.cumsum([0] + [len(c) for c in column.chunks])
+    order = np.argsort(rows, kind="stable")
+    ordered = rows[order]
+    cuts = np.searchsorted(ordered, bounds)
+    parts = [
+        column.chunk(i).take(pa.array(ordered[cuts[i] : cuts[i + 1]] - bounds[i]))
+        for i in range(column.num_chunks)
+        if cuts[i + 1] > cuts[i]
+    ]
+    taken = pa.concat_arrays(parts)
+    return taken.take(pa.array(np.argsort(order, kind="stable")))
+
+
+def chunked_text(values: pd.Series) -> pa.ChunkedArray:
+    """A text column as Arrow, without a copy when it is pyarrow-backed already."""
+    if not (isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"):
+        values = values.astype(pd.StringDtype("pyarrow"))
+    array = values.array.__arrow_array__()
+    return array if isinstance(array, pa.ChunkedArray) else pa.chunked_array([array])
+
+
+def _arrow(roster: pd.DataFrame, column: str) -> pa.ChunkedArray:
+    """The roster's column as Arrow text (nulls if the column is absent)."""
     if column not in roster.columns:
-        return pa.nulls(len(roster), pa.string())
-    values = roster[column]
-    if not isinstance(values.dtype, pd.StringDtype):
-        values = values.astype("string")
-    array = pa.array(values, type=pa.string())
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+        return pa.chunked_array([pa.nulls(len(roster), pa.string())])
+    return chunked_text(roster[column])
 
 
-def _codes(array: pa.Array) -> tuple[np.ndarray, list]:
-    """Dictionary codes (-1 for null or empty) and the distinct values."""
+def _codes(array: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """int32 dictionary codes (-1 for null or empty) and the distinct values."""
     encoded = pc.dictionary_encode(array)
-    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    values = encoded.dictionary.to_pylist()
-    if "" in values:  # an empty cell is a missing value, not a value shared by many records
-        empty = values.index("")
+    if isinstance(encoded, pa.ChunkedArray):
+        if len({len(c.dictionary) for c in encoded.chunks}) > 1:
+            encoded = encoded.unify_dictionaries()
+        chunks = encoded.chunks
+    else:
+        chunks = [encoded]
+    if chunks:
+        dictionary = chunks[0].dictionary
+        parts = [pc.fill_null(c.indices, -1).to_numpy(zero_copy_only=False) for c in chunks]
+        codes = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        codes = np.array(codes, dtype=np.int32)  # writable, int32
+    else:
+        dictionary, codes = pa.array([], pa.string()), np.zeros(0, np.int32)
+    empty = pc.index(dictionary, "").as_py() if len(dictionary) else -1
+    if empty >= 0:  # an empty cell is a missing value, not a value shared by many records
         codes[codes == empty] = -1
-    return codes, values
+    return codes, dictionary
 
 
-def _cleaned_codes(array: pa.Array) -> tuple[np.ndarray, list[str], np.ndarray, list[str]]:
+def _cleaned_codes(array: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array, np.ndarray, pa.Array]:
     """Codes of the cleaned values (NFKC, blanks removed, '.'/'•' → '·') and of the raw ones."""
     raw_codes, raw_values = _codes(array)
-    dictionary = pa.array(raw_values, type=pa.string())
-    cleaned = pc.utf8_normalize(dictionary, "NFKC")
+    cleaned = pc.utf8_normalize(raw_values, "NFKC")
     cleaned = pc.replace_substring_regex(cleaned, _NAME_BLANKS, "")
     cleaned = pc.replace_substring_regex(cleaned, r"[.•・]", "·")
     clean_codes, clean_values = _codes(cleaned)
-    lookup = np.append(clean_codes, -1)
+    lookup = np.append(clean_codes, -1).astype(np.int32)
     return lookup[raw_codes], clean_values, raw_codes, raw_values
 
 
-def _valid_and_value(digits: np.ndarray, shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _valid(digits: np.ndarray, shape: np.ndarray) -> np.ndarray:
     valid = shape & (idcard.check_digit_values(digits) == digits[:, 17])
-    valid &= (digits[:, :17] <= 9).all(axis=1)
-    value = np.where(shape, digits.astype(np.int64) @ PLACE, -1)
-    return valid, value
+    return valid & (digits[:, :17] <= 9).all(axis=1)
 
 
-def _birth_parts(birth: pa.Array, digits: np.ndarray, shape: np.ndarray) -> tuple:
-    """Year, month, day from 'YYYY-MM-DD' (0 when unusable); the ID's date fills a missing one."""
+def _birth_table(birth: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of the birth-date texts and a (distinct + 1, 3) year/month/day table (0 unusable)."""
     codes, values = _codes(birth)
-    table = np.zeros((len(values) + 1, 3), dtype=np.int32)
-    for i, text in enumerate(values):
-        if len(text) == 10 and text[4] == "-" and text[7] == "-":
+    table = np.zeros((len(values) + 1, 3), dtype=np.int16)
+    for i, text in enumerate(values.to_pylist()):
+        if text is not None and len(text) == 10 and text[4] == "-" and text[7] == "-":
             parts = (text[:4], text[5:7], text[8:10])
-            if all(p.isdigit() for p in parts):
+            if all(p.isascii() and p.isdigit() for p in parts):
                 table[i] = [int(p) for p in parts]
-    year, month, day = (table[codes, i] for i in range(3))
-    d = digits.astype(np.int32)
-    from_id = (
-        d[:, 6] * 1000 + d[:, 7] * 100 + d[:, 8] * 10 + d[:, 9],
-        d[:, 10] * 10 + d[:, 11],
-        d[:, 12] * 10 + d[:, 13],
+    return codes, table
+
+
+def _parse_ids(records: dict, ids: pa.Array, student_no: pa.Array, rows: slice) -> None:
+    """ID and 学籍号 fields of one slice of rows, written into the arrays of ``records``."""
+    digits, shape = idcard.id_digits(ids)
+    value = np.where(shape, _digits_value(digits), -1)
+    records["id_shape"][rows] = shape
+    records["id_valid"][rows] = _valid(digits, shape)
+    records["id_value"][rows] = value
+    records["id_present"][rows] = pc.fill_null(pc.greater(pc.utf8_length(ids), 0), False).to_numpy(
+        zero_copy_only=False
+    )
+    # Birth date inside the ID fills a missing or unusable birth date.
+    year, month, day = (
+        records["birth_year"][rows],
+        records["birth_month"][rows],
+        records["birth_day"][rows],
     )
     use_id = (year == 0) & shape
-    year, month, day = (
-        np.where(use_id, i, g) for g, i in zip((year, month, day), from_id, strict=True)
+    if use_id.any():
+        d = digits[use_id].astype(np.int16)
+        year[use_id] = d[:, 6] * 1000 + d[:, 7] * 100 + d[:, 8] * 10 + d[:, 9]
+        month[use_id] = d[:, 10] * 10 + d[:, 11]
+        day[use_id] = d[:, 12] * 10 + d[:, 13]
+    del digits
+
+    letter_text = pc.utf8_slice_codeunits(student_no, 0, 1)
+    letter = np.zeros(len(student_no), dtype=np.int64)
+    for text, code in _LETTERS.items():
+        letter[pc.fill_null(pc.equal(letter_text, text), False).to_numpy(zero_copy_only=False)] = (
+            code
+        )
+    length = pc.fill_null(pc.utf8_length(student_no), 0).to_numpy(zero_copy_only=False)
+    tail_digits, tail_shape = idcard.id_digits(pc.utf8_slice_codeunits(student_no, 1))
+    well_formed = (letter > 0) & (length == 19) & tail_shape
+    tail_value = _digits_value(tail_digits)
+    records["student_no"][rows] = np.where(well_formed, tail_value * 4 + letter, -1)
+    records["student_no_g_valid"][rows] = (
+        well_formed & (letter == _LETTERS["G"]) & _valid(tail_digits, tail_shape)
     )
-    bad = (month < 1) | (month > 12) | (day < 1) | (day > 31)
-    year, month, day = (np.where(bad, 0, p).astype(np.int32) for p in (year, month, day))
-    return year, month, day
 
 
 def prepare_records(roster: pd.DataFrame) -> Records:
     """Everything blocking and comparison need, computed column-wise from a canonical roster."""
     n = len(roster)
-    ids = _arrow(roster, "id_number")
-    digits, shape = idcard.id_digits(ids)
-    valid, value = _valid_and_value(digits, shape)
-
-    student_no = _arrow(roster, "student_no")
-    sno_shape = pc.fill_null(pc.match_substring_regex(student_no, _STUDENT_NO), False)
-    sno_codes, student_nos = _codes(pc.if_else(sno_shape, student_no, pa.scalar(None, pa.string())))
-    g_number = pc.and_(sno_shape, pc.fill_null(pc.starts_with(student_no, "G"), False))
-    tail = pc.if_else(
-        g_number, pc.utf8_slice_codeunits(student_no, 1), pa.scalar(None, pa.string())
-    )
-    tail_digits, tail_shape = idcard.id_digits(tail)
-    tail_valid, tail_value = _valid_and_value(tail_digits, tail_shape)
+    birth_codes, birth_table = _birth_table(_arrow(roster, "birth_date"))
+    arrays = {
+        "id_present": np.zeros(n, dtype=bool),
+        "id_shape": np.zeros(n, dtype=bool),
+        "id_valid": np.zeros(n, dtype=bool),
+        "id_value": np.full(n, -1, dtype=np.int64),
+        "student_no": np.full(n, -1, dtype=np.int64),
+        "student_no_g_valid": np.zeros(n, dtype=bool),
+        "birth_year": birth_table[birth_codes, 0],
+        "birth_month": birth_table[birth_codes, 1].astype(np.int8),
+        "birth_day": birth_table[birth_codes, 2].astype(np.int8),
+    }
+    del birth_codes
+    ids, student_nos = _arrow(roster, "id_number"), _arrow(roster, "student_no")
+    for start in range(0, n, CHUNK_ROWS):
+        length = min(CHUNK_ROWS, n - start)
+        _parse_ids(
+            arrays,
+            ids.slice(start, length).combine_chunks(),
+            student_nos.slice(start, length).combine_chunks(),
+            slice(start, start + length),
+        )
+    month, day = arrays["birth_month"], arrays["birth_day"]
+    bad = (month < 1) | (month > 12) | (day < 1) | (day > 31)
+    for key in ("birth_year", "birth_month", "birth_day"):
+        arrays[key][bad] = 0
 
     name_code, names, name_raw_code, names_raw = _cleaned_codes(_arrow(roster, "name"))
     guardian_code, guardians, _, _ = _cleaned_codes(_arrow(roster, "guardian_name"))
-    pinyin_codes, _ = pd.factorize(pd.Series(default_readings(names), dtype=object))
-    name_pinyin = np.append(pinyin_codes, -1).astype(np.int64)[name_code]
+    pinyin_codes, _ = pd.factorize(pd.Series(default_readings(names.to_pylist()), dtype=object))
+    name_pinyin = np.append(pinyin_codes, -1).astype(np.int32)[name_code]
 
-    year, month, day = _birth_parts(_arrow(roster, "birth_date"), digits, shape)
     sex_text = _arrow(roster, "sex")
-    sex = np.select(
-        [
-            pc.fill_null(pc.equal(sex_text, "1"), False).to_numpy(zero_copy_only=False),
-            pc.fill_null(pc.equal(sex_text, "2"), False).to_numpy(zero_copy_only=False),
-        ],
-        [1, 2],
-        0,
-    ).astype(np.int8)
+    sex = np.zeros(n, dtype=np.int8)
+    for text, code in (("1", 1), ("2", 2)):
+        sex[pc.fill_null(pc.equal(sex_text, text), False).to_numpy(zero_copy_only=False)] = code
     region, _ = _codes(_arrow(roster, "household_region"))
 
-    record_id = (
-        roster["record_id"].astype("string").to_numpy(dtype=object)
-        if "record_id" in roster.columns
-        else np.array([str(i) for i in range(n)], dtype=object)
-    )
+    if "record_id" in roster.columns:
+        record_id = _arrow(roster, "record_id")
+    else:
+        record_id = pa.chunked_array([pa.array([str(i) for i in range(n)], pa.string())])
     return Records(
         n=n,
         record_id=record_id,
-        id_present=pc.fill_null(pc.greater(pc.utf8_length(ids), 0), False).to_numpy(
-            zero_copy_only=False
-        ),
-        id_digits=digits,
-        id_shape=shape,
-        id_valid=valid,
-        id_value=value.astype(np.int64),
-        student_no=sno_codes,
-        student_no_id=np.where(tail_valid, tail_value, -1).astype(np.int64),
         name_code=name_code,
         names=names,
         name_raw_code=name_raw_code,
@@ -218,74 +354,220 @@ def prepare_records(roster: pd.DataFrame) -> Records:
         name_pinyin=name_pinyin,
         guardian_code=guardian_code,
         guardians=guardians,
-        birth_year=year,
-        birth_month=month,
-        birth_day=day,
         sex=sex,
         region=region,
-        extra={"student_nos": student_nos},
+        **arrays,
     )
 
 
+# --- pairs within blocks -----------------------------------------------------------------------
+
+
+def _expand(source: np.ndarray, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(p, q) for every p in ``source`` and q in [low, high) of it."""
+    count = np.maximum(high - low, 0)
+    total = int(count.sum())
+    left = np.repeat(source, count)
+    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+    return left, np.repeat(low, count) + offsets
+
+
+def _window_pairs(
+    block: np.ndarray, left: np.ndarray | None, width: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of sorted positions in one block id run: within ``width`` places (None: all).
+
+    ``block`` holds the block number of each sorted position (runs). With ``left`` only pairs
+    with at least one left member are formed, from the left members' side.
+    """
+    m = len(block)
+    position = np.arange(m, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]]) if m else np.zeros(0, np.int64)
+    sizes = np.diff(np.r_[starts, m])
+    start = np.repeat(starts, sizes)
+    end = start + np.repeat(sizes, sizes)
+    if left is None:
+        high = end if width is None else np.minimum(end, position + width)
+        return _expand(position, position + 1, high)
+    source = np.flatnonzero(left)
+    low, high = start[source], end[source]
+    if width is not None:
+        low = np.maximum(low, source - width + 1)
+        high = np.minimum(high, source + width)
+    p, q = _expand(source, low, high)
+    keep = (q != p) & ~(left[q] & (q < p))  # a pair of two left members is formed once
+    return p[keep], q[keep]
+
+
+def _shared_values(values: np.ndarray) -> np.ndarray:
+    """The values that occur more than once (sorted)."""
+    values = np.sort(values)
+    repeated = values[1:][values[1:] == values[:-1]]
+    return np.unique(repeated)
+
+
+def _isin(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """values in wanted (a small set), by hashing, a slice of rows at a time."""
+    out = np.zeros(len(values), dtype=bool)
+    if len(wanted) == 0:
+        return out
+    index = pd.Index(wanted)
+    for start in range(0, len(values), CHUNK_ROWS):
+        part = values[start : start + CHUNK_ROWS]
+        out[start : start + len(part)] = index.get_indexer(part) >= 0
+    return out
+
+
 def pairs_in_blocks(
-    keys: np.ndarray, cap: int, rows: np.ndarray | None = None
+    keys: np.ndarray,
+    cap: int,
+    rows: np.ndarray | None = None,
+    *,
+    left: np.ndarray | None = None,
+    orders: tuple[np.ndarray, ...] | list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """All pairs of positions sharing a key (keys < 0 take no part).
 
-    ``rows`` maps each key to its roster position (default: the key's own index). Returns
-    (a, b, oversized_keys, oversized_sizes) with a < b; blocks above ``cap`` are not expanded.
+    ``rows`` maps each key to its roster position (default: the key's own index). With ``left``
+    (a mask over the keys) only pairs with at least one left member are formed. Blocks above
+    ``cap`` are not expanded, unless ``orders`` is given: then each block above the cap is sorted
+    on each order array in turn and a member is paired with the members less than ``cap`` places
+    away in that order (sorted neighbourhood). Returns (a, b, oversized_keys, oversized_sizes)
+    with a < b.
     """
     keys = np.asarray(keys, dtype=np.int64)
-    rows = np.arange(len(keys), dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
     used = keys >= 0
-    keys, rows = keys[used], rows[used]
-    order = np.argsort(keys)
-    keys, rows = keys[order], rows[order]
-    if len(keys) == 0:
-        empty = np.zeros(0, dtype=np.int64)
+    if left is not None:
+        left = np.asarray(left, dtype=bool)
+        wanted = np.unique(keys[used & left])  # blocks holding at least one left member
+    else:
+        wanted = _shared_values(keys[used])
+    used &= _isin(keys, wanted)
+    index = np.flatnonzero(used)
+    del used
+    empty = np.zeros(0, dtype=np.int64)
+    if len(index) == 0:
         return empty, empty, empty, empty
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    sizes = np.diff(np.r_[starts, len(keys)])
-    oversized = sizes > cap
-    expand = (sizes >= 2) & ~oversized
-    block_end = np.repeat(np.where(expand, starts + sizes, 0), sizes)
-    position = np.arange(len(keys), dtype=np.int64)
-    later = np.maximum(block_end - 1 - position, 0)
-    total = int(later.sum())
-    left = np.repeat(position, later)
-    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(later) - later, later)
-    right = left + 1 + offsets
-    a, b = rows[left], rows[right]
+    order = index[np.argsort(keys[index], kind="stable")]
+    del index
+    sorted_keys = keys[order]
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    sizes = np.diff(np.r_[starts, len(sorted_keys)])
+    size_of = np.repeat(sizes, sizes)
+    small = (size_of >= 2) & (size_of <= cap)
+    parts_p, parts_q = [], []
+
+    chosen = order[small]
+    p, q = _window_pairs(sorted_keys[small], None if left is None else left[chosen], None)
+    parts_p.append(chosen[p])
+    parts_q.append(chosen[q])
+
+    big = size_of > cap
+    if orders is not None and big.any():
+        members, member_keys = order[big], sorted_keys[big]
+        for extra in orders:
+            arranged = np.lexsort((members, extra[members], member_keys))
+            m = members[arranged]
+            p, q = _window_pairs(member_keys[arranged], None if left is None else left[m], cap)
+            parts_p.append(m[p])
+            parts_q.append(m[q])
+
+    source = np.arange(len(keys), dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
+    a = source[np.concatenate(parts_p)]
+    b = source[np.concatenate(parts_q)]
     keep = a != b
     a, b = a[keep], b[keep]
+    oversized = sizes > cap
     return (
         np.minimum(a, b),
         np.maximum(a, b),
-        keys[starts[oversized]],
+        sorted_keys[starts[oversized]],
         sizes[oversized],
     )
 
 
-def _combined(code: np.ndarray, date: np.ndarray) -> np.ndarray:
-    """One int64 key from a value code and a date code (YYYYMMDD < 10^8); -1 if either is."""
-    return np.where((code < 0) | (date < 0), -1, code * 100_000_000 + date)
+# --- keys --------------------------------------------------------------------------------------
+
+
+def _date_code(records: Records, unordered: bool) -> np.ndarray:
+    """Dense int32 code of the birth date (year, month, day; or year and {month, day}), -1 unknown."""
+    month = records.birth_month.astype(np.int32)
+    day = records.birth_day.astype(np.int32)
+    if unordered:
+        month, day = np.minimum(month, day), np.maximum(month, day)
+    code = records.birth_year.astype(np.int32)
+    code *= 372
+    code += (month - 1) * 31
+    code += day - 1
+    code[records.birth_year <= 0] = -1
+    return code
+
+
+def field_codes(records: Records, name: str) -> tuple[np.ndarray, int]:
+    """Integer codes of one blocking field (-1 missing; the Records array itself where it can be)
+    and the number of possible codes."""
+    if name == "name":
+        return records.name_code, len(records.names)
+    if name == "name_pinyin":
+        return records.name_pinyin, int(records.name_pinyin.max(initial=-1)) + 1
+    if name == "guardian":
+        return records.guardian_code, len(records.guardians)
+    if name in ("birth_date", "birth_date_unordered"):
+        return _date_code(records, unordered=name.endswith("unordered")), 10_000 * 372
+    if name == "sex":
+        return records.sex - 1, 2
+    if name == "household_region":
+        return records.region, int(records.region.max(initial=-1)) + 1
+    raise ValueError(f"unknown blocking field {name!r}; known: {', '.join(FIELDS)}")
+
+
+def block_keys(records: Records, fields: list[str]) -> np.ndarray:
+    """One int64 key per record from several fields (-1 where any is missing)."""
+    codes, size = field_codes(records, fields[0])
+    key = codes.astype(np.int64)
+    for name in fields[1:]:
+        codes, cardinality = field_codes(records, name)
+        cardinality = max(cardinality, 1)
+        if size * cardinality >= 2**62:  # re-number the partial key densely
+            known = key >= 0
+            _, dense = np.unique(key[known], return_inverse=True)
+            key[known] = dense
+            size = int(dense.max(initial=-1)) + 1
+        missing = key < 0
+        missing |= codes < 0
+        key *= cardinality
+        key += codes
+        key[missing] = -1
+        size *= cardinality
+    return key
+
+
+def agree_or_missing(
+    records: Records, fields: list[str], a: np.ndarray, b: np.ndarray
+) -> np.ndarray:
+    """True where a pair agrees on at least one field, or one side lacks it."""
+    keep = np.zeros(len(a), dtype=bool)
+    for name in fields:
+        codes, _ = field_codes(records, name)
+        ca, cb = codes[a], codes[b]
+        keep |= (ca == cb) | (ca < 0) | (cb < 0)
+    return keep
+
+
+# --- the passes --------------------------------------------------------------------------------
 
 
 def _id_text(value: int) -> str:
-    digits = [(value // int(p)) % 11 for p in PLACE]
-    return "".join("0123456789X"[d] for d in digits)
+    return "".join("0123456789X"[d] for d in id_value_digits(np.array([value]))[0])
 
 
-def _date_codes(records: Records, unordered: bool) -> np.ndarray:
-    known = records.birth_year > 0
-    low = np.minimum(records.birth_month, records.birth_day) if unordered else records.birth_month
-    high = np.maximum(records.birth_month, records.birth_day) if unordered else records.birth_day
-    code = (records.birth_year.astype(np.int64) * 100 + low) * 100 + high
-    return np.where(known, code, -1)
+def _student_no_text(key: int) -> str:
+    letter = {v: k for k, v in _LETTERS.items()}[key % 4]
+    return letter + _id_text(key // 4)
 
 
 def _one_edit_valid_neighbours(digits: np.ndarray, value: np.ndarray) -> list[np.ndarray]:
-    """For IDs failing MOD 11-2: base-11 values of every valid ID one substitution/swap away."""
+    """For IDs failing MOD 11-2: values of every valid ID one substitution/swap away."""
     d = digits.astype(np.int64)
     total = d[:, :17] @ idcard.WEIGHTS
     check = d[:, 17]
@@ -310,67 +592,97 @@ def _match_values(left_rows, left_values, right_rows, right_values):
     """Pairs (left row, right row) with equal int64 values (>= 0)."""
     keep = left_values >= 0
     left_rows, left_values = np.asarray(left_rows)[keep], np.asarray(left_values)[keep]
-    order = np.argsort(right_values)
-    right_rows, right_values = np.asarray(right_rows)[order], np.asarray(right_values)[order]
+    right_values = np.asarray(right_values)
+    wanted = pd.Index(np.unique(left_values))
+    hit = wanted.get_indexer(right_values) >= 0  # the few right rows that can match
+    right_rows, right_values = np.asarray(right_rows)[hit], right_values[hit]
+    order = np.argsort(right_values, kind="stable")
+    right_rows, right_values = right_rows[order], right_values[order]
     low = np.searchsorted(right_values, left_values, side="left")
     high = np.searchsorted(right_values, left_values, side="right")
-    count = high - low
-    a = np.repeat(left_rows, count)
-    starts = np.repeat(low, count)
-    offsets = np.arange(len(a)) - np.repeat(np.cumsum(count) - count, count)
-    b = right_rows[starts + offsets]
+    a, position = _expand(left_rows, low, high)
+    b = right_rows[position]
     return np.minimum(a, b), np.maximum(a, b)
+
+
+def blocking_rules(config: dict) -> dict[str, dict]:
+    """The declared passes (name_birth, pinyin_birth, guardian_birth) of a linkage config."""
+    rules = config.get("blocking_rules", {})
+    for name, rule in rules.items():
+        unknown = [f for f in [*rule["on"], *rule.get("agree_on_one_of", [])] if f not in FIELDS]
+        if unknown:
+            raise ValueError(f"blocking rule {name}: unknown fields {unknown}")
+    return rules
+
+
+class _Order:
+    """A blocking field's codes, computed only when an oversized block needs ordering."""
+
+    def __init__(self, records: Records, name: str) -> None:
+        self.records, self.name = records, name
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        return field_codes(self.records, self.name)[0][rows]
+
+
+def _rule_pass(
+    records: Records, rule: dict, cap: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    keys = block_keys(records, list(rule["on"]))
+    left = ~records.id_valid if rule.get("one_side_without_valid_id", False) else None
+    agree = list(rule.get("agree_on_one_of", []))
+    orders = [_Order(records, f) for f in agree] or [np.zeros(records.n, np.int8)]
+    a, b, big_keys, big_sizes = pairs_in_blocks(keys, cap, left=left, orders=orders)
+    if agree:
+        keep = agree_or_missing(records, agree, a, b)
+        a, b = a[keep], b[keep]
+    return a, b, big_keys, big_sizes, keys
 
 
 def candidate_pairs(records: Records, config: dict) -> tuple[np.ndarray, np.ndarray, dict]:
     """Union of all blocking passes: (a, b) positions with a < b, and per-pass stats."""
     cap = int(config["block_size_cap"])
     enabled = set(config.get("passes", PASSES))
-    found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    rules = blocking_rules(config)
+    n = records.n
+    found: dict[str, np.ndarray] = {}  # pass -> sorted unique pair codes a * n + b
     oversized: list[dict] = []
 
-    def add(name: str, a, b, big_keys=(), big_sizes=(), describe=None) -> None:
-        found[name] = (np.asarray(a, np.int64), np.asarray(b, np.int64))
+    def add(name: str, a, b, big_keys=(), big_sizes=(), describe=None, handled="skipped") -> None:
+        found[name] = np.unique(np.asarray(a, np.int64) * n + np.asarray(b, np.int64))
         for key, size in zip(big_keys, big_sizes, strict=True):
             label = describe(int(key)) if describe is not None else str(key)
-            oversized.append({"pass": name, "key": label, "size": int(size)})
+            oversized.append({"pass": name, "key": label, "size": int(size), "handled": handled})
 
-    n = records.n
     if "id" in enabled:
         a, b, bk, bs = pairs_in_blocks(records.id_value, cap)
         add("id", a, b, bk, bs, _id_text)
 
     if "student_no" in enabled:
         a, b, bk, bs = pairs_in_blocks(records.student_no, cap)
-        has_tail = np.flatnonzero(records.student_no_id >= 0)
+        # A G 学籍号 carrying a valid ID other than the record's own: look that ID up. (When it
+        # is the record's own ID, the id pass has the pair already.)
+        tail = np.where(records.student_no_g_valid, records.student_no // 4, -1)
+        other = np.flatnonzero((tail >= 0) & (tail != records.id_value))
         valid = np.flatnonzero(records.id_valid)
-        a2, b2 = _match_values(
-            has_tail, records.student_no_id[has_tail], valid, records.id_value[valid]
-        )
+        a2, b2 = _match_values(other, tail[other], valid, records.id_value[valid])
+        del tail, valid
         keep = a2 != b2
-        add(
-            "student_no",
-            np.r_[a, a2[keep]],
-            np.r_[b, b2[keep]],
-            bk,
-            bs,
-            lambda k: str(records.extra["student_nos"][k]),
-        )
+        add("student_no", np.r_[a, a2[keep]], np.r_[b, b2[keep]], bk, bs, _student_no_text)
 
     if "id_neighbour" in enabled:
         invalid = np.flatnonzero(records.id_shape & ~records.id_valid)
         valid = np.flatnonzero(records.id_valid)
-        valid_values = records.id_value[valid]
-        neighbours = _one_edit_valid_neighbours(
-            records.id_digits[invalid], records.id_value[invalid]
-        )
+        d = records.digits(invalid)
+        v = records.id_value[invalid]
+        neighbours = _one_edit_valid_neighbours(d, v)
         values = np.concatenate(neighbours) if neighbours else np.zeros(0, np.int64)
         rows = np.tile(invalid, len(neighbours))
-        a, b = _match_values(rows, values, valid, valid_values)
+        a, b = _match_values(rows, values, valid, records.id_value[valid])
+        del values, rows, valid, neighbours
         parts_a, parts_b = [a], [b]
-        d = records.id_digits[invalid].astype(np.int64)
-        v = records.id_value[invalid]
-        big_k: list[int] = []
+        d = d.astype(np.int64)
+        big_k: list[str] = []
         big_s: list[int] = []
         for k in range(18):
             masked = v - d[:, k] * PLACE[k]
@@ -390,31 +702,20 @@ def candidate_pairs(records: Records, config: dict) -> tuple[np.ndarray, np.ndar
             big_s += list(bs)
         add("id_neighbour", np.concatenate(parts_a), np.concatenate(parts_b), big_k, big_s)
 
-    if "name_birth" in enabled:
-        keys = _combined(records.name_code, _date_codes(records, unordered=False))
-        a, b, bk, bs = pairs_in_blocks(keys, cap)
-        add("name_birth", a, b, bk, bs, _key_describer(records, keys, "name"))
+    for name in RULE_PASSES:
+        if name in enabled and name in rules:
+            a, b, bk, bs, keys = _rule_pass(records, rules[name], cap)
+            what = "guardian" if rules[name]["on"][0] == "guardian" else "name"
+            add(name, a, b, bk, bs, _key_describer(records, keys, what), "sub-blocked")
+            del keys
 
-    if "pinyin_birth" in enabled:
-        keys = _combined(records.name_pinyin, _date_codes(records, unordered=True))
-        a, b, bk, bs = pairs_in_blocks(keys, cap)
-        add("pinyin_birth", a, b, bk, bs, _key_describer(records, keys, "name"))
-
-    if "guardian_birth" in enabled:
-        keys = _combined(records.guardian_code, _date_codes(records, unordered=True))
-        a, b, bk, bs = pairs_in_blocks(keys, cap)
-        keep = ~(records.id_valid[a] & records.id_valid[b])
-        add("guardian_birth", a[keep], b[keep], bk, bs, _key_describer(records, keys, "guardian"))
-
-    all_a = np.concatenate([p[0] for p in found.values()]) if found else np.zeros(0, np.int64)
-    all_b = np.concatenate([p[1] for p in found.values()]) if found else np.zeros(0, np.int64)
-    codes = np.unique(all_a * n + all_b)
+    codes = np.unique(np.concatenate(list(found.values()))) if found else np.zeros(0, np.int64)
     stats = {
         "candidate_pairs": int(len(codes)),
-        "pass_pairs": {name: int(len(np.unique(p[0] * n + p[1]))) for name, p in found.items()},
+        "pass_pairs": {name: int(len(p)) for name, p in found.items()},
         "oversized_blocks": oversized,
     }
-    return codes // n, codes % n, stats
+    return codes // max(n, 1), codes % max(n, 1), stats
 
 
 def _key_describer(records: Records, keys: np.ndarray, what: str):
@@ -422,8 +723,12 @@ def _key_describer(records: Records, keys: np.ndarray, what: str):
 
     def describe(key: int) -> str:
         row = int(np.flatnonzero(keys == key)[0])
-        code = records.name_code[row] if what == "name" else records.guardian_code[row]
-        label = (records.names if what == "name" else records.guardians)[code]
+        codes, values = (
+            (records.name_code, records.names)
+            if what == "name"
+            else (records.guardian_code, records.guardians)
+        )
+        label = text_values(values, codes[row : row + 1])[0]
         date = f"{records.birth_year[row]:04d}-{records.birth_month[row]:02d}-{records.birth_day[row]:02d}"
         return f"{label}|{date}"
 

@@ -1,0 +1,238 @@
+"""Blocking at scale: declared rules, sub-blocking of oversized blocks, bounded pairs, row order."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xueji_quality import idcard
+from xueji_quality.linkage import COLUMNS_USED, find_duplicates, load_config
+from xueji_quality.linkage.classify import check_blocking
+from xueji_quality.linkage.index import (
+    block_keys,
+    candidate_pairs,
+    id_value_digits,
+    pairs_in_blocks,
+    prepare_records,
+    take_rows,
+)
+
+
+def valid_id(sequence: int, birth: str = "20120315", address: str = "440103") -> str:
+    return str(idcard.make_ids(np.array([address]), np.array([birth]), np.array([sequence]))[0])
+
+
+def roster(*rows: dict) -> pd.DataFrame:
+    base = {
+        "county_code": "440103",
+        "sex": "1",
+        "birth_date": "2012-03-15",
+        "school_code": "2144000001",
+        "school_name": "广州市第一小学",
+        "household_region": "440103",
+    }
+    frame = pd.DataFrame([base | row for row in rows])
+    for column in COLUMNS_USED:
+        if column not in frame.columns:
+            frame[column] = pd.NA
+    return frame[list(COLUMNS_USED)].astype(pd.StringDtype("pyarrow"))
+
+
+def config_file(tmp_path: Path, **changes) -> Path:
+    path = tmp_path / "linkage.json"
+    path.write_text(json.dumps(load_config() | changes), encoding="utf-8")
+    return path
+
+
+def pair_set(a: np.ndarray, b: np.ndarray) -> set[tuple[int, int]]:
+    return set(zip(a.tolist(), b.tolist(), strict=True))
+
+
+def crowded_block(fillers: int) -> list[dict]:
+    """One student registered twice (the copy without ID) among many 张伟 born the same day.
+
+    The fillers share the student's name, birth date and household region and sit between the
+    two registrations in row order; only the guardian tells the pair apart from them.
+    """
+    original = {
+        "record_id": "orig",
+        "name": "张伟",
+        "id_number": valid_id(7),
+        "guardian_name": "张建国",
+        "household_region": "440106",
+    }
+    rows = [original]
+    rows += [
+        {
+            "record_id": f"f{i:03d}",
+            "name": "张伟",
+            "id_number": valid_id(101 + 2 * i),
+            "guardian_name": f"张{'甲乙丙丁戊己庚辛壬癸'[i % 10]}{'子丑寅卯辰巳午未申酉'[i // 10 % 10]}",
+            "household_region": "440106",
+        }
+        for i in range(fillers)
+    ]
+    rows.append(original | {"record_id": "copy", "id_number": None})
+    return rows
+
+
+# --- the pair generator -----------------------------------------------------------------------
+
+
+def test_oversized_block_is_windowed_in_each_order():
+    keys = np.array([3] * 8 + [5, 5])
+    near = np.array([0, 1, 2, 3, 0, 1, 2, 3, 0, 0])  # orders the big block 0,4,1,5,2,6,3,7
+    a, b, big_keys, big_sizes = pairs_in_blocks(keys, cap=3, orders=[near])
+    found = pair_set(a, b)
+    assert (8, 9) in found  # a small block is expanded in full
+    assert big_keys.tolist() == [3] and big_sizes.tolist() == [8]
+    # In the order 0,4,1,5,2,6,3,7 each member meets the next two only.
+    assert found - {(8, 9)} == {
+        (0, 4), (0, 1), (1, 4), (4, 5), (1, 5), (1, 2), (2, 5), (5, 6), (2, 6), (2, 3), (3, 6),
+        (6, 7), (3, 7),
+    }  # fmt: skip
+
+
+def test_left_members_pair_with_their_whole_block_and_nothing_else():
+    keys = np.array([1, 1, 1, 1, 2, 2, 3, 3])
+    left = np.array([False, True, False, True, False, False, True, True])
+    a, b, _, _ = pairs_in_blocks(keys, cap=10, left=left)
+    # Block 1: the two left members with everyone; block 2 has no left member; block 3 once.
+    assert pair_set(a, b) == {(0, 1), (1, 2), (1, 3), (0, 3), (2, 3), (6, 7)}
+
+
+def test_pairs_stay_bounded_per_left_member_in_a_giant_block():
+    rng = np.random.default_rng(1)
+    n = 20_000
+    keys = np.zeros(n, dtype=np.int64)  # one block of everybody
+    left = rng.random(n) < 0.01
+    order = rng.integers(0, 50, n)
+    a, b, _, _ = pairs_in_blocks(keys, cap=20, left=left, orders=[order])
+    assert len(a) <= 2 * 19 * left.sum()
+    assert (a < b).all() and (left[a] | left[b]).all()
+    assert len(np.unique(a * n + b)) == len(a)
+
+
+def test_block_keys_combine_fields_and_missing_values():
+    frame = roster(
+        {"record_id": "a", "name": "张伟"},
+        {"record_id": "b", "name": "张伟"},
+        {"record_id": "c", "name": "张伟", "birth_date": "2012-03-16"},
+        {"record_id": "d", "name": None},
+        {"record_id": "e", "name": "张伟", "household_region": None},
+    )
+    records = prepare_records(frame)
+    keys = block_keys(records, ["name", "birth_date", "household_region"])
+    assert keys[0] == keys[1] != keys[2]
+    assert keys[3] == -1 and keys[4] == -1
+
+
+def test_id_values_round_trip_through_their_digits():
+    number = valid_id(123)
+    records = prepare_records(roster({"record_id": "a", "id_number": number}))
+    digits = id_value_digits(records.id_value)[0]
+    assert "".join("0123456789X"[d] for d in digits) == number
+    assert records.id_valid[0] and records.id_value[0] < 2**62
+
+
+def test_take_rows_reads_across_chunks():
+    import pyarrow as pa
+
+    column = pa.chunked_array([pa.array(["a", "b"]), pa.array(["c"]), pa.array(["d", "e"])])
+    assert take_rows(column, np.array([4, 0, 2, 2, 1])).to_pylist() == ["e", "a", "c", "c", "b"]
+
+
+# --- declared rules ---------------------------------------------------------------------------
+
+
+def test_a_block_above_the_cap_still_yields_its_true_pair(tmp_path: Path):
+    fillers = 60
+    frame = roster(*crowded_block(fillers))
+    path = config_file(tmp_path, block_size_cap=10)
+    result = find_duplicates(frame, path)
+    assert set(zip(result.pairs["record_id_a"], result.pairs["record_id_b"], strict=True)) == {
+        ("copy", "orig")
+    }
+    sub_blocked = [b for b in result.stats["oversized_blocks"] if b["pass"] == "name_birth"]
+    assert sub_blocked == [
+        {
+            "pass": "name_birth",
+            "key": "张伟|2012-03-15",
+            "size": fillers + 2,
+            "handled": "sub-blocked",
+        }
+    ]
+    # Only the copy lacks a valid ID; in each of the two orders it meets at most 2 x 9 others.
+    assert result.stats["pass_pairs"]["name_birth"] <= 2 * 2 * 9
+
+
+def test_the_cap_does_not_change_what_small_blocks_give(tmp_path: Path):
+    frame = roster(*crowded_block(6))
+    small = find_duplicates(frame, config_file(tmp_path, block_size_cap=1000))
+    assert small.stats["oversized_blocks"] == []
+    # The copy (the one record without a valid ID) with each of the 7 others: all share its
+    # household region. Pairs of two valid IDs are not formed.
+    assert small.stats["pass_pairs"]["name_birth"] == 7
+    assert small.pairs["record_id_a"].tolist() == ["copy"]
+
+
+def test_pairs_need_a_record_without_valid_id_and_one_agreeing_field():
+    frame = roster(
+        {"record_id": "v1", "name": "王芳", "id_number": valid_id(22), "guardian_name": "王建"},
+        {"record_id": "v2", "name": "王芳", "id_number": valid_id(24), "guardian_name": "王建"},
+        {"record_id": "m1", "name": "王芳", "guardian_name": "王建"},  # no ID, all agrees
+        {  # no ID, household region and guardian both differ from everyone
+            "record_id": "m2",
+            "name": "王芳",
+            "guardian_name": "李明",
+            "household_region": "440303",
+        },
+        {  # no ID, no household region: agrees by default
+            "record_id": "m3",
+            "name": "王芳",
+            "guardian_name": "赵六",
+            "household_region": None,
+        },
+    )
+    config = load_config() | {"passes": ["name_birth"]}
+    a, b, _ = candidate_pairs(prepare_records(frame), config)
+    assert pair_set(a, b) == {(0, 2), (1, 2), (0, 4), (1, 4), (2, 4), (3, 4)}
+
+
+def test_results_do_not_depend_on_row_order(tmp_path: Path):
+    rows = crowded_block(30)
+    rows += [
+        {"record_id": "s1", "name": "刘洋", "birth_date": "2011-04-09", "guardian_name": "刘军"},
+        {
+            "record_id": "s2",
+            "name": "刘阳",
+            "birth_date": "2011-09-04",
+            "id_number": valid_id(33, "20110409"),
+            "guardian_name": "刘军",
+        },
+    ]
+    path = config_file(tmp_path, block_size_cap=8)
+    first = find_duplicates(roster(*rows), path)
+    shuffled = [rows[i] for i in np.random.default_rng(5).permutation(len(rows))]
+    second = find_duplicates(roster(*shuffled), path)
+    pd.testing.assert_frame_equal(first.pairs, second.pairs)
+    pd.testing.assert_frame_equal(first.duplicates, second.duplicates)
+    assert len(first.pairs) == 2
+
+
+def test_unknown_fields_and_a_lost_veto_are_refused(tmp_path: Path):
+    config = load_config()
+    bad_rule = config["blocking_rules"] | {"name_birth": {"on": ["name", "shoe_size"]}}
+    with pytest.raises(ValueError, match="shoe_size"):
+        candidate_pairs(
+            prepare_records(roster({"record_id": "a"})), config | {"blocking_rules": bad_rule}
+        )
+    comparisons = json.loads(json.dumps(config["comparisons"]))
+    comparisons["id"]["both_valid_different"]["m"] = 0.5
+    with pytest.raises(ValueError, match="one_side_without_valid_id"):
+        check_blocking(config | {"comparisons": comparisons})
+    check_blocking(config)
