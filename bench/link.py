@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -98,9 +99,10 @@ def run_linkage(folder: Path, order: str, profile: Path | None) -> None:
         profiler.start()
     sampler = RssSampler()
     sampler.start()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
+    load_before = os.getloadavg()[0]
     result = find_duplicates(roster)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     samples = sampler.stop()
     if profiler is not None:
         profiler.stop()
@@ -114,6 +116,8 @@ def run_linkage(folder: Path, order: str, profile: Path | None) -> None:
     result.pairs.to_parquet(folder / "pairs.parquet")
     figures = {
         "wall_s": wall,
+        "cpu_s": cpu,
+        "load": [load_before, os.getloadavg()[0]],
         "peak_rss_mb": peak,
         "baseline_rss_mb": baseline,
         "step_peak_rss_mb": _step_peaks(samples, result.stats["timings"]),
@@ -193,6 +197,7 @@ def main() -> None:
     )
     print(
         f"wall time           {figures['wall_s']:.2f} s  ({candidates / figures['wall_s']:,.0f} candidate pairs/s)"
+        f"  CPU {figures['cpu_s']:.2f} s  load average {figures['load'][0]:.2f} -> {figures['load'][1]:.2f}"
     )
     print("stage timings       " + ", ".join(f"{k} {v:.2f} s" for k, v in stats["timings"].items()))
     print(

@@ -87,7 +87,7 @@ class Records:
     names: pa.Array  # cleaned name per code
     name_raw_code: np.ndarray  # int32 code of the name as given (-1 missing)
     names_raw: pa.Array
-    name_pinyin: np.ndarray  # int32 code of the default reading of the name (-1 missing)
+    pinyin_of_name: np.ndarray  # int32 code of the default reading of each name code, then -1
     guardian_code: np.ndarray  # int32
     guardians: pa.Array
     birth_year: np.ndarray  # int16, 0 when unknown
@@ -96,6 +96,11 @@ class Records:
     sex: np.ndarray  # int8: 1, 2, 0 unknown
     region: np.ndarray  # int32 code of household_region (-1 missing)
     extra: dict = field(default_factory=dict)
+
+    @property
+    def name_pinyin(self) -> np.ndarray:
+        """int32 code of the default reading of each record's name (-1 missing)."""
+        return self.pinyin_of_name[self.name_code]
 
     def digits(self, rows: np.ndarray) -> np.ndarray:
         """(len(rows), 18) digit values (X = 10) of the IDs at ``rows``; zeros where no ID shape."""
@@ -242,9 +247,29 @@ def _cleaned_codes(array: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array, np.nda
     return lookup[raw_codes], clean_values, raw_codes, raw_values
 
 
+def _id_digits(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 18) digit values (X = 10) of values shaped like an ID (17 ASCII digits, then a digit or
+    X), zeros elsewhere, and the shape mask: idcard.id_digits, read with uint8 arithmetic."""
+    fits, raw = idcard.fixed_width_bytes(values, 18)
+    digits = raw - np.uint8(48)  # bytes below '0' wrap round to large values
+    x = raw[:, 17] == ord("X")
+    digits[x, 17] = 10
+    shape = fits & (digits.max(axis=1) <= 10) & (digits[:, :17].max(axis=1) <= 9)
+    digits[~shape] = 0
+    return digits, shape
+
+
+def _check_values(digits: np.ndarray) -> np.ndarray:
+    """MOD 11-2 check value (0..10) of the first 17 digits, a column at a time (no int64 matrix)."""
+    total = np.zeros(len(digits), dtype=np.int32)
+    for k, weight in enumerate(idcard.WEIGHTS.tolist()):
+        total += digits[:, k].astype(np.int32) * weight
+    return ((12 - total % 11) % 11).astype(np.uint8)
+
+
 def _valid(digits: np.ndarray, shape: np.ndarray) -> np.ndarray:
-    valid = shape & (idcard.check_digit_values(digits) == digits[:, 17])
-    return valid & (digits[:, :17] <= 9).all(axis=1)
+    """Shape right (17 digits, then a digit or X: see idcard.id_digits) and check character right."""
+    return shape & (_check_values(digits) == digits[:, 17])
 
 
 def _birth_table(birth: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -261,7 +286,7 @@ def _birth_table(birth: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
 
 def _parse_ids(records: dict, ids: pa.Array, student_no: pa.Array, rows: slice) -> None:
     """ID and 学籍号 fields of one slice of rows, written into the arrays of ``records``."""
-    digits, shape = idcard.id_digits(ids)
+    digits, shape = _id_digits(ids)
     value = np.where(shape, _digits_value(digits), -1)
     records["id_shape"][rows] = shape
     records["id_valid"][rows] = _valid(digits, shape)
@@ -290,7 +315,7 @@ def _parse_ids(records: dict, ids: pa.Array, student_no: pa.Array, rows: slice) 
             code
         )
     length = pc.fill_null(pc.utf8_length(student_no), 0).to_numpy(zero_copy_only=False)
-    tail_digits, tail_shape = idcard.id_digits(pc.utf8_slice_codeunits(student_no, 1))
+    tail_digits, tail_shape = _id_digits(pc.utf8_slice_codeunits(student_no, 1))
     well_formed = (letter > 0) & (length == 19) & tail_shape
     tail_value = _digits_value(tail_digits)
     records["student_no"][rows] = np.where(well_formed, tail_value * 4 + letter, -1)
@@ -332,7 +357,7 @@ def prepare_records(roster: pd.DataFrame) -> Records:
     name_code, names, name_raw_code, names_raw = _cleaned_codes(_arrow(roster, "name"))
     guardian_code, guardians, _, _ = _cleaned_codes(_arrow(roster, "guardian_name"))
     pinyin_codes, _ = pd.factorize(pd.Series(default_readings(names.to_pylist()), dtype=object))
-    name_pinyin = np.append(pinyin_codes, -1).astype(np.int32)[name_code]
+    pinyin_of_name = np.append(pinyin_codes, -1).astype(np.int32)
 
     sex_text = _arrow(roster, "sex")
     sex = np.zeros(n, dtype=np.int8)
@@ -351,7 +376,7 @@ def prepare_records(roster: pd.DataFrame) -> Records:
         names=names,
         name_raw_code=name_raw_code,
         names_raw=names_raw,
-        name_pinyin=name_pinyin,
+        pinyin_of_name=pinyin_of_name,
         guardian_code=guardian_code,
         guardians=guardians,
         sex=sex,
@@ -509,7 +534,7 @@ def field_codes(records: Records, name: str) -> tuple[np.ndarray, int]:
     if name == "name":
         return records.name_code, len(records.names)
     if name == "name_pinyin":
-        return records.name_pinyin, int(records.name_pinyin.max(initial=-1)) + 1
+        return records.name_pinyin, int(records.pinyin_of_name.max(initial=-1)) + 1
     if name == "guardian":
         return records.guardian_code, len(records.guardians)
     if name in ("birth_date", "birth_date_unordered"):
