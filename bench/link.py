@@ -1,7 +1,7 @@
 """Benchmark of duplicate detection (查重) on a generated roster.
 
     python bench/link.py --rows 1000000 [--seed 7] [--province 44] [--keep DIR]
-                         [--order file|county] [--profile FILE]
+                         [--sample DIR] [--order file|county] [--profile FILE]
 
 The roster is generated, written as Parquet and read back through ingest (untimed, in this
 process); the canonical roster is then handed to a fresh process that runs find_duplicates alone,
@@ -11,9 +11,11 @@ strings); the process size with them loaded is printed as the baseline, and the 
 20 ms is split by linkage step (prepare, index, compare, classify, cluster).
 
 ``--keep DIR`` keeps the generated sample and the canonical roster in DIR and reuses them when
-they are there (a roster already in DIR is used whatever --rows says). ``--order county`` hands
-the roster over sorted by county, as the provincial run may. ``--profile x.txt`` / ``x.html``
-records the child with pyinstrument.
+they are there (a roster already in DIR is used whatever --rows says). ``--sample DIR`` takes a
+generator output folder (roster and truth files, e.g. one written by ``xueji-quality sample``)
+instead of generating, and stages it as the provincial run does (Parquet by county, so the roster
+arrives in county order). ``--order county`` hands the roster over sorted by county, as the
+provincial run does. ``--profile x.txt`` / ``x.html`` records the child with pyinstrument.
 """
 
 from __future__ import annotations
@@ -85,11 +87,12 @@ def run_linkage(folder: Path, order: str, profile: Path | None) -> None:
         pa.large_string(): pd.StringDtype("pyarrow"),
     }
     table = pq.read_table(folder / "canonical.parquet", columns=list(COLUMNS_USED))
-    roster = table.to_pandas(types_mapper=as_staged.get)
-    del table
     if order == "county":
-        roster = roster.sort_values("county_code", kind="stable").reset_index(drop=True)
+        table = table.sort_by("county_code")
+    roster = table.to_pandas(types_mapper=as_staged.get, self_destruct=True)
+    del table
     gc.collect()
+    pa.default_memory_pool().release_unused()
     baseline = _rss_mb()
     profiler = None
     if profile is not None:
@@ -126,11 +129,43 @@ def run_linkage(folder: Path, order: str, profile: Path | None) -> None:
     (folder / "figures.json").write_text(json.dumps(figures, ensure_ascii=False, default=str))
 
 
-def _prepare(folder: Path, rows: int, seed: int, province: str) -> None:
+def _stage_sample(folder: Path, sample: Path, province: str) -> None:
+    """A generator's output folder staged as the provincial run stages it (Parquet by county,
+    memory bounded by a flush), and linkage's columns written in store order to
+    folder/canonical.parquet, one part file at a time."""
+    from xueji_quality import staging
+    from xueji_quality.linkage import COLUMNS_USED
+
+    t0 = time.perf_counter()
+    exports = sorted(
+        p for p in sample.glob("roster.*") if p.suffix in (".csv", ".parquet", ".xlsx")
+    )
+    store = staging.stage_exports(exports, province, folder / "staged")
+    columns = [c for c in COLUMNS_USED if c in store.columns]
+    writer = None
+    for part in store.parts:
+        table = pq.read_table(part.path, columns=columns).cast(
+            pa.schema([pa.field(c, pa.large_string()) for c in columns])
+        )
+        writer = writer or pq.ParquetWriter(folder / "canonical.parquet", table.schema)
+        writer.write_table(table)
+    if writer is not None:
+        writer.close()
+    store.remove()
+    (folder / "sample_dir.txt").write_text(str(sample.resolve()), encoding="utf-8")
+    print(
+        f"staged {store.rows_staged:,} rows of {sample} in {time.perf_counter() - t0:.1f} s (untimed)"
+    )
+
+
+def _prepare(folder: Path, rows: int, seed: int, province: str, sample: Path | None) -> None:
     """Generated sample in folder/sample and its canonical roster in folder/canonical.parquet."""
     if (folder / "canonical.parquet").exists():
         rows_there = pq.ParquetFile(folder / "canonical.parquet").metadata.num_rows
         print(f"reusing the roster in {folder} ({rows_there:,} rows)")
+        return
+    if sample is not None:
+        _stage_sample(folder, sample, province)
         return
     from xueji_quality.generator import write_sample
     from xueji_quality.ingest import read_exports
@@ -154,11 +189,14 @@ def main() -> None:
     )
     parser.add_argument("--order", choices=("file", "county"), default="file")
     parser.add_argument("--profile", type=Path, default=None, help="pyinstrument .txt or .html")
+    parser.add_argument(
+        "--sample", type=Path, default=None, help="a generator output folder to stage instead"
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--prepare", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.prepare is not None:
-        _prepare(args.prepare, args.rows, args.seed, args.province)
+        _prepare(args.prepare, args.rows, args.seed, args.province, args.sample)
         return
     if args.child is not None:
         run_linkage(args.child, args.order, args.profile)
@@ -170,24 +208,27 @@ def main() -> None:
         folder = args.keep if args.keep is not None else Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         # A fresh interpreter generates, so this process is small while the child runs.
-        subprocess.run(
-            [sys.executable, __file__, "--prepare", str(folder), "--rows", str(args.rows)]
-            + ["--seed", str(args.seed), "--province", args.province],
-            check=True,
-        )
+        prepare = [sys.executable, __file__, "--prepare", str(folder), "--rows", str(args.rows)]
+        prepare += ["--seed", str(args.seed), "--province", args.province]
+        if args.sample is not None:
+            prepare += ["--sample", str(args.sample)]
+        subprocess.run(prepare, check=True)
         command = [sys.executable, __file__, "--child", str(folder), "--order", args.order]
         if args.profile is not None:
             command += ["--profile", str(args.profile.resolve())]
         subprocess.run(command, check=True)
         figures = json.loads((folder / "figures.json").read_text())
         pairs = pd.read_parquet(folder / "pairs.parquet")
-        truth = pd.read_csv(folder / "sample" / "truth_duplicates.csv", dtype=str)
-        hard_path = folder / "sample" / "truth_hard_negatives.csv"
+        marker = folder / "sample_dir.txt"
+        sample = Path(marker.read_text(encoding="utf-8")) if marker.exists() else folder / "sample"
+        truth = pd.read_csv(sample / "truth_duplicates.csv", dtype=str)
+        hard_path = sample / "truth_hard_negatives.csv"
         hard = pd.read_csv(hard_path, dtype=str) if hard_path.exists() else None
 
     stats = figures["stats"]
     candidates = stats["candidate_pairs"]
-    print(f"rows                {stats['records']:,}  (order: {args.order})")
+    staged = " (staged: by county)" if args.sample is not None else ""
+    print(f"rows                {stats['records']:,}  (order: {args.order}{staged})")
     print(f"candidate pairs     {candidates:,}  per pass {stats['pass_pairs']}")
     if "sub_blocked" in stats:
         print(f"sub-blocked blocks  {stats['sub_blocked']}")
