@@ -129,6 +129,10 @@ def test_block_keys_combine_fields_and_missing_values():
     keys = block_keys(records, ["name", "birth_date", "household_region"])
     assert keys[0] == keys[1] != keys[2]
     assert keys[3] == -1 and keys[4] == -1
+    # A record's key is the same whichever rows are asked for (keys are built a slice at a time).
+    fields = ["name", "birth_date", "household_region"]
+    assert block_keys(records, fields, np.array([2, 0])).tolist() == keys[[2, 0]].tolist()
+    assert block_keys(records, fields, slice(1, 3)).tolist() == keys[1:3].tolist()
 
 
 def test_id_values_round_trip_through_their_digits():
@@ -236,3 +240,52 @@ def test_unknown_fields_and_a_lost_veto_are_refused(tmp_path: Path):
     with pytest.raises(ValueError, match="one_side_without_valid_id"):
         check_blocking(config | {"comparisons": comparisons})
     check_blocking(config)
+
+
+def test_student_numbers_other_than_g_plus_own_id_are_blocked():
+    damaged = valid_id(41)[:-1] + ("1" if valid_id(41)[-1] != "1" else "2")  # fails its check
+    frame = roster(
+        # Two registrations sharing one temporary L number (different, valid IDs).
+        {
+            "record_id": "l1",
+            "name": "李娜",
+            "id_number": valid_id(61),
+            "student_no": "L4401030001201203150001"[:19],
+        },
+        {
+            "record_id": "l2",
+            "name": "王芳",
+            "id_number": valid_id(63),
+            "student_no": "L4401030001201203150001"[:19],
+        },
+        # "G" + its own (invalid) ID, and a copy without ID that kept the same 学籍号.
+        {"record_id": "g1", "name": "赵敏", "id_number": damaged, "student_no": "G" + damaged},
+        {"record_id": "g2", "name": "赵敏", "id_number": None, "student_no": "G" + damaged},
+        # "G" + own ID on both sides with one ID: the id pass has it, not this one.
+        {
+            "record_id": "s1",
+            "name": "钱七",
+            "id_number": valid_id(71),
+            "student_no": "G" + valid_id(71),
+        },
+        {
+            "record_id": "s2",
+            "name": "钱七",
+            "id_number": valid_id(71),
+            "student_no": "G" + valid_id(71),
+        },
+    )
+    records = prepare_records(frame)
+    assert records.student_no_kind.tolist() == [2, 2, 1, 2, 1, 1]
+    assert (
+        records.student_no_at(np.array([2, 3])) == records.student_no_at(np.array([3, 2]))
+    ).all()
+    config = load_config() | {"passes": ["student_no"]}
+    a, b, stats = candidate_pairs(records, config)
+    assert pair_set(a, b) == {(0, 1), (2, 3)}
+    subset = records.subset(np.array([3, 2]))
+    assert subset.student_no_kind.tolist() == [2, 1]
+    assert (
+        subset.student_no_at(np.array([0, 1])).tolist()
+        == records.student_no_at(np.array([3, 2])).tolist()
+    )

@@ -15,6 +15,7 @@ but hold two valid, different IDs are not linked.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from xueji_quality.linkage.classify import check_blocking, classify
 from xueji_quality.linkage.cluster import build_groups, pair_reasons
@@ -78,6 +80,20 @@ def _empty_pairs() -> pd.DataFrame:
     )
 
 
+# Linked pairs whose reasons are written at a time (bounds the text columns held at once).
+REASON_BATCH = 100_000
+
+
+def release_memory() -> None:
+    """Hand freed memory back to the system between steps (Arrow's allocator and the C heap keep
+    it for reuse otherwise, and the next step's peak comes on top)."""
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def _record_ids(records, rows: np.ndarray) -> np.ndarray:
     """Record ids (str objects) at roster positions ``rows``."""
     taken = take_rows(records.record_id, rows)
@@ -97,7 +113,9 @@ def find_duplicates(roster: pd.DataFrame, config_path: Path | None = None) -> Li
     timings["prepare"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
+    release_memory()
     a, b, stats = candidate_pairs(records, config)
+    release_memory()
     timings["index"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
@@ -113,9 +131,19 @@ def find_duplicates(roster: pd.DataFrame, config_path: Path | None = None) -> Li
     timings["classify"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
+    # From here on only the linked records matter: keep those, let the roster-length arrays go.
+    roster_a, roster_b = linked["a"].to_numpy(), linked["b"].to_numpy()
+    rows, local = np.unique(np.r_[roster_a, roster_b], return_inverse=True)
+    records = records.subset(rows)
+    release_memory()
+    linked["a"], linked["b"] = local[: len(linked)], local[len(linked) :]
     left = _record_ids(records, linked["a"].to_numpy())
     right = _record_ids(records, linked["b"].to_numpy())
     swap = left > right
+    reasons = [
+        pair_reasons(records, linked.iloc[start : start + REASON_BATCH].reset_index(drop=True))
+        for start in range(0, len(linked), REASON_BATCH)
+    ]
     pairs = pd.DataFrame(
         {
             "record_id_a": pd.Series(np.where(swap, right, left), dtype="string"),
@@ -127,24 +155,26 @@ def find_duplicates(roster: pd.DataFrame, config_path: Path | None = None) -> Li
                 dtype="string",
             ),
             "score": linked["score"].to_numpy(dtype=np.float64),
-            "reason": pd.Series(pair_reasons(records, linked).to_numpy(), dtype="string"),
+            "reason": pd.Series(
+                np.concatenate([r.to_numpy(dtype=object) for r in reasons])
+                if reasons
+                else np.zeros(0, dtype=object),
+                dtype="string",
+            ),
         }
     )
+    del reasons
     # Pairs in record-id order, so reasons and outputs do not depend on the row order of the file.
     order = np.lexsort((pairs["record_id_b"].to_numpy(), pairs["record_id_a"].to_numpy()))
     pairs = pairs.iloc[order].reset_index(drop=True) if len(pairs) else _empty_pairs()
     duplicates = build_groups(
-        roster,
-        pairs,
-        linked["a"].to_numpy()[order],
-        linked["b"].to_numpy()[order],
-        int(config["group_size_cap"]),
+        roster, pairs, roster_a[order], roster_b[order], int(config["group_size_cap"])
     )
     timings["cluster"] = time.perf_counter() - clock
 
     stats.update(
         {
-            "records": records.n,
+            "records": len(roster),
             "linked_pairs": len(pairs),
             "groups": int(duplicates["group_id"].nunique()),
             "oversized_groups": int(

@@ -69,7 +69,7 @@ def id_levels(records: Records, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarra
         & (da[rows, first] == db[rows, nxt])
         & (da[rows, nxt] == db[rows, first])
     )
-    shape_a, shape_b = records.id_shape[a], records.id_shape[b]
+    shape_a, shape_b = records.id_value[a] >= 0, records.id_value[b] >= 0
     valid_a, valid_b = records.id_valid[a], records.id_valid[b]
     both = shape_a & shape_b
     sno_a, sno_b = records.student_no_ids(a), records.student_no_ids(b)
@@ -217,6 +217,7 @@ def compare_pairs(records: Records, a: np.ndarray, b: np.ndarray) -> pd.DataFram
         level("birth", "different"),
     ).astype(np.int8)
     sa, sb = records.sex[a], records.sex[b]
+    sno_a, sno_b = records.student_no_at(a), records.student_no_at(b)
     name_share = _value_shares(records.name_code)
     guardian_share = _guardian_shares(records, a, b)
     return pd.DataFrame(
@@ -242,12 +243,6 @@ def compare_pairs(records: Records, a: np.ndarray, b: np.ndarray) -> pd.DataFram
                 records.region[b] < 0,
                 "region",
             ),
-            "student_no": _equality_levels(
-                records.student_no[a],
-                records.student_no[b],
-                records.student_no[a] < 0,
-                records.student_no[b] < 0,
-                "student_no",
-            ),
+            "student_no": _equality_levels(sno_a, sno_b, sno_a < 0, sno_b < 0, "student_no"),
         }
     )

@@ -39,7 +39,7 @@ row to the roster it is given.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -66,7 +66,26 @@ FIELDS = (
     "household_region",
 )
 # Rows handled at a time while the ID and 学籍号 columns are parsed (bounds the digit matrices).
-CHUNK_ROWS = 1 << 20
+CHUNK_ROWS = 1 << 18
+# Distinct names turned into Python strings at a time for their pinyin.
+READING_BATCH = 100_000
+
+
+# Records fields with one entry per record (Records.subset takes them at the chosen rows).
+_PER_RECORD = (
+    "id_present",
+    "id_valid",
+    "id_value",
+    "student_no_kind",
+    "name_code",
+    "name_raw_code",
+    "guardian_code",
+    "birth_year",
+    "birth_month",
+    "birth_day",
+    "sex",
+    "region",
+)
 
 
 @dataclass
@@ -76,13 +95,14 @@ class Records:
     n: int
     record_id: pa.ChunkedArray  # the roster's record ids as text
     id_present: np.ndarray  # bool: the ID field holds something
-    id_shape: np.ndarray  # bool: 17 digits + digit/X
-    id_valid: np.ndarray  # bool: shape and check character right
-    id_value: np.ndarray  # int64 value of the ID (PLACE) where id_shape, else -1
-    student_no: (
-        np.ndarray
-    )  # int64 key of a 学籍号 of the right shape (tail value * 4 + letter), else -1
-    student_no_g_valid: np.ndarray  # bool: a G 学籍号 whose tail is a valid ID
+    id_valid: np.ndarray  # bool: ID shape (17 digits + digit/X) and check character right
+    id_value: np.ndarray  # int64 value of the ID (PLACE) where it has ID shape, else -1
+    # 学籍号 (letter + 18): 0 none or malformed, 1 "G" + the record's own ID number (the common
+    # case, key = id_value * 4 + 1), 2 any other; kind 2 keys are kept for those rows only.
+    student_no_kind: np.ndarray  # uint8
+    student_no_rows: np.ndarray  # int64 sorted positions of kind 2
+    student_no_keys: np.ndarray  # int64 key (tail value * 4 + letter) of each kind 2 row
+    student_no_g_valid: np.ndarray  # bool per kind 2 row: a G 学籍号 whose tail is a valid ID
     name_code: np.ndarray  # int32 code of the cleaned name (-1 missing)
     names: pa.Array  # cleaned name per code
     name_raw_code: np.ndarray  # int32 code of the name as given (-1 missing)
@@ -94,7 +114,7 @@ class Records:
     birth_month: np.ndarray  # int8
     birth_day: np.ndarray  # int8
     sex: np.ndarray  # int8: 1, 2, 0 unknown
-    region: np.ndarray  # int32 code of household_region (-1 missing)
+    region: np.ndarray  # int16 (int32 beyond 32,000 values) code of household_region, -1 missing
     extra: dict = field(default_factory=dict)
 
     @property
@@ -102,13 +122,44 @@ class Records:
         """int32 code of the default reading of each record's name (-1 missing)."""
         return self.pinyin_of_name[self.name_code]
 
+    def subset(self, rows: np.ndarray) -> Records:
+        """The records at ``rows`` (positions 0..len(rows)-1 in the result), dictionaries shared."""
+        rows = np.asarray(rows, dtype=np.int64)
+        arrays = {name: getattr(self, name)[rows] for name in _PER_RECORD}
+        keys, g_valid = self.student_no_at(rows), self.student_no_ids(rows) >= 0
+        other = np.flatnonzero(arrays["student_no_kind"] == 2)
+        return replace(
+            self,
+            n=len(rows),
+            record_id=pa.chunked_array([take_rows(self.record_id, rows)]),
+            student_no_rows=other,
+            student_no_keys=keys[other],
+            student_no_g_valid=g_valid[other],
+            **arrays,
+        )
+
+    def student_no_at(self, rows: np.ndarray) -> np.ndarray:
+        """int64 key of the 学籍号 at ``rows`` (-1 none or malformed)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        kind = self.student_no_kind[rows]
+        out = np.where(kind == 1, self.id_value[rows] * 4 + 1, -1)
+        other = np.flatnonzero(kind == 2)
+        out[other] = self.student_no_keys[np.searchsorted(self.student_no_rows, rows[other])]
+        return out
+
     def digits(self, rows: np.ndarray) -> np.ndarray:
         """(len(rows), 18) digit values (X = 10) of the IDs at ``rows``; zeros where no ID shape."""
         return id_value_digits(self.id_value[rows])
 
     def student_no_ids(self, rows: np.ndarray) -> np.ndarray:
         """Value of the valid ID carried by the G 学籍号 at ``rows``, else -1."""
-        return np.where(self.student_no_g_valid[rows], self.student_no[rows] // 4, -1)
+        rows = np.asarray(rows, dtype=np.int64)
+        kind = self.student_no_kind[rows]
+        out = np.where((kind == 1) & self.id_valid[rows], self.id_value[rows], -1)
+        other = np.flatnonzero(kind == 2)
+        at = np.searchsorted(self.student_no_rows, rows[other])
+        out[other] = np.where(self.student_no_g_valid[at], self.student_no_keys[at] // 4, -1)
+        return out
 
 
 def id_value_digits(values: np.ndarray) -> np.ndarray:
@@ -225,9 +276,12 @@ def _codes(array: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
         chunks = [encoded]
     if chunks:
         dictionary = chunks[0].dictionary
-        parts = [pc.fill_null(c.indices, -1).to_numpy(zero_copy_only=False) for c in chunks]
-        codes = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        codes = np.array(codes, dtype=np.int32)  # writable, int32
+        codes = np.empty(sum(len(c) for c in chunks), dtype=np.int32)
+        start = 0
+        for chunk in chunks:
+            part = pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False)
+            codes[start : start + len(part)] = part
+            start += len(part)
     else:
         dictionary, codes = pa.array([], pa.string()), np.zeros(0, np.int32)
     empty = pc.index(dictionary, "").as_py() if len(dictionary) else -1
@@ -288,7 +342,6 @@ def _parse_ids(records: dict, ids: pa.Array, student_no: pa.Array, rows: slice) 
     """ID and 学籍号 fields of one slice of rows, written into the arrays of ``records``."""
     digits, shape = _id_digits(ids)
     value = np.where(shape, _digits_value(digits), -1)
-    records["id_shape"][rows] = shape
     records["id_valid"][rows] = _valid(digits, shape)
     records["id_value"][rows] = value
     records["id_present"][rows] = pc.fill_null(pc.greater(pc.utf8_length(ids), 0), False).to_numpy(
@@ -318,10 +371,13 @@ def _parse_ids(records: dict, ids: pa.Array, student_no: pa.Array, rows: slice) 
     tail_digits, tail_shape = _id_digits(pc.utf8_slice_codeunits(student_no, 1))
     well_formed = (letter > 0) & (length == 19) & tail_shape
     tail_value = _digits_value(tail_digits)
-    records["student_no"][rows] = np.where(well_formed, tail_value * 4 + letter, -1)
-    records["student_no_g_valid"][rows] = (
-        well_formed & (letter == _LETTERS["G"]) & _valid(tail_digits, tail_shape)
-    )
+    own = well_formed & (letter == _LETTERS["G"]) & (tail_value == value)
+    records["student_no_kind"][rows] = np.where(own, 1, np.where(well_formed, 2, 0))
+    other = np.flatnonzero(well_formed & ~own)
+    records["student_no_rows"].append(rows.start + other)
+    records["student_no_keys"].append(tail_value[other] * 4 + letter[other])
+    g_valid = (letter == _LETTERS["G"]) & _valid(tail_digits, tail_shape)
+    records["student_no_g_valid"].append(g_valid[other])
 
 
 def prepare_records(roster: pd.DataFrame) -> Records:
@@ -330,11 +386,12 @@ def prepare_records(roster: pd.DataFrame) -> Records:
     birth_codes, birth_table = _birth_table(_arrow(roster, "birth_date"))
     arrays = {
         "id_present": np.zeros(n, dtype=bool),
-        "id_shape": np.zeros(n, dtype=bool),
         "id_valid": np.zeros(n, dtype=bool),
         "id_value": np.full(n, -1, dtype=np.int64),
-        "student_no": np.full(n, -1, dtype=np.int64),
-        "student_no_g_valid": np.zeros(n, dtype=bool),
+        "student_no_kind": np.zeros(n, dtype=np.uint8),
+        "student_no_rows": [np.zeros(0, dtype=np.int64)],
+        "student_no_keys": [np.zeros(0, dtype=np.int64)],
+        "student_no_g_valid": [np.zeros(0, dtype=bool)],
         "birth_year": birth_table[birth_codes, 0],
         "birth_month": birth_table[birth_codes, 1].astype(np.int8),
         "birth_day": birth_table[birth_codes, 2].astype(np.int8),
@@ -349,6 +406,8 @@ def prepare_records(roster: pd.DataFrame) -> Records:
             student_nos.slice(start, length).combine_chunks(),
             slice(start, start + length),
         )
+    for key in ("student_no_rows", "student_no_keys", "student_no_g_valid"):
+        arrays[key] = np.concatenate(arrays[key])
     month, day = arrays["birth_month"], arrays["birth_day"]
     bad = (month < 1) | (month > 12) | (day < 1) | (day > 31)
     for key in ("birth_year", "birth_month", "birth_day"):
@@ -356,14 +415,22 @@ def prepare_records(roster: pd.DataFrame) -> Records:
 
     name_code, names, name_raw_code, names_raw = _cleaned_codes(_arrow(roster, "name"))
     guardian_code, guardians, _, _ = _cleaned_codes(_arrow(roster, "guardian_name"))
-    pinyin_codes, _ = pd.factorize(pd.Series(default_readings(names.to_pylist()), dtype=object))
+    # Readings of the distinct names, a batch of Python strings at a time, coded in Arrow.
+    readings = [
+        pa.array(default_readings(names.slice(start, READING_BATCH).to_pylist()), pa.string())
+        for start in range(0, len(names), READING_BATCH)
+    ]
+    pinyin_codes, _ = _codes(pa.chunked_array(readings, type=pa.string()))
     pinyin_of_name = np.append(pinyin_codes, -1).astype(np.int32)
+    del readings
 
     sex_text = _arrow(roster, "sex")
     sex = np.zeros(n, dtype=np.int8)
     for text, code in (("1", 1), ("2", 2)):
         sex[pc.fill_null(pc.equal(sex_text, text), False).to_numpy(zero_copy_only=False)] = code
-    region, _ = _codes(_arrow(roster, "household_region"))
+    region, regions = _codes(_arrow(roster, "household_region"))
+    if len(regions) < np.iinfo(np.int16).max:
+        region = region.astype(np.int16)
 
     if "record_id" in roster.columns:
         record_id = _arrow(roster, "record_id")
@@ -381,6 +448,7 @@ def prepare_records(roster: pd.DataFrame) -> Records:
         guardians=guardians,
         sex=sex,
         region=region,
+        extra={"region_values": len(regions)},
         **arrays,
     )
 
@@ -426,7 +494,7 @@ def _window_pairs(
 
 def _shared_values(values: np.ndarray) -> np.ndarray:
     """The values that occur more than once (sorted)."""
-    values = np.sort(values)
+    values.sort()
     repeated = values[1:][values[1:] == values[:-1]]
     return np.unique(repeated)
 
@@ -466,7 +534,7 @@ def pairs_in_blocks(
         left = np.asarray(left, dtype=bool)
         wanted = np.unique(keys[used & left])  # blocks holding at least one left member
     else:
-        wanted = _shared_values(keys[used])
+        wanted = _shared_values(keys[used])  # (a copy, sorted in place)
     used &= _isin(keys, wanted)
     index = np.flatnonzero(used)
     del used
@@ -514,52 +582,57 @@ def pairs_in_blocks(
 # --- keys --------------------------------------------------------------------------------------
 
 
-def _date_code(records: Records, unordered: bool) -> np.ndarray:
+def _date_code(records: Records, unordered: bool, rows=None) -> np.ndarray:
     """Dense int32 code of the birth date (year, month, day; or year and {month, day}), -1 unknown."""
-    month = records.birth_month.astype(np.int32)
-    day = records.birth_day.astype(np.int32)
+    if rows is None:
+        out = np.empty(records.n, dtype=np.int32)
+        for start in range(0, records.n, CHUNK_ROWS):
+            part = slice(start, start + CHUNK_ROWS)
+            out[part] = _date_code(records, unordered, part)
+        return out
+    year = records.birth_year[rows].astype(np.int32)
+    month = records.birth_month[rows].astype(np.int32)
+    day = records.birth_day[rows].astype(np.int32)
     if unordered:
         month, day = np.minimum(month, day), np.maximum(month, day)
-    code = records.birth_year.astype(np.int32)
-    code *= 372
-    code += (month - 1) * 31
-    code += day - 1
-    code[records.birth_year <= 0] = -1
-    return code
+    return np.where(year > 0, year * 372 + (month - 1) * 31 + (day - 1), -1).astype(np.int32)
 
 
-def field_codes(records: Records, name: str) -> tuple[np.ndarray, int]:
-    """Integer codes of one blocking field (-1 missing; the Records array itself where it can be)
-    and the number of possible codes."""
+def field_codes(records: Records, name: str, rows=None) -> tuple[np.ndarray, int]:
+    """Integer codes of one blocking field at ``rows`` (all by default; -1 missing; the Records
+    array itself where it can be) and the number of possible codes."""
+    every = slice(None) if rows is None else rows
     if name == "name":
-        return records.name_code, len(records.names)
+        return records.name_code[every], len(records.names)
     if name == "name_pinyin":
-        return records.name_pinyin, int(records.pinyin_of_name.max(initial=-1)) + 1
+        table = records.pinyin_of_name
+        return table[records.name_code[every]], int(table.max(initial=-1)) + 1
     if name == "guardian":
-        return records.guardian_code, len(records.guardians)
+        return records.guardian_code[every], len(records.guardians)
     if name in ("birth_date", "birth_date_unordered"):
-        return _date_code(records, unordered=name.endswith("unordered")), 10_000 * 372
+        return _date_code(records, name.endswith("unordered"), rows), 10_000 * 372
     if name == "sex":
-        return records.sex - 1, 2
+        return records.sex[every] - 1, 2
     if name == "household_region":
-        return records.region, int(records.region.max(initial=-1)) + 1
+        return records.region[every], records.extra["region_values"]
     raise ValueError(f"unknown blocking field {name!r}; known: {', '.join(FIELDS)}")
 
 
-def block_keys(records: Records, fields: list[str]) -> np.ndarray:
-    """One int64 key per record from several fields (-1 where any is missing)."""
-    codes, size = field_codes(records, fields[0])
+def block_keys(records: Records, fields: list[str], rows=None) -> np.ndarray:
+    """One int64 key per record (at ``rows``, all by default) from several fields; -1 where any
+    is missing. The key of a record does not depend on which rows are asked for. Should the
+    fields' code ranges multiply beyond 2^62, the partial key is folded (modulo): two blocks may
+    then share a key, which adds candidate pairs and loses none."""
+    codes, size = field_codes(records, fields[0], rows)
     key = codes.astype(np.int64)
     for name in fields[1:]:
-        codes, cardinality = field_codes(records, name)
+        codes, cardinality = field_codes(records, name, rows)
         cardinality = max(cardinality, 1)
-        if size * cardinality >= 2**62:  # re-number the partial key densely
-            known = key >= 0
-            _, dense = np.unique(key[known], return_inverse=True)
-            key[known] = dense
-            size = int(dense.max(initial=-1)) + 1
         missing = key < 0
         missing |= codes < 0
+        if size * cardinality >= 2**62:
+            size = 2**62 // cardinality
+            key %= size
         key *= cardinality
         key += codes
         key[missing] = -1
@@ -573,8 +646,8 @@ def agree_or_missing(
     """True where a pair agrees on at least one field, or one side lacks it."""
     keep = np.zeros(len(a), dtype=bool)
     for name in fields:
-        codes, _ = field_codes(records, name)
-        ca, cb = codes[a], codes[b]
+        ca, _ = field_codes(records, name, a)
+        cb, _ = field_codes(records, name, b)
         keep |= (ca == cb) | (ca < 0) | (cb < 0)
     return keep
 
@@ -613,14 +686,28 @@ def _one_edit_valid_neighbours(digits: np.ndarray, value: np.ndarray) -> list[np
     return out
 
 
-def _match_values(left_rows, left_values, right_rows, right_values):
-    """Pairs (left row, right row) with equal int64 values (>= 0)."""
+def _rows_where(n: int, condition) -> np.ndarray:
+    """Positions where ``condition(slice)`` is true, evaluated a slice of rows at a time (no
+    roster-length temporaries)."""
+    parts = [
+        start + np.flatnonzero(condition(slice(start, min(start + CHUNK_ROWS, n))))
+        for start in range(0, n, CHUNK_ROWS)
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def _match_values(left_rows, left_values, right_values, right_mask):
+    """Pairs (left row, right position) with equal int64 values (>= 0); the right side is every
+    position of ``right_values`` where ``right_mask`` holds."""
     keep = left_values >= 0
     left_rows, left_values = np.asarray(left_rows)[keep], np.asarray(left_values)[keep]
-    right_values = np.asarray(right_values)
     wanted = pd.Index(np.unique(left_values))
-    hit = wanted.get_indexer(right_values) >= 0  # the few right rows that can match
-    right_rows, right_values = np.asarray(right_rows)[hit], right_values[hit]
+    # The few right positions that can match, found a slice at a time.
+    right_rows = _rows_where(
+        len(right_values),
+        lambda rows: right_mask[rows] & (wanted.get_indexer(right_values[rows]) >= 0),
+    )
+    right_values = right_values[right_rows]
     order = np.argsort(right_values, kind="stable")
     right_rows, right_values = right_rows[order], right_values[order]
     low = np.searchsorted(right_values, left_values, side="left")
@@ -640,28 +727,31 @@ def blocking_rules(config: dict) -> dict[str, dict]:
     return rules
 
 
-class _Order:
-    """A blocking field's codes, computed only when an oversized block needs ordering."""
-
-    def __init__(self, records: Records, name: str) -> None:
-        self.records, self.name = records, name
-
-    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
-        return field_codes(self.records, self.name)[0][rows]
-
-
 def _rule_pass(
     records: Records, rule: dict, cap: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    keys = block_keys(records, list(rule["on"]))
-    left = ~records.id_valid if rule.get("one_side_without_valid_id", False) else None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Pairs of one declared rule; also the oversized blocks and the keys (with their rows)."""
+    on = list(rule["on"])
     agree = list(rule.get("agree_on_one_of", []))
-    orders = [_Order(records, f) for f in agree] or [np.zeros(records.n, np.int8)]
-    a, b, big_keys, big_sizes = pairs_in_blocks(keys, cap, left=left, orders=orders)
+    rows, left = None, None
+    if rule.get("one_side_without_valid_id", False):
+        # Only blocks holding a record without a valid ID can give pairs: their keys first, then
+        # the records with such a key, found a slice of rows at a time.
+        without = _rows_where(records.n, lambda part: ~records.id_valid[part])
+        left_keys = block_keys(records, on, without)
+        wanted = pd.Index(np.unique(left_keys[left_keys >= 0]))
+        rows = _rows_where(
+            records.n, lambda part: wanted.get_indexer(block_keys(records, on, part)) >= 0
+        )
+        left = ~records.id_valid[rows]
+    keys = block_keys(records, on, rows)
+    orders = [field_codes(records, f, rows)[0] for f in agree] or [np.zeros(len(keys), np.int8)]
+    a, b, big_keys, big_sizes = pairs_in_blocks(keys, cap, rows, left=left, orders=orders)
+    del orders
     if agree:
         keep = agree_or_missing(records, agree, a, b)
         a, b = a[keep], b[keep]
-    return a, b, big_keys, big_sizes, keys
+    return a, b, big_keys, big_sizes, keys, rows
 
 
 def candidate_pairs(records: Records, config: dict) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -684,27 +774,42 @@ def candidate_pairs(records: Records, config: dict) -> tuple[np.ndarray, np.ndar
         add("id", a, b, bk, bs, _id_text)
 
     if "student_no" in enabled:
-        a, b, bk, bs = pairs_in_blocks(records.student_no, cap)
-        # A G 学籍号 carrying a valid ID other than the record's own: look that ID up. (When it
-        # is the record's own ID, the id pass has the pair already.)
-        tail = np.where(records.student_no_g_valid, records.student_no // 4, -1)
-        other = np.flatnonzero((tail >= 0) & (tail != records.id_value))
-        valid = np.flatnonzero(records.id_valid)
-        a2, b2 = _match_values(other, tail[other], valid, records.id_value[valid])
-        del tail, valid
+        # Two records holding "G" + their own ID and the same 学籍号 hold the same ID: the id
+        # pass has them. So blocks are formed around the other 学籍号 (kind 2) only.
+        other_rows, other_keys = records.student_no_rows, records.student_no_keys
+        wanted = pd.Index(np.unique(other_keys))
+        own_rows = _rows_where(
+            records.n,
+            lambda rows: (
+                (records.student_no_kind[rows] == 1)
+                & (wanted.get_indexer(records.id_value[rows] * 4 + 1) >= 0)
+            ),
+        )
+        a, b, bk, bs = pairs_in_blocks(
+            np.r_[other_keys, records.id_value[own_rows] * 4 + 1],
+            cap,
+            np.r_[other_rows, own_rows],
+            left=np.r_[np.ones(len(other_rows), bool), np.zeros(len(own_rows), bool)],
+        )
+        # A G 学籍号 carrying a valid ID other than the record's own: look that ID up.
+        carries = records.student_no_g_valid
+        a2, b2 = _match_values(
+            other_rows[carries], other_keys[carries] // 4, records.id_value, records.id_valid
+        )
         keep = a2 != b2
         add("student_no", np.r_[a, a2[keep]], np.r_[b, b2[keep]], bk, bs, _student_no_text)
 
     if "id_neighbour" in enabled:
-        invalid = np.flatnonzero(records.id_shape & ~records.id_valid)
-        valid = np.flatnonzero(records.id_valid)
+        invalid = _rows_where(
+            records.n, lambda rows: (records.id_value[rows] >= 0) & ~records.id_valid[rows]
+        )
         d = records.digits(invalid)
         v = records.id_value[invalid]
         neighbours = _one_edit_valid_neighbours(d, v)
         values = np.concatenate(neighbours) if neighbours else np.zeros(0, np.int64)
         rows = np.tile(invalid, len(neighbours))
-        a, b = _match_values(rows, values, valid, records.id_value[valid])
-        del values, rows, valid, neighbours
+        a, b = _match_values(rows, values, records.id_value, records.id_valid)
+        del values, rows, neighbours
         parts_a, parts_b = [a], [b]
         d = d.astype(np.int64)
         big_k: list[str] = []
@@ -729,10 +834,10 @@ def candidate_pairs(records: Records, config: dict) -> tuple[np.ndarray, np.ndar
 
     for name in RULE_PASSES:
         if name in enabled and name in rules:
-            a, b, bk, bs, keys = _rule_pass(records, rules[name], cap)
+            a, b, bk, bs, keys, rows = _rule_pass(records, rules[name], cap)
             what = "guardian" if rules[name]["on"][0] == "guardian" else "name"
-            add(name, a, b, bk, bs, _key_describer(records, keys, what), "sub-blocked")
-            del keys
+            add(name, a, b, bk, bs, _key_describer(records, keys, rows, what), "sub-blocked")
+            del keys, rows
 
     codes = np.unique(np.concatenate(list(found.values()))) if found else np.zeros(0, np.int64)
     stats = {
@@ -743,11 +848,12 @@ def candidate_pairs(records: Records, config: dict) -> tuple[np.ndarray, np.ndar
     return codes // max(n, 1), codes % max(n, 1), stats
 
 
-def _key_describer(records: Records, keys: np.ndarray, what: str):
+def _key_describer(records: Records, keys: np.ndarray, rows: np.ndarray | None, what: str):
     """Readable text of an oversized block's key (first member's name and birth date)."""
 
     def describe(key: int) -> str:
-        row = int(np.flatnonzero(keys == key)[0])
+        first = int(np.flatnonzero(keys == key)[0])
+        row = first if rows is None else int(rows[first])
         codes, values = (
             (records.name_code, records.names)
             if what == "name"
