@@ -289,3 +289,31 @@ def test_student_numbers_other_than_g_plus_own_id_are_blocked():
         subset.student_no_at(np.array([0, 1])).tolist()
         == records.student_no_at(np.array([3, 2])).tolist()
     )
+
+
+def test_id_digits_read_from_bytes_agree_with_idcard():
+    import pyarrow as pa
+
+    from xueji_quality.linkage.index import _id_digits
+
+    values = pa.array(
+        [
+            "11010519491231002X",
+            "34052419800101001X",
+            "110105194912310021",
+            "1101051949123100x2",  # lower-case x inside
+            "1101051949123100X2",
+            "１１０１０５１９４９１２３１００２X",  # full-width: not ASCII
+            "11010519491231002",
+            "A1010519491231002X",
+            "110105194912310:2X",
+            "11010519491231002/",
+            None,
+            "",
+        ],
+        pa.large_string(),
+    )
+    digits, shape = _id_digits(values)
+    expected_digits, expected_shape = idcard.id_digits(values)
+    assert shape.tolist() == expected_shape.tolist()
+    assert (digits == expected_digits).all()

@@ -308,7 +308,10 @@ def _id_digits(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     digits = raw - np.uint8(48)  # bytes below '0' wrap round to large values
     x = raw[:, 17] == ord("X")
     digits[x, 17] = 10
-    shape = fits & (digits.max(axis=1) <= 10) & (digits[:, :17].max(axis=1) <= 9)
+    highest = digits[:, 0].copy()  # column by column: faster than a reduction along rows of 18
+    for k in range(1, 17):
+        np.maximum(highest, digits[:, k], out=highest)
+    shape = fits & (highest <= 9) & (digits[:, 17] <= 10)
     digits[~shape] = 0
     return digits, shape
 
