@@ -241,8 +241,10 @@ def main() -> None:
         f"  CPU {figures['cpu_s']:.2f} s  load average {figures['load'][0]:.2f} -> {figures['load'][1]:.2f}"
     )
     print("stage timings       " + ", ".join(f"{k} {v:.2f} s" for k, v in stats["timings"].items()))
+    during = max(figures["step_peak_rss_mb"].values())
     print(
-        f"peak RSS            {figures['peak_rss_mb']:,.0f} MB (roster loaded: {figures['baseline_rss_mb']:,.0f} MB)"
+        f"peak RSS            {figures['peak_rss_mb']:,.0f} MB over the child's life, {during:,.0f} MB"
+        f" sampled during linkage (roster loaded: {figures['baseline_rss_mb']:,.0f} MB)"
     )
     print(
         "peak RSS per step   "
