@@ -5,7 +5,9 @@ each pass groups records by a key and only records sharing a key become candidat
 
 - ``id``: the same normalised ID number (18 characters of ID shape) — the Ministry's class 1.
 - ``student_no``: the same 学籍号, and a ``G`` 学籍号 whose 18 tail characters equal another
-  record's ID number (a damaged ID field often sits next to an intact 学籍号).
+  record's ID number (a damaged ID field often sits next to an intact 学籍号). Blocks form around
+  the numbers that are not "G" + the record's own ID: two of those that agree carry one ID, and
+  the ``id`` pass pairs them already.
 - ``id_neighbour``: IDs that fail their MOD 11-2 check. A single substitution or a swap of two
   adjacent characters always breaks the check, so for such an ID every valid number one edit away
   is computed (at most 17 substitutions, the right check character, 17 swaps) and looked up among
