@@ -171,6 +171,11 @@ def _run(args: argparse.Namespace) -> int:
     _prepare_prefect()
     # Taken before Prefect is even imported: a refused run costs nothing.
     with run_lock(args.out):
+        if args.task_runner != "dask":
+            from xueji_quality import workers
+
+            # The run's worker processes come from this server: it imports while Prefect starts.
+            workers.start()
         from pipelines.progress import stage_progress
         from pipelines.provincial import provincial_run
         from pipelines.runners import task_runner

@@ -60,6 +60,7 @@ from xueji_quality.rules import checks
 from xueji_quality.rules import expectations as _registered  # noqa: F401  (registers rules)
 from xueji_quality.staging import Part, StagedStore
 from xueji_quality.workers import mp_context
+from xueji_quality.workers import start as start_workers
 
 DEFAULT_SUITES_DIR = Path(__file__).resolve().parents[1] / "expectations"
 CATALOGUE_COLUMNS: tuple[str, ...] = (
@@ -305,12 +306,9 @@ def _pool_context() -> multiprocessing.context.BaseContext:
 
 def _start_workers() -> multiprocessing.context.BaseContext:
     """The pool's start context; a forkserver starts now, importing while the caller prepares."""
-    context = _pool_context()
-    if context.get_start_method() == "forkserver":
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()
-    return context
+    if START_METHOD == "forkserver":
+        return start_workers()
+    return _pool_context()
 
 
 def _run_parallel(

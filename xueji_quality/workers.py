@@ -59,6 +59,20 @@ def mp_context() -> multiprocessing.context.BaseContext:
 _context = mp_context
 
 
+def start() -> multiprocessing.context.BaseContext:
+    """Start the forkserver now and return the start context.
+
+    The server imports PRELOAD (seconds, mostly Great Expectations) while the caller goes on: a
+    command that starts it before Prefect's server has both start-ups overlap on two cores.
+    """
+    context = mp_context()
+    if context.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+    return context
+
+
 def _shared_pool(processes: int) -> ProcessPoolExecutor:
     global _pool, _pool_size
     with _lock:
