@@ -18,6 +18,7 @@ from xueji_quality.linkage.index import (
     id_value_digits,
     pairs_in_blocks,
     prepare_records,
+    sub_block_window,
     take_rows,
 )
 
@@ -115,6 +116,25 @@ def test_pairs_stay_bounded_per_left_member_in_a_giant_block():
     assert len(a) <= 2 * 19 * left.sum()
     assert (a < b).all() and (left[a] | left[b]).all()
     assert len(np.unique(a * n + b)) == len(a)
+
+
+def test_a_pair_budget_narrows_the_window_of_giant_blocks():
+    # A roster of placeholders: everybody in one block, two orders.
+    rng = np.random.default_rng(2)
+    n = 50_000
+    keys = np.zeros(n, dtype=np.int64)
+    orders = [rng.integers(0, 3, n), rng.integers(0, 3, n)]
+    assert sub_block_window(1000, 200_000, n, 2) == 2
+    assert sub_block_window(1000, None, n, 2) == 1000
+    assert sub_block_window(1000, 10**12, n, 2) == 1000
+    a, b, big_keys, big_sizes = pairs_in_blocks(keys, cap=1000, orders=orders, pair_budget=200_000)
+    assert big_sizes.tolist() == [n]
+    assert len(np.unique(a * n + b)) <= 200_000
+    # Each member still meets its neighbour in each order: equal order values come together.
+    order = np.lexsort((np.arange(n), orders[0]))
+    assert pair_set(a, b) >= {tuple(sorted(p)) for p in zip(order[:-1], order[1:], strict=True)}
+    unbounded = pairs_in_blocks(keys[:5000], cap=1000, orders=[o[:5000] for o in orders])[0]
+    assert len(unbounded) > 1_000_000  # what the budget prevents
 
 
 def test_block_keys_combine_fields_and_missing_values():

@@ -31,3 +31,22 @@ def test_an_input_error_crosses_the_process_boundary_intact():
     error = raised.value
     assert (error.file, error.row, error.field) == ("roster.csv", 7, "身份证件号")
     assert str(error) == "文件 roster.csv，第 7 行，字段 身份证件号：无法读取"
+
+
+def _killed() -> None:
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)  # what the system's OOM killer does
+
+
+def test_a_step_alone_runs_once_in_a_process_that_ends():
+    pid, total = workers.call_alone(_pid_and_sum, [5], offset=1)
+    assert total == 6 and pid != os.getpid()
+    again, _ = workers.call_alone(_pid_and_sum, [5], offset=1)
+    assert again != pid
+
+
+def test_a_killed_step_says_so_instead_of_a_broken_pool():
+    with pytest.raises(workers.WorkerDied) as raised:
+        workers.call_alone(_killed)
+    assert "_killed" in str(raised.value) and "内存不足" in str(raised.value)

@@ -19,9 +19,26 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+class WorkerDied(RuntimeError):
+    """A worker process ended without an answer: killed from outside, most often by the system
+    when memory ran out."""
+
+    def __init__(self, step: str) -> None:
+        super().__init__(
+            f"{step} 的工作进程异常退出（多为内存不足被系统终止，见系统日志 dmesg）；"
+            "本次运行未发布，上一次发布的报告不受影响"
+        )
+        self.step = step
+
+    def __reduce__(self):
+        return (type(self), (self.step,))
+
 
 _pool: ProcessPoolExecutor | None = None
 _pool_size = 0
@@ -101,7 +118,10 @@ def call_alone(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     returns, instead of staying with a pooled worker (or the caller) for the rest of the run.
     """
     with ProcessPoolExecutor(1, mp_context=_context()) as pool:
-        return pool.submit(function, *args, **kwargs).result()
+        try:
+            return pool.submit(function, *args, **kwargs).result()
+        except BrokenProcessPool as error:
+            raise WorkerDied(function.__name__) from error
 
 
 @atexit.register

@@ -516,6 +516,19 @@ def _isin(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return out
 
 
+def sub_block_window(cap: int, budget: int | None, members: int, orders: int) -> int:
+    """Sorted-neighbourhood window of a pass's oversized blocks: the cap, narrowed so that the
+    pass forms about ``budget`` pairs there at most.
+
+    A roster whose names, dates or guardians are mostly placeholders puts most of its records
+    into a few giant blocks; a window of the cap would pair each with a thousand neighbours per
+    order (a billion pairs for a million records) before any agreement is checked.
+    """
+    if budget is None or members == 0:
+        return cap
+    return int(max(2, min(cap, budget // (members * max(orders, 1)))))
+
+
 def pairs_in_blocks(
     keys: np.ndarray,
     cap: int,
@@ -523,6 +536,7 @@ def pairs_in_blocks(
     *,
     left: np.ndarray | None = None,
     orders: tuple[np.ndarray, ...] | list[np.ndarray] | None = None,
+    pair_budget: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """All pairs of positions sharing a key (keys < 0 take no part).
 
@@ -530,8 +544,8 @@ def pairs_in_blocks(
     (a mask over the keys) only pairs with at least one left member are formed. Blocks above
     ``cap`` are not expanded, unless ``orders`` is given: then each block above the cap is sorted
     on each order array in turn and a member is paired with the members less than ``cap`` places
-    away in that order (sorted neighbourhood). Returns (a, b, oversized_keys, oversized_sizes)
-    with a < b.
+    away in that order (sorted neighbourhood; fewer places when ``pair_budget`` asks for it, see
+    :func:`sub_block_window`). Returns (a, b, oversized_keys, oversized_sizes) with a < b.
     """
     keys = np.asarray(keys, dtype=np.int64)
     used = keys >= 0
@@ -563,10 +577,11 @@ def pairs_in_blocks(
     big = size_of > cap
     if orders is not None and big.any():
         members, member_keys = order[big], sorted_keys[big]
+        width = sub_block_window(cap, pair_budget, len(members), len(orders))
         for extra in orders:
             arranged = np.lexsort((members, extra[members], member_keys))
             m = members[arranged]
-            p, q = _window_pairs(member_keys[arranged], None if left is None else left[m], cap)
+            p, q = _window_pairs(member_keys[arranged], None if left is None else left[m], width)
             parts_p.append(m[p])
             parts_q.append(m[q])
 
@@ -733,7 +748,7 @@ def blocking_rules(config: dict) -> dict[str, dict]:
 
 
 def _rule_pass(
-    records: Records, rule: dict, cap: int
+    records: Records, rule: dict, cap: int, budget: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Pairs of one declared rule; also the oversized blocks and the keys (with their rows)."""
     on = list(rule["on"])
@@ -751,7 +766,9 @@ def _rule_pass(
         left = ~records.id_valid[rows]
     keys = block_keys(records, on, rows)
     orders = [field_codes(records, f, rows)[0] for f in agree] or [np.zeros(len(keys), np.int8)]
-    a, b, big_keys, big_sizes = pairs_in_blocks(keys, cap, rows, left=left, orders=orders)
+    a, b, big_keys, big_sizes = pairs_in_blocks(
+        keys, cap, rows, left=left, orders=orders, pair_budget=budget
+    )
     del orders
     if agree:
         keep = agree_or_missing(records, agree, a, b)
@@ -762,6 +779,8 @@ def _rule_pass(
 def candidate_pairs(records: Records, config: dict) -> tuple[np.ndarray, np.ndarray, dict]:
     """Union of all blocking passes: (a, b) positions with a < b, and per-pass stats."""
     cap = int(config["block_size_cap"])
+    budget = config.get("sub_block_pair_budget")
+    budget = None if budget is None else int(budget)
     enabled = set(config.get("passes", PASSES))
     rules = blocking_rules(config)
     n = records.n
@@ -839,9 +858,12 @@ def candidate_pairs(records: Records, config: dict) -> tuple[np.ndarray, np.ndar
 
     for name in RULE_PASSES:
         if name in enabled and name in rules:
-            a, b, bk, bs, keys, rows = _rule_pass(records, rules[name], cap)
+            a, b, bk, bs, keys, rows = _rule_pass(records, rules[name], cap, budget)
             what = "guardian" if rules[name]["on"][0] == "guardian" else "name"
-            add(name, a, b, bk, bs, _key_describer(records, keys, rows, what), "sub-blocked")
+            orders = max(1, len(rules[name].get("agree_on_one_of", [])))
+            width = sub_block_window(cap, budget, int(np.sum(bs)), orders)
+            handled = "sub-blocked" if width == cap else f"sub-blocked, window {width}"
+            add(name, a, b, bk, bs, _key_describer(records, keys, rows, what), handled)
             del keys, rows
 
     codes = np.unique(np.concatenate(list(found.values()))) if found else np.zeros(0, np.int64)
