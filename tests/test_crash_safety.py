@@ -261,6 +261,41 @@ def test_the_command_line_refuses_a_locked_folder(tmp_path, capsys, monkeypatch)
         holder.wait()
 
 
+def _killed_like_out_of_memory() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_step_killed_by_the_system_fails_the_run_and_publishes_nothing(
+    tmp_path, capsys, monkeypatch, prefect_harness
+):
+    from pipelines import provincial
+    from xueji_quality import workers
+    from xueji_quality.cli import EXIT_WORKER_DIED, main
+
+    sample = tmp_path / "sample"
+    generator.write_sample(sample, 600, 5, PROVINCE, "csv", counties=2)
+    out = tmp_path / "out"
+    assert flow_run(sample / "roster.csv", out)["error"] is None
+    published = out / os.readlink(out / "latest")
+    before = tree_hashes(published)
+
+    real = workers.call_alone
+
+    def linkage_killed(function, *args, **kwargs):
+        if function.__name__ == "find_duplicates":
+            return real(_killed_like_out_of_memory)  # a real process, really killed
+        return real(function, *args, **kwargs)
+
+    monkeypatch.setattr(provincial.workers, "call_alone", linkage_killed)
+    code = main(["run", str(sample / "roster.csv"), "--province", PROVINCE, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == EXIT_WORKER_DIED
+    assert "内存不足" in err.strip().splitlines()[-1]
+    assert out / os.readlink(out / "latest") == published
+    assert tree_hashes(published) == before
+    assert [p.name for p in out.iterdir() if p.name.startswith(STAGING_PREFIX)] == []
+
+
 # ---------------------------------------------------------------- same inputs, same tables
 
 

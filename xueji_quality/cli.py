@@ -22,10 +22,12 @@ from pathlib import Path
 
 from xueji_quality.errors import ConservationError, InputError
 from xueji_quality.reports.publish import RunLocked, run_lock
+from xueji_quality.workers import WorkerDied
 
 EXIT_INPUT_ERROR = 2
 EXIT_RUN_FAILED = 3
 EXIT_BUSY = 4
+EXIT_WORKER_DIED = 5
 
 
 def _province(text: str) -> str:
@@ -277,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     except RunLocked as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_BUSY
+    except WorkerDied as exc:
+        print(f"运行失败：{exc}", file=sys.stderr)
+        return EXIT_WORKER_DIED
 
 
 if __name__ == "__main__":
