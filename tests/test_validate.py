@@ -4,6 +4,7 @@ and recall/false positives against the sample generator's truth."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import date
 
@@ -13,7 +14,12 @@ import pytest
 
 from xueji_quality import idcard, schema
 from xueji_quality.rules.synthetic import clean_roster
-from xueji_quality.validate import DEFAULT_SUITES_DIR, rule_catalogue, validate_roster
+from xueji_quality.validate import (
+    DEFAULT_SUITES_DIR,
+    default_workers,
+    rule_catalogue,
+    validate_roster,
+)
 
 AS_OF = date(2026, 11, 28)
 
@@ -297,3 +303,20 @@ def test_recall_and_false_positives_against_the_generator(tmp_path):
     clean = set(staged.roster["record_id"]) - set(truth["record_id"])
     flagged = set(problems.loc[problems["record_id"].isin(clean), "record_id"])
     assert len(flagged) <= 0.001 * len(clean)
+
+
+def _workers_in_child(queue) -> None:
+    queue.put(default_workers(1_000_000))
+
+
+def test_no_worker_processes_inside_a_daemonic_process():
+    # A Dask worker is daemonic: it may not start children, its cluster spreads the work.
+    import multiprocessing
+
+    assert default_workers(1_000_000) > 1 or (os.cpu_count() or 1) == 1
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=_workers_in_child, args=(queue,), daemon=True)
+    child.start()
+    assert queue.get(timeout=120) == 1
+    child.join()

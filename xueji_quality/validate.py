@@ -434,8 +434,12 @@ def _problems(
 
 
 def default_workers(rows: int) -> int:
-    """Worker processes for a roster of ``rows`` rows (workers pay off on large rosters only)."""
-    if rows < PARALLEL_MIN_ROWS:
+    """Worker processes for a roster of ``rows`` rows (workers pay off on large rosters only).
+
+    None inside a daemonic process (a Dask worker): it may not start children, and its cluster
+    is what spreads the work.
+    """
+    if rows < PARALLEL_MIN_ROWS or multiprocessing.current_process().daemon:
         return 1
     return max(1, min(os.cpu_count() or 1, 4))
 
