@@ -19,7 +19,6 @@ those the earlier pieces gave out, so a piece holds the memory of its own rows o
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ import pyarrow as pa
 
 from xueji_quality import regions, schema
 from xueji_quality.generator import names as nm
+from xueji_quality.memory import release_unused
 
 # The school year the roster describes starts in September of this year.
 SCHOOL_YEAR = 2026
@@ -556,20 +556,7 @@ def generate_chunks(
         first_key += len(piece.roster)
         yield piece
         del piece
-        _give_back_memory()
-
-
-def _give_back_memory() -> None:
-    """Return the memory of a finished piece to the system before the next piece is built.
-
-    Arrow's memory pool and glibc's heap keep freed memory for reuse, so the resident size would
-    otherwise creep up from piece to piece.
-    """
-    pa.default_memory_pool().release_unused()
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
+        release_unused()
 
 
 def _schools(

@@ -15,7 +15,6 @@ but hold two valid, different IDs are not linked.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import time
 from dataclasses import dataclass, field
@@ -23,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from xueji_quality.linkage.classify import check_blocking, classify
 from xueji_quality.linkage.cluster import build_groups, pair_reasons
 from xueji_quality.linkage.compare import LEVELS, compare_pairs
 from xueji_quality.linkage.evaluate import evaluate, format_evaluation, pairs_from_groups
 from xueji_quality.linkage.index import candidate_pairs, prepare_records, take_rows
+from xueji_quality.memory import release_unused
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "linkage.json"
 
@@ -84,16 +83,6 @@ def _empty_pairs() -> pd.DataFrame:
 REASON_BATCH = 100_000
 
 
-def release_memory() -> None:
-    """Hand freed memory back to the system between steps (Arrow's allocator and the C heap keep
-    it for reuse otherwise, and the next step's peak comes on top)."""
-    pa.default_memory_pool().release_unused()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
 def _record_ids(records, rows: np.ndarray) -> np.ndarray:
     """Record ids (str objects) at roster positions ``rows``."""
     taken = take_rows(records.record_id, rows)
@@ -113,9 +102,9 @@ def find_duplicates(roster: pd.DataFrame, config_path: Path | None = None) -> Li
     timings["prepare"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
-    release_memory()
+    release_unused()
     a, b, stats = candidate_pairs(records, config)
-    release_memory()
+    release_unused()
     timings["index"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
@@ -135,7 +124,7 @@ def find_duplicates(roster: pd.DataFrame, config_path: Path | None = None) -> Li
     roster_a, roster_b = linked["a"].to_numpy(), linked["b"].to_numpy()
     rows, local = np.unique(np.r_[roster_a, roster_b], return_inverse=True)
     records = records.subset(rows)
-    release_memory()
+    release_unused()
     linked["a"], linked["b"] = local[: len(linked)], local[len(linked) :]
     left = _record_ids(records, linked["a"].to_numpy())
     right = _record_ids(records, linked["b"].to_numpy())
