@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import linkage_rows
 import numpy as np
 import pandas as pd
 import pytest
+from linkage_rows import valid_id
 
 from xueji_quality import idcard
-from xueji_quality.linkage import COLUMNS_USED, find_duplicates, load_config
+from xueji_quality.linkage import find_duplicates, load_config
 from xueji_quality.linkage.classify import check_blocking
 from xueji_quality.linkage.index import (
     block_keys,
@@ -23,24 +25,9 @@ from xueji_quality.linkage.index import (
 )
 
 
-def valid_id(sequence: int, birth: str = "20120315", address: str = "440103") -> str:
-    return str(idcard.make_ids(np.array([address]), np.array([birth]), np.array([sequence]))[0])
-
-
 def roster(*rows: dict) -> pd.DataFrame:
-    base = {
-        "county_code": "440103",
-        "sex": "1",
-        "birth_date": "2012-03-15",
-        "school_code": "2144000001",
-        "school_name": "广州市第一小学",
-        "household_region": "440103",
-    }
-    frame = pd.DataFrame([base | row for row in rows])
-    for column in COLUMNS_USED:
-        if column not in frame.columns:
-            frame[column] = pd.NA
-    return frame[list(COLUMNS_USED)].astype(pd.StringDtype("pyarrow"))
+    # pyarrow-backed, as the provincial run reads the staged roster
+    return linkage_rows.roster(*rows, dtype=pd.StringDtype("pyarrow"))
 
 
 def config_file(tmp_path: Path, **changes) -> Path:

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from linkage_rows import roster, valid_id
 
 from xueji_quality import idcard, schema
 from xueji_quality.linkage import (
-    COLUMNS_USED,
     DEFAULT_CONFIG,
     evaluate,
     find_duplicates,
@@ -29,10 +29,6 @@ from xueji_quality.linkage.index import (
 )
 
 
-def valid_id(sequence: int, birth: str = "20120315", address: str = "440103") -> str:
-    return str(idcard.make_ids(np.array([address]), np.array([birth]), np.array([sequence]))[0])
-
-
 def change_digit(number: str, position: int) -> str:
     """Replace the digit at 0-based ``position`` (the result always fails MOD 11-2)."""
     digit = str((int(number[position]) + 3) % 10)
@@ -41,22 +37,6 @@ def change_digit(number: str, position: int) -> str:
 
 def swap(number: str, position: int) -> str:
     return number[:position] + number[position + 1] + number[position] + number[position + 2 :]
-
-
-def roster(*rows: dict) -> pd.DataFrame:
-    base = {
-        "county_code": "440103",
-        "sex": "1",
-        "birth_date": "2012-03-15",
-        "school_code": "2144000001",
-        "school_name": "广州市第一小学",
-        "household_region": "440103",
-    }
-    frame = pd.DataFrame([base | row for row in rows])
-    for column in COLUMNS_USED:
-        if column not in frame.columns:
-            frame[column] = pd.NA
-    return frame[list(COLUMNS_USED)].astype("string")
 
 
 def candidates(frame: pd.DataFrame, config: dict | None = None) -> tuple[set, dict]:

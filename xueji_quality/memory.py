@@ -7,6 +7,7 @@ carry each step's peak into the next one.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 
 import pyarrow as pa
@@ -15,7 +16,5 @@ import pyarrow as pa
 def release_unused() -> None:
     """Return what Arrow's pool and the C heap hold free to the system (a no-op off glibc)."""
     pa.default_memory_pool().release_unused()
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
         ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
