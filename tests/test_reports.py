@@ -16,10 +16,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from xueji_quality import schema
+from xueji_quality import schema, workbook
 from xueji_quality.reports import (
     county_file_stem,
-    county_report,
+    county_sheets,
     mask_id_numbers,
     new_run_id,
     problem_class,
@@ -200,11 +200,11 @@ def test_workbook_sheets_headers_and_dropdown(report_run):
     assert book["清单标识"]["B2"].value == LIWAN
     problems = book["错误学籍"]
     headers = [c.value for c in problems[1]]
-    assert headers == [h for h, _, _ in county_report.PROBLEM_LAYOUT]
+    assert headers == list(workbook.headers(workbook.problem_columns()))
     assert problems.freeze_panes == "A2"
     assert problems.auto_filter.ref is not None
     duplicates = book["重复学籍"]
-    assert [c.value for c in duplicates[1]] == [h for h, _, _ in county_report.DUPLICATE_LAYOUT]
+    assert [c.value for c in duplicates[1]] == list(workbook.headers(workbook.duplicate_columns()))
     for sheet, column in ((problems, "O"), (duplicates, "N")):
         (validation,) = sheet.data_validations.dataValidation
         assert validation.type == "list"
@@ -337,7 +337,7 @@ def test_mask_id_numbers():
 
 
 def test_sheet_overflow_continues_without_truncating(tmp_path, monkeypatch):
-    monkeypatch.setattr(county_report, "SHEET_MAX_ROWS", 3)  # header + 2 rows per sheet
+    monkeypatch.setattr(county_sheets, "SHEET_MAX_ROWS", 3)  # header + 2 rows per sheet
     write_all(tmp_path)
     book = workbook_of(tmp_path, LIWAN)
     assert book.sheetnames == [
@@ -364,9 +364,9 @@ def test_sheet_overflow_continues_without_truncating(tmp_path, monkeypatch):
 def test_duplicate_pieces_split_only_oversized_groups(monkeypatch):
     import numpy as np
 
-    monkeypatch.setattr(county_report, "SHEET_MAX_ROWS", 4)
+    monkeypatch.setattr(county_sheets, "SHEET_MAX_ROWS", 4)
     ids = np.array(["a", "a", "b", "b", "b", "b", "b", "c"], dtype=object)
-    assert county_report.duplicate_pieces(ids) == [(0, 2), (2, 5), (5, 8)]
+    assert county_sheets.duplicate_pieces(ids) == [(0, 2), (2, 5), (5, 8)]
 
 
 def test_only_requested_counties(tmp_path):

@@ -10,6 +10,9 @@ sheets and saves with Excel, WPS or LibreOffice. None of that matters here:
   (the problem key), never by row number;
 - a row with no 处理方式 is not an answer and is left alone.
 
+Sheet names, headers, actions and the marker are the workbook contract
+(:mod:`xueji_quality.workbook`) the report writer lays the workbook out by.
+
 Checked before anything is written: the run is one this output root recorded; every answered key
 belongs to this county and was listed by that run; every 处理方式 is 佐证, 变更 or 删除; the rows
 of one duplicate group (or a key repeated) do not give different answers. Any failure rejects the
@@ -29,16 +32,21 @@ from python_calamine import CalamineWorkbook
 from xueji_quality.answers import ledger
 from xueji_quality.errors import InputError
 from xueji_quality.files import sha256_file
+from xueji_quality.workbook import (
+    ACTION_HEADER,
+    ACTIONS,
+    ANSWER_FIELDS,
+    FORMAT_NAME,
+    KEY_HEADER,
+    MARKER_LABELS,
+    MARKER_SHEET,
+    REQUIRED_ANSWER_FIELDS,
+    find_columns,
+)
 
-ACTIONS: tuple[str, ...] = ("佐证", "变更", "删除")
-MARKER_SHEET = "清单标识"
-MARKER_RUN = "运行编号"
-MARKER_COUNTY = "区县代码"
-MARKER_FORMAT = "清单格式"
-FORMAT_NAME = "xueji-quality 问题学籍清单 1"
-KEY_HEADER = "问题编号"
-ACTION_HEADER = "处理方式"
-NOTE_HEADER = "备注"
+MARKER_RUN = MARKER_LABELS["run_id"]
+MARKER_COUNTY = MARKER_LABELS["county_code"]
+MARKER_FORMAT = MARKER_LABELS["format"]
 HEADER_SEARCH_ROWS = 10
 MARKER_SEARCH_ROWS = 20
 MAX_LISTED_ISSUES = 50
@@ -136,10 +144,11 @@ def _markers(sheets: list[tuple[str, list[list[object]]]]) -> dict[str, set[str]
 
 
 def _header(rows: list[list[object]]) -> tuple[int, dict[str, int]] | None:
+    """The header row of a list sheet and where each answer field's column stands in it."""
     for index, row in enumerate(rows[:HEADER_SEARCH_ROWS]):
-        cells = [_cell(c) for c in row]
-        if KEY_HEADER in cells and ACTION_HEADER in cells:
-            return index, {c: i for i, c in reversed(list(enumerate(cells))) if c}
+        columns = find_columns([_cell(c) for c in row], ANSWER_FIELDS)
+        if all(field in columns for field in REQUIRED_ANSWER_FIELDS):
+            return index, columns
     return None
 
 
@@ -169,9 +178,9 @@ def read_answer_file(path: Path) -> AnswerFile:
             continue
         list_sheets += 1
         header_row, columns = header
-        key_at = columns[KEY_HEADER]
-        action_at = columns[ACTION_HEADER]
-        note_at = columns.get(NOTE_HEADER)
+        key_at = columns["problem_key"]
+        action_at = columns["action"]
+        note_at = columns.get("note")
         for offset, row in enumerate(rows[header_row + 1 :], start=header_row + 2):
             key = _cell(row[key_at]) if key_at < len(row) else ""
             action = _cell(row[action_at]) if action_at < len(row) else ""
@@ -182,13 +191,13 @@ def read_answer_file(path: Path) -> AnswerFile:
                 continue
             where = f"工作表“{name}”第 {offset} 行"
             if action not in ACTIONS:
-                result.issues.append(f"{where}：处理方式“{action}”不是 佐证/变更/删除")
+                result.issues.append(f"{where}：{ACTION_HEADER}“{action}”不是 {'/'.join(ACTIONS)}")
                 continue
             if not key:
-                result.issues.append(f"{where}：问题编号缺失，无法对应到问题")
+                result.issues.append(f"{where}：{KEY_HEADER}缺失，无法对应到问题")
                 continue
             if not _KEY.fullmatch(key):
-                result.issues.append(f"{where}：问题编号“{key}”被改动，无法对应到问题")
+                result.issues.append(f"{where}：{KEY_HEADER}“{key}”被改动，无法对应到问题")
                 continue
             result.answers.append(Answer(key, action, note, name, offset))
     if list_sheets == 0:

@@ -23,12 +23,12 @@ import pandas as pd
 
 from xueji_quality.reports import tables
 from xueji_quality.reports.county_report import (
-    SHEET_MAX_ROWS,
     county_file_stem,
     mask_id_numbers,
     split_by_county,
     write_county_reports,
 )
+from xueji_quality.reports.county_sheets import SHEET_MAX_ROWS
 from xueji_quality.reports.manifest import read_manifest, verify_files, write_manifest
 from xueji_quality.reports.publish import (
     STAGING_PREFIX,

@@ -14,10 +14,15 @@ of sheet:
 
 Rows come graduating grades first (六年级, 九年级, 高三), then by school, grade and class. The
 处理方式 column has a drop-down (佐证/变更/删除). Every identifier is written as a text cell and no
-value is ever turned into a formula, number or link. A sheet holds at most ``SHEET_MAX_ROWS`` rows
-(Excel's limit, header included); longer lists continue on 错误学籍(2), 错误学籍(3) … and nothing is
-truncated. With ``mask_ids`` the workbook shows ID numbers as 440103********123X (first six,
-eight stars, last four) and 学籍号 likewise; the Parquet files always keep the full values.
+value is ever turned into a formula, number or link. Longer lists than a sheet holds continue on
+错误学籍(2), 错误学籍(3) … and nothing is truncated. With ``mask_ids`` the workbook shows ID
+numbers as 440103********123X (first six, eight stars, last four) and 学籍号 likewise; the Parquet
+files always keep the full values.
+
+The sheets, their columns, the answer actions and the hidden marker are the workbook contract
+(:mod:`xueji_quality.workbook`), shared with the answer importer. This module shapes the rows
+(which rows each county gets, in which order, what each column shows) as one array per contract
+column; :mod:`xueji_quality.reports.county_sheets` writes them.
 """
 
 from __future__ import annotations
@@ -29,86 +34,30 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import xlsxwriter
 
-from xueji_quality import regions, schema
+from xueji_quality import regions, schema, workbook
 from xueji_quality.answers import identity
 from xueji_quality.reports import tables
-from xueji_quality.reports.summary import (
-    DUP_CLASS_LABELS,
-    WORKBOOK_OPTIONS,
-    class_counts,
-    problem_items,
-    roster_context,
-    write_count_sheet,
-    write_lines,
-)
+from xueji_quality.reports.county_sheets import SEVERITY_LABELS, write_county_workbook
+from xueji_quality.reports.summary import DUP_CLASS_LABELS, problem_items, roster_context
+from xueji_quality.workbook import DUPLICATE_SHEET, PROBLEM_SHEET
 
-# Rows per worksheet, header included (Excel's own limit). Tests lower it to check continuation.
-SHEET_MAX_ROWS = 1_048_576
+__all__ = [
+    "COUNTERPART_NOTE",
+    "DUPLICATE_SHEET",
+    "PROBLEM_SHEET",
+    "county_file_stem",
+    "iter_county_workbooks",
+    "mask_id_numbers",
+    "split_by_county",
+    "write_county_reports",
+]
+
 # Excel refuses longer cell text.
 CELL_MAX_CHARS = 32_767
-ACTIONS: tuple[str, ...] = ("佐证", "变更", "删除")
-SEVERITY_LABELS: dict[str, str] = {"E": "错误", "W": "警告"}
 MASK = "*" * 8
 UNKNOWN_COUNTY = "未知区县"
 COUNTERPART_NOTE = "外区县记录，仅供核对，由所在区县处理"
-
-PROBLEM_SHEET = "错误学籍"
-DUPLICATE_SHEET = "重复学籍"
-
-# (header, width, identifier-like text column)
-PROBLEM_LAYOUT: tuple[tuple[str, int, bool], ...] = (
-    ("学校标识码", 12, True),
-    ("学校名称", 24, False),
-    ("年级", 8, False),
-    ("班级", 8, False),
-    ("姓名", 10, False),
-    ("身份证件号", 21, True),
-    ("学籍号", 22, True),
-    ("记录号", 14, True),
-    ("问题代码", 18, True),
-    ("严重程度", 8, False),
-    ("字段", 12, False),
-    ("原值", 21, True),
-    ("问题说明", 40, False),
-    ("修改建议", 40, False),
-    ("处理方式", 10, False),
-    ("备注", 30, False),
-    ("问题编号", 20, True),
-)
-DUPLICATE_LAYOUT: tuple[tuple[str, int, bool], ...] = (
-    ("组号", 15, True),
-    ("类型", 12, False),
-    ("所在区县", 18, False),
-    ("学校标识码", 12, True),
-    ("学校名称", 24, False),
-    ("年级", 8, False),
-    ("班级", 8, False),
-    ("姓名", 10, False),
-    ("身份证件号", 21, True),
-    ("学籍号", 22, True),
-    ("记录号", 14, True),
-    ("相似度", 8, False),
-    ("原因", 50, False),
-    ("处理方式", 10, False),
-    ("备注", 30, False),
-    ("问题编号", 20, True),
-)
-SCORE_COLUMN = 11
-# Hidden: the key that matches an answered row to its problem (see xueji_quality.answers).
-KEY_HEADER = "问题编号"
-# Shown before 处理方式 when the run knows each item's status from the answer ledger.
-STATUS_COLUMN: tuple[str, int, bool] = ("状态", 12, False)
-# A hidden sheet naming the run and county, so a returned workbook can be matched to them.
-MARKER_SHEET = "清单标识"
-FORMAT_NAME = "xueji-quality 问题学籍清单 1"
-
-
-def with_status(layout: tuple[tuple[str, int, bool], ...]) -> tuple[tuple[str, int, bool], ...]:
-    """The layout with 状态 inserted before 处理方式."""
-    at = [h for h, _, _ in layout].index("处理方式")
-    return (*layout[:at], STATUS_COLUMN, *layout[at:])
 
 
 _UNSAFE_NAME = re.compile(r"[\\/:*?\"<>|\x00-\x1f\x7f]|\.\.")
@@ -176,20 +125,30 @@ def prepare_duplicates(duplicates: pd.DataFrame, context: pd.DataFrame) -> pd.Da
     return frame
 
 
-def _status_and_key(frame: pd.DataFrame, show_status: bool) -> tuple[list, list]:
-    key = [_text(frame["problem_key"] if "problem_key" in frame.columns else frame["record_id"])]
-    if not show_status:
-        return [], key
-    status = frame["status"] if "status" in frame.columns else frame["record_id"].where(False)
-    return [_text(status)], key
+def _key_and_status(frame: pd.DataFrame, show_status: bool) -> dict[str, np.ndarray]:
+    key = frame["problem_key"] if "problem_key" in frame.columns else frame["record_id"]
+    values = {"problem_key": _text(key)}
+    if show_status:
+        status = frame["status"] if "status" in frame.columns else frame["record_id"].where(False)
+        values["status"] = _text(status)
+    return values
+
+
+def _in_contract_order(
+    values: dict[str, np.ndarray], columns: tuple[workbook.Column, ...]
+) -> list[np.ndarray]:
+    """One array per contract column, in the contract's order."""
+    missing = [column.field for column in columns if column.field not in values]
+    if missing:
+        raise KeyError(f"no values for workbook columns {missing}")
+    return [values[column.field] for column in columns]
 
 
 def problem_sheet_columns(
     frame: pd.DataFrame, mask_ids: bool, show_status: bool = False
 ) -> list[np.ndarray]:
-    """The 错误学籍 columns as object arrays of str, in PROBLEM_LAYOUT order (状态 before
-    处理方式 with ``show_status``)."""
-    status, key = _status_and_key(frame, show_status)
+    """The 错误学籍 columns as object arrays of str, in the order of
+    :func:`xueji_quality.workbook.problem_columns` (状态 before 处理方式 with ``show_status``)."""
     id_number = frame["id_number"]
     student_no = frame["student_no"]
     value = frame["value"].astype("string")
@@ -200,26 +159,26 @@ def problem_sheet_columns(
         value = value.mask(frame["field"] == "student_no", mask_student_numbers(value))
     field_label = frame["field"].astype("string").map(schema.FIELDS).fillna(frame["field"])
     blank = np.full(len(frame), "", dtype=object)
-    return [
-        _text(frame["school_code"]),
-        _text(frame["school_name"]),
-        _text(frame["grade"]),
-        _text(frame["class_name"]),
-        _text(frame["name"]),
-        _text(id_number),
-        _text(student_no),
-        _text(frame["record_id"]),
-        _text(frame["rule"]),
-        _text(frame["severity"].map(SEVERITY_LABELS).fillna(frame["severity"])),
-        _text(field_label),
-        _text(value),
-        _text(frame["message"]),
-        _text(frame["suggestion"]),
-        *status,
-        blank,
-        blank,
-        *key,
-    ]
+    values = {
+        "school_code": _text(frame["school_code"]),
+        "school_name": _text(frame["school_name"]),
+        "grade": _text(frame["grade"]),
+        "class_name": _text(frame["class_name"]),
+        "name": _text(frame["name"]),
+        "id_number": _text(id_number),
+        "student_no": _text(student_no),
+        "record_id": _text(frame["record_id"]),
+        "rule": _text(frame["rule"]),
+        "severity": _text(frame["severity"].map(SEVERITY_LABELS).fillna(frame["severity"])),
+        "field": _text(field_label),
+        "value": _text(value),
+        "message": _text(frame["message"]),
+        "suggestion": _text(frame["suggestion"]),
+        "action": blank,
+        "note": blank,
+        **_key_and_status(frame, show_status),
+    }
+    return _in_contract_order(values, workbook.problem_columns(show_status))
 
 
 def county_duplicate_block(
@@ -265,9 +224,8 @@ def county_duplicate_block(
 def duplicate_sheet_columns(
     block: pd.DataFrame, mask_ids: bool, show_status: bool = False
 ) -> list[np.ndarray]:
-    """The 重复学籍 columns in DUPLICATE_LAYOUT order (状态 before 处理方式 with
-    ``show_status``); the score column stays float64."""
-    status, key = _status_and_key(block, show_status)
+    """The 重复学籍 columns in the order of :func:`xueji_quality.workbook.duplicate_columns`
+    (状态 before 处理方式 with ``show_status``); the score column stays float64."""
     own = block["_own"].to_numpy(dtype=bool)
     other = ~own
 
@@ -285,235 +243,25 @@ def duplicate_sheet_columns(
         student_no = mask_student_numbers(student_no)
     notes = np.full(len(block), "", dtype=object)
     notes[other] = COUNTERPART_NOTE
-    return [
-        _text(block["group_id"]),
-        _text(block["dup_class"].map(DUP_CLASS_LABELS).fillna(block["dup_class"])),
-        _text(block["_county_label"]),
-        _text(block["school_code"]),
-        _text(block["school_name"]),
-        own_only(block["grade"]),
-        own_only(block["class_name"]),
-        _text(block["name"]),
-        _text(id_shown),
-        own_only(student_no),
-        own_only(block["record_id"]),
-        block["score"].astype("float64").to_numpy(),
-        _text(block["reason"]),
-        *status,
-        np.full(len(block), "", dtype=object),
-        notes,
-        *key,
-    ]
-
-
-def sheet_names(base: str, pieces: int) -> list[str]:
-    return [base if i == 0 else f"{base}({i + 1})" for i in range(max(1, pieces))]
-
-
-def problem_pieces(rows: int) -> list[tuple[int, int]]:
-    """(start, stop) row ranges, one per sheet."""
-    per_sheet = SHEET_MAX_ROWS - 1
-    if rows == 0:
-        return [(0, 0)]
-    return [(start, min(rows, start + per_sheet)) for start in range(0, rows, per_sheet)]
-
-
-def duplicate_pieces(group_ids: np.ndarray) -> list[tuple[int, int]]:
-    """Row ranges per sheet that never split a group, unless one group alone exceeds a sheet."""
-    per_sheet = SHEET_MAX_ROWS - 1
-    rows = len(group_ids)
-    if rows == 0:
-        return [(0, 0)]
-    starts = np.flatnonzero(np.r_[True, group_ids[1:] != group_ids[:-1]])
-    bounds = np.r_[starts, rows]
-    pieces: list[tuple[int, int]] = []
-    start = 0
-    for stop in bounds[1:]:
-        stop = int(stop)
-        if stop - start <= per_sheet:
-            continue
-        # The group ending at ``stop`` does not fit: close the sheet before it.
-        previous = int(bounds[np.searchsorted(bounds, stop) - 1])
-        if previous > start:
-            pieces.append((start, previous))
-            start = previous
-        while stop - start > per_sheet:
-            pieces.append((start, start + per_sheet))
-            start += per_sheet
-    pieces.append((start, rows))
-    return pieces
-
-
-class _Formats:
-    def __init__(self, workbook: xlsxwriter.Workbook) -> None:
-        self.bold = workbook.add_format({"bold": True})
-        self.title = workbook.add_format({"bold": True, "font_size": 14})
-        self.header = workbook.add_format(
-            {"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "top"}
-        )
-        self.text = workbook.add_format({"num_format": "@"})
-        self.wrap = workbook.add_format({"text_wrap": True, "valign": "top"})
-        fills = ("#FFFFFF", "#FFF2CC")
-        self.group = [
-            [
-                workbook.add_format({"bg_color": fill, "num_format": "@", "top": top})
-                for top in (0, 1)
-            ]
-            for fill in fills
-        ]
-        self.group_score = [
-            [
-                workbook.add_format({"bg_color": fill, "num_format": "0.00", "top": top})
-                for top in (0, 1)
-            ]
-            for fill in fills
-        ]
-
-
-def _start_list_sheet(sheet, layout, formats: _Formats, rows: int) -> None:
-    for position, (header, width, is_text) in enumerate(layout):
-        options = {"hidden": True} if header == KEY_HEADER else None
-        sheet.set_column(position, position, width, formats.text if is_text else None, options)
-    for position, (header, _, _) in enumerate(layout):
-        sheet.write_string(0, position, header, formats.header)
-    sheet.freeze_panes(1, 0)
-    last_row = max(rows, 1)
-    sheet.autofilter(0, 0, last_row, len(layout) - 1)
-    action = [h for h, _, _ in layout].index("处理方式")
-    sheet.data_validation(
-        1,
-        action,
-        last_row,
-        action,
-        {
-            "validate": "list",
-            "source": list(ACTIONS),
-            "error_title": "处理方式",
-            "error_message": "请选择：佐证、变更或删除",
-        },
-    )
-
-
-def _write_problem_rows(sheet, columns: list[np.ndarray], start: int, stop: int) -> None:
-    write = sheet.write_string
-    for row, values in enumerate(zip(*(c[start:stop] for c in columns), strict=True), start=1):
-        for position, value in enumerate(values):
-            if value:
-                write(row, position, value)
-
-
-def _write_duplicate_rows(
-    sheet,
-    columns: list[np.ndarray],
-    parity: np.ndarray,
-    first: np.ndarray,
-    formats: _Formats,
-    start: int,
-    stop: int,
-) -> None:
-    write = sheet.write_string
-    blank = sheet.write_blank
-    rows = zip(
-        parity[start:stop].tolist(),
-        first[start:stop].tolist(),
-        *(c[start:stop].tolist() for c in columns),
-        strict=True,
-    )
-    for row, (odd, top, *values) in enumerate(rows, start=1):
-        cell = formats.group[odd][top]
-        for position, value in enumerate(values):
-            if position == SCORE_COLUMN:
-                if value == value:  # NaN stays blank
-                    sheet.write_number(row, position, value, formats.group_score[odd][top])
-                else:
-                    blank(row, position, None, cell)
-            elif value:
-                write(row, position, value, cell)
-            else:
-                blank(row, position, None, cell)
-
-
-def _code_table(rule_catalogue: pd.DataFrame) -> pd.DataFrame:
-    catalogue = rule_catalogue.reindex(
-        columns=["rule", "severity", "field", "message", "suggestion"]
-    ).astype("string")
-    catalogue["severity"] = catalogue["severity"].map(SEVERITY_LABELS).fillna(catalogue["severity"])
-    catalogue["field"] = catalogue["field"].map(schema.FIELDS).fillna(catalogue["field"])
-    duplicates = pd.DataFrame(
-        {
-            "rule": ["DUP_ID", "DUP_FUZZY"],
-            "severity": ["错误", "错误"],
-            "field": ["身份证件号", "姓名/出生日期/身份证件号"],
-            "message": [
-                "身份证号重复：同一身份证件号登记了多条学籍",
-                "疑似重复：同一学生可能被登记了两次（证件号一位之差、同音姓名、日月颠倒等）",
-            ],
-            "suggestion": [
-                "核实每条学籍：保留学生实际就读的一条，其余删除；确为不同学生的，更正证件号",
-                "核实是否同一学生：是则删除多余学籍；不是则选择“佐证”并在备注中说明",
-            ],
-        },
-        dtype="string",
-    )
-    return pd.concat([catalogue, duplicates], ignore_index=True).fillna("")
-
-
-def _write_about_sheet(
-    sheet,
-    formats: _Formats,
-    *,
-    county_label: str,
-    province: str,
-    run_date: date,
-    counts: dict,
-    rule_catalogue: pd.DataFrame,
-    run_id: str = "",
-    show_status: bool = False,
-) -> None:
-    sheet.set_column(0, 0, 22)
-    sheet.set_column(1, 1, 10)
-    sheet.set_column(2, 2, 16)
-    sheet.set_column(3, 4, 60, formats.wrap)
-    sheet.write_string(0, 0, f"{county_label} 问题学籍清单", formats.title)
-    lines = [
-        f"运行日期：{run_date.isoformat()}    省份代码：{province}    区县：{county_label}",
-        f"本区县在籍学生 {counts['records']} 人；错误学籍 {counts['problem_rows']} 条，"
-        f"重复学籍 {counts['duplicate_groups']} 组（本区县 {counts['duplicate_rows']} 条），"
-        f"涉及学生 {counts['records_with_problems']} 人。",
-        "本清单列出学籍数据查重查错发现的问题，请转交各学校逐条核实并在“处理方式”列选择处理结果：",
-        "  佐证：学籍信息无误，予以保留（须有佐证材料，如“经核实不是同一学生”，写在备注中）；",
-        "  变更：已在学籍系统中更正（在备注中写明更正后的值）；",
-        "  删除：该学生不在本校就读，学籍已删除。",
-        "排序：六年级、九年级（初三）、高三的学生排在最前，须在毕业办理前处理完；其后按学校、年级、班级。",
-        "“错误学籍”每行是一条学籍的一个问题；“重复学籍”每组是可能为同一学生的多条学籍，组与组之间底色交替。",
-        "跨区县的重复组在涉及的每个区县清单中都出现；外区县的记录只列出学校、区县、姓名和遮蔽的证件号，由所在区县处理。",
-        "行数超过一张工作表上限时，续在“错误学籍(2)”等工作表中。",
-        f"运行编号：{run_id}。填好“处理方式”和“备注”后将本文件交回即可：可以排序、筛选、加列、"
-        "改工作表名，但请勿删除或修改隐藏的“问题编号”列和隐藏的“清单标识”工作表，"
-        "交回的清单按问题编号而非行号对应到问题。",
-    ]
-    if show_status:
-        lines += [
-            "“状态”列：新增（本次首次发现）；未处理；已答复待修正（已答复变更/删除，但本次导出中问题仍在）；"
-            "重新出现（曾解决或曾佐证，但学籍信息已变化或问题再次出现）；"
-            "已佐证（错误类问题已佐证，仍须在学籍系统中核对）。",
-            "已佐证的重复组和警告在学籍信息不变时不再列出；任何一条相关学籍变化后会重新列出。",
-        ]
-    row = write_lines(sheet, ["", *lines], formats.bold, start=1)
-    row += 1
-    sheet.write_string(row, 0, "■ 问题代码说明", formats.bold)
-    row += 1
-    for position, header in enumerate(("问题代码", "严重程度", "字段", "问题说明", "修改建议")):
-        sheet.write_string(row, position, header, formats.header)
-    table = _code_table(rule_catalogue)
-    for values in zip(
-        *(table[c].tolist() for c in ("rule", "severity", "field", "message", "suggestion")),
-        strict=True,
-    ):
-        row += 1
-        for position, value in enumerate(values):
-            if value:
-                sheet.write_string(row, position, value, formats.wrap if position >= 3 else None)
+    values = {
+        "group_id": _text(block["group_id"]),
+        "dup_class": _text(block["dup_class"].map(DUP_CLASS_LABELS).fillna(block["dup_class"])),
+        "county": _text(block["_county_label"]),
+        "school_code": _text(block["school_code"]),
+        "school_name": _text(block["school_name"]),
+        "grade": own_only(block["grade"]),
+        "class_name": own_only(block["class_name"]),
+        "name": _text(block["name"]),
+        "id_number": _text(id_shown),
+        "student_no": own_only(student_no),
+        "record_id": own_only(block["record_id"]),
+        "score": block["score"].astype("float64").to_numpy(),
+        "reason": _text(block["reason"]),
+        "action": np.full(len(block), "", dtype=object),
+        "note": notes,
+        **_key_and_status(block, show_status),
+    }
+    return _in_contract_order(values, workbook.duplicate_columns(show_status))
 
 
 def run_id_of(run_dir: Path) -> str:
@@ -709,14 +457,13 @@ def write_county_reports(
         write_county_workbook(
             workbook_path,
             [c[rows_here] for c in problem_columns],
-            block,
+            duplicate_sheet_columns(block, mask_ids, show_status),
             county_items,
             counts,
             county_label=county_labels[code],
             province=province,
             run_date=run_date,
             rule_catalogue=rule_catalogue,
-            mask_ids=mask_ids,
             show_status=show_status,
             run_id=run_id,
             county_code=code,
@@ -739,78 +486,6 @@ def write_county_reports(
             }
         )
     return results
-
-
-def write_county_workbook(
-    path: Path,
-    problem_columns: list[np.ndarray],
-    block: pd.DataFrame,
-    county_items: pd.DataFrame,
-    counts: dict,
-    *,
-    county_label: str,
-    province: str,
-    run_date: date,
-    rule_catalogue: pd.DataFrame,
-    mask_ids: bool,
-    show_status: bool = False,
-    run_id: str = "",
-    county_code: str = "",
-) -> None:
-    workbook = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
-    formats = _Formats(workbook)
-    about = workbook.add_worksheet("说明")
-    _write_about_sheet(
-        about,
-        formats,
-        county_label=county_label,
-        province=province,
-        run_date=run_date,
-        counts=counts,
-        rule_catalogue=rule_catalogue,
-        run_id=run_id,
-        show_status=show_status,
-    )
-
-    by_school = class_counts(county_items, ["school_code", "school_name"])
-    by_school = by_school.sort_values(
-        ["错误合计", "合计", "school_code"], ascending=[False, False, True], kind="stable"
-    ).rename(columns={"school_code": "学校标识码", "school_name": "学校名称"})
-    write_count_sheet(workbook, "汇总", by_school, ["学校标识码", "学校名称"], "合计")
-
-    problem_layout = with_status(PROBLEM_LAYOUT) if show_status else PROBLEM_LAYOUT
-    duplicate_layout = with_status(DUPLICATE_LAYOUT) if show_status else DUPLICATE_LAYOUT
-    rows = len(problem_columns[0])
-    pieces = problem_pieces(rows)
-    for sheet_name, (start, stop) in zip(
-        sheet_names(PROBLEM_SHEET, len(pieces)), pieces, strict=True
-    ):
-        sheet = workbook.add_worksheet(sheet_name)
-        _start_list_sheet(sheet, problem_layout, formats, stop - start)
-        _write_problem_rows(sheet, problem_columns, start, stop)
-
-    group_ids = block["group_id"].astype("string").fillna("").to_numpy(dtype=object)
-    new_group = np.r_[True, group_ids[1:] != group_ids[:-1]] if len(block) else np.array([], bool)
-    parity = ((np.cumsum(new_group) - 1) % 2).astype(int) if len(block) else np.array([], int)
-    duplicate_columns = duplicate_sheet_columns(block, mask_ids, show_status)
-    pieces = duplicate_pieces(group_ids)
-    for sheet_name, (start, stop) in zip(
-        sheet_names(DUPLICATE_SHEET, len(pieces)), pieces, strict=True
-    ):
-        sheet = workbook.add_worksheet(sheet_name)
-        _start_list_sheet(sheet, duplicate_layout, formats, stop - start)
-        _write_duplicate_rows(
-            sheet, duplicate_columns, parity, new_group.astype(int), formats, start, stop
-        )
-    marker = workbook.add_worksheet(MARKER_SHEET)
-    for row, (label, value) in enumerate(
-        (("运行编号", run_id), ("区县代码", county_code), ("清单格式", FORMAT_NAME))
-    ):
-        marker.write_string(row, 0, label)
-        marker.write_string(row, 1, value)
-    about.activate()
-    marker.hide()
-    workbook.close()
 
 
 def iter_county_workbooks(run_dir: Path) -> Iterator[Path]:
