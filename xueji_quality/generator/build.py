@@ -29,7 +29,7 @@ from xueji_quality.generator import duplicates as dup
 from xueji_quality.generator import errors as err
 from xueji_quality.generator.numbers import Issued
 from xueji_quality.generator.people import Frame, draw_people, planned_schools, school_counties
-from xueji_quality.generator.piece import Kind, Piece, chosen_rows, keep, register
+from xueji_quality.generator.piece import KEPT, Kind, Piece, chosen_rows, keep, register
 from xueji_quality.generator.render import GeneratedRoster, finish, render
 from xueji_quality.memory import release_unused
 
@@ -52,51 +52,6 @@ SCHOOL_YEAR = 2026
 # Rows per piece of a roster built in pieces (``generate_chunks``).
 CHUNK_ROWS = 1_000_000
 
-# Share of rows per planted problem (rows of the finished roster). A kind with a positive rate
-# appears at least once in any roster of 1,000 rows or more.
-DEFAULT_RATES: dict[str, float] = {
-    # second registrations of a student (one new row each; "triple" adds a third registration)
-    "exact_same_school": 0.003,
-    "exact_same_county": 0.003,
-    "exact_cross_county": 0.003,
-    "triple": 0.0005,
-    "id_digit": 0.0015,
-    "id_transpose": 0.0015,
-    "name_homophone": 0.0015,
-    "name_noise": 0.0015,
-    "date_swap": 0.0015,
-    "missing_id": 0.0015,
-    # pairs that are two students and must never be linked
-    "twins": 0.003,
-    "same_name_birth": 0.001,
-    # field errors, one per affected row (key = rule code)
-    "ID_FORMAT": 0.001,
-    "ID_SPREADSHEET_DAMAGE": 0.001,
-    "ID_CHECKSUM": 0.001,
-    "ID_DATE": 0.001,
-    "BIRTHDATE_MISMATCH": 0.001,
-    "SEX_MISMATCH": 0.001,
-    "ID_REGION_UNKNOWN": 0.001,
-    "ID_MISSING": 0.001,
-    "STUDENT_NO_FORMAT": 0.001,
-    "STUDENT_NO_MISMATCH": 0.001,
-    "SEX_CODE": 0.001,
-    "ETHNICITY_CODE": 0.001,
-    "ID_TYPE_CODE": 0.001,
-    "SCHOOL_CODE_FORMAT": 0.001,
-    "SCHOOL_PROVINCE": 0.001,
-    "COUNTY_UNKNOWN": 0.001,
-    "NAME_CHARS": 0.001,
-    "REQUIRED_MISSING": 0.001,
-    "AGE_GRADE": 0.001,
-    "ENROLL_DATE": 0.001,
-    "PHONE_FORMAT": 0.001,
-    # values that differ only in writing and must not be reported
-    "lowercase_x": 0.002,
-    "blank": 0.003,
-    "fullwidth": 0.002,
-}
-
 # Every planted kind, in the order its rows are drawn, pass by pass:
 #   pairs   - two students who must never be linked (truth_hard_negatives)
 #   copies  - second registrations; the rows of all kinds are drawn first, so no student
@@ -104,60 +59,61 @@ DEFAULT_RATES: dict[str, float] = {
 #   numbers - errors in what a student is, before the text is rendered (truth_errors)
 #   text    - the text of copies, errors in how values are written (truth_errors) and values
 #             that differ only in writing (truth_normalisable)
-# A rate key of None plants on the rows an earlier pass kept under the kind's name.
+# The share is the default rate: planted rows per row of the finished roster (a kind with a
+# positive rate appears at least once in any roster of 1,000 rows or more). KEPT plants on the
+# rows an earlier pass kept under the same name: the copies of a duplicate kind, or the rows
+# chosen for ENROLL_DATE among the numbers pass.
 PLANTED: tuple[Kind, ...] = (
-    Kind("pairs", "twins", "twins", dup.twins),
-    Kind("pairs", "same_name_birth", "same_name_birth", dup.same_name_birth),
-    Kind("copies", "exact_same_school", "exact_same_school", dup.exact_same_school),
-    Kind("copies", "exact_same_county", "exact_same_county", dup.exact_same_county),
-    Kind("copies", "exact_cross_county", "exact_cross_county", dup.exact_cross_county),
-    Kind("copies", "id_digit", "id_digit", dup.moved_copy),
-    Kind("copies", "id_transpose", "id_transpose", dup.moved_copy),
-    Kind("copies", "name_homophone", "name_homophone", dup.name_homophone, dup.has_homophone),
-    Kind("copies", "name_noise", "name_noise", dup.moved_copy),
-    Kind("copies", "date_swap", "date_swap", dup.date_swap, dup.swappable),
-    Kind("copies", "missing_id", "missing_id", dup.missing_id),
-    Kind(
-        "numbers",
-        "BIRTHDATE_MISMATCH",
-        "BIRTHDATE_MISMATCH",
-        err.birthdate_mismatch,
-        err.born_in_window,
-    ),
-    Kind("numbers", "SEX_MISMATCH", "SEX_MISMATCH", err.sex_mismatch),
-    Kind("numbers", "AGE_GRADE", "AGE_GRADE", err.age_grade),
-    Kind("numbers", "STUDENT_NO_MISMATCH", "STUDENT_NO_MISMATCH", err.student_no_mismatch),
-    Kind("numbers", "ENROLL_DATE", "ENROLL_DATE", keep),
-    Kind("text", "id_digit", None, dup.digit_typos),
-    Kind("text", "id_transpose", None, dup.transpositions),
-    Kind("text", "name_noise", None, dup.name_noise),
-    Kind("text", "ID_FORMAT", "ID_FORMAT", err.id_format),
-    Kind(
-        "text",
-        "ID_SPREADSHEET_DAMAGE",
-        "ID_SPREADSHEET_DAMAGE",
-        err.spreadsheet_damage,
-        err.damageable,
-    ),
-    Kind("text", "ID_CHECKSUM", "ID_CHECKSUM", err.checksum),
-    Kind("text", "ID_DATE", "ID_DATE", err.impossible_date),
-    Kind("text", "ID_REGION_UNKNOWN", "ID_REGION_UNKNOWN", err.region_unknown),
-    Kind("text", "ID_MISSING", "ID_MISSING", err.id_missing),
-    Kind("text", "STUDENT_NO_FORMAT", "STUDENT_NO_FORMAT", err.student_no_format),
-    Kind("text", "SEX_CODE", "SEX_CODE", err.sex_code),
-    Kind("text", "ETHNICITY_CODE", "ETHNICITY_CODE", err.ethnicity_code),
-    Kind("text", "ID_TYPE_CODE", "ID_TYPE_CODE", err.id_type_code),
-    Kind("text", "SCHOOL_CODE_FORMAT", "SCHOOL_CODE_FORMAT", err.school_code_format),
-    Kind("text", "SCHOOL_PROVINCE", "SCHOOL_PROVINCE", err.school_province),
-    Kind("text", "COUNTY_UNKNOWN", "COUNTY_UNKNOWN", err.county_unknown),
-    Kind("text", "NAME_CHARS", "NAME_CHARS", err.name_chars),
-    Kind("text", "REQUIRED_MISSING", "REQUIRED_MISSING", err.required_missing),
-    Kind("text", "ENROLL_DATE", None, err.enroll_date),
-    Kind("text", "PHONE_FORMAT", "PHONE_FORMAT", err.phone_format),
-    Kind("text", "lowercase_x", "lowercase_x", err.lowercase_x, err.ends_in_x),
-    Kind("text", "blank", "blank", err.blank),
-    Kind("text", "fullwidth", "fullwidth", err.fullwidth),
+    # pairs that are two students and must never be linked
+    Kind("pairs", "twins", 0.003, dup.twins),
+    Kind("pairs", "same_name_birth", 0.001, dup.same_name_birth),
+    # second registrations of a student, one new row each
+    Kind("copies", "exact_same_school", 0.003, dup.exact_same_school),
+    Kind("copies", "exact_same_county", 0.003, dup.exact_same_county),
+    Kind("copies", "exact_cross_county", 0.003, dup.exact_cross_county),
+    Kind("copies", "id_digit", 0.0015, dup.moved_copy),
+    Kind("copies", "id_transpose", 0.0015, dup.moved_copy),
+    Kind("copies", "name_homophone", 0.0015, dup.name_homophone, dup.has_homophone),
+    Kind("copies", "name_noise", 0.0015, dup.moved_copy),
+    Kind("copies", "date_swap", 0.0015, dup.date_swap, dup.swappable),
+    Kind("copies", "missing_id", 0.0015, dup.missing_id),
+    # errors in what a student is (name = rule code), one per affected row
+    Kind("numbers", "BIRTHDATE_MISMATCH", 0.001, err.birthdate_mismatch, err.born_in_window),
+    Kind("numbers", "SEX_MISMATCH", 0.001, err.sex_mismatch),
+    Kind("numbers", "AGE_GRADE", 0.001, err.age_grade),
+    Kind("numbers", "STUDENT_NO_MISMATCH", 0.001, err.student_no_mismatch),
+    Kind("numbers", "ENROLL_DATE", 0.001, keep),
+    # the text of copies; errors in how a value is written; values that differ only in writing
+    Kind("text", "id_digit", KEPT, dup.digit_typos),
+    Kind("text", "id_transpose", KEPT, dup.transpositions),
+    Kind("text", "name_noise", KEPT, dup.name_noise),
+    Kind("text", "ID_FORMAT", 0.001, err.id_format),
+    Kind("text", "ID_SPREADSHEET_DAMAGE", 0.001, err.spreadsheet_damage, err.damageable),
+    Kind("text", "ID_CHECKSUM", 0.001, err.checksum),
+    Kind("text", "ID_DATE", 0.001, err.impossible_date),
+    Kind("text", "ID_REGION_UNKNOWN", 0.001, err.region_unknown),
+    Kind("text", "ID_MISSING", 0.001, err.id_missing),
+    Kind("text", "STUDENT_NO_FORMAT", 0.001, err.student_no_format),
+    Kind("text", "SEX_CODE", 0.001, err.sex_code),
+    Kind("text", "ETHNICITY_CODE", 0.001, err.ethnicity_code),
+    Kind("text", "ID_TYPE_CODE", 0.001, err.id_type_code),
+    Kind("text", "SCHOOL_CODE_FORMAT", 0.001, err.school_code_format),
+    Kind("text", "SCHOOL_PROVINCE", 0.001, err.school_province),
+    Kind("text", "COUNTY_UNKNOWN", 0.001, err.county_unknown),
+    Kind("text", "NAME_CHARS", 0.001, err.name_chars),
+    Kind("text", "REQUIRED_MISSING", 0.001, err.required_missing),
+    Kind("text", "ENROLL_DATE", KEPT, err.enroll_date),
+    Kind("text", "PHONE_FORMAT", 0.001, err.phone_format),
+    Kind("text", "lowercase_x", 0.002, err.lowercase_x, err.ends_in_x),
+    Kind("text", "blank", 0.003, err.blank),
+    Kind("text", "fullwidth", 0.002, err.fullwidth),
 )
+# Third registrations per row: the first exact_same_county students, again in another county.
+_TRIPLE_SHARE = 0.0005
+
+DEFAULT_RATES: dict[str, float] = {
+    kind.name: kind.share for kind in PLANTED if kind.share is not KEPT
+} | {"triple": _TRIPLE_SHARE}
 
 DUPLICATE_KINDS = tuple(k.name for k in PLANTED if k.step == "copies")
 HARD_NEGATIVE_KINDS = tuple(k.name for k in PLANTED if k.step == "pairs")

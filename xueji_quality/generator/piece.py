@@ -2,8 +2,8 @@
 
 A ``Piece`` holds the people as numeric columns, later their text, the pool of rows still free
 of any planted problem, and the truth gathered so far. A planted kind is a ``Kind``: a function
-``plant(piece, rows, kind)`` given the rows chosen for it, registered with its pass and rate key
-in the one table ``build.PLANTED``.
+``plant(piece, rows, kind)`` given the rows chosen for it, registered with its pass, name and default
+share on one line of the table ``build.PLANTED``.
 
 Every chosen row is taken from the pool, so one row carries at most one planted problem and each
 truth kind names exactly what a rule or the linkage must find.
@@ -69,16 +69,21 @@ class Piece:
         return self.county_table["code"].to_numpy().astype(str)
 
 
-class Kind(NamedTuple):
-    """A planted kind: in which pass, under which truth name, how many rows, what it does.
+# The share of a kind that plants on rows kept by an earlier pass, not on rows of its own.
+KEPT = None
 
-    ``rate`` is the key of ``DEFAULT_RATES`` that sets how many rows are taken from the pool;
-    None takes the rows an earlier pass kept under ``name``. ``eligible`` narrows the pool.
+
+class Kind(NamedTuple):
+    """A planted kind: in which pass, under which truth name, on how many rows, what it does.
+
+    ``plant(piece, rows, name)`` is given ``count[name]`` rows taken from the pool (narrowed to
+    ``eligible(piece)`` if given), or with ``share`` KEPT the rows an earlier pass kept under
+    ``name``. ``share`` is the default rate, ``count[name]`` comes from the rates in force.
     """
 
     step: str
     name: str
-    rate: str | None
+    share: float | None
     plant: Callable[[Piece, Rows, str], None]
     eligible: Callable[[Piece], np.ndarray] | None = None
 
@@ -95,10 +100,10 @@ def take(piece: Piece, k: int, where: np.ndarray | None = None) -> Rows:
 
 def chosen_rows(piece: Piece, kind: Kind) -> Rows:
     """The rows ``kind`` is planted on: taken from the pool, or kept by an earlier pass."""
-    if kind.rate is None:
+    if kind.share is KEPT:
         return piece.kept.pop(kind.name, NONE)
     where = kind.eligible(piece) if kind.eligible is not None else None
-    return take(piece, piece.count[kind.rate], where)
+    return take(piece, piece.count[kind.name], where)
 
 
 def keep(piece: Piece, rows: Rows, kind: str) -> None:
