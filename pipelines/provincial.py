@@ -12,17 +12,21 @@ linkage are imported where they run: a Dask worker that only writes county lists
 for importing Great Expectations (several seconds per process).
 
 Filters: ``counties`` and ``schools`` (学校标识码) narrow problems, duplicate groups and county
-lists to those records; validation and linkage still see the whole roster, so a duplicate whose
-other half lies outside the filter is still found and shown.
+lists to those records (``xueji_quality.run_scope``); validation and linkage still see the whole
+roster, so a duplicate whose other half lies outside the filter is still found and shown.
 
-Artifacts: ``xueji-progress`` (updated as each stage finishes), ``xueji-county-totals`` (a table per
-county and problem class) and ``xueji-run-summary`` (where the reports are and what changed since
-the previous published run, read from ``<out>/latest/manifest.json`` before publishing).
+Artifacts: ``xueji-progress`` (updated as each stage finishes), ``xueji-county-totals`` (per
+county, the summary's 问题条数 per problem class beside the 重复组数 touching it:
+``xueji_quality.reports.county_totals``) and ``xueji-run-summary`` (where the reports are and
+what changed since the previous published run: ``xueji_quality.reports.changes``, read from
+``<out>/latest/manifest.json`` before publishing).
+
+Counting, scoping, change detection and table building live in the library; this module only
+orders the tasks, moves files between them and records what they did.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from datetime import date
@@ -30,8 +34,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from prefect import Task, flow, get_run_logger, task, unmapped
 from prefect.artifacts import (
     create_markdown_artifact,
@@ -43,9 +45,19 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
-from xueji_quality import answers, ingest, reports, runinfo, staging, workers
+from xueji_quality import (
+    answers,
+    ingest,
+    reports,
+    run_folders,
+    run_scope,
+    runinfo,
+    staging,
+    workers,
+)
 from xueji_quality.errors import InputError
-from xueji_quality.reports.summary import problem_class
+from xueji_quality.reports.changes import changes_since, previous_manifest
+from xueji_quality.reports.county_totals import county_totals
 from xueji_quality.schema import DUPLICATE_COLUMNS, PROBLEM_COLUMNS
 
 if TYPE_CHECKING:
@@ -180,9 +192,7 @@ def county_report(
     county: str,
 ) -> list[dict]:
     roster, problems, duplicates = tables
-    if statuses is not None:
-        keys = pd.concat([problems["problem_key"], duplicates["problem_key"]])
-        statuses = statuses[statuses["problem_key"].isin(keys)]
+    statuses = run_scope.statuses_of_items(statuses, problems, duplicates)
     written = workers.call(
         reports.write_county_reports,
         run_dir,
@@ -255,86 +265,6 @@ def publish_run(staging: Path, out_root: Path, run_id: str) -> Path:
     return published
 
 
-def _scope(
-    store: staging.StagedStore, counties: list[str] | None, schools: list[str] | None
-) -> pd.DataFrame:
-    """record_id and county_code of the staged records the filters select."""
-    parts = [p for p in store.parts if not counties or p.county_code in counties]
-    rule = pc.field("school_code").isin(pa.array(schools, pa.string())) if schools else None
-    return store.read(["record_id", "county_code"], parts=parts, filter=rule)
-
-
-def _groups_touching(duplicates: pd.DataFrame, record_ids: pd.Series | None) -> pd.DataFrame:
-    if record_ids is None:
-        return duplicates
-    touched = duplicates.loc[duplicates["record_id"].isin(record_ids), "group_id"].unique()
-    return duplicates[duplicates["group_id"].isin(touched)].reset_index(drop=True)
-
-
-def _county_table(problems: pd.DataFrame, duplicates: pd.DataFrame) -> list[dict]:
-    """Totals per county and problem class (the classes of the province summary)."""
-    classes = problem_class(problems["rule"], problems["severity"], problems["field"])
-    by_class = pd.crosstab(problems["county_code"], classes) if len(problems) else pd.DataFrame()
-    groups = duplicates.drop_duplicates(["group_id", "county_code"])
-    by_dup = pd.crosstab(groups["county_code"], groups["dup_class"]) if len(groups) else None
-    counties = sorted(set(by_class.index) | (set(by_dup.index) if by_dup is not None else set()))
-    rows = []
-    for code in counties:
-        row: dict = {"区县代码": code}
-        for label in by_class.columns:
-            row[str(label)] = int(by_class.at[code, label]) if code in by_class.index else 0
-        for dup_class in ("DUP_ID", "DUP_FUZZY"):
-            found = by_dup is not None and code in by_dup.index and dup_class in by_dup.columns
-            row[f"重复组 {dup_class}"] = int(by_dup.at[code, dup_class]) if found else 0
-        rows.append(row)
-    return rows
-
-
-def _previous_manifest(out_root: Path) -> dict | None:
-    """Manifest of the run ``latest`` points at, or None (first run, or unreadable)."""
-    try:
-        return reports.read_manifest(out_root / "latest")
-    except (OSError, ValueError):
-        return None
-
-
-def _diff_rows(title: str, before: dict, now: dict) -> list[str]:
-    rows = []
-    for key in sorted(set(before) | set(now)):
-        old, new = int(before.get(key, 0)), int(now.get(key, 0))
-        rows.append(f"| {title} {key} | {old} | {new} | {new - old:+d} |")
-    return rows
-
-
-def changes_since(previous: dict | None, manifest: dict) -> str:
-    """Markdown: totals per rule, severity and duplicate class before → now; counties new/gone."""
-    if previous is None:
-        return "本输出目录中没有上一次已发布的运行，无可比较。\n"
-    old_totals, new_totals = previous.get("totals", {}), manifest["totals"]
-    lines = [
-        f"上一次运行：{previous.get('run_id', '?')}（{previous.get('run_date', '?')}）",
-        "",
-        "| 项目 | 上次 | 本次 | 变化 |",
-        "| --- | ---: | ---: | ---: |",
-    ]
-    for key, title in (
-        ("problems_by_severity", "问题（级别）"),
-        ("problems_by_rule", "规则"),
-        ("duplicate_groups_by_class", "重复组"),
-    ):
-        lines += _diff_rows(title, old_totals.get(key, {}), new_totals.get(key, {}))
-    old_counties = {c["county_code"] for c in previous.get("counties", [])}
-    new_counties = {c["county_code"] for c in manifest["counties"]}
-    lines.append("")
-    lines.append(f"- 新增区县：{'、'.join(sorted(new_counties - old_counties)) or '无'}")
-    lines.append(f"- 不再出现的区县：{'、'.join(sorted(old_counties - new_counties)) or '无'}")
-    old_scope = {k: previous.get("parameters", {}).get(k) for k in ("counties", "schools")}
-    new_scope = {k: manifest["parameters"].get(k) for k in ("counties", "schools")}
-    if old_scope != new_scope:
-        lines.append(f"- 注意：两次运行的范围不同（上次 {old_scope}，本次 {new_scope}）")
-    return "\n".join(lines) + "\n"
-
-
 @flow(name="provincial-run", log_prints=True)
 def provincial_run(
     inputs: list[str],
@@ -388,7 +318,9 @@ def provincial_run(
 
         started = time.perf_counter()
         paths = find_exports(inputs)
-        store = ingest_exports(paths, province, _roster_folder(out_root), report_processes > 1)
+        store = ingest_exports(
+            paths, province, run_folders.roster_folder(out_root), report_processes > 1
+        )
         try:
             stage_done("ingest", started, store.rows_read)
             outcome = _check_and_report(
@@ -409,13 +341,6 @@ def provincial_run(
         finally:
             store.remove()
         return outcome
-
-
-def _roster_folder(out_root: Path) -> Path:
-    """Where this process stages the roster: beside the reports (the disk sized for the data),
-    named like a staging folder so that a killed run's copy is cleaned up by the next run."""
-    reports.clean_stale_staging(out_root)
-    return out_root / f"{reports.STAGING_PREFIX}roster-{os.getpid()}"
 
 
 def _check_and_report(
@@ -469,40 +394,27 @@ def _check_and_report(
             counties=counties or store.counties(),
         )
         stage_done("answers", started, len(problems) + len(linked.duplicates))
-        problems = answered.problems
-        roster = flagged
-        duplicates = answered.duplicates
-        records = store.county_rows()
-        narrowed = bool(counties or schools)
-        if narrowed:
-            selected = _scope(store, counties, schools)
-            scope = selected["record_id"]
-            problems = problems[problems["record_id"].isin(scope)].reset_index(drop=True)
-            duplicates = _groups_touching(duplicates, scope)
-            keep = roster["record_id"].isin(scope) | roster["record_id"].isin(
-                duplicates["record_id"]
-            )
-            roster = roster[keep.fillna(False)].reset_index(drop=True)
-            # The county sizes of a narrowed run: the selected records and the other
-            # members of their groups.
-            members = duplicates.loc[~duplicates["record_id"].isin(scope)]
-            members = members.drop_duplicates("record_id")["county_code"]
-            records = pd.concat([selected["county_code"], members]).dropna().value_counts()
+        selected = (
+            run_scope.selected_records(store, counties, schools) if counties or schools else None
+        )
+        scope = run_scope.scope_tables(
+            flagged,
+            answered.problems,
+            answered.duplicates,
+            staged_records=store.county_rows(),
+            selected=selected,
+            counties=counties,
+        )
+        problems, duplicates = scope.problems, scope.duplicates
+        if selected is not None:
             logger.info(
                 "筛选（区县 %s，学校 %s）：%d 条记录，问题 %d 条，重复组 %d 个",
                 counties,
                 schools,
-                len(scope),
+                len(selected),
                 len(problems),
                 duplicates["group_id"].nunique(),
             )
-        if counties:
-            report_counties = sorted(set(counties))
-        elif schools:
-            report_counties = sorted(set(selected["county_code"].dropna()))
-        else:
-            report_counties = store.counties()
-        county_records = {str(k): int(v) for k, v in records.items()}
 
         started = time.perf_counter()
         from xueji_quality import validate
@@ -510,33 +422,35 @@ def _check_and_report(
         catalogue = validate.rule_catalogue(Path(suites_dir) if suites_dir else None)
         futures = county_report.map(
             unmapped(staging_folder),
-            reports.split_by_county(roster, problems, duplicates, report_counties),
+            reports.split_by_county(scope.roster, problems, duplicates, scope.counties),
             unmapped(province),
             unmapped(run_date),
             unmapped(catalogue),
             unmapped(mask_ids),
             unmapped(answered.statuses),
             unmapped(report_processes),
-            unmapped(county_records),
-            report_counties,
+            unmapped(scope.county_records),
+            scope.counties,
         )
         county_files = [entry for f in futures.result() for entry in f]
         province_files = province_outputs(
             staging_folder,
-            roster,
+            scope.roster,
             problems,
             duplicates,
             store.quarantine,
             province,
             run_date,
             answered.progress,
-            records,
+            scope.records,
         )
         stage_done("report", started, len(problems) + len(duplicates))
-        table = _county_table(problems, duplicates)
-        if table:
+        totals = county_totals(scope.roster, problems, duplicates, scope.records)
+        if len(totals):
             create_table_artifact(
-                table, key="xueji-county-totals", description="各区县按问题类别的条数与重复组数"
+                totals.to_dict("records"),
+                key="xueji-county-totals",
+                description="各区县按问题类别的问题条数（同全省汇总）与涉及的重复组数",
             )
 
         figures = runinfo.conservation(
@@ -547,7 +461,7 @@ def _check_and_report(
             duplicates,
             county_files,
             rows_staged=store.rows_staged,
-            rows_in_scope=sum(county_records.get(c, 0) for c in report_counties),
+            rows_in_scope=scope.rows_in_scope,
             record_ids_unique=store.record_ids_unique,
         )
         manifest = runinfo.run_manifest(
@@ -572,7 +486,7 @@ def _check_and_report(
         )
         manifest["answers"] = answered.counts
         reports.write_manifest(staging_folder, manifest)
-        previous = _previous_manifest(out_root)
+        previous = previous_manifest(out_root)
         started = time.perf_counter()
         published = publish_run(staging_folder, out_root, run_id)
         # Only a published run enters the answer ledger; a run narrowed to some schools

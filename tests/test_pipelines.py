@@ -116,11 +116,32 @@ def test_artifacts_say_where_the_reports_are(full_run):
     assert "没有上一次已发布的运行" in summary
     table = json.loads(artifacts["xueji-county-totals"].data)
     assert sorted(row["区县代码"] for row in table) == _county_dirs(full_run["result"]["run_dir"])
-    problems = full_run["result"]["problems"]
-    groups = full_run["result"]["duplicates"].drop_duplicates(["group_id", "county_code"])
-    assert sum(row["重复组 DUP_ID"] + row["重复组 DUP_FUZZY"] for row in table) == len(groups)
-    counted = sum(v for row in table for k, v in row.items() if k not in ("区县代码",))
-    assert counted == len(problems) + len(groups)
+
+
+def test_county_totals_count_items_as_the_summary_does_and_groups_apart(full_run):
+    """问题条数 are the items of the province summary and of each county list; 重复组数 the
+    groups touching the county: a group of three records in one county is 3 items, 1 group."""
+    totals = pd.DataFrame(json.loads(_artifacts(full_run["id"])["xueji-county-totals"].data))
+    totals = totals.set_index("区县代码").sort_index()
+    run_dir = Path(full_run["result"]["run_dir"])
+    sheet = pd.read_excel(
+        run_dir / "province" / "summary.xlsx", sheet_name="区县汇总", dtype={"区县代码": str}
+    )
+    sheet = sheet[sheet["区县代码"] != "全省合计"].set_index("区县代码").sort_index()
+    assert list(totals.index) == list(sheet.index)
+    for column in ("身份证号错误", "身份证号重复", "疑似重复", "其他字段错误", "警告", "合计"):
+        assert totals[f"问题条数·{column}"].tolist() == sheet[column].tolist(), column
+    duplicates = full_run["result"]["duplicates"]
+    groups = duplicates.drop_duplicates(["group_id", "county_code"])
+    group_columns = ["重复组数·身份证号重复", "重复组数·疑似重复"]
+    assert int(totals[group_columns].to_numpy().sum()) == len(groups) > 0
+    assert int(totals["问题条数·身份证号重复"].sum()) == (duplicates["dup_class"] == "DUP_ID").sum()
+    # Both are counted and they differ: a group has at least two records.
+    assert totals["问题条数·身份证号重复"].sum() > totals["重复组数·身份证号重复"].sum()
+    lists = {c["county_code"]: c for c in full_run["result"]["manifest"]["counties"]}
+    for code, row in totals.iterrows():
+        assert row["问题条数·合计"] == lists[code]["items"]
+        assert row[group_columns].sum() == lists[code]["duplicate_groups"]
 
 
 def test_progress_prints_one_line_per_stage(full_run):
