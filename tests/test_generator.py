@@ -16,16 +16,20 @@ from pypinyin import lazy_pinyin
 
 from xueji_quality import idcard, regions, schema
 from xueji_quality.generator import (
+    DEFAULT_RATES,
     DUPLICATE_KINDS,
     ERROR_KINDS,
     HARD_NEGATIVE_KINDS,
     NORMALISABLE_KINDS,
     SCHOOL_YEAR,
+    build,
     generate,
     generate_roster,
+    numbers,
     write_sample,
 )
 from xueji_quality.generator.names import HOMOPHONES
+from xueji_quality.generator.piece import KEPT, Kind
 
 ROWS, SEED, PROVINCE = 5000, 20261128, "44"
 L = schema.FIELDS  # canonical field -> Chinese header
@@ -124,6 +128,53 @@ def test_truth_refers_to_existing_rows_and_known_kinds(built):
     # One planted error per row, and a few percent of rows in all.
     assert built.truth_errors["record_id"].is_unique
     assert 0.01 < len(built.truth_errors) / ROWS < 0.06
+
+
+def test_every_planted_kind_is_one_line_of_the_table():
+    own = [kind.name for kind in build.PLANTED if kind.share is not KEPT]
+    assert len(own) == len(set(own))
+    assert set(DEFAULT_RATES) == set(own) | {"triple"}
+    assert set(DUPLICATE_KINDS) | set(HARD_NEGATIVE_KINDS) | set(ERROR_KINDS) | set(
+        NORMALISABLE_KINDS
+    ) == set(own)
+    steps = ("pairs", "copies", "numbers", "text")
+    assert [kind.step for kind in build.PLANTED] == sorted(
+        (kind.step for kind in build.PLANTED), key=steps.index
+    )
+    # A kind planting on kept rows comes after the kind that kept them, in an earlier pass.
+    for i, kind in enumerate(build.PLANTED):
+        if kind.share is KEPT:
+            earlier = [k for k in build.PLANTED[:i] if k.name == kind.name]
+            assert earlier and steps.index(earlier[0].step) < steps.index(kind.step), kind.name
+
+
+def test_a_kind_added_to_the_table_is_planted_on_rows_of_its_own(monkeypatch):
+    def guardian_missing(piece, rows, kind):
+        piece.text["guardian_name"][rows] = ""
+        piece.errors.append((rows, "guardian_name", kind))
+
+    added = Kind("text", "GUARDIAN_MISSING", 0.004, guardian_missing)
+    monkeypatch.setattr(build, "PLANTED", build.PLANTED + (added,))
+    monkeypatch.setattr(build, "DEFAULT_RATES", DEFAULT_RATES | {added.name: added.share})
+    small = generate(2000, 5, PROVINCE, counties=2)
+    errors = small.truth_errors
+    planted = errors.loc[errors["kind"] == added.name, "record_id"]
+    assert len(planted) == 8
+    assert errors["record_id"].is_unique  # drawn from the pool: no row carries two problems
+    by_key = small.roster.set_index(L["export_key"])
+    assert (by_key.loc[planted, L["guardian_name"]] == "").all()
+    assert (by_key.drop(planted)[L["guardian_name"]] != "").all()
+
+
+def test_generated_check_characters_are_those_of_gb_11643():
+    # Standard examples of GB 11643 (idcard's docstring), and bodies against idcard's columns.
+    assert numbers.check_char("11010519491231002") == "X"
+    assert numbers.is_valid("34052419800101001X")
+    assert not numbers.is_valid("340524198001010010")
+    bodies = np.random.default_rng(1).integers(10**16, 10**17, size=500)
+    ids = pd.Series(numbers.id_text(bodies))
+    assert idcard.checksum_ok(ids).all()
+    assert [numbers.check_char(v[:17]) for v in ids[:50]] == [v[17] for v in ids[:50]]
 
 
 def test_clean_rows_are_consistent(built, roster):
