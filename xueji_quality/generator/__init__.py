@@ -6,6 +6,19 @@ harmless spelling variants and look-alike students who are not duplicates, and r
 next to it. ``write_sample`` writes the roster in one of the export formats plus the truth files;
 a roster of more than ``chunk_rows`` rows (default ``CHUNK_ROWS``) is built and written in pieces
 (``generate_chunks``), so its memory is that of one piece.
+
+Modules, by concern:
+
+- ``build``: ``generate`` / ``generate_chunks`` and ``PLANTED``, the one table of planted kinds
+  (pass, truth name, default share, function), in the order their rows are drawn;
+- ``people``: counties (GB/T 2260 through ``regions``), schools and classes, the people as numbers;
+- ``duplicates``: second registrations and look-alike students (hard negatives);
+- ``errors``: field errors and values that differ only in writing;
+- ``piece``: the roster under construction and the pool planted rows are taken from;
+- ``render``: the people as export text, export order, 记录号 and truth tables;
+- ``output``: the roster and truth files in the export formats;
+- ``numbers``, ``columns``, ``names``: ID numbers (check characters from ``idcard``), column
+  helpers, name and code lists.
 """
 
 from __future__ import annotations
