@@ -441,3 +441,26 @@ def enroll_date_ok(enroll_date: pd.Series, birth_date: pd.Series, as_of: date | 
         | ((born_month > 0) & (month_no < born_month))
     )
     return pd.Series(~bad, index=enroll_date.index)
+
+
+# --- 出生日期 itself --------------------------------------------------------------------------
+
+# No one born before this is a pupil of a roster (the oldest adult learner of a 中职 school would
+# be in their seventies); what lies before it is placeholders: 1900-01-01, Excel's day 0 and 1,
+# database minimum dates (1753-01-01, 0001-01-01). Later but implausible dates are AGE_GRADE's.
+EARLIEST_BIRTH_DATE = "1950-01-01"
+
+
+def birth_date_valid(
+    birth_date: pd.Series, as_of: date | str, earliest: date | str = EARLIEST_BIRTH_DATE
+) -> pd.Series:
+    """BIRTHDATE_INVALID: 出生日期 is a real date written YYYY-MM-DD, from ``earliest`` to ``as_of``.
+
+    Ingest writes every date it can read certainly as YYYY-MM-DD and keeps the rest as typed, so
+    a value of any other shape (0000-00-00, 00000000, 04/03/2012, 12-3-4, 不详) is one that is
+    no date; an empty value is REQUIRED_MISSING's business and passes here.
+    """
+    born = date_numbers(birth_date)
+    filled = present(birth_date).to_numpy()
+    bad = filled & ((born == 0) | (born < _yyyymmdd(earliest)) | (born > _yyyymmdd(as_of)))
+    return pd.Series(~bad, index=birth_date.index)

@@ -317,3 +317,22 @@ class ExpectEnrollDateToBePlausible(_RosterMulticolumnExpectation):
     as_of: Param
     map_metric = "multicolumn_values.enroll_date_plausible"
     success_keys = ("as_of", "mostly")
+
+
+class ColumnValuesBirthDateValid(ColumnMapMetricProvider):
+    condition_metric_name = "column_values.birth_date_valid"
+    condition_value_keys = ("as_of", "earliest")
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column, as_of, earliest=checks.EARLIEST_BIRTH_DATE, **kwargs):
+        return checks.birth_date_valid(column, as_of, earliest)
+
+
+class ExpectBirthDateToBeValid(ColumnMapExpectation):
+    """Expect 出生日期 to be a real YYYY-MM-DD date from ``earliest`` to ``as_of``."""
+
+    as_of: Param
+    earliest: Param = checks.EARLIEST_BIRTH_DATE
+    map_metric = "column_values.birth_date_valid"
+    success_keys = ("as_of", "earliest", "mostly")
+    args_keys = ("column",)
