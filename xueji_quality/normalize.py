@@ -8,12 +8,28 @@ same value arrives in several spellings that are not errors:
   U+FEFF) and left-to-right / right-to-left marks;
 - a leading apostrophe, Excel's marker for "store this as text";
 - ``x`` for the check character ``X`` of an ID number;
-- dates as YYYY-MM-DD, YYYY/M/D, YYYY.M.D, YYYYMMDD or Excel serial numbers (day 1 = 1900-01-01,
-  counted from 1899-12-30 because of Excel's 1900 leap-year bug);
+- dates as YYYY-MM-DD, YYYY/M/D, YYYY.M.D, YYYY年M月D日 (also 号), YYYYMMDD, with or without a
+  time of day (``2012-03-04 00:00:00``, ``2012/3/4 0:00``: Excel's text of a date cell), dashes
+  of other widths, and Excel serial numbers (see below);
 - 男/女 for the sex code, the name of a 民族 for its GB 3304 code, the name of an ID type for its
-  code.
+  code;
+- in 姓名: blanks between Han characters, and look-alikes of the middle dot ``·`` (U+00B7) of
+  minority and foreign names (see ``middle_dots``, ``blanks_as_dots`` and ``join_name_parts``).
 
-Names keep their inner blanks: a space inside a name is a problem validation must see. Only
+Dates are read only where the reading is certain. Day-first or month-first dates with the year
+last (``04/03/2012``) are read when one of the first two numbers is above 12 (it can only be
+the day) or both are equal; ``04/03/2012`` itself could be 4 March or 3 April and is kept as
+typed. Two-digit years (``12-3-4``, ``120304``) are kept as typed: the century is a guess. A bare
+number is an Excel serial (day 1 = 1900-01-01, counted from 1899-12-30 because of Excel's 1900
+leap-year bug) only from 18264 (1950-01-01) to 60000 (2064-04-08): below that it is a
+placeholder (0, 1) or a typo, not a date, and the problem list must show what was typed.
+Impossible dates (0000-00-00, 2015-02-30) are kept as typed; placeholders that are real dates
+(1900-01-01) are written as YYYY-MM-DD like any other. Judging them is validation's business
+(出生日期无效, ``checks.birth_date_valid``), which therefore sees every value that is there:
+nothing becomes missing here.
+
+Blanks inside other names are left alone: a school or class name may hold them, and a blank
+in 监护人姓名 may separate two guardians (张三 李四). Only
 full-width ASCII is folded in names (NFKC would also rewrite CJK compatibility ideographs).
 Unrecognised values are kept as given; validation reports them. Spreadsheet damage
 (``4.40103E+17``) is kept as is: the fix is at the source file.
@@ -21,7 +37,7 @@ Unrecognised values are kept as given; validation reports them. Spreadsheet dama
 Every step works on the distinct values of a column (``pandas.factorize``) with vectorised string
 operations, and reports which rows it changed, so ingest can record each change with its kind
 (``fullwidth``, ``blank``, ``invisible``, ``text_marker``, ``lowercase_x``, ``uppercase``,
-``date_format``, ``code_word``).
+``date_format``, ``code_word``, ``middle_dot``, ``blank_as_dot``).
 """
 
 from __future__ import annotations
@@ -49,7 +65,27 @@ BLANK_CHARS = (
     "\u200b-\u200f\u2060\ufeff\u202a-\u202e\u2066-\u2069]"
 )
 EXCEL_ORIGIN = np.datetime64("1899-12-30")
+MIN_EXCEL_SERIAL = 18264  # 1950-01-01: smaller bare numbers are placeholders or typos
 MAX_EXCEL_SERIAL = 60000  # 2064-04-08: later "serials" are something else
+# Separators of a date: ASCII, and the hyphens and dashes of other widths an input method gives.
+_DATE_SEP = "[-/.\u2010-\u2015\u2212\ufe58\ufe63]"
+# A time of day after the date (Excel's text of a date cell, database exports), with a zone.
+_TIME = r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+# Year first: 2012-3-4, 2012/03/04, 2012.3.4., 2012年3月4日 (号), and year-month alone.
+_YEAR_FIRST = (
+    f"^(\\d{{4}})(?:{_DATE_SEP}|年)(\\d{{1,2}})"
+    f"(?:月|(?:{_DATE_SEP}|月)(\\d{{1,2}})[日号.]?)?{_TIME}$"
+)
+# Year last: 13/3/2012 (day first) or 3/13/2012 (month first, Excel's US locale).
+_YEAR_LAST = f"^(\\d{{1,2}}){_DATE_SEP}(\\d{{1,2}}){_DATE_SEP}(\\d{{4}}){_TIME}$"
+
+# Person names: the characters of a name (as the NAME_CHARS rule), the middle dot U+00B7 and
+# what is typed for it: a full stop (also the ideographic 。 that a Chinese input method gives
+# for "."), bullets, katakana middle dots, hyphenation point, dot operators.
+HAN_CHARS = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f\u3007]"
+MIDDLE_DOT = "\u00b7"
+DOT_LOOKALIKES = "[.\u0387\u2022\u2024\u2027\u2219\u22c5\u3002\u30fb\ufe52\uff0e\uff61\uff65]"
+_NAME_SEP = f"(?:{BLANK_CHARS}|{MIDDLE_DOT})"
 
 IDENTIFIER_FIELDS = (
     "id_number",
@@ -63,7 +99,7 @@ IDENTIFIER_FIELDS = (
 TEXT_FIELDS = ("name", "guardian_name", "school_name", "class_name", "grade")
 # Fields whose values are nearly all different (factorising them costs more than it saves),
 # with a regex for the values a normalisation step might change.
-_ODD_IN_NAMES = f"^{BLANK_CHARS}|{BLANK_CHARS}$|{FULLWIDTH_CHARS}|{INVISIBLE_CHARS}"
+_ODD_IN_NAMES = f"{BLANK_CHARS}|{FULLWIDTH_CHARS}|{DOT_LOOKALIKES}"
 MOSTLY_DISTINCT = {
     "id_number": "[^0-9A-Z]",
     "student_no": "[^0-9A-Z]",
@@ -138,6 +174,76 @@ def strip_text_marker(values: pd.Series) -> pd.Series:
     return _replace(values, "^'+", "", regex=True)
 
 
+def _replace_between(values: pd.Series, pattern: str, replacement: str) -> pd.Series:
+    """``pattern`` (a character, a separator, a character) replaced twice: a one-character part
+    between two separators (阿 依 古) is the right end of one match and the left of the next."""
+    if not contains(values, pattern, regex=True).any():
+        return values
+    once = values.str.replace(pattern, replacement, regex=True)
+    return once.str.replace(pattern, replacement, regex=True)
+
+
+def middle_dots(values: pd.Series) -> pd.Series:
+    """Look-alikes of the middle dot between two Han characters become ``·`` (U+00B7).
+
+    阿依古丽•买买提, 阿依古丽・买买提, 阿依古丽.买买提 and 阿依古丽。买买提 are one name, typed on
+    keyboards and input methods that put the dot elsewhere. A look-alike anywhere else (张伟.,
+    a dot beside a digit or letter) is left as typed, for NAME_CHARS to report.
+    """
+    dots = f"(?:{DOT_LOOKALIKES}|{MIDDLE_DOT})"
+    pattern = (
+        f"({HAN_CHARS}{BLANK_CHARS}*){dots}*{DOT_LOOKALIKES}{dots}*({BLANK_CHARS}*{HAN_CHARS})"
+    )
+    return _replace_between(values, pattern, f"\\1{MIDDLE_DOT}\\2")
+
+
+def blanks_as_dots(values: pd.Series) -> pd.Series:
+    """Blanks between the parts of a long name become ``·``: 阿依古丽 买买提 is 阿依古丽·买买提.
+
+    A blank is read as the middle dot when the whole name is Han parts separated by blanks (and
+    dots), every part has two characters or more, and the name already holds a dot or has five
+    characters or more. Han names have at most four characters in all but a handful of cases (a
+    two-character surname and a two-character given name: 欧阳 娜娜), so a shorter name, or one
+    with a one-character part (张 伟, 张 三丰, 诸葛 亮), is one name typed with a stray blank and
+    ``join_name_parts`` removes the blank. The rare Han name of five characters or more typed
+    with a blank (爱新觉罗 溥仪) gets a dot; the change is recorded as ``blank_as_dot`` so a
+    clerk can see the reading and correct it.
+    """
+    between = contains(values, f"{HAN_CHARS}{BLANK_CHARS}+{HAN_CHARS}", regex=True)
+    if not between.any():
+        return values
+    candidates = values[between]
+    arrow = _arrow(candidates)
+    parts_only = pc.fill_null(
+        pc.match_substring_regex(arrow, f"^{HAN_CHARS}+(?:{_NAME_SEP}+{HAN_CHARS}+)+$"), False
+    ).to_numpy(zero_copy_only=False)
+    short_part = contains(candidates, f"(?:^|{_NAME_SEP}){HAN_CHARS}(?:{_NAME_SEP}|$)", regex=True)
+    dotted = contains(candidates, MIDDLE_DOT)
+    characters = pc.fill_null(pc.count_substring_regex(arrow, HAN_CHARS), 0)
+    long_name = characters.to_numpy(zero_copy_only=False) >= 5
+    chosen = parts_only & ~short_part & (dotted | long_name)
+    if not chosen.any():
+        return values
+    out = values.copy()
+    positions = np.flatnonzero(between)[chosen]
+    out.iloc[positions] = (
+        values.iloc[positions].str.replace(f"{_NAME_SEP}+", MIDDLE_DOT, regex=True).array
+    )
+    return out
+
+
+def join_name_parts(values: pd.Series) -> pd.Series:
+    """Blanks between two Han characters, or between a Han character and ``·``, removed:
+    张 伟 and 张\u3000伟 are 张伟, 阿依古丽 · 买买提 is 阿依古丽·买买提. Blanks beside anything
+    else (张 3, Li Ming) stay for NAME_CHARS to report."""
+    joined = _replace_between(values, f"({HAN_CHARS}){BLANK_CHARS}+({HAN_CHARS})", "\\1\\2")
+    return _replace_between(
+        joined,
+        f"({HAN_CHARS}){BLANK_CHARS}*{MIDDLE_DOT}{BLANK_CHARS}*({HAN_CHARS})",
+        f"\\1{MIDDLE_DOT}\\2",
+    )
+
+
 def upper_x(values: pd.Series) -> pd.Series:
     """Lowercase x (the check character of an ID number) to X."""
     return _replace(values, "x", "X", regex=False)
@@ -160,22 +266,42 @@ def map_codes(table: dict[str, str]) -> Callable[[pd.Series], pd.Series]:
     return step
 
 
+def remove_date_blanks(values: pd.Series) -> pd.Series:
+    """Every blank removed, except that the blanks between a date and its time of day become one
+    space (without it 2012/3/4 12:30 would read as day 41 at 2:30)."""
+    if not contains(values, BLANK_CHARS, regex=True).any():
+        return values
+    out = remove_blanks(values)
+    timed = contains(values, f"[0-9日号]{BLANK_CHARS}+[0-9]{{1,2}}:[0-9]", regex=True)
+    if timed.any():
+        parts = values[timed].str.extract(f"^(.*?[0-9日号]){BLANK_CHARS}+([0-9]{{1,2}}:[0-9].*)$")
+        out[timed] = remove_blanks(parts[0]) + " " + remove_blanks(parts[1])
+    return out
+
+
 def _date_parts(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
-    """(year, month, day, excel serial) text parts of every recognised date spelling."""
-    separated = values.str.extract(
-        r"^(\d{4})[-/.年](\d{1,2})(?:[-/.月](\d{1,2})日?)?(?:[ T]?\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"
-    )
+    """(year, month, day, excel serial) text parts of every date spelling read with certainty;
+    day is <NA> for a year and month alone, and everything is <NA> for an ambiguous
+    day/month order."""
+    first = values.str.extract(_YEAR_FIRST)
     compact = values.str.extract(r"^(\d{4})(\d{2})(\d{2})?$")
+    last = values.str.extract(_YEAR_LAST)
     serial = values.str.extract(r"^(\d{1,5})(?:\.\d+)?$")[0]
-    year = separated[0].fillna(compact[0])
-    month = separated[1].fillna(compact[1])
-    day = separated[2].where(separated[0].notna(), compact[2])
+    a = pd.to_numeric(last[0], errors="coerce")
+    b = pd.to_numeric(last[1], errors="coerce")
+    # The number above 12 is the day; equal numbers read the same either way.
+    day_first = ((a > 12) & (b <= 12) | (a == b)).fillna(False).astype(bool)
+    month_first = ((b > 12) & (a <= 12)).fillna(False).astype(bool)
+    year = first[0].fillna(compact[0]).fillna(last[2].where(day_first | month_first))
+    month = first[1].fillna(compact[1]).fillna(last[1].where(day_first, last[0].where(month_first)))
+    day = first[2].where(first[0].notna(), compact[2])
+    day = day.fillna(last[0].where(day_first, last[1].where(month_first)))
     return year, month, day, serial
 
 
 def _from_serial(serial: pd.Series) -> pd.Series:
     number = pd.to_numeric(serial, errors="coerce")
-    number = number.where((number >= 1) & (number <= MAX_EXCEL_SERIAL))
+    number = number.where((number >= MIN_EXCEL_SERIAL) & (number <= MAX_EXCEL_SERIAL))
     days = number.fillna(0).to_numpy(dtype="int64").astype("timedelta64[D]")
     dates = pd.Series((EXCEL_ORIGIN + days).astype("datetime64[s]"), index=serial.index)
     return dates.where(number.notna())
@@ -196,7 +322,7 @@ def format_dates(values: pd.Series) -> pd.Series:
 
 
 def format_months(values: pd.Series) -> pd.Series:
-    """Year and month as YYYY-MM (from YYYY-MM, YYYY/M, YYYYMM, full dates, serials)."""
+    """Year and month as YYYY-MM (from YYYY-MM, YYYY/M, YYYY年M月, YYYYMM, full dates, serials)."""
     year, month, day, serial = _date_parts(values)
     text = year + "-" + month.str.zfill(2) + "-" + day.fillna("1").str.zfill(2)
     dates = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
@@ -217,6 +343,15 @@ def field_steps(field: str) -> list[Step]:
         return [*identifier, ("uppercase", upper_ascii)]
     if field in IDENTIFIER_FIELDS:
         return identifier
+    if field == "name":
+        return [
+            ("fullwidth", to_halfwidth),
+            ("invisible", remove_invisible),
+            ("blank", strip_blanks),
+            ("middle_dot", middle_dots),
+            ("blank_as_dot", blanks_as_dots),
+            ("blank", join_name_parts),
+        ]
     if field in TEXT_FIELDS:
         return [
             ("fullwidth", to_halfwidth),
@@ -225,10 +360,15 @@ def field_steps(field: str) -> list[Step]:
         ]
     if field in CODE_FIELDS:
         return [*identifier, ("code_word", map_codes(CODE_FIELDS[field]))]
+    dated: list[Step] = [
+        ("fullwidth", to_halfwidth),
+        ("blank", remove_date_blanks),
+        ("text_marker", strip_text_marker),
+    ]
     if field == "birth_date":
-        return [*identifier, ("date_format", format_dates)]
+        return [*dated, ("date_format", format_dates)]
     if field == "enroll_date":
-        return [*identifier, ("date_format", format_months)]
+        return [*dated, ("date_format", format_months)]
     return []
 
 
