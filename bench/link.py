@@ -1,7 +1,7 @@
 """Benchmark of duplicate detection (查重) on a generated roster.
 
     python bench/link.py --rows 1000000 [--seed 7] [--province 44] [--keep DIR]
-                         [--sample DIR] [--order file|county] [--profile FILE]
+                         [--sample DIR] [--order file|county] [--profile FILE] [--as-of DATE]
 
 The roster is generated, written as Parquet and read back through ingest (untimed, in this
 process); the canonical roster is then handed to a fresh process that runs find_duplicates alone,
@@ -16,6 +16,8 @@ generator output folder (roster and truth files, e.g. one written by ``xueji-qua
 instead of generating, and stages it as the provincial run does (Parquet by county, so the roster
 arrives in county order). ``--order county`` hands the roster over sorted by county, as the
 provincial run does. ``--profile x.txt`` / ``x.html`` records the child with pyinstrument.
+``--as-of`` is the run date whose school year the age check of the IDs uses (default: late
+November of the generator's school year, as bench/province.py runs).
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ def _step_peaks(samples: list[tuple[float, float]], timings: dict) -> dict[str, 
     return peaks
 
 
-def run_linkage(folder: Path, order: str, profile: Path | None) -> None:
+def run_linkage(folder: Path, order: str, profile: Path | None, as_of: str) -> None:
     """Child side: load the canonical roster, time find_duplicates, write pairs and figures."""
     from xueji_quality.linkage import COLUMNS_USED, find_duplicates
 
@@ -86,7 +88,9 @@ def run_linkage(folder: Path, order: str, profile: Path | None) -> None:
         pa.string(): pd.StringDtype("pyarrow"),
         pa.large_string(): pd.StringDtype("pyarrow"),
     }
-    table = pq.read_table(folder / "canonical.parquet", columns=list(COLUMNS_USED))
+    present = set(pq.ParquetFile(folder / "canonical.parquet").schema_arrow.names)
+    columns = [c for c in COLUMNS_USED if c in present]
+    table = pq.read_table(folder / "canonical.parquet", columns=columns)
     if order == "county":
         table = table.sort_by("county_code")
     roster = table.to_pandas(types_mapper=as_staged.get, self_destruct=True)
@@ -104,7 +108,7 @@ def run_linkage(folder: Path, order: str, profile: Path | None) -> None:
     sampler.start()
     start, cpu_start = time.perf_counter(), time.process_time()
     load_before = os.getloadavg()[0]
-    result = find_duplicates(roster)
+    result = find_duplicates(roster, as_of=as_of)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     samples = sampler.stop()
     if profiler is not None:
@@ -192,6 +196,9 @@ def main() -> None:
     parser.add_argument(
         "--sample", type=Path, default=None, help="a generator output folder to stage instead"
     )
+    parser.add_argument(
+        "--as-of", default=None, help="run date YYYY-MM-DD (default: the generator's school year)"
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--prepare", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -199,8 +206,12 @@ def main() -> None:
         _prepare(args.prepare, args.rows, args.seed, args.province, args.sample)
         return
     if args.child is not None:
-        run_linkage(args.child, args.order, args.profile)
+        run_linkage(args.child, args.order, args.profile, args.as_of)
         return
+    if args.as_of is None:
+        from xueji_quality.generator import SCHOOL_YEAR
+
+        args.as_of = f"{SCHOOL_YEAR}-11-28"
 
     from xueji_quality.linkage import evaluate, format_evaluation
 
@@ -214,6 +225,7 @@ def main() -> None:
             prepare += ["--sample", str(args.sample)]
         subprocess.run(prepare, check=True)
         command = [sys.executable, __file__, "--child", str(folder), "--order", args.order]
+        command += ["--as-of", args.as_of]
         if args.profile is not None:
             command += ["--profile", str(args.profile.resolve())]
         subprocess.run(command, check=True)
@@ -229,6 +241,10 @@ def main() -> None:
     candidates = stats["candidate_pairs"]
     staged = " (staged: by county)" if args.sample is not None else ""
     print(f"rows                {stats['records']:,}  (order: {args.order}{staged})")
+    print(
+        f"inconsistent IDs    {stats.get('inconsistent_valid_ids', 0):,}  (valid, but contradicting"
+        f" their record; run date {args.as_of})"
+    )
     print(f"candidate pairs     {candidates:,}  per pass {stats['pass_pairs']}")
     if "sub_blocked" in stats:
         print(f"sub-blocked blocks  {stats['sub_blocked']}")

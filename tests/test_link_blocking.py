@@ -192,7 +192,8 @@ def test_the_cap_does_not_change_what_small_blocks_give(tmp_path: Path):
 
 
 def test_pairs_need_a_record_without_valid_id_and_one_agreeing_field():
-    frame = roster(
+    rows = [
+        # Two valid IDs consistent with their records (even sequence digit: female).
         {"record_id": "v1", "name": "王芳", "id_number": valid_id(22), "guardian_name": "王建"},
         {"record_id": "v2", "name": "王芳", "id_number": valid_id(24), "guardian_name": "王建"},
         {"record_id": "m1", "name": "王芳", "guardian_name": "王建"},  # no ID, all agrees
@@ -208,7 +209,8 @@ def test_pairs_need_a_record_without_valid_id_and_one_agreeing_field():
             "guardian_name": "赵六",
             "household_region": None,
         },
-    )
+    ]
+    frame = roster(*(row | {"sex": "2"} for row in rows))
     config = load_config() | {"passes": ["name_birth"]}
     a, b, _ = candidate_pairs(prepare_records(frame), config)
     assert pair_set(a, b) == {(0, 2), (1, 2), (0, 4), (1, 4), (2, 4), (3, 4)}
@@ -244,8 +246,18 @@ def test_unknown_fields_and_a_lost_veto_are_refused(tmp_path: Path):
         )
     comparisons = json.loads(json.dumps(config["comparisons"]))
     comparisons["id"]["both_valid_different"]["m"] = 0.5
-    with pytest.raises(ValueError, match="one_side_without_valid_id"):
+    with pytest.raises(ValueError, match="one_side_without_consistent_id"):
         check_blocking(config | {"comparisons": comparisons})
+    # The key of earlier configs means the same and is checked the same way.
+    earlier = {
+        name: {
+            ("one_side_without_valid_id" if k.startswith("one_side") else k): v
+            for k, v in r.items()
+        }
+        for name, r in config["blocking_rules"].items()
+    }
+    with pytest.raises(ValueError, match="one_side_without_consistent_id"):
+        check_blocking(config | {"comparisons": comparisons, "blocking_rules": earlier})
     check_blocking(config)
 
 

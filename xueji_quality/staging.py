@@ -21,6 +21,7 @@ import os
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -308,9 +309,11 @@ def _unique_record_ids(store: StagedStore) -> None:
     store.record_ids_unique = pc.count_distinct(ids).as_py() == len(ids)
 
 
-def find_duplicates(store: StagedStore, config_path: Path | None = None):
+def find_duplicates(
+    store: StagedStore, config_path: Path | None = None, as_of: date | str | None = None
+):
     """Linkage (:func:`xueji_quality.linkage.find_duplicates`) of a staged roster, reading only
-    the columns linkage compares."""
+    the columns linkage compares; ``as_of`` is the run date (the school year of its age check)."""
     from xueji_quality import linkage
 
-    return linkage.find_duplicates(store.read(linkage.COLUMNS_USED), config_path)
+    return linkage.find_duplicates(store.read(linkage.COLUMNS_USED), config_path, as_of)

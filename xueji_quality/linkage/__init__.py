@@ -10,7 +10,10 @@ Finds the Ministry's class 1 (身份证号重复: one normalised ID in two or mo
 or across schools and counties, dup_class DUP_ID) and class 3 (疑似重复, DUP_FUZZY: one-digit ID
 typos and adjacent swaps, homophone names, stray blanks, day/month swaps, a missing ID carried by
 name, sex, birth date and guardian). Twins and students who share a common name and birth date
-but hold two valid, different IDs are not linked.
+but hold two valid, different IDs are not linked. Two valid, different IDs decide "two people"
+only when each agrees with its record (known address code, date inside equal to a valid 出生日期,
+sex digit equal to 性别, an age possible for the grade in the school year of ``as_of``):
+otherwise the number may be made up or re-made, and the other fields decide.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +49,7 @@ COLUMNS_USED: tuple[str, ...] = (
     "school_name",
     "guardian_name",
     "household_region",
+    "grade_level",
 )
 
 PAIR_COLUMNS: tuple[str, ...] = ("record_id_a", "record_id_b", "dup_class", "score", "reason")
@@ -89,8 +94,14 @@ def _record_ids(records, rows: np.ndarray) -> np.ndarray:
     return np.array(taken.to_pylist(), dtype=object).astype(str)
 
 
-def find_duplicates(roster: pd.DataFrame, config_path: Path | None = None) -> LinkResult:
-    """Duplicate pairs and groups of a canonical roster (see contracts: RangeIndex, text columns)."""
+def find_duplicates(
+    roster: pd.DataFrame, config_path: Path | None = None, as_of: date | str | None = None
+) -> LinkResult:
+    """Duplicate pairs and groups of a canonical roster (see contracts: RangeIndex, text columns).
+
+    ``as_of`` is the run date (default today): its school year tells which ages are possible for
+    a grade, one of the checks of whether a valid ID is consistent with its record.
+    """
     config = load_config(config_path)
     check_blocking(config)
     if not roster.index.equals(pd.RangeIndex(len(roster))):
@@ -98,7 +109,8 @@ def find_duplicates(roster: pd.DataFrame, config_path: Path | None = None) -> Li
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
-    records = prepare_records(roster)
+    records = prepare_records(roster, as_of, config.get("consistency"))
+    inconsistent_ids = int(np.count_nonzero(records.id_conflict))
     timings["prepare"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
@@ -164,6 +176,7 @@ def find_duplicates(roster: pd.DataFrame, config_path: Path | None = None) -> Li
     stats.update(
         {
             "records": len(roster),
+            "inconsistent_valid_ids": inconsistent_ids,
             "linked_pairs": len(pairs),
             "groups": int(duplicates["group_id"].nunique()),
             "oversized_groups": int(

@@ -7,9 +7,12 @@ threshold live in config/linkage.json, not here.
 
 The domain rule "both IDs valid and different" is a level of the ID field whose weight outweighs
 every other agreement: MOD 11-2 catches every single-digit substitution and adjacent swap, so two
-valid, different IDs are two people (twins, common names). Pairs sharing one ID are always linked
-when ``link_equal_ids`` is set: the Ministry counts every repeated ID (身份证号重复), whatever the
-other fields say.
+valid, different IDs are two people (twins, common names) — when each agrees with its record.
+A valid ID that contradicts its own record (unknown address code, date inside not the 出生日期,
+sex digit not the 性别, an age impossible for the grade) may be made up or re-made: such pairs
+get levels of their own whose weights leave the decision to the other fields. Pairs sharing one
+ID are always linked when ``link_equal_ids`` is set: the Ministry counts every repeated ID
+(身份证号重复), whatever the other fields say.
 
 ``estimate_u`` measures u on random pairs; ``measure_m`` measures m on known duplicate pairs, as a
 check of the documented priors. recordlinkage's ECMClassifier was tried on the one-hot levels of
@@ -24,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from xueji_quality.linkage.compare import LEVELS, compare_pairs
-from xueji_quality.linkage.index import Records
+from xueji_quality.linkage.index import Records, one_side_without_consistent_id
 
 FEATURES: tuple[str, ...] = tuple(LEVELS)
 
@@ -82,14 +85,17 @@ def classify(features: pd.DataFrame, config: dict) -> pd.DataFrame:
 
 
 def check_blocking(config: dict) -> None:
-    """A blocking rule may leave out pairs of two valid IDs only while the model vetoes them.
+    """A blocking rule may leave out pairs of two valid, consistent IDs only while the model
+    vetoes them.
 
-    ``one_side_without_valid_id`` drops pairs whose IDs are both valid: equal ones come from the id
-    pass, different ones are two people because the both_valid_different level outweighs every
-    other agreement. If the configured weights stop saying so, the rule would lose links.
+    ``one_side_without_consistent_id`` drops pairs whose IDs are both valid and consistent with
+    their records: equal ones come from the id pass, different ones are two people because the
+    both_valid_different level outweighs every other agreement. If the configured weights stop
+    saying so, the rule would lose links. (Pairs with an inconsistent valid ID are formed, and
+    their levels let the other fields decide.)
     """
     if not any(
-        r.get("one_side_without_valid_id") for r in config.get("blocking_rules", {}).values()
+        one_side_without_consistent_id(r) for r in config.get("blocking_rules", {}).values()
     ):
         return
     tables = weight_tables(config)
@@ -100,8 +106,8 @@ def check_blocking(config: dict) -> None:
     reachable = best + np.log2(prior / (1 - prior)) >= np.log2(threshold / (1 - threshold))
     if reachable:
         raise ValueError(
-            "config/linkage.json: a blocking rule has one_side_without_valid_id, but two valid, "
-            "different IDs can reach the threshold with these weights"
+            "config/linkage.json: a blocking rule has one_side_without_consistent_id, but two "
+            "valid, consistent, different IDs can reach the threshold with these weights"
         )
 
 

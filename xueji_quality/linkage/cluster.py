@@ -21,7 +21,13 @@ from scipy.sparse.csgraph import connected_components
 
 from xueji_quality import schema
 from xueji_quality.linkage.compare import LEVELS
-from xueji_quality.linkage.index import Records, chunked_text, take_rows, text_values
+from xueji_quality.linkage.index import (
+    Records,
+    chunked_text,
+    conflict_texts,
+    take_rows,
+    text_values,
+)
 
 _EQUAL_FIELDS = (("name", "姓名"), ("sex", "性别"), ("birth", "出生日期"), ("guardian", "监护人"))
 
@@ -87,6 +93,12 @@ def pair_reasons(records: Records, scored: pd.DataFrame) -> pd.Series:
     id_text = id_text.mask(
         lv["id"] == _lv("id", "invalid_different"), "身份证号不同（" + who + "校验位错误）"
     )
+    inconsistent = np.isin(
+        lv["id"],
+        [_lv("id", "valid_different_parts_agree"), _lv("id", "valid_different_inconsistent")],
+    )
+    if inconsistent.any():
+        id_text = id_text.mask(inconsistent, _inconsistent_id_text(records, a, b, lv["id"], index))
     no_text = ~records.id_present[a] | ~records.id_present[b]
     id_text = id_text.mask((lv["id"] == _lv("id", "missing")) & no_text, "一方无身份证号")
     id_text = id_text.mask((lv["id"] == _lv("id", "missing")) & ~no_text, "一方身份证号格式错误")
@@ -130,6 +142,37 @@ def pair_reasons(records: Records, scored: pd.DataFrame) -> pd.Series:
     ):
         clauses.append(_clause(lv["guardian"] == _lv("guardian", level_name), label, index))
     return _join(clauses, "；").fillna("")
+
+
+def _inconsistent_id_text(
+    records: Records, a: np.ndarray, b: np.ndarray, id_level: np.ndarray, index: pd.Index
+) -> pd.Series:
+    """Why a pair was linked despite two valid, different IDs: which parts of the numbers agree
+    and what contradicts itself on the inconsistent side(s)."""
+    conflict_a, conflict_b = records.id_conflict[a], records.id_conflict[b]
+    who = np.where((conflict_a > 0) & (conflict_b > 0), "双方", "一方")
+    what = conflict_texts(conflict_a | conflict_b)
+    differs = records.digits(a) != records.digits(b)
+    address_same = ~differs[:, :6].any(axis=1)
+    parts = np.where(
+        id_level == _lv("id", "valid_different_parts_agree"),
+        np.where(
+            address_same,
+            "（地址码、顺序码相同，出生日期码不同）",
+            "（出生日期码、顺序码相同，地址码不同）",
+        ),
+        "",
+    )
+    text = pd.Series(parts, index=index, dtype="string")
+    return (
+        "身份证号不同"
+        + text
+        + "，但"
+        + pd.Series(who, index=index)
+        + "信息自相矛盾（"
+        + what
+        + "）"
+    )
 
 
 def group_id(record_ids: list[str]) -> str:

@@ -4,12 +4,19 @@ Levels are what the Fellegi-Sunter model weighs (config/linkage.json gives m and
 
 - id: equal; one_digit (one position differs, at least one side fails MOD 11-2); transposed (two
   adjacent positions swapped); via_student_no (a ``G`` 学籍号 carries the other record's ID);
-  both_valid_different (two valid, different numbers: two people); invalid_different; missing.
+  both_valid_different (two valid, different numbers, each consistent with its record, or of one
+  address code and birth day — twins: two people); valid_different_parts_agree and
+  valid_different_inconsistent (two valid, different numbers, at least one contradicting its own
+  record — unknown address code, date inside not the 出生日期, sex digit not the 性别, an age
+  impossible for the grade — so the number may be made up or re-made and the other fields
+  decide; parts_agree when the sequence and either the address code or the date part are equal,
+  as a re-made number keeps them); invalid_different; missing.
 - name / guardian: equal; equal_after_cleaning (only blanks or full-width forms differ);
   homophone (same length, every character shares a reading: 张伟/张玮, 单/善 via heteronyms);
   similar (same first character, three characters or more, Damerau-Levenshtein distance 1);
   different; missing.
-- birth: equal; swapped (day and month exchanged); different; missing.
+- birth: equal; swapped (day and month exchanged); year_differs (same month and day, another
+  year: a date moved by years); different; missing.
 - sex, region (户口所在地), student_no: equal; different; missing.
 
 For name and guardian the share of records holding the agreeing value is kept next to the level
@@ -39,11 +46,13 @@ LEVELS: dict[str, tuple[str, ...]] = {
         "transposed",
         "via_student_no",
         "both_valid_different",
+        "valid_different_parts_agree",
+        "valid_different_inconsistent",
         "invalid_different",
         "missing",
     ),
     "name": ("equal", "equal_after_cleaning", "homophone", "similar", "different", "missing"),
-    "birth": ("equal", "swapped", "different", "missing"),
+    "birth": ("equal", "swapped", "year_differs", "different", "missing"),
     "sex": ("equal", "different", "missing"),
     "guardian": ("equal", "equal_after_cleaning", "homophone", "similar", "different", "missing"),
     "region": ("equal", "different", "missing"),
@@ -53,6 +62,13 @@ LEVELS: dict[str, tuple[str, ...]] = {
 
 def level(feature: str, name: str) -> int:
     return LEVELS[feature].index(name)
+
+
+def id_parts_agree(differs: np.ndarray) -> np.ndarray:
+    """Pairs of IDs (an (n, 18) mask of differing positions) whose sequence code and either the
+    address code or the date part are equal."""
+    sequence = ~differs[:, 14:17].any(axis=1)
+    return sequence & (~differs[:, :6].any(axis=1) | ~differs[:, 6:14].any(axis=1))
 
 
 def id_levels(records: Records, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -77,9 +93,16 @@ def id_levels(records: Records, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarra
     via_sno = ((sno_a >= 0) & ((sno_a == value_b) | (sno_a == sno_b))) | (
         (sno_b >= 0) & (sno_b == value_a)
     )
+    both_valid = both & valid_a & valid_b
+    consistent = records.id_consistent(a) & records.id_consistent(b)
+    # One address and birth day, another sequence number: two children born the same day at the
+    # same place (twins), whatever else their records get wrong.
+    twin_numbers = ~differs[:, :14].any(axis=1)
     rules = (
         ("equal", both & (count == 0)),
-        ("both_valid_different", both & valid_a & valid_b),
+        ("both_valid_different", both_valid & (consistent | twin_numbers)),
+        ("valid_different_parts_agree", both_valid & id_parts_agree(differs)),
+        ("valid_different_inconsistent", both_valid),
         ("one_digit", both & (count == 1)),
         ("transposed", both & swapped),
         ("via_student_no", via_sno),
@@ -212,8 +235,14 @@ def compare_pairs(records: Records, a: np.ndarray, b: np.ndarray) -> pd.DataFram
             (ya == 0) | (yb == 0),
             (ya == yb) & (ma == mb) & (dda == ddb),
             (ya == yb) & (ma == ddb) & (dda == mb) & (ma != dda),
+            (ma == mb) & (dda == ddb),
         ],
-        [level("birth", "missing"), level("birth", "equal"), level("birth", "swapped")],
+        [
+            level("birth", "missing"),
+            level("birth", "equal"),
+            level("birth", "swapped"),
+            level("birth", "year_differs"),
+        ],
         level("birth", "different"),
     ).astype(np.int8)
     sa, sb = records.sex[a], records.sex[b]

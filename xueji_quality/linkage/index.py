@@ -19,13 +19,18 @@ each pass groups records by a key and only records sharing a key become candidat
   unordered pair {month, day}, so homophones and day/month swaps fall into one block.
 - ``guardian_birth``: guardian and the birth year with the unordered {month, day}.
 
-The last three are declared as data in config/linkage.json (``blocking_rules``): the key fields
-(``on``), ``one_side_without_valid_id`` (a pair of two valid IDs is either one ID, found by the
-``id`` pass, or two people, which the model's both_valid_different level vetoes, so it is not
-formed), and ``agree_on_one_of`` (sub-blocking: a pair is kept when it agrees on at least one of
-these fields or one side lacks the field, so the pass grows with the rows, not with their
-square). Candidates are formed from the records without a valid ID: each is paired with the
-members of its block.
+- ``name_id_parts``: the reading of the name with the address code and the sequence of the ID: a
+  copy whose birth date was moved together with the date inside a re-made (check-valid) ID keeps
+  the other parts of the number, but falls into none of the birth-date blocks.
+
+The last four are declared as data in config/linkage.json (``blocking_rules``): the key fields
+(``on``), ``one_side_without_consistent_id`` (a pair of two valid IDs that are both *consistent*
+with their record is either one ID, found by the ``id`` pass, or two people, which the model's
+both_valid_different level vetoes, so it is not formed; see ``id_conflicts`` for what makes a
+valid ID inconsistent), and ``agree_on_one_of`` (sub-blocking: a pair is kept when it agrees on
+at least one of these fields or one side lacks the field, so the pass grows with the rows, not
+with their square). Candidates are formed from the records without a valid, consistent ID: each
+is paired with the members of its block.
 
 Blocks larger than ``block_size_cap``: in the declared passes they are sub-blocked by sorted
 neighbourhood — the block is ordered on each ``agree_on_one_of`` field in turn and a record is
@@ -42,6 +47,8 @@ row to the roster it is given.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import date
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -49,15 +56,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pypinyin import Style, pinyin
 
-from xueji_quality import idcard
+from xueji_quality import idcard, regions
 
 # Place values of the 18 ID positions: 17 decimal digits, then the check character (0-10, X = 10)
 # in base 11. An ID is one int64 below 1.1e18, and a 学籍号 (letter + 18) fits as value * 4 + letter.
 PLACE = np.array([11 * 10 ** (16 - k) for k in range(17)] + [1], dtype=np.int64)
 _WEIGHT_INVERSE = np.array([pow(int(w), -1, 11) for w in idcard.WEIGHTS], dtype=np.int64)
 _LETTERS = {"G": 1, "J": 2, "L": 3}
-PASSES = ("id", "student_no", "id_neighbour", "name_birth", "pinyin_birth", "guardian_birth")
-RULE_PASSES = ("name_birth", "pinyin_birth", "guardian_birth")
+PASSES = (
+    "id",
+    "student_no",
+    "id_neighbour",
+    "name_birth",
+    "pinyin_birth",
+    "guardian_birth",
+    "name_id_parts",
+)
+RULE_PASSES = ("name_birth", "pinyin_birth", "guardian_birth", "name_id_parts")
 FIELDS = (
     "name",
     "name_pinyin",
@@ -66,7 +81,38 @@ FIELDS = (
     "birth_date_unordered",
     "sex",
     "household_region",
+    "id_address",
+    "id_sequence",
 )
+# ID parts as integers of an ID value (PLACE): the address code (6 digits), the sequence (3).
+ADDRESS_PLACE = int(PLACE[5])
+SEQUENCE_PLACE = int(PLACE[16])
+
+# What makes a valid ID inconsistent with its record (bits of Records.id_conflict). A number can
+# pass MOD 11-2 and still be made up or someone else's: only a valid ID that agrees with the
+# record is evidence of one person.
+CONFLICT_ADDRESS = 1  # the address code was never issued (GB/T 2260), or names no province
+CONFLICT_ID_DATE = 2  # the date inside the ID is not a real date (or lies after the run date)
+CONFLICT_DATE_MISMATCH = 4  # the date inside the ID differs from a valid 出生日期
+CONFLICT_BIRTH_INVALID = 8  # 出生日期 is filled but not a real date
+CONFLICT_SEX = 16  # the 17th digit's parity differs from 性别
+CONFLICT_AGE = 32  # the birth date gives an age impossible for the grade
+CONFLICT_LABELS: tuple[tuple[int, str], ...] = (
+    (CONFLICT_ADDRESS, "身份证号地址码不存在"),
+    (CONFLICT_ID_DATE, "证内出生日期无效"),
+    (CONFLICT_DATE_MISMATCH, "证内出生日期与出生日期不符"),
+    (CONFLICT_BIRTH_INVALID, "出生日期无效"),
+    (CONFLICT_SEX, "身份证号性别位与性别不符"),
+    (CONFLICT_AGE, "出生日期与年级明显不符"),
+)
+# Address codes of the residence permits of Hong Kong, Macao and Taiwan residents, which
+# GB/T 2260 does not list as counties (loc.dat lacks 830000).
+PERMIT_ADDRESSES = (810000, 820000, 830000)
+# Years the birth date may lie outside the nominal window of the grade before the age counts as
+# impossible (config/linkage.json ``consistency`` overrides): the AGE_GRADE rule's window (one
+# year older allowed) widened by two years on either side.
+AGE_SLACK_YEARS = {"older": 3, "younger": 2}
+EARLIEST_YEAR = 1900
 # Rows handled at a time while the ID and 学籍号 columns are parsed (bounds the digit matrices).
 CHUNK_ROWS = 1 << 18
 # Distinct names turned into Python strings at a time for their pinyin.
@@ -77,6 +123,7 @@ READING_BATCH = 100_000
 _PER_RECORD = (
     "id_present",
     "id_valid",
+    "id_conflict",
     "id_value",
     "student_no_kind",
     "name_code",
@@ -98,6 +145,7 @@ class Records:
     record_id: pa.ChunkedArray  # the roster's record ids as text
     id_present: np.ndarray  # bool: the ID field holds something
     id_valid: np.ndarray  # bool: ID shape (17 digits + digit/X) and check character right
+    id_conflict: np.ndarray  # uint8 CONFLICT_* bits of a valid ID (0: consistent or not valid)
     id_value: np.ndarray  # int64 value of the ID (PLACE) where it has ID shape, else -1
     # 学籍号 (letter + 18): 0 none or malformed, 1 "G" + the record's own ID number (the common
     # case, key = id_value * 4 + 1), 2 any other; kind 2 keys are kept for those rows only.
@@ -148,6 +196,10 @@ class Records:
         other = np.flatnonzero(kind == 2)
         out[other] = self.student_no_keys[np.searchsorted(self.student_no_rows, rows[other])]
         return out
+
+    def id_consistent(self, rows) -> np.ndarray:
+        """Valid ID that agrees with its record (no CONFLICT_* bit) at ``rows``."""
+        return self.id_valid[rows] & (self.id_conflict[rows] == 0)
 
     def digits(self, rows: np.ndarray) -> np.ndarray:
         """(len(rows), 18) digit values (X = 10) of the IDs at ``rows``; zeros where no ID shape."""
@@ -331,8 +383,19 @@ def _valid(digits: np.ndarray, shape: np.ndarray) -> np.ndarray:
     return shape & (_check_values(digits) == digits[:, 17])
 
 
+def real_dates(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """True where year-month-day is a calendar date from EARLIEST_YEAR on."""
+    year, month, day = (np.asarray(x, dtype=np.int32) for x in (year, month, day))
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    month_ok = (month >= 1) & (month <= 12)
+    days = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int32)
+    limit = days[np.where(month_ok, month, 0)] + (leap & (month == 2))
+    return month_ok & (day >= 1) & (day <= limit) & (year >= EARLIEST_YEAR)
+
+
 def _birth_table(birth: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """Codes of the birth-date texts and a (distinct + 1, 3) year/month/day table (0 unusable)."""
+    """Codes of the birth-date texts and a (distinct + 1, 3) year/month/day table (zeros where
+    the text is not a real YYYY-MM-DD date; the last row is that of code -1, a blank)."""
     codes, values = _codes(birth)
     table = np.zeros((len(values) + 1, 3), dtype=np.int16)
     for i, text in enumerate(values.to_pylist()):
@@ -340,31 +403,163 @@ def _birth_table(birth: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
             parts = (text[:4], text[5:7], text[8:10])
             if all(p.isascii() and p.isdigit() for p in parts):
                 table[i] = [int(p) for p in parts]
+    table[~real_dates(table[:, 0], table[:, 1], table[:, 2])] = 0
     return codes, table
 
 
-def _parse_ids(records: dict, ids: pa.Array, student_no: pa.Array, rows: slice) -> None:
+@cache
+def _known_address_table() -> np.ndarray:
+    """bool per 6-digit number: an address code an ID may carry (GB/T 2260 codes ever issued,
+    and the residence permits' codes)."""
+    table = np.zeros(10**6, dtype=bool)
+    codes = [int(c) for c in regions.known_codes() if len(c) == 6 and c.isdigit()]
+    table[np.array([*codes, *PERMIT_ADDRESSES], dtype=np.int64)] = True
+    return table
+
+
+# Real dates as a table over YYYYMMDD - DATE_TABLE_START (years EARLIEST_YEAR .. 2199).
+DATE_TABLE_START, DATE_TABLE_END = EARLIEST_YEAR * 10000, 2200 * 10000
+
+
+@cache
+def _real_date_table() -> np.ndarray:
+    days = np.arange(
+        f"{DATE_TABLE_START // 10000}-01-01",
+        f"{DATE_TABLE_END // 10000}-01-01",
+        dtype="datetime64[D]",
+    )
+    months = days.astype("datetime64[M]")
+    numbers = (
+        (days.astype("datetime64[Y]").astype(np.int64) + 1970) * 10000
+        + (months.astype(np.int64) % 12 + 1) * 100
+        + (days - months).astype(np.int64)
+        + 1
+    )
+    table = np.zeros(DATE_TABLE_END - DATE_TABLE_START, dtype=bool)
+    table[numbers - DATE_TABLE_START] = True
+    return table
+
+
+def real_date_numbers(numbers: np.ndarray) -> np.ndarray:
+    """True where a YYYYMMDD number is a real date (years EARLIEST_YEAR .. 2199)."""
+    table = _real_date_table()
+    at = np.asarray(numbers, dtype=np.int64) - DATE_TABLE_START
+    inside = (at >= 0) & (at < len(table))
+    return inside & table[np.where(inside, at, 0)]
+
+
+def id_birth_numbers(values: np.ndarray) -> np.ndarray:
+    """YYYYMMDD inside each ID value (PLACE; -1 gives -1)."""
+    return np.where(values >= 0, values // int(PLACE[13]) % 10**8, -1)
+
+
+@dataclass(frozen=True)
+class Consistency:
+    """What the conflict bits of a roster are judged against (see ``id_conflicts``)."""
+
+    school_year: int  # Y of the school year starting in September of Y
+    as_of: int  # YYYYMMDD of the run date
+    older_years: int
+    younger_years: int
+
+
+def consistency_rules(as_of: date | str | None = None, settings: dict | None = None) -> Consistency:
+    """The run date and the age slack (config ``consistency``) the conflict bits use."""
+    day = as_of if isinstance(as_of, date) else None
+    if day is None:
+        day = date.fromisoformat(str(as_of)[:10]) if as_of is not None else date.today()
+    slack = AGE_SLACK_YEARS | (settings or {}).get("age_slack_years", {})
+    return Consistency(
+        # The AGE_GRADE rule's school year (rules.checks.school_year): September starts it.
+        school_year=day.year if day.month >= 9 else day.year - 1,
+        as_of=day.year * 10000 + day.month * 100 + day.day,
+        older_years=int(slack["older"]),
+        younger_years=int(slack["younger"]),
+    )
+
+
+def id_conflicts(
+    values: np.ndarray,
+    valid: np.ndarray,
+    given: np.ndarray,
+    given_filled: np.ndarray,
+    sex: np.ndarray,
+    grade: np.ndarray,
+    rules: Consistency,
+) -> np.ndarray:
+    """CONFLICT_* bits of each valid ID (int64 value, PLACE) against its record (0 where the ID
+    is not valid).
+
+    ``given`` is 出生日期 as YYYYMMDD (0 where blank or not a real date), ``given_filled`` whether
+    the field held anything, ``sex`` 1/2 (0 unknown), ``grade`` 1..12 (0 unknown). A blank field
+    contradicts nothing: the date inside the ID stands for a blank 出生日期, also in the age check.
+    """
+    values = np.where(valid, values, 0)
+    inside = id_birth_numbers(values)
+    real = real_date_numbers(inside) & (inside <= rules.as_of)
+    bits = np.zeros(len(values), dtype=np.uint8)
+    bits[~_known_address_table()[values // ADDRESS_PLACE]] |= CONFLICT_ADDRESS
+    bits[~real] |= CONFLICT_ID_DATE
+    bits[real & (given > 0) & (given != inside)] |= CONFLICT_DATE_MISMATCH
+    bits[given_filled & (given == 0)] |= CONFLICT_BIRTH_INVALID
+    male = values // SEQUENCE_PLACE % 2 == 1
+    bits[(sex > 0) & (male != (sex == 1))] |= CONFLICT_SEX
+    # The AGE_GRADE window of grade g in school year Y: born 1 Sep (Y-g-6) .. 31 Aug (Y-g-5),
+    # widened by the slack years: outside it the age is impossible, not only unusual.
+    born = np.where(given > 0, given, np.where(real, inside, 0))
+    g = grade.astype(np.int64)
+    earliest = (rules.school_year - g - 6 - rules.older_years) * 10000 + 901
+    latest = (rules.school_year - g - 5 + rules.younger_years) * 10000 + 831
+    bits[(g > 0) & (born > 0) & ((born < earliest) | (born > latest))] |= CONFLICT_AGE
+    bits[~valid] = 0
+    return bits
+
+
+def conflict_texts(bits: np.ndarray) -> np.ndarray:
+    """Chinese list (、) of the conflicts named by each bit mask."""
+    table = np.array(
+        ["、".join(label for bit, label in CONFLICT_LABELS if mask & bit) for mask in range(64)],
+        dtype=object,
+    )
+    return table[np.asarray(bits, dtype=np.int64) & 63]
+
+
+def _parse_ids(
+    records: dict,
+    ids: pa.Array,
+    student_no: pa.Array,
+    rows: slice,
+    grade: np.ndarray,
+    rules: Consistency,
+) -> None:
     """ID and 学籍号 fields of one slice of rows, written into the arrays of ``records``."""
     digits, shape = _id_digits(ids)
     value = np.where(shape, _digits_value(digits), -1)
-    records["id_valid"][rows] = _valid(digits, shape)
+    valid = _valid(digits, shape)
+    records["id_valid"][rows] = valid
     records["id_value"][rows] = value
     records["id_present"][rows] = pc.fill_null(pc.greater(pc.utf8_length(ids), 0), False).to_numpy(
         zero_copy_only=False
     )
-    # Birth date inside the ID fills a missing or unusable birth date.
+    del digits
     year, month, day = (
         records["birth_year"][rows],
         records["birth_month"][rows],
         records["birth_day"][rows],
     )
-    use_id = (year == 0) & shape
-    if use_id.any():
-        d = digits[use_id].astype(np.int16)
-        year[use_id] = d[:, 6] * 1000 + d[:, 7] * 100 + d[:, 8] * 10 + d[:, 9]
-        month[use_id] = d[:, 10] * 10 + d[:, 11]
-        day[use_id] = d[:, 12] * 10 + d[:, 13]
-    del digits
+    given = year.astype(np.int32) * 10000 + month.astype(np.int32) * 100 + day
+    records["id_conflict"][rows] = id_conflicts(
+        value, valid, given, records["birth_filled"][rows], records["sex"][rows], grade, rules
+    )
+    # Birth date inside the ID fills a missing or unusable birth date.
+    inside = id_birth_numbers(value)
+    use_id = np.flatnonzero((year == 0) & real_date_numbers(inside))
+    if len(use_id):
+        inside = inside[use_id]
+        year[use_id] = inside // 10000
+        month[use_id] = inside // 100 % 100
+        day[use_id] = inside % 100
+    del inside
 
     letter_text = pc.utf8_slice_codeunits(student_no, 0, 1)
     letter = np.zeros(len(student_no), dtype=np.int64)
@@ -385,13 +580,43 @@ def _parse_ids(records: dict, ids: pa.Array, student_no: pa.Array, rows: slice) 
     records["student_no_g_valid"].append(g_valid[other])
 
 
-def prepare_records(roster: pd.DataFrame) -> Records:
-    """Everything blocking and comparison need, computed column-wise from a canonical roster."""
+def _grade_levels(roster: pd.DataFrame) -> np.ndarray:
+    """Grade level 1..12 of each record (0 unknown) from ``grade_level``, numbers or text."""
+    if "grade_level" not in roster.columns:
+        return np.zeros(len(roster), dtype=np.int8)
+    column = roster["grade_level"]
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        levels = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:  # text (a staged sample cast to strings): the few distinct values parsed once
+        codes, values = _codes(_arrow(roster, "grade_level"))
+        parsed = pd.to_numeric(pd.Series(values.to_pylist(), dtype=object), errors="coerce")
+        levels = np.append(parsed.to_numpy(dtype=np.float64, na_value=np.nan), np.nan)[codes]
+    levels = np.nan_to_num(levels, nan=0.0)
+    return np.where((levels >= 1) & (levels <= 12), levels, 0).astype(np.int8)
+
+
+def prepare_records(
+    roster: pd.DataFrame, as_of: date | str | None = None, consistency: dict | None = None
+) -> Records:
+    """Everything blocking and comparison need, computed column-wise from a canonical roster.
+
+    ``as_of`` (the run date, default today) gives the school year of the age check that, with
+    the slack of ``consistency`` (config/linkage.json), decides whether a valid ID is consistent
+    with its record (``id_conflicts``).
+    """
     n = len(roster)
+    rules = consistency_rules(as_of, consistency)
     birth_codes, birth_table = _birth_table(_arrow(roster, "birth_date"))
+    sex_text = _arrow(roster, "sex")
+    sex = np.zeros(n, dtype=np.int8)
+    for text, code in (("1", 1), ("2", 2)):
+        sex[pc.fill_null(pc.equal(sex_text, text), False).to_numpy(zero_copy_only=False)] = code
+    del sex_text
+    grade = _grade_levels(roster)
     arrays = {
         "id_present": np.zeros(n, dtype=bool),
         "id_valid": np.zeros(n, dtype=bool),
+        "id_conflict": np.zeros(n, dtype=np.uint8),
         "id_value": np.full(n, -1, dtype=np.int64),
         "student_no_kind": np.zeros(n, dtype=np.uint8),
         "student_no_rows": [np.zeros(0, dtype=np.int64)],
@@ -400,6 +625,8 @@ def prepare_records(roster: pd.DataFrame) -> Records:
         "birth_year": birth_table[birth_codes, 0],
         "birth_month": birth_table[birth_codes, 1].astype(np.int8),
         "birth_day": birth_table[birth_codes, 2].astype(np.int8),
+        "birth_filled": birth_codes >= 0,
+        "sex": sex,
     }
     del birth_codes
     ids, student_nos = _arrow(roster, "id_number"), _arrow(roster, "student_no")
@@ -410,7 +637,10 @@ def prepare_records(roster: pd.DataFrame) -> Records:
             ids.slice(start, length).combine_chunks(),
             student_nos.slice(start, length).combine_chunks(),
             slice(start, start + length),
+            grade[start : start + length],
+            rules,
         )
+    del grade, arrays["birth_filled"]
     for key in ("student_no_rows", "student_no_keys", "student_no_g_valid"):
         arrays[key] = np.concatenate(arrays[key])
     month, day = arrays["birth_month"], arrays["birth_day"]
@@ -429,12 +659,8 @@ def prepare_records(roster: pd.DataFrame) -> Records:
     pinyin_of_name = np.append(pinyin_codes, -1).astype(np.int32)
     del readings
 
-    sex_text = _arrow(roster, "sex")
-    sex = np.zeros(n, dtype=np.int8)
-    for text, code in (("1", 1), ("2", 2)):
-        sex[pc.fill_null(pc.equal(sex_text, text), False).to_numpy(zero_copy_only=False)] = code
-    region, regions = _codes(_arrow(roster, "household_region"))
-    if len(regions) < np.iinfo(np.int16).max:
+    region, region_values = _codes(_arrow(roster, "household_region"))
+    if len(region_values) < np.iinfo(np.int16).max:
         region = region.astype(np.int16)
 
     if "record_id" in roster.columns:
@@ -451,9 +677,8 @@ def prepare_records(roster: pd.DataFrame) -> Records:
         pinyin_of_name=pinyin_of_name,
         guardian_code=guardian_code,
         guardians=guardians,
-        sex=sex,
         region=region,
-        extra={"region_values": len(regions)},
+        extra={"region_values": len(region_values)},
         **arrays,
     )
 
@@ -635,6 +860,11 @@ def field_codes(records: Records, name: str, rows=None) -> tuple[np.ndarray, int
         return records.sex[every] - 1, 2
     if name == "household_region":
         return records.region[every], records.extra["region_values"]
+    if name in ("id_address", "id_sequence"):
+        value = records.id_value[every]
+        if name == "id_address":
+            return np.where(value >= 0, value // ADDRESS_PLACE, -1), 10**6
+        return np.where(value >= 0, value // SEQUENCE_PLACE % 1000, -1), 1000
     raise ValueError(f"unknown blocking field {name!r}; known: {', '.join(FIELDS)}")
 
 
@@ -737,6 +967,15 @@ def _match_values(left_rows, left_values, right_values, right_mask):
     return np.minimum(a, b), np.maximum(a, b)
 
 
+def one_side_without_consistent_id(rule: dict) -> bool:
+    """Whether a declared rule forms only pairs with a record lacking a valid, consistent ID
+    (``one_side_without_valid_id``, the key of earlier configs, is read the same way: pairs of a
+    valid, inconsistent ID are never to be left out)."""
+    return bool(
+        rule.get("one_side_without_consistent_id", rule.get("one_side_without_valid_id", False))
+    )
+
+
 def blocking_rules(config: dict) -> dict[str, dict]:
     """The declared passes (name_birth, pinyin_birth, guardian_birth) of a linkage config."""
     rules = config.get("blocking_rules", {})
@@ -754,16 +993,16 @@ def _rule_pass(
     on = list(rule["on"])
     agree = list(rule.get("agree_on_one_of", []))
     rows, left = None, None
-    if rule.get("one_side_without_valid_id", False):
-        # Only blocks holding a record without a valid ID can give pairs: their keys first, then
-        # the records with such a key, found a slice of rows at a time.
-        without = _rows_where(records.n, lambda part: ~records.id_valid[part])
+    if one_side_without_consistent_id(rule):
+        # Only blocks holding a record without a valid, consistent ID can give pairs: their keys
+        # first, then the records with such a key, found a slice of rows at a time.
+        without = _rows_where(records.n, lambda part: ~records.id_consistent(part))
         left_keys = block_keys(records, on, without)
         wanted = pd.Index(np.unique(left_keys[left_keys >= 0]))
         rows = _rows_where(
             records.n, lambda part: wanted.get_indexer(block_keys(records, on, part)) >= 0
         )
-        left = ~records.id_valid[rows]
+        left = ~records.id_consistent(rows)
     keys = block_keys(records, on, rows)
     orders = [field_codes(records, f, rows)[0] for f in agree] or [np.zeros(len(keys), np.int8)]
     a, b, big_keys, big_sizes = pairs_in_blocks(
