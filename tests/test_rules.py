@@ -117,7 +117,7 @@ def test_birth_date_and_sex_must_agree_with_a_valid_number():
 
 
 def test_region_unknown_era_and_permits():
-    unknown = make_id("999999", "20150301", 123)
+    unknown = make_id("449999", "20150301", 123)  # a real province, a county never issued
     dissolved = make_id("511422", "20160301", 123)  # 彭山县, 2000-2014
     in_force = make_id("511422", "20100301", 123)
     hong_kong = make_id("810000", "20150301", 123)
@@ -125,6 +125,106 @@ def test_region_unknown_era_and_permits():
     types = s("1", "1", "1", "1")
     assert failing(checks.id_region_known(types, ids)) == [0]
     assert failing(checks.id_region_in_force(types, ids)) == [1]
+    assert checks.id_province_known(types, ids).all()
+
+
+def id_rules(types: pd.Series, ids: pd.Series) -> dict[str, list[int]]:
+    """Failing rows of every rule about the ID number (empty lists left out)."""
+    found = {
+        "ID_FORMAT": checks.id_format_ok(types, ids),
+        "ID_CHECKSUM": checks.id_checksum_ok(types, ids),
+        "ID_PROVINCE_UNKNOWN": checks.id_province_known(types, ids),
+        "ID_REGION_UNKNOWN": checks.id_region_known(types, ids),
+        "ID_REGION_ERA": checks.id_region_in_force(types, ids),
+        "ID_DATE": checks.id_date_ok(types, ids, AS_OF),
+        "FOREIGN_PR_FORMAT": checks.foreign_pr_ok(types, ids, AS_OF),
+    }
+    return {rule: failing(ok) for rule, ok in found.items() if failing(ok)}
+
+
+@pytest.mark.parametrize("province", ["99", "00", "20", "80", "83", "90"])
+def test_an_address_code_of_no_province_is_its_own_error(province):
+    number = make_id(f"{province}0106", "20150301", 123)
+    assert idcard.checksum_ok(pd.Series([number]))[0]
+    guangzhou = make_id("440106", "20150301", 123)
+    ids = s(number, number, guangzhou)
+    assert id_rules(s("1", None, "1"), ids) == {"ID_PROVINCE_UNKNOWN": [0, 1]}
+    assert checks.id_status(s("1"), s(number))[0] == checks.ID_BAD_PROVINCE
+
+
+def test_province_rule_splits_numbers_beginning_with_nine():
+    nine = make_id("990106", "20150301", 123)
+    zero = make_id("000106", "20150301", 123)
+    types, ids = s("1", "1"), s(nine, zero)
+    assert failing(checks.id_province_known(types, ids, foreign_form=True)) == [0]
+    assert failing(checks.id_province_known(types, ids, foreign_form=False)) == [1]
+    assert failing(checks.id_province_known(types, ids)) == [0, 1]
+
+
+def test_every_province_level_code_is_a_province():
+    expected = "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54"
+    expected += " 61 62 63 64 65 71 81 82"
+    ids = s(*(make_id(f"{p}0000", "20150301", 123) for p in expected.split()))
+    types = s(*["1"] * len(ids))
+    assert checks.id_province_known(types, ids).all()
+
+
+@pytest.mark.parametrize("id_type", ["1", "6", "7", "8", None])
+def test_residence_permits_of_hong_kong_macao_taiwan_pass(id_type):
+    ids = s(*(make_id(code, "20150301", 123) for code in ("810000", "820000", "830000")))
+    types = s(*[id_type] * 3)
+    assert id_rules(types, ids) == {}
+    assert (checks.id_status(types, ids) == checks.ID_VALID).all()
+    assert checks.sex_matches_id(types, ids, s("1", "1", "1")).all()
+
+
+def test_residence_permits_typed_6_7_8_are_checked_as_gb_11643_numbers():
+    permit = make_id("810000", "20150301", 123)
+    broken = permit[:17] + ("0" if permit[17] != "0" else "1")
+    ids = s(broken, broken, "H12345678", "12345678", "E12345678")
+    types = s("6", "8", "6", "8", "A")
+    assert id_rules(types, ids) == {"ID_CHECKSUM": [0, 1]}
+
+
+def foreign_pr(issuing: str, nationality: str, yyyymmdd: str, sequence: int) -> str:
+    return make_id("9" + issuing + nationality, yyyymmdd, sequence)
+
+
+def test_foreign_permanent_residence_numbers_are_judged_by_their_own_structure():
+    good = foreign_pr("11", "840", "20150301", 123)  # 北京 issued, nationality 840
+    bad_check = good[:17] + ("0" if good[17] != "0" else "1")
+    bad_date = foreign_pr("44", "840", "20150230", 123)
+    future = foreign_pr("44", "840", "20270101", 123)
+    no_province = foreign_pr("99", "840", "20150301", 123)
+    short = good[:17]
+    old_form = "USA440815010012"
+    ids = s(good, bad_check, bad_date, future, no_province, short, old_form, "4.40106E+17")
+    types = s(*["9"] * len(ids))
+    assert id_rules(types, ids) == {"FOREIGN_PR_FORMAT": [1, 2, 3, 4, 5]}
+    assert not checks.spreadsheet_damaged(ids)[:7].any()
+
+
+def test_a_foreign_permanent_residence_number_typed_as_resident_id():
+    number = foreign_pr("44", "840", "20150301", 123)
+    assert id_rules(s("1"), s(number)) == {"ID_PROVINCE_UNKNOWN": [0]}
+    assert failing(checks.id_province_known(s("1"), s(number), foreign_form=True)) == [0]
+    assert checks.id_province_known(s("1"), s(number), foreign_form=False).all()
+
+
+def test_an_untyped_number_is_judged_as_a_resident_id_when_it_looks_like_one():
+    good = make_id("440106", "20150301", 123)
+    broken = good[:17] + ("0" if good[17] != "0" else "1")
+    ids = s(good, broken, good[:15], "H12345678", "12345678", None)
+    types = s(*[None] * len(ids))
+    assert id_rules(types, ids) == {"ID_CHECKSUM": [1], "ID_FORMAT": [2]}
+    assert checks.id_present(types, ids).all()
+    statuses = checks.id_status(types, ids).tolist()
+    assert statuses[0] == checks.ID_VALID and statuses[3:] == [checks.ID_NOT_CHECKED] * 3
+
+
+def test_a_valid_guangdong_number_fires_no_id_rule():
+    ids = s(*(make_id(code, "20150301", 123) for code in ("440106", "441900", "442000")))
+    assert id_rules(s("1", "1", "1"), ids) == {}
 
 
 # --- student numbers, codes, names, dates ------------------------------------------------------
@@ -196,6 +296,14 @@ def test_school_province_and_county():
     assert failing(checks.school_in_province(s("2144000123", "2143000123", "123"), "44")) == [1]
     ok = checks.county_of_province(s("440106", "430102", "449999", None), "44")
     assert failing(ok) == [1, 2]
+
+
+def test_cities_without_districts_are_counties_of_their_province():
+    # 东莞, 中山: prefecture-level cities whose xx00 code is the county; 440100 广州 is not one.
+    ok = checks.county_of_province(s("441900", "442000", "440100", "440000", "440101"), "44")
+    assert failing(ok) == [2, 3, 4]
+    assert failing(checks.county_of_province(s("460400", "460300", "460302"), "46")) == [1]
+    assert checks.county_of_province(s("620200"), "62").all()
 
 
 def test_age_grade_window_edges():
@@ -272,7 +380,10 @@ FIELDS = ["id_type", "id_number", "student_no", "birth_date", "sex", "enroll_dat
 wild = st.one_of(
     st.none(),
     st.text(max_size=25),
-    st.sampled_from(["", " ", "\u3000", "E+17", "1e99", "\ud800", "１２３", "٣٣"]),
+    st.sampled_from(
+        ["", " ", "\u3000", "E+17", "1e99", "\ud800", "１２３", "٣٣", "9", "6"]
+        + ["911840201503011234", "810000201503011234", "99010620150301123X"]
+    ),
 )
 
 
@@ -291,6 +402,9 @@ def test_every_rule_function_is_total(rows):
         checks.sex_matches_id(col["id_type"], col["id_number"], col["sex"]),
         checks.id_region_known(col["id_type"], col["id_number"]),
         checks.id_region_in_force(col["id_type"], col["id_number"]),
+        checks.id_province_known(col["id_type"], col["id_number"]),
+        checks.id_province_known(col["id_type"], col["id_number"], foreign_form=True),
+        checks.foreign_pr_ok(col["id_type"], col["id_number"], AS_OF),
         checks.student_no_matches(
             col["student_no"], col["id_type"], col["id_number"], col["birth_date"]
         ),

@@ -89,8 +89,31 @@ def planted() -> tuple[pd.DataFrame, dict[str, set[str]]]:
     frame.loc[row, "sex"] = "2" if frame.loc[row, "sex"] == "1" else "1"
     case(row, {"SEX_MISMATCH"})
     row = next(rows)
-    replace_id(frame, row, same_person_id(frame, row, "999999"))
+    replace_id(frame, row, same_person_id(frame, row, "449999"))
     case(row, {"ID_REGION_UNKNOWN"})
+    row = next(rows)
+    replace_id(frame, row, same_person_id(frame, row, "999999"))
+    case(row, {"ID_PROVINCE_UNKNOWN"})
+    row = next(rows)
+    replace_id(frame, row, same_person_id(frame, row, "200106"))
+    frame.loc[row, "id_type"] = pd.NA  # no type: judged as a resident ID
+    case(row, {"ID_PROVINCE_UNKNOWN", "REQUIRED_MISSING"})
+    row = next(rows)
+    replace_id(frame, row, same_person_id(frame, row, "944840"))  # a foreigner's PR number
+    case(row, {"ID_PROVINCE_UNKNOWN"})
+    row = next(rows)
+    frame.loc[row, "id_type"] = "9"
+    replace_id(frame, row, same_person_id(frame, row, "944840"), student_no=False)
+    case(row, set())
+    row = next(rows)
+    frame.loc[row, "id_type"] = "9"
+    broken = same_person_id(frame, row, "944840")
+    replace_id(frame, row, broken[:17] + ("0" if broken[17] != "0" else "1"), student_no=False)
+    case(row, {"FOREIGN_PR_FORMAT"})
+    row = next(rows)
+    frame.loc[row, "id_type"] = "7"
+    replace_id(frame, row, same_person_id(frame, row, "820000"), student_no=False)
+    case(row, set())
     row = next(r for r in rows if frame.loc[r, "birth_date"] >= "2015")
     replace_id(frame, row, same_person_id(frame, row, "511422"))  # 彭山县 2000-2014
     case(row, {"ID_REGION_ERA"})
@@ -118,6 +141,8 @@ def planted() -> tuple[pd.DataFrame, dict[str, set[str]]]:
         ("school_code", "214400012", "SCHOOL_CODE_FORMAT"),
         ("school_code", "2143000123", "SCHOOL_PROVINCE"),
         ("county_code", "430102", "COUNTY_UNKNOWN"),
+        ("county_code", "441900", None),  # 东莞: a prefecture-level city without districts
+        ("county_code", "442000", None),  # 中山
         ("name", "张 三", "NAME_CHARS"),
         ("name", "艾力.买买提", "NAME_CHARS"),
         ("name", pd.NA, "REQUIRED_MISSING"),
@@ -169,7 +194,7 @@ def test_problem_table_shape(planted_run):
     damaged = problems[problems["rule"] == "ID_SPREADSHEET_DAMAGE"]
     assert "4.40106E+17" in set(damaged["value"])
     missing = problems[problems["rule"] == "REQUIRED_MISSING"]
-    assert set(missing["field"]) == {"name", "guardian_name"}
+    assert set(missing["field"]) == {"name", "guardian_name", "id_type"}
     county = problems[problems["rule"] == "COUNTY_UNKNOWN"].iloc[0]
     row = frame.set_index("record_id").loc[county["record_id"]]
     assert county["county_code"] == "430102"
@@ -195,9 +220,12 @@ def test_rule_catalogue_lists_every_rule():
         "ID_CHECKSUM",
         "ID_DATE",
         "BIRTHDATE_MISMATCH",
+        "BIRTHDATE_INVALID",
         "SEX_MISMATCH",
         "ID_REGION_UNKNOWN",
         "ID_REGION_ERA",
+        "ID_PROVINCE_UNKNOWN",
+        "FOREIGN_PR_FORMAT",
         "ID_MISSING",
         "STUDENT_NO_FORMAT",
         "STUDENT_NO_MISMATCH",

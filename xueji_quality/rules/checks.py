@@ -6,9 +6,16 @@ They are total: no value, however broken, raises. Missing values pass every chec
 about missing values (an empty optional field is not a format error).
 
 The resident ID rules follow GB 11643-1999 (see ``xueji_quality.idcard``); an ID number is first
-classified (missing, spreadsheet damage, bad shape, bad check character, valid), and rules that
-need its parts (birth date, sex, address code) only look at valid numbers, so one broken number
-yields one problem, not five.
+classified (missing, spreadsheet damage, bad shape, bad check character, no such province,
+valid), and rules that need its parts (birth date, sex, address code) only look at valid numbers,
+so one broken number yields one problem, not five.
+
+Which numbers are judged as resident ID numbers: those typed 居民身份证 (1); those with no type
+that look like one (15 to 18 digits, the last may be X: the type was left out, REQUIRED_MISSING
+says so); and residence permits of Hong Kong, Macao and Taiwan residents typed 6/7/8 (18
+characters beginning 810000/820000/830000, issued under GB 11643 with its check character).
+Other documents are judged by their own structure or not at all: the 2023 外国人永久居留身份证
+typed 9 has its own rule (FOREIGN_PR_FORMAT), passports and 通行证 have none.
 
 Fixed-width values (ID numbers, dates) are read as byte matrices straight from the pyarrow
 buffers; the parts of a column are computed once and reused by every rule that needs them
@@ -23,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -39,10 +47,19 @@ ID_DAMAGED = 2
 ID_BAD_FORMAT = 3
 ID_BAD_CHECKSUM = 4
 ID_VALID = 5
+ID_BAD_PROVINCE = 6  # right check character, but the first two digits are no province
 
 RESIDENT_ID_TYPES: tuple[str, ...] = ("1",)
-# Residence permits of Hong Kong, Macao and Taiwan residents carry these address codes.
+# Residence permits of Hong Kong, Macao and Taiwan residents carry these address codes; rosters
+# type them 1 or as the holder's travel document (6 香港, 7 澳门, 8 台湾).
 PERMIT_ADDRESS_CODES: frozenset[str] = frozenset({"810000", "820000", "830000"})
+PERMIT_ID_TYPES: tuple[str, ...] = ("6", "7", "8")
+# 境外永久居住证: the 2023 外国人永久居留身份证 is 9, the issuing province's two digits, a
+# 3-digit nationality code, YYYYMMDD, a 3-digit sequence and a MOD 11-2 check character.
+FOREIGN_PR_TYPES: tuple[str, ...] = ("9",)
+FOREIGN_PR_FIRST = "9"
+# An untyped value judged as a resident ID: 15 (legacy) to 18 characters of digits, X last.
+RESIDENT_LIKE = r"[0-9]{14,17}[0-9X]"
 
 # 4.40106E+17, 4.40106200001011e17: an ID that went through a spreadsheet as a float.
 SCIENTIFIC = r"[0-9]+(\.[0-9]*)?[Ee]\+?[0-9]+"
@@ -233,26 +250,56 @@ def spreadsheet_damaged(id_number: pd.Series, student_no: pd.Series | None = Non
     return pd.Series(damaged, index=id_number.index)
 
 
+def _is_in(values: pd.Series, choices: tuple[str, ...]) -> np.ndarray:
+    hit = pc.is_in(_arrow(values), pa.array(choices)).fill_null(False)
+    return hit.to_numpy(zero_copy_only=False)
+
+
+def _address_numbers(parts: IdParts) -> np.ndarray:
+    return _number(parts.digits, 0, 6)
+
+
+@cache
+def _province_numbers() -> np.ndarray:
+    return np.array(sorted(int(code) for code in regions.province_codes()), dtype=np.int64)
+
+
+@cache
+def _permit_numbers() -> np.ndarray:
+    return np.array(sorted(int(code) for code in PERMIT_ADDRESS_CODES), dtype=np.int64)
+
+
+def _is_permit(parts: IdParts) -> np.ndarray:
+    """Shaped numbers whose address code is 810000, 820000 or 830000."""
+    return parts.shaped & np.isin(_address_numbers(parts), _permit_numbers())
+
+
 def _id_status(id_type: pd.Series, id_number: pd.Series) -> np.ndarray:
-    resident = pc.is_in(_arrow(id_type), pa.array(RESIDENT_ID_TYPES)).fill_null(False)
-    resident = resident.to_numpy(zero_copy_only=False)
     filled = present(id_number).to_numpy()
     parts = id_parts(id_number)
+    untyped = ~present(id_type).to_numpy()
+    permit = _is_permit(parts)
+    resident = _is_in(id_type, RESIDENT_ID_TYPES) | (_is_in(id_type, PERMIT_ID_TYPES) & permit)
+    if untyped.any():
+        resident |= untyped & fullmatch(id_number, RESIDENT_LIKE).to_numpy()
+    province = parts.digits[:, 0].astype(np.int64) * 10 + parts.digits[:, 1]
+    no_province = ~np.isin(province, _province_numbers()) & ~permit
     damaged = parts.scientific | (parts.zeroed & ~parts.check_ok)
     status = np.full(len(resident), ID_NOT_CHECKED, dtype=np.int8)
     status[resident & filled] = ID_VALID
+    status[resident & filled & parts.check_ok & no_province] = ID_BAD_PROVINCE
     status[resident & filled & ~parts.check_ok] = ID_BAD_CHECKSUM
     status[resident & filled & ~parts.shaped] = ID_BAD_FORMAT
-    status[resident & ~filled] = ID_MISSING
+    status[_is_in(id_type, RESIDENT_ID_TYPES) & ~filled] = ID_MISSING
     status[filled & damaged] = ID_DAMAGED
     return status
 
 
 def id_status(id_type: pd.Series, id_number: pd.Series) -> np.ndarray:
-    """int8 classification of each ID number (ID_NOT_CHECKED ... ID_VALID).
+    """int8 classification of each ID number (ID_NOT_CHECKED ... ID_BAD_PROVINCE).
 
     Spreadsheet damage is recognised whatever the ID type (it is never a real number); the other
-    classes apply to resident ID numbers (id_type 1) only.
+    classes apply to the numbers judged as resident ID numbers (see the module docstring).
     """
     arrays = [_arrow(id_type), _arrow(id_number)]
     return _memo("id_status", arrays, lambda: _id_status(id_type, id_number))
@@ -276,6 +323,48 @@ def id_format_ok(id_type: pd.Series, id_number: pd.Series) -> pd.Series:
 def id_checksum_ok(id_type: pd.Series, id_number: pd.Series) -> pd.Series:
     """ID_CHECKSUM: ISO 7064 MOD 11-2 check character."""
     return pd.Series(id_status(id_type, id_number) != ID_BAD_CHECKSUM, index=id_number.index)
+
+
+def id_province_known(
+    id_type: pd.Series, id_number: pd.Series, foreign_form: bool | None = None
+) -> pd.Series:
+    """ID_PROVINCE_UNKNOWN: the first two digits of a resident ID number with a right check
+    character are one of the 34 province-level codes (810000/820000/830000 permits aside).
+
+    ``foreign_form`` True judges only numbers beginning with 9 (the form of the 2023
+    外国人永久居留身份证: the type is likely wrong), False only the others, None all.
+    """
+    bad = id_status(id_type, id_number) == ID_BAD_PROVINCE
+    if foreign_form is not None:
+        nine = id_parts(id_number).digits[:, 0] == int(FOREIGN_PR_FIRST)
+        bad &= nine if foreign_form else ~nine
+    return pd.Series(~bad, index=id_number.index)
+
+
+def foreign_pr_ok(id_type: pd.Series, id_number: pd.Series, as_of: date | str) -> pd.Series:
+    """FOREIGN_PR_FORMAT: a number typed 境外永久居住证 (9) that begins with 9 has the structure
+    of the 2023 外国人永久居留身份证: 18 characters, 17 digits and a MOD 11-2 check character,
+    digits 2-3 a mainland province, digits 7-14 a real birth date not after ``as_of``.
+
+    Numbers of other forms under type 9 (the earlier 3 letters and 12 digits, other countries'
+    cards) are not judged; spreadsheet damage is ID_SPREADSHEET_DAMAGE's business.
+    """
+    parts = id_parts(id_number)
+    starts = pc.starts_with(_arrow(id_number), FOREIGN_PR_FIRST).fill_null(False)
+    judged = (
+        _is_in(id_type, FOREIGN_PR_TYPES)
+        & starts.to_numpy(zero_copy_only=False)
+        & (id_status(id_type, id_number) != ID_DAMAGED)
+    )
+    issuing = parts.digits[:, 1].astype(np.int64) * 10 + parts.digits[:, 2]
+    mainland = np.setdiff1d(_province_numbers(), [71, 81, 82])
+    ok = (
+        parts.check_ok
+        & np.isin(issuing, mainland)
+        & (parts.born > 0)
+        & (parts.born <= _yyyymmdd(as_of))
+    )
+    return pd.Series(~(judged & ~ok), index=id_number.index)
 
 
 def id_date_ok(id_type: pd.Series, id_number: pd.Series, as_of: date | str) -> pd.Series:
@@ -313,12 +402,13 @@ def _address_codes(id_number: pd.Series) -> pd.Series:
 
 
 def id_region_known(id_type: pd.Series, id_number: pd.Series) -> pd.Series:
-    """ID_REGION_UNKNOWN: the address code of a valid number was issued at some time (GB/T 2260)."""
+    """ID_REGION_UNKNOWN: the address code of a valid number was issued at some time (GB/T 2260).
+
+    A number whose first two digits are no province is ID_PROVINCE_UNKNOWN's (not valid here).
+    """
     valid = id_status(id_type, id_number) == ID_VALID
     codes = _address_codes(id_number)
-    known = regions.is_known(codes).to_numpy() | codes.isin(PERMIT_ADDRESS_CODES).fillna(
-        False
-    ).to_numpy(dtype=bool)
+    known = regions.is_known(codes).to_numpy() | _is_permit(id_parts(id_number))
     return pd.Series(~(valid & ~known), index=id_number.index)
 
 
@@ -327,7 +417,9 @@ def id_region_in_force(id_type: pd.Series, id_number: pd.Series) -> pd.Series:
     valid = id_status(id_type, id_number) == ID_VALID
     born = id_parts(id_number).born
     codes = _address_codes(id_number)
-    check = valid & regions.is_known(codes).to_numpy() & (born > 0)
+    # A permit's 810000/820000/830000 is not a division with years in force.
+    permit = _is_permit(id_parts(id_number))
+    check = valid & regions.is_known(codes).to_numpy() & ~permit & (born > 0)
     years = pd.Series(born[check] // 10000)
     ok = regions.in_force(codes[check].reset_index(drop=True), years).to_numpy()
     bad = np.zeros(len(codes), dtype=bool)
@@ -363,7 +455,8 @@ def student_no_matches(
     chosen = shaped & wanted
     bad = np.zeros(len(array), dtype=bool)
     if compare_id:
-        valid = id_status(id_type, id_number) == ID_VALID
+        # G + the number of a 居民身份证: a permit typed 6/7/8 is checked for its own sake only.
+        valid = (id_status(id_type, id_number) == ID_VALID) & ~_is_in(id_type, PERMIT_ID_TYPES)
         same = (as_text(student_no).str.slice(1) == as_text(id_number)).fillna(False)
         bad |= chosen & valid & ~same.to_numpy(dtype=bool)
         date_rows = chosen & ~valid

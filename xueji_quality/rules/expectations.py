@@ -169,6 +169,50 @@ class ExpectIdNumberCheckCharacterToBeValid(_RosterMulticolumnExpectation):
     map_metric = "multicolumn_values.id_number_checksum"
 
 
+class IdNumberProvince(MulticolumnMapMetricProvider):
+    condition_metric_name = "multicolumn_values.id_number_province"
+    condition_domain_keys = IdNumberPresent.condition_domain_keys
+    condition_value_keys = ("foreign_form",)
+
+    @multicolumn_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column_list, foreign_form=None, **kwargs):
+        return checks.id_province_known(
+            column_list.iloc[:, 0],
+            column_list.iloc[:, 1],
+            None if foreign_form is None else bool(foreign_form),
+        )
+
+
+class ExpectIdNumberProvinceToExist(_RosterMulticolumnExpectation):
+    """column_list: [id_type, id_number]. First two digits one of the 34 province-level codes.
+
+    ``foreign_form``: true judges only numbers beginning with 9 (a 外国人永久居留身份证 number
+    typed as a resident ID), false only the others, null all; a suite gives each its message.
+    """
+
+    foreign_form: bool | None | SuiteParameterDict = None
+    map_metric = "multicolumn_values.id_number_province"
+    success_keys = ("foreign_form", "mostly")
+
+
+class ForeignPermanentResidenceNumber(MulticolumnMapMetricProvider):
+    condition_metric_name = "multicolumn_values.foreign_pr_number"
+    condition_domain_keys = IdNumberPresent.condition_domain_keys
+    condition_value_keys = ("as_of",)
+
+    @multicolumn_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column_list, as_of, **kwargs):
+        return checks.foreign_pr_ok(column_list.iloc[:, 0], column_list.iloc[:, 1], as_of)
+
+
+class ExpectForeignPermanentResidenceNumberToBeValid(_RosterMulticolumnExpectation):
+    """column_list: [id_type, id_number]. Type 9 numbers beginning with 9: the 2023 form."""
+
+    as_of: Param
+    map_metric = "multicolumn_values.foreign_pr_number"
+    success_keys = ("as_of", "mostly")
+
+
 class IdNumberDate(MulticolumnMapMetricProvider):
     condition_metric_name = "multicolumn_values.id_number_date"
     condition_domain_keys = IdNumberPresent.condition_domain_keys
