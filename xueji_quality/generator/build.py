@@ -118,7 +118,7 @@ DEFAULT_RATES: dict[str, float] = {
 DUPLICATE_KINDS = tuple(k.name for k in PLANTED if k.step == "copies")
 HARD_NEGATIVE_KINDS = tuple(k.name for k in PLANTED if k.step == "pairs")
 ERROR_KINDS = tuple(k for k in DEFAULT_RATES if k.isupper())
-NORMALISABLE_KINDS = ("lowercase_x", "blank", "fullwidth")
+NORMALISABLE_KINDS = ("lowercase_x", "blank", "fullwidth", "middle_dot")
 
 
 def _counts(rows: int, rates: dict[str, float]) -> dict[str, int]:

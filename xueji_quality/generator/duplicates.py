@@ -232,7 +232,7 @@ def transpositions(piece: Piece, copies: Rows, kind: str) -> None:
 
 
 def name_noise(piece: Piece, copies: Rows, kind: str) -> None:
-    """A blank or U+3000 inside the copy's name (NAME_CHARS) or around it (only writing)."""
+    """A blank or U+3000 inside the copy's name or around it (only writing: normalised)."""
     if not len(copies):
         return
     names = piece.text["name"][copies]
@@ -245,8 +245,7 @@ def name_noise(piece: Piece, copies: Rows, kind: str) -> None:
     names[variant == 2] = np.char.add(names[variant == 2], " ")
     names[variant == 3] = np.char.add("\u3000", names[variant == 3])
     piece.text["name"][copies] = names
-    piece.errors.append((copies[inner], "name", "NAME_CHARS"))
-    piece.normalisable.append((copies[~inner], "name", "blank"))
+    piece.normalisable.append((copies, "name", "blank"))
 
 
 def _digit_typo(piece: Piece, number: str) -> str:

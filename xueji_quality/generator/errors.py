@@ -258,14 +258,17 @@ def county_unknown(piece: Piece, rows: Rows, kind: str) -> None:
 
 
 def name_chars(piece: Piece, rows: Rows, kind: str) -> None:
-    """A digit, latin letter, ? or inner blank in the name; '.' or '•' for a dotted name's '·'."""
+    """A digit, latin letter or ? in the name (NAME_CHARS); an inner blank, or '.' / '•' for a
+    dotted name's '·', which normalisation fixes (only writing)."""
     names = piece.text["name"]
-    for row, v in zip(rows, _cycle(rows, 4), strict=True):
+    variant = _cycle(rows, 4)
+    for row, v in zip(rows, variant, strict=True):
         name = names[row]
         names[row] = (name + "2", name[:-1] + "A", name[:-1] + "?", name[:1] + " " + name[1:])[
             int(v)
         ]
-    piece.errors.append((rows, "name", kind))
+    piece.errors.append((rows[variant != 3], "name", kind))
+    piece.normalisable.append((rows[variant == 3], "name", "blank"))
     # Dotted names never enter the pool; a few of them are chosen here.
     dot_rows = piece.dot_rows
     planned = piece.count[kind]
@@ -273,7 +276,7 @@ def name_chars(piece: Piece, rows: Rows, kind: str) -> None:
     dotted = np.sort(piece.rng.choice(dot_rows, size=k, replace=False))
     for i, row in enumerate(dotted):
         names[row] = names[row].replace("·", "." if i % 2 == 0 else "•")
-    piece.errors.append((dotted, "name", kind))
+    piece.normalisable.append((dotted, "name", "middle_dot"))
 
 
 def required_missing(piece: Piece, rows: Rows, kind: str) -> None:
