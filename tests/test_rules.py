@@ -421,3 +421,22 @@ def test_every_rule_function_is_total(rows):
     for result in results:
         assert result.dtype == bool
         assert len(result) == len(frame)
+
+
+def test_a_birth_date_that_is_no_date_is_reported_once():
+    """0000-00-00 and 1900-01-01 are BIRTHDATE_INVALID; they do not also disagree with the ID
+    (BIRTHDATE_MISMATCH) or with the grade (AGE_GRADE). A real date off by a day does."""
+    from xueji_quality import idcard
+    from xueji_quality.rules import checks
+
+    number = idcard.make_ids(
+        np.array(["440106"]), np.array(["20100304"]), np.array([123])
+    )[0]
+    ids = pd.Series([number] * 4)
+    types = pd.Series(["1"] * 4)
+    born = pd.Series(["0000-00-00", "1900-01-01", "2010-03-05", "2010-03-04"])
+    as_of = "2026-11-28"
+    assert checks.birth_date_valid(born, as_of).tolist() == [False, False, True, True]
+    assert checks.birth_date_matches_id(types, ids, born).tolist() == [True, True, False, True]
+    grade = pd.Series([10, 10, 3, 10])
+    assert checks.birth_date_fits_grade(born, grade, as_of).tolist() == [True, True, False, True]

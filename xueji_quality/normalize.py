@@ -494,9 +494,7 @@ def _county_lookup(province: str) -> tuple[dict[str, str], frozenset[str]]:
     lookup = dict(regions.county_name_to_code(province))
     eras = regions.region_eras()
     rows = eras[eras["code"].str.startswith(province)]
-    county_rows = rows[
-        (rows["code"].str.slice(2, 4) != "00") & ~rows["code"].str.slice(4, 6).isin(["00", "01"])
-    ]
+    county_rows = rows[regions.ordinary_county(rows)]
     shared = county_rows.groupby("name")["code"].nunique()
     ambiguous = frozenset(shared[shared > 1].index) - set(lookup)
     try:

@@ -93,7 +93,7 @@ def _live(year: int) -> pd.DataFrame:
     return eras[(eras["start"] <= year) & (eras["end"] >= year)]
 
 
-def _ordinary_county(rows: pd.DataFrame) -> pd.Series:
+def ordinary_county(rows: pd.DataFrame) -> pd.Series:
     """Rows of county-level units under a prefecture (districts, counties, county-level cities).
 
     Decided by name, not by the last two digits: xx01 is 市辖区 in most prefectures but a real
@@ -109,7 +109,7 @@ def _county_level(rows: pd.DataFrame) -> pd.Series:
     """Rows (all in force in one year) that are county-level units: the ordinary ones, and the
     prefecture-level cities with no ordinary unit under them that year (不设区的地级市)."""
     code, name = rows["code"], rows["name"]
-    ordinary = _ordinary_county(rows)
+    ordinary = ordinary_county(rows)
     has_units = code.str.slice(0, 4).isin(set(code[ordinary].str.slice(0, 4)))
     city = (
         (code.str.slice(2, 4) != "00")
@@ -184,7 +184,7 @@ def county_name_to_code(province: str, year: int = 2024) -> dict[str, str]:
     current_codes = current.groupby("name")["code"].agg(lambda s: sorted(set(s)))
     eras = region_eras()
     rows = eras[eras["code"].str.startswith(province) & (eras["start"] <= year)]
-    rows = rows[_ordinary_county(rows)]
+    rows = rows[ordinary_county(rows)]
     past_codes = rows.groupby("name")["code"].agg(lambda s: sorted(set(s)))
     by_name = {name: codes[0] for name, codes in past_codes.items() if len(codes) == 1}
     for name, codes in current_codes.items():

@@ -378,11 +378,15 @@ def id_date_ok(id_type: pd.Series, id_number: pd.Series, as_of: date | str) -> p
 def birth_date_matches_id(
     id_type: pd.Series, id_number: pd.Series, birth_date: pd.Series
 ) -> pd.Series:
-    """BIRTHDATE_MISMATCH: 出生日期 equals the date inside a valid ID number."""
+    """BIRTHDATE_MISMATCH: 出生日期 equals the date inside a valid ID number.
+
+    An 出生日期 that is no date (0000-00-00, 1900-01-01) is BIRTHDATE_INVALID's alone.
+    """
     valid = id_status(id_type, id_number) == ID_VALID
     born = id_parts(id_number).born
     given = date_numbers(birth_date)
-    bad = valid & (born > 0) & present(birth_date).to_numpy() & (given != born)
+    real = given >= _yyyymmdd(EARLIEST_BIRTH_DATE)
+    bad = valid & (born > 0) & real & (given != born)
     return pd.Series(~bad, index=id_number.index)
 
 
@@ -506,7 +510,8 @@ def birth_date_fits_grade(
     """
     born = date_numbers(birth_date)
     level = pd.to_numeric(grade_level, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    known = (born > 0) & np.isfinite(level)
+    # An 出生日期 that is no date is BIRTHDATE_INVALID's alone.
+    known = (born >= _yyyymmdd(EARLIEST_BIRTH_DATE)) & np.isfinite(level)
     g = np.where(known, level, 0).astype(np.int64)
     y = school_year(as_of)
     earliest = (y - g - 6 - int(older_years)) * 10000 + 901
