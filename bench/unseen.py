@@ -188,7 +188,8 @@ def make(rows: int, out: Path, seed: int) -> None:
     permit_code = rng.choice(["810000", "820000", "830000"], permit.sum())
     frame.loc[permit, "id_number"] = with_check(np.char.add(permit_code, np.char.add(
         np.char.replace(frame.loc[permit, "born"].to_numpy().astype(str), "-", ""),
-        np.char.zfill((rng.integers(0, 500, permit.sum()) * 2 + 1).astype(str), 3))))
+        np.char.zfill((rng.integers(0, 500, permit.sum()) * 2
+                       + (frame.loc[permit, "sex"] == "1").to_numpy()).astype(str), 3))))
     frame.loc[permit, "id_type"] = np.where(permit_code == "810000", "6",
                                             np.where(permit_code == "820000", "7", "8"))
     frame.loc[permit, "student_no"] = "G" + frame.loc[permit, "id_number"]
@@ -197,7 +198,8 @@ def make(rows: int, out: Path, seed: int) -> None:
     frame.loc[foreign, "id_number"] = with_check(np.char.add(
         np.char.add("944", rng.choice(["840", "410", "392", "704"], foreign.sum())),
         np.char.add(np.char.replace(frame.loc[foreign, "born"].to_numpy().astype(str), "-", ""),
-                    np.char.zfill(rng.integers(0, 999, foreign.sum()).astype(str), 3))))
+                    np.char.zfill((rng.integers(0, 500, foreign.sum()) * 2
+                                   + (frame.loc[foreign, "sex"] == "1").to_numpy()).astype(str), 3))))
     frame.loc[foreign, "id_type"] = "9"
     frame.loc[foreign, "student_no"] = "J" + frame.loc[foreign, "id_number"]
 
