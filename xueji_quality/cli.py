@@ -19,6 +19,7 @@ known), preceded at most by the usage line of a mistyped command. Exit statuses:
 3  a run whose row counts did not add up (nothing is published)
 4  another run holds the same output folder
 5  a worker process was killed, most often by the system for want of memory
+130  interrupted (Ctrl-C)
 
 ``--debug`` (before or after the subcommand) prints tracebacks on the terminal instead, and leaves
 Prefect's own failure logs on the console.
@@ -53,6 +54,7 @@ EXIT_INPUT_ERROR = 2
 EXIT_RUN_FAILED = 3
 EXIT_BUSY = 4
 EXIT_WORKER_DIED = 5
+EXIT_INTERRUPTED = 130
 
 PROG = "xueji-quality"
 LOG_FOLDER = "logs"
@@ -401,8 +403,7 @@ def _prepare_prefect() -> None:
 
 
 def _import_answers(args: argparse.Namespace) -> int:
-    if not args.out.is_dir():
-        raise InputError(str(args.out), "输出目录不存在")
+    preflight.check_folder(args.out, "--out", "输出目录")
     from xueji_quality import answers
 
     imported, rejected = answers.import_answers(args.out, args.files, ledger_file=args.ledger)
@@ -606,23 +607,31 @@ def _write_traceback(args: argparse.Namespace, argv: list[str], exc: BaseExcepti
 
 
 def _internal_failure(args: argparse.Namespace, argv: list[str], exc: BaseException) -> int:
-    what = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-    what = what.rstrip(": ")[:200]
+    first_line = next(iter(str(exc).strip().splitlines()), "")
+    what = f"{type(exc).__name__}: {first_line[:200]}" if first_line else type(exc).__name__
+    line = f"内部错误（程序缺陷，不是输入的问题）：{what}"
     if args.debug:
         traceback.print_exception(exc, file=sys.stderr)
-        _say(f"内部错误（程序缺陷，不是输入的问题）：{what}")
+        _say(line)
         return EXIT_INTERNAL_ERROR
     try:
         log = _write_traceback(args, argv, exc)
     except OSError:
         traceback.print_exception(exc, file=sys.stderr)
-        _say(f"内部错误（程序缺陷，不是输入的问题）：{what}；日志文件无法写入，回溯见上")
+        _say(f"{line}；日志文件无法写入，回溯见上")
         return EXIT_INTERNAL_ERROR
-    _say(
-        f"内部错误（程序缺陷，不是输入的问题）：{what}；详细信息已写入 {log}"
-        "（请交给维护人员；加 --debug 可在终端显示）"
-    )
+    _say(f"{line}；详细信息已写入 {log}（请交给维护人员；加 --debug 可在终端显示）")
     return EXIT_INTERNAL_ERROR
+
+
+# Failures a user can act on: (type, start of the line, exit status). Anything else is internal.
+KNOWN_FAILURES: tuple[tuple[type[Exception], str, int], ...] = (
+    (InputError, "输入错误：", EXIT_INPUT_ERROR),
+    (preflight.OptionError, "参数错误：", EXIT_INPUT_ERROR),
+    (ConservationError, "运行失败，未发布任何报告：", EXIT_RUN_FAILED),
+    (RunLocked, "", EXIT_BUSY),
+    (WorkerDied, "运行失败：", EXIT_WORKER_DIED),
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -631,30 +640,17 @@ def main(argv: list[str] | None = None) -> int:
     _prefect_console.update(quiet=False, closed=False)
     try:
         return COMMANDS[args.command](args)
-    except Exception as exc:
-        if args.debug and isinstance(
-            exc, (InputError, preflight.OptionError, ConservationError, WorkerDied)
-        ):
-            traceback.print_exception(exc, file=sys.stderr)
-        if isinstance(exc, InputError):
-            _say(f"输入错误：{exc}")
-            return EXIT_INPUT_ERROR
-        if isinstance(exc, preflight.OptionError):
-            _say(f"参数错误：{exc}")
-            return EXIT_INPUT_ERROR
-        if isinstance(exc, ConservationError):
-            _say(f"运行失败，未发布任何报告：{exc}")
-            return EXIT_RUN_FAILED
-        if isinstance(exc, RunLocked):
-            _say(str(exc))
-            return EXIT_BUSY
-        if isinstance(exc, WorkerDied):
-            _say(f"运行失败：{exc}")
-            return EXIT_WORKER_DIED
-        return _internal_failure(args, argv, exc)
     except KeyboardInterrupt:
         _say("已中断")
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        for kind, start, status in KNOWN_FAILURES:
+            if isinstance(exc, kind):
+                if args.debug:
+                    traceback.print_exception(exc, file=sys.stderr)
+                _say(f"{start}{exc}")
+                return status
+        return _internal_failure(args, argv, exc)
 
 
 if __name__ == "__main__":
