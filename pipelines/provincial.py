@@ -155,15 +155,15 @@ def validate_roster(
 
 @task(name="link", cache_policy=NO_CACHE)
 def link_roster(
-    store: staging.StagedStore, config_path: Path | None, alone: bool
+    store: staging.StagedStore, config_path: Path | None, alone: bool, as_of: date
 ) -> linkage.LinkResult:
     # In a process of its own unless already in a worker process (a Dask worker may not start
     # children): its memory goes back to the system before the reports are written.
     light = store.without_tables()
     if alone:
-        result = workers.call_alone(staging.find_duplicates, light, config_path)
+        result = workers.call_alone(staging.find_duplicates, light, config_path, as_of)
     else:
-        result = staging.find_duplicates(light, config_path)
+        result = staging.find_duplicates(light, config_path, as_of)
     get_run_logger().info(
         "查重：候选对 %s，重复组 %d",
         result.stats.get("candidate_pairs"),
@@ -375,7 +375,7 @@ def _check_and_report(
 
         started = time.perf_counter()
         linked = link_roster(
-            store, Path(linkage_config) if linkage_config else None, report_processes > 1
+            store, Path(linkage_config) if linkage_config else None, report_processes > 1, run_date
         )
         stage_done("link", started, store.rows_staged)
 
