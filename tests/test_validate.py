@@ -17,6 +17,7 @@ from xueji_quality.rules.synthetic import clean_roster
 from xueji_quality.validate import (
     DEFAULT_SUITES_DIR,
     default_workers,
+    load_suites,
     rule_catalogue,
     validate_roster,
 )
@@ -240,6 +241,9 @@ def test_rule_catalogue_lists_every_rule():
         "AGE_GRADE",
         "ENROLL_DATE",
         "PHONE_FORMAT",
+        "POLICE_ID_NOT_FOUND",
+        "POLICE_NAME_MISMATCH",
+        "POLICE_ID_CANCELLED",
     } == codes
     assert set(catalogue.loc[catalogue["rule"] == "REQUIRED_MISSING", "field"]) == set(
         schema.REQUIRED_VALUES
@@ -303,7 +307,7 @@ def test_parallel_run_with_data_docs_agrees_and_documents_both_ranges(tmp_path, 
     split = validate_roster(frame, "44", AS_OF, data_docs_dir=docs, workers=2)
     pd.testing.assert_frame_equal(problems, split)
     index = (docs / "index.html").read_text(encoding="utf-8")
-    suites = {path.stem for path in DEFAULT_SUITES_DIR.glob("*.json")}
+    suites = {suite.name for suite in load_suites()}
     pages = list((docs / "validations").rglob("*.html"))
     ranges = {"rows 1-30 of 60", "rows 31-60 of 60"}
     # validations/<suite>/<run name>/<run time>/<batch>.html: each suite once per range

@@ -74,6 +74,8 @@ CATALOGUE_COLUMNS: tuple[str, ...] = (
     "expectation",
 )
 RESULT_FORMAT = {"result_format": "COMPLETE"}
+# Suites without a ``meta.stage`` validate the roster itself.
+ROSTER_STAGE = "roster"
 # Below this many rows a single process is faster than starting workers.
 PARALLEL_MIN_ROWS = 200_000
 # Rows a worker validates at once when the roster is staged: about 2.4 GB of worker memory per
@@ -112,11 +114,22 @@ def _enabled(expectation: dict[str, Any]) -> bool:
     return bool(expectation.get("meta", {}).get("enabled", True))
 
 
-def load_suites(suites_dir: Path | None = None) -> list[_Suite]:
-    """Enabled expectations of each suite file, with the roster columns each suite needs."""
+def _stage(spec: dict[str, Any]) -> str:
+    """The stage a suite belongs to (suite ``meta.stage``): ``roster`` unless it says otherwise."""
+    return str((spec.get("meta") or {}).get("stage", ROSTER_STAGE))
+
+
+def load_suites(suites_dir: Path | None = None, stage: str = ROSTER_STAGE) -> list[_Suite]:
+    """Enabled expectations of each suite file of ``stage``, with the columns each suite needs.
+
+    A suite whose ``meta.stage`` names another stage (``police``: rules over the verdicts of the
+    police cross-check) runs only where that stage's columns exist (see ``validate_stage``).
+    """
     suites = []
     for path in _suite_files(suites_dir or DEFAULT_SUITES_DIR):
         spec = _read_suite(path)
+        if _stage(spec) != stage:
+            continue
         live = [e for e in spec.get("expectations", []) if _enabled(e)]
         if not live:
             continue
@@ -583,3 +596,39 @@ def validate_store(
         return _empty_problems()
     problems = pd.concat(parts, ignore_index=True)
     return problems.astype({c: "string" for c in schema.PROBLEM_COLUMNS})
+
+
+def validate_stage(
+    frame: pd.DataFrame,
+    stage: str,
+    *,
+    suites_dir: Path | None = None,
+    parameters: dict[str, Any] | None = None,
+    data_docs_dir: Path | None = None,
+) -> pd.DataFrame:
+    """Problems of ``frame`` under the suites of ``stage``, in one process (the frame of a
+    later stage is small: only the records that stage has something to say about).
+
+    ``frame`` carries ``record_id``, ``county_code``, the columns the suites name and the fields
+    their ``meta`` names; problems come as :func:`validate_roster` gives them.
+    """
+    suites = load_suites(suites_dir, stage)
+    if not suites or frame.empty:
+        return _empty_problems()
+    if not frame.index.equals(pd.RangeIndex(len(frame))):
+        frame = frame.reset_index(drop=True)
+    columns = _text_columns(frame, {c for suite in suites for c in suite.columns})
+    docs_run = datetime.now(UTC) if data_docs_dir is not None else None
+    with tempfile.TemporaryDirectory(prefix="xueji-gx-") as folder:
+        root = Path(folder) / "gx" if docs_run else None
+        run_id = (
+            RunIdentifier(
+                run_name=f"{stage} {_range_name(0, len(frame), len(frame))}", run_time=docs_run
+            )
+            if docs_run
+            else None
+        )
+        found = _run_suites(columns, suites, parameters or {}, 0, len(frame), root, run_id)
+        if root is not None and data_docs_dir is not None:
+            _publish_data_docs(root, Path(data_docs_dir))
+    return _problems(frame, suites, found)
