@@ -66,6 +66,13 @@ COMPOUND_COPIES = {
         CONFLICT_ADDRESS | CONFLICT_BIRTH_INVALID,
         "身份证号不同（出生日期码、顺序码相同，地址码不同），但一方信息自相矛盾（身份证号地址码不存在、出生日期无效）",
     ),
+    # A placeholder 出生日期 and the ID typed with another sequence number: one address code and
+    # birth day as twins carry, but one name written alike, which twins never have.
+    "placeholder_birth_date_and_new_sequence": (
+        {"birth_date": "0000-00-00", "id_number": valid_id(35)},
+        CONFLICT_BIRTH_INVALID,
+        "身份证号不同（地址码、出生日期码相同，顺序码不同），但一方信息自相矛盾（出生日期无效）",
+    ),
 }
 
 
@@ -172,6 +179,7 @@ def twins(second: dict) -> list[dict]:
         {"grade_level": "3"},  # a wrong grade: the age contradicts it
         {"sex": "1"},  # a wrong 性别: the sex digit contradicts it
         {"birth_date": "2012-03-16"},  # a typo in 出生日期: the ID's date contradicts it
+        {"birth_date": "0000-00-00"},  # no 出生日期 at all
     ],
 )
 def test_twins_stay_unlinked_when_one_record_has_an_error(second):

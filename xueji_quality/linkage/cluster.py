@@ -154,11 +154,12 @@ def _inconsistent_id_text(
     what = conflict_texts(conflict_a | conflict_b)
     differs = records.digits(a) != records.digits(b)
     address_same = ~differs[:, :6].any(axis=1)
+    sequence_same = ~differs[:, 14:17].any(axis=1)
     parts = np.where(
         id_level == _lv("id", "valid_different_parts_agree"),
-        np.where(
-            address_same,
-            "（地址码、顺序码相同，出生日期码不同）",
+        np.select(
+            [~sequence_same, address_same],
+            ["（地址码、出生日期码相同，顺序码不同）", "（地址码、顺序码相同，出生日期码不同）"],
             "（出生日期码、顺序码相同，地址码不同）",
         ),
         "",

@@ -96,12 +96,17 @@ def id_levels(records: Records, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarra
     both_valid = both & valid_a & valid_b
     consistent = records.id_consistent(a) & records.id_consistent(b)
     # One address and birth day, another sequence number: two children born the same day at the
-    # same place (twins), whatever else their records get wrong.
+    # same place (twins), whatever else their records get wrong; but twins are not given one
+    # name, so with one name written alike it is one child whose sequence was typed anew.
+    same_name = (records.name_code[a] >= 0) & (records.name_code[a] == records.name_code[b])
     twin_numbers = ~differs[:, :14].any(axis=1)
     rules = (
         ("equal", both & (count == 0)),
-        ("both_valid_different", both_valid & (consistent | twin_numbers)),
-        ("valid_different_parts_agree", both_valid & id_parts_agree(differs)),
+        ("both_valid_different", both_valid & (consistent | (twin_numbers & ~same_name))),
+        (
+            "valid_different_parts_agree",
+            both_valid & (id_parts_agree(differs) | (twin_numbers & same_name)),
+        ),
         ("valid_different_inconsistent", both_valid),
         ("one_digit", both & (count == 1)),
         ("transposed", both & swapped),

@@ -71,8 +71,9 @@ PASSES = (
     "pinyin_birth",
     "guardian_birth",
     "name_id_parts",
+    "name_id_birth",
 )
-RULE_PASSES = ("name_birth", "pinyin_birth", "guardian_birth", "name_id_parts")
+RULE_PASSES = ("name_birth", "pinyin_birth", "guardian_birth", "name_id_parts", "name_id_birth")
 FIELDS = (
     "name",
     "name_pinyin",
@@ -82,10 +83,13 @@ FIELDS = (
     "sex",
     "household_region",
     "id_address",
+    "id_birth",
     "id_sequence",
 )
-# ID parts as integers of an ID value (PLACE): the address code (6 digits), the sequence (3).
+# ID parts as integers of an ID value (PLACE): the address code (6 digits), the date (8), the
+# sequence (3).
 ADDRESS_PLACE = int(PLACE[5])
+BIRTH_PLACE = int(PLACE[13])
 SEQUENCE_PLACE = int(PLACE[16])
 
 # What makes a valid ID inconsistent with its record (bits of Records.id_conflict). A number can
@@ -110,8 +114,9 @@ CONFLICT_LABELS: tuple[tuple[int, str], ...] = (
 PERMIT_ADDRESSES = (810000, 820000, 830000)
 # Years the birth date may lie outside the nominal window of the grade before the age counts as
 # impossible (config/linkage.json ``consistency`` overrides): the AGE_GRADE rule's window (one
-# year older allowed) widened by two years on either side.
-AGE_SLACK_YEARS = {"older": 3, "younger": 2}
+# year older allowed) widened by one year on either side. An age that only loses the ID its
+# veto costs nothing when the other fields say two people (different guardian or household).
+AGE_SLACK_YEARS = {"older": 2, "younger": 1}
 EARLIEST_YEAR = 1900
 # Rows handled at a time while the ID and 学籍号 columns are parsed (bounds the digit matrices).
 CHUNK_ROWS = 1 << 18
@@ -860,10 +865,12 @@ def field_codes(records: Records, name: str, rows=None) -> tuple[np.ndarray, int
         return records.sex[every] - 1, 2
     if name == "household_region":
         return records.region[every], records.extra["region_values"]
-    if name in ("id_address", "id_sequence"):
+    if name in ("id_address", "id_birth", "id_sequence"):
         value = records.id_value[every]
         if name == "id_address":
             return np.where(value >= 0, value // ADDRESS_PLACE, -1), 10**6
+        if name == "id_birth":
+            return np.where(value >= 0, value // BIRTH_PLACE % 10**8, -1), 10**8
         return np.where(value >= 0, value // SEQUENCE_PLACE % 1000, -1), 1000
     raise ValueError(f"unknown blocking field {name!r}; known: {', '.join(FIELDS)}")
 
