@@ -113,6 +113,11 @@ def _roster(roster: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _strings(table: pa.Table) -> pa.Table:
+    """Every column as (small) string, so joins meet columns of one type."""
+    return pa.table({name: pc.cast(table.column(name), pa.string()) for name in table.column_names})
+
+
 def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="string") for c in columns})
 
@@ -527,6 +532,7 @@ def police_check(
             path = Path(registry)
             registry = read_registry(path)
             files.append(_facts(path, registry.num_rows))
+        registry = _strings(registry)
         verdicts = _registry_verdicts(frame, sent, registry)
         pending_rows = np.zeros(0, dtype=np.int64)
         checksum = checksum_suggestions(frame, registry)
@@ -535,6 +541,7 @@ def police_check(
             path = Path(results)
             results = exchange.read_results(path)
             files.append(_facts(path, results.num_rows))
+        results = _strings(results)
         verdicts = _results_verdicts(frame, sent, results)
         pending_rows = verdicts.index[verdicts["pending"].to_numpy(dtype=bool)].to_numpy()
         checksum = _empty(CHECKSUM_COLUMNS)

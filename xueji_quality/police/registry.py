@@ -91,7 +91,8 @@ def normalized(values: pa.ChunkedArray | pa.Array, field: str) -> pa.Array:
             candidates=normalize.MOSTLY_DISTINCT.get(field),
         )
     array = pa.array(series.array)
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+    array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+    return pc.cast(array, pa.string())
 
 
 def folded(values: pa.ChunkedArray | pa.Array) -> pa.Array:

@@ -1,0 +1,597 @@
+"""The police's side of a generated roster: a registry extract, a result file, and the truth.
+
+``write_police(out_dir, seed, province)`` reads the roster ``write_sample`` wrote into
+``out_dir`` (and its truth files) and writes beside it:
+
+- ``registry.parquet``: a population registry extract (公民身份号码, 姓名, 性别, 出生日期, 人员状态,
+  户籍地址码): the students' true identities, plus residents not in school;
+- ``police_results.csv``: the request/result form, one line per request line of the roster
+  (请求编号, 公民身份号码, 姓名, 身份证号比对结果, 姓名比对结果 as codes 01-04, 人员状态 in words);
+- ``truth_police.csv``: record_id, rule, kind, expected (the suggestion the check should give:
+  the registry's name or number; empty where it must show none).
+
+The roster and its truth files are not touched, and everything here is drawn from its own random
+stream (``numpy.random.default_rng([seed, 16])``), so a roster is the same bytes with or without
+its police files.
+
+What the registry says about a student (the truth, by construction):
+
+- a student's identity is the ID number of the roster (normalised as a run reads it) with sex
+  and birth date from the number; a number shared by several rows is one person, whose name is
+  that of a row with a clean name;
+- numbers the roster generator made up (an address code never issued: ID_REGION_UNKNOWN) are
+  not in the registry: POLICE_ID_NOT_FOUND, kind ``made_up``;
+- a number failing its check character (ID_CHECKSUM) belongs to a person the registry holds
+  under the right number (the original of a mistyped copy, or the number with its check
+  character corrected): ID_CHECKSUM, kind ``registry_hint``, expected that number;
+- a roster name with ``?`` (a NAME_CHARS error) stands for a rare character the registry has
+  (龑 䶮 堃 …): POLICE_NAME_MISMATCH ``rare_placeholder``; a name with a Latin letter or a digit
+  is ``different``; the copy of a ``name_homophone`` duplicate is ``homophone``.
+
+Planted on students with no other problem and a number of their own, shares of the roster's
+rows (``POLICE_RATES``; a class with a positive share is planted at least once from 1,000 rows):
+
+========================  ======  ====================================================
+kind                      share   registry side
+========================  ======  ====================================================
+absent                    0.002   the student is not in the registry
+absent_near               0.001   not under this number; the same name, sex and birth
+                                  date under a number two characters away
+homophone                 0.002   one given-name character a homophone (伟/玮)
+variant                   0.001   one character in its traditional form (温/溫)
+different                 0.001   another person's name (the number may be theirs)
+cancelled, dead           0.0005  人员状态 注销, 死亡
+moved                     0.002   人员状态 迁出 (not a problem)
+separator                 0.5     of the students with a ``·`` name: the registry writes
+                                  the separator otherwise (• ・ . ． blank, or none):
+                                  not a problem
+pending                   0.001   of the request lines: 比对失败 (04) in the result file
+residents                 0.3     residents not in school, per student in the registry
+========================  ======  ====================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from xueji_quality import idcard, normalize, regions, schema
+from xueji_quality.generator import names as nm
+from xueji_quality.police import exchange, names, registry
+from xueji_quality.police.tables import read_columns
+from xueji_quality.rules import checks
+
+POLICE_RATES: dict[str, float] = {
+    "absent": 0.002,
+    "absent_near": 0.001,
+    "homophone": 0.002,
+    "variant": 0.001,
+    "different": 0.001,
+    "cancelled": 0.0005,
+    "dead": 0.0005,
+    "moved": 0.002,
+    "separator": 0.5,
+    "pending": 0.001,
+    "residents": 0.3,
+}
+# Planted on whole students, in this order (each takes its rows from what the earlier left).
+PLANTED_KINDS = ("absent", "absent_near", "homophone", "variant", "different")
+STATUS_KINDS = {"cancelled": registry.CANCELLED, "dead": registry.DEAD, "moved": registry.MOVED}
+RARE_CHARS = "龑䶮堃淼犇垚赟翀琰瑄骉燚"
+# Simplified characters of names and their traditional (or variant) form, as older registry
+# entries keep them. Written out here rather than taken from OpenCC, so the check's tables are
+# tested against a list they did not produce.
+TRADITIONAL: dict[str, str] = dict(
+    zip(
+        "刘张陈杨黄赵吴郑韩冯邓许谢罗叶苏卢钟陆贾龙温孙马蒋吕谭韦邹贺顾龚万钱"
+        "伟杰涛鹏强军华丽静颖红飞凯锋诚乐铭晓东达宁远钧书鸿云梦兰艳峰",
+        "劉張陳楊黃趙吳鄭韓馮鄧許謝羅葉蘇盧鍾陸賈龍溫孫馬蔣呂譚韋鄒賀顧龔萬錢"
+        "偉傑濤鵬強軍華麗靜穎紅飛凱鋒誠樂銘曉東達寧遠鈞書鴻雲夢蘭艷峯",
+        strict=True,
+    )
+)
+# Given-name characters of the people whose number a roster row wrongly holds: seldom seen in
+# the roster's own names, so a test can look for them in every output.
+OTHER_GIVEN = "瀚骞琨璟翊珩湛祺彧睿琛煦"
+SEPARATORS = ("•", "・", ".", "．", " ", "")
+TRUTH_COLUMNS = ("record_id", "rule", "kind", "expected")
+REGISTRY_HEADERS = {
+    "id_number": "公民身份号码",
+    "name": "姓名",
+    "sex": "性别",
+    "birth_date": "出生日期",
+    "status": "人员状态",
+    "address_code": "户籍地址码",
+}
+ROSTER_FIELDS = ("export_key", "name", "sex", "birth_date", "id_type", "id_number")
+
+
+@dataclass(frozen=True)
+class PoliceSample:
+    """Registry extract and result file (Chinese headers, text), and the truth about them."""
+
+    registry: pd.DataFrame
+    results: pd.DataFrame
+    truth: pd.DataFrame
+
+
+def canonical_roster(path: Path | str) -> pd.DataFrame:
+    """record_id, name, sex, birth_date, id_type, id_number of a roster export, normalised as
+    a run reads them (record_id is the export's 记录号)."""
+    found = read_columns(
+        path,
+        {f: schema.HEADER_ALIASES[f] for f in ROSTER_FIELDS},
+        [("export_key",), ("name",), ("id_number",)],
+        schema.FIELDS,
+    )
+    out = {}
+    for field in ROSTER_FIELDS:
+        column = found.table.column(field) if field in found.table.column_names else None
+        if column is None:
+            out[field] = pd.Series(pd.NA, index=range(found.table.num_rows), dtype="string")
+            continue
+        out[field] = pd.Series(pd.arrays.ArrowStringArray(registry.normalized(column, field)))
+    frame = pd.DataFrame(out).rename(columns={"export_key": "record_id"})
+    return frame.replace("", pd.NA).astype("string[pyarrow]")
+
+
+def _count(rate: float, rows: int) -> int:
+    count = int(round(rate * rows))
+    return max(count, 1) if rate > 0 and rows >= 1000 else count
+
+
+def _truth(record_id, rule: str, kind: str, expected=None) -> pd.DataFrame:
+    record_id = np.asarray(record_id, dtype=object)
+    return pd.DataFrame(
+        {
+            "record_id": record_id,
+            "rule": rule,
+            "kind": kind,
+            "expected": expected if expected is not None else pd.NA,
+        },
+        index=range(len(record_id)),
+    )
+
+
+def _same_names(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Position by position: equal once separators and blanks are removed (missing: False)."""
+    left = names.name_key(a.reset_index(drop=True).astype("string"))
+    right = names.name_key(b.reset_index(drop=True).astype("string"))
+    return (left == right).fillna(False).to_numpy(dtype=bool)
+
+
+def _sex_and_birth(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    text = ids.astype("string")
+    odd = pd.to_numeric(text.str.slice(16, 17)).to_numpy() % 2 == 1
+    birth = text.str.slice(6, 10) + "-" + text.str.slice(10, 12) + "-" + text.str.slice(12, 14)
+    return np.where(odd, "1", "2"), birth.to_numpy(dtype=object)
+
+
+def _replace_one(values: np.ndarray, table: dict[str, str], rng: np.random.Generator) -> np.ndarray:
+    """Each name with one of its characters found in ``table`` replaced by a choice of its
+    entry (a string of alternatives); None where no character is in ``table``."""
+    out = np.full(len(values), None, dtype=object)
+    for i, name in enumerate(values):
+        spots = [k for k, ch in enumerate(name) if ch in table]
+        if spots:
+            k = spots[int(rng.integers(0, len(spots)))]
+            options = table[name[k]]
+            out[i] = name[:k] + options[int(rng.integers(0, len(options)))] + name[k + 1 :]
+    return out
+
+
+def _derived_names(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The registry's name for a roster name a NAME_CHARS error spoiled: ? is a rare
+    character, a run of letters a common one, digits and other marks nothing."""
+    text = pd.Series(values, dtype="string")
+    rare = rng.choice(list(RARE_CHARS), size=len(values))
+    out = text.str.replace("[A-Za-z]+", "明", regex=True).str.replace("[0-9]", "", regex=True)
+    out = pd.Series(
+        [v.replace("?", r) for v, r in zip(out.to_numpy(dtype=object), rare, strict=True)],
+        dtype="string",
+    )
+    return out.str.replace(
+        f"[^{normalize.HAN_CHARS[1:-1]}{normalize.MIDDLE_DOT}]", "", regex=True
+    ).to_numpy(dtype=object)
+
+
+def _name_truth(roster_names: pd.Series, registry_names: pd.Series, homophone_copy: np.ndarray):
+    """(kind, expected registry name or None) of roster names against the registry's, for rows
+    whose number the registry holds, as the generator made them."""
+    a = names.name_key(roster_names).to_numpy(dtype=object)
+    b = names.name_key(registry_names).to_numpy(dtype=object)
+    kind = np.full(len(a), "", dtype=object)
+    differ = a != b
+    placeholder = pd.Series(a, dtype="string").str.contains(r"\?", regex=True).to_numpy(dtype=bool)
+    latin = (
+        pd.Series(a, dtype="string").str.contains("[A-Za-z0-9]", regex=True).to_numpy(dtype=bool)
+    )
+    kind[differ] = "unknown"
+    kind[differ & homophone_copy] = "homophone"
+    kind[differ & latin] = names.DIFFERENT
+    kind[differ & placeholder & ~latin] = names.RARE_PLACEHOLDER
+    # A letter that spells the reading of the registry's character is a placeholder too.
+    for i in np.flatnonzero(differ & latin):
+        kind[i] = str(names.classify(pd.Series([a[i]]), pd.Series([b[i]])).iloc[0])
+    shown = np.isin(kind, [names.HOMOPHONE, names.RARE_PLACEHOLDER])
+    return kind, np.where(shown, registry_names.to_numpy(dtype=object), None)
+
+
+def _residents(
+    rng: np.random.Generator, count: int, province: str, taken: np.ndarray
+) -> pd.DataFrame:
+    """People not in school: counties of the province, born 2005-2021, common names."""
+    counties = regions.counties(province)["code"].to_numpy(dtype=object)
+    address = counties[rng.integers(0, len(counties), count)]
+    days = rng.integers(
+        np.datetime64("2005-01-01").astype(int), np.datetime64("2021-12-31").astype(int), count
+    )
+    born = pd.to_datetime(days, unit="D").strftime("%Y%m%d").to_numpy(dtype=object)
+    sequence = rng.integers(0, 1000, count)
+    ids = pd.Series(idcard.make_ids(address, born, sequence), dtype="string")
+    keep = ~ids.isin(taken).to_numpy() & ~ids.duplicated().to_numpy()
+    ids, sequence = ids[keep].reset_index(drop=True), sequence[keep]
+    surname_chars = np.array([s for s, _ in nm.SURNAMES], dtype=object)
+    weight = np.array([w for _, w in nm.SURNAMES], dtype=float)
+    n = len(ids)
+    surname = surname_chars[rng.choice(len(surname_chars), n, p=weight / weight.sum())]
+    pool = np.where(sequence % 2 == 1, 0, 1)
+    boy, girl = np.array(list(nm.BOY_CHARS)), np.array(list(nm.GIRL_CHARS))
+    first = np.where(
+        pool == 0, boy[rng.integers(0, len(boy), n)], girl[rng.integers(0, len(girl), n)]
+    )
+    second = np.where(
+        pool == 0, boy[rng.integers(0, len(boy), n)], girl[rng.integers(0, len(girl), n)]
+    )
+    two = rng.random(n) < 0.6
+    given = np.where(two, np.char.add(first.astype(str), second.astype(str)), first.astype(str))
+    status = rng.choice(
+        [registry.NORMAL, registry.MOVED, registry.CANCELLED, registry.DEAD],
+        size=n,
+        p=[0.97, 0.02, 0.005, 0.005],
+    )
+    sex, birth = _sex_and_birth(ids)
+    return pd.DataFrame(
+        {
+            "id_number": ids.to_numpy(dtype=object),
+            "name": np.char.add(surname.astype(str), given).astype(object),
+            "sex": sex,
+            "birth_date": birth,
+            "status": status,
+        }
+    )
+
+
+def _near_number(ids: pd.Series, taken: pd.Series) -> pd.Series:
+    """Each number with its 16th digit changed and the check character recomputed (two
+    positions apart), the first change no other number holds."""
+    text = ids.astype("string")
+    out = pd.Series(pd.NA, index=ids.index, dtype="string")
+    for step in range(1, 10):
+        todo = out.isna()
+        if not todo.any():
+            break
+        digit = (pd.to_numeric(text[todo].str.slice(15, 16)) + step) % 10
+        body = text[todo].str.slice(0, 15) + digit.astype(str) + text[todo].str.slice(16, 17)
+        number = body + idcard.check_digit(body + "0")
+        free = ~number.isin(taken) & ~number.isin(out.dropna())
+        out[number.index[free.to_numpy()]] = number[free]
+    return out
+
+
+def police_sample(
+    roster: pd.DataFrame,
+    truth_errors: pd.DataFrame,
+    truth_duplicates: pd.DataFrame,
+    seed: int,
+    province: str,
+    rates: dict[str, float] | None = None,
+) -> PoliceSample:
+    """The registry extract, result file and truth of a canonical roster (``canonical_roster``)
+    with the truth files the roster generator wrote (see the module docstring)."""
+    unknown = set(rates or {}) - set(POLICE_RATES)
+    if unknown:
+        raise ValueError(f"未知的比例键: {sorted(unknown)}")
+    rates = POLICE_RATES | dict(rates or {})
+    rng = np.random.default_rng([seed, 16])
+    frame = roster.reset_index(drop=True)
+    rows = len(frame)
+    record = frame["record_id"].astype("string").to_numpy(dtype=object)
+    ids = frame["id_number"].astype("string")
+    sent = exchange.sendable(frame)
+    erred = truth_errors.groupby("field")["record_id"].agg(set)
+    id_error = np.isin(record, list(erred.get("id_number", set())))
+    any_error = np.isin(record, truth_errors["record_id"].to_numpy(dtype=object))
+    paired = np.isin(
+        record,
+        np.r_[truth_duplicates["record_id_a"], truth_duplicates["record_id_b"]].astype(object),
+    )
+    homophone_pairs = truth_duplicates[truth_duplicates["kind"] == "name_homophone"]
+    in_homophone_pair = np.isin(
+        record, np.r_[homophone_pairs["record_id_a"], homophone_pairs["record_id_b"]].astype(object)
+    )
+    key = names.name_key(frame["name"].astype("string"))
+    clean = key.str.fullmatch(f"{normalize.HAN_CHARS}+").fillna(False).to_numpy(dtype=bool)
+
+    # The students in the registry: one person per number, named after a row with a clean name.
+    student = sent & ~id_error
+    candidates = pd.DataFrame({"id": ids, "spoiled": ~clean, "pos": np.arange(rows)})[student]
+    candidates = candidates.sort_values(["id", "spoiled", "pos"], kind="stable")
+    first_of_id = candidates.drop_duplicates("id")["pos"].to_numpy()
+    people = pd.DataFrame(
+        {
+            "id_number": ids.iloc[first_of_id].to_numpy(dtype=object),
+            "name": frame["name"].iloc[first_of_id].to_numpy(dtype=object),
+            "source": first_of_id,
+        }
+    )
+    spoiled = ~clean[first_of_id]
+    people.loc[spoiled, "name"] = _derived_names(people.loc[spoiled, "name"].to_numpy(), rng)
+    people["status"] = registry.NORMAL
+
+    # Numbers failing their check: the person is in the registry under the right number.
+    failing = (checks.id_status(frame["id_type"], frame["id_number"]) == checks.ID_BAD_CHECKSUM) & (
+        checks.present(frame["name"]).to_numpy()
+    )
+    by_record = pd.Series(np.arange(rows), index=record)
+    partner = pd.concat(
+        [
+            truth_duplicates.set_index("record_id_a")["record_id_b"],
+            truth_duplicates.set_index("record_id_b")["record_id_a"],
+        ]
+    )
+    partner = partner[~partner.index.duplicated()]
+    failing_rows = np.flatnonzero(failing)
+    partner_row = by_record.reindex(partner.reindex(record[failing_rows]).to_numpy()).to_numpy()
+    copied = ~np.isnan(partner_row)
+    corrected = ids.iloc[failing_rows].str.slice(0, 17)
+    corrected = (corrected + idcard.check_digit(corrected + "0")).to_numpy(dtype=object)
+    partner_ids = np.full(len(failing_rows), None, dtype=object)
+    partner_ids[copied] = ids.iloc[partner_row[copied].astype(int)].to_numpy(dtype=object)
+    true_ids = np.where(copied, partner_ids, corrected)
+    own = ~copied & ~pd.Series(corrected).isin(people["id_number"]).to_numpy()
+    if own.any():
+        people = pd.concat(
+            [
+                people,
+                pd.DataFrame(
+                    {
+                        "id_number": corrected[own],
+                        "name": _derived_names(
+                            frame["name"].iloc[failing_rows[own]].to_numpy(dtype=object), rng
+                        ),
+                        "source": failing_rows[own],
+                        "status": registry.NORMAL,
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
+
+    # Students chosen for the planted kinds: a number and a clean name of their own.
+    id_count = ids.map(ids.value_counts()).fillna(0).to_numpy()
+    eligible = student & ~any_error & ~paired & (id_count == 1)
+    plain = np.flatnonzero(eligible & clean)
+    dotted = np.flatnonzero(
+        eligible
+        & frame["name"]
+        .astype("string")
+        .str.contains(normalize.MIDDLE_DOT, regex=False)
+        .fillna(False)
+        .to_numpy(dtype=bool)
+    )
+    order = rng.permutation(plain)
+    available = np.ones(len(order), dtype=bool)
+    pool_names = frame["name"].iloc[order].astype("string")
+    fits = {
+        "homophone": pool_names.str.slice(1).str.contains("[" + "".join(nm.HOMOPHONES) + "]"),
+        "variant": pool_names.str.contains("[" + "".join(TRADITIONAL) + "]"),
+    }
+    registry_row = pd.Series(people.index, index=people["id_number"])
+    truth_parts: list[pd.DataFrame] = []
+    chosen: dict[str, np.ndarray] = {}
+    for kind in (*PLANTED_KINDS, *STATUS_KINDS):
+        can = available.copy()
+        if kind in fits:
+            can &= fits[kind].fillna(False).to_numpy(dtype=bool)
+        picked = np.flatnonzero(can)[: _count(rates[kind], rows)]
+        available[picked] = False
+        chosen[kind] = order[picked]
+
+    # Where each chosen student sits in the registry.
+    def at(kind: str) -> np.ndarray:
+        return registry_row.reindex(ids.iloc[chosen[kind]].to_numpy(dtype=object)).to_numpy()
+
+    gone = np.r_[at("absent"), at("absent_near")].astype(int)
+    truth_parts.append(_truth(record[chosen["absent"]], "POLICE_ID_NOT_FOUND", "absent"))
+    near_ids = _near_number(
+        ids.iloc[chosen["absent_near"]].reset_index(drop=True),
+        pd.concat([ids.dropna(), people["id_number"].astype("string")]),
+    )
+    has_near = near_ids.notna().to_numpy()
+    twins = people.loc[at("absent_near")[has_near]].copy()
+    twins["id_number"] = near_ids[has_near].to_numpy(dtype=object)
+    truth_parts.append(
+        _truth(
+            record[chosen["absent_near"]],
+            "POLICE_ID_NOT_FOUND",
+            "absent_near",
+            np.where(has_near, near_ids.to_numpy(dtype=object), None),
+        )
+    )
+    for kind, table in (("homophone", nm.HOMOPHONES), ("variant", TRADITIONAL)):
+        where = at(kind)
+        current = people.loc[where, "name"].to_numpy(dtype=object)
+        if kind == "homophone":  # the given name, never the surname
+            given = _replace_one(np.array([v[1:] for v in current], dtype=object), table, rng)
+            changed = np.array(
+                [v[:1] + g if g is not None else None for v, g in zip(current, given, strict=True)],
+                dtype=object,
+            )
+        else:
+            changed = _replace_one(current, table, rng)
+        people.loc[where, "name"] = changed
+        truth_parts.append(_truth(record[chosen[kind]], "POLICE_NAME_MISMATCH", kind, changed))
+    where = at("different")
+    people.loc[where, "name"] = _other_names(
+        frame["name"].iloc[chosen["different"]].to_numpy(dtype=object), rng
+    )
+    truth_parts.append(_truth(record[chosen["different"]], "POLICE_NAME_MISMATCH", names.DIFFERENT))
+    for kind, status in STATUS_KINDS.items():
+        people.loc[at(kind), "status"] = status
+        rule = "POLICE_ID_CANCELLED" if status in (registry.CANCELLED, registry.DEAD) else ""
+        truth_parts.append(_truth(record[chosen[kind]], rule, kind))
+    separated = dotted[rng.random(len(dotted)) < rates["separator"]]
+    where = registry_row.reindex(ids.iloc[separated].to_numpy(dtype=object)).to_numpy()
+    marks = rng.choice(len(SEPARATORS), size=len(where))
+    people.loc[where, "name"] = [
+        v.replace(normalize.MIDDLE_DOT, SEPARATORS[m])
+        for v, m in zip(people.loc[where, "name"], marks, strict=True)
+    ]
+    truth_parts.append(_truth(record[separated], "", "separator"))
+    people = pd.concat([people.drop(index=gone), twins], ignore_index=True)
+
+    # What every other row sent gets: made-up numbers are not found; names as they differ.
+    held = pd.Series(people["name"].to_numpy(), index=people["id_number"])
+    held = held[~held.index.duplicated()]
+    planted = np.isin(record, pd.concat(truth_parts)["record_id"].to_numpy(dtype=object))
+    made_up = sent & id_error & ~ids.isin(held.index).to_numpy()
+    truth_parts.append(_truth(record[made_up], "POLICE_ID_NOT_FOUND", "made_up"))
+    others = np.flatnonzero(sent & ~id_error & ~planted & ids.isin(held.index).to_numpy())
+    kind, expected = _name_truth(
+        frame["name"].iloc[others].reset_index(drop=True).astype("string"),
+        pd.Series(held.reindex(ids.iloc[others].to_numpy(dtype=object)).to_numpy(), dtype="string"),
+        in_homophone_pair[others],
+    )
+    noted = kind != ""
+    for k in np.unique(kind[noted]):
+        mine = noted & (kind == k)
+        truth_parts.append(
+            _truth(
+                record[others[mine]],
+                "POLICE_NAME_MISMATCH" if k != "unknown" else "",
+                k,
+                expected[mine],
+            )
+        )
+    hint = held.reindex(true_ids).to_numpy()
+    hinted = pd.notna(hint) & _same_names(
+        pd.Series(hint, dtype="string"), frame["name"].iloc[failing_rows]
+    )
+    truth_parts.append(
+        _truth(record[failing_rows[hinted]], "ID_CHECKSUM", "registry_hint", true_ids[hinted])
+    )
+
+    residents = _residents(
+        rng,
+        int(round(rates["residents"] * len(people))),
+        province,
+        np.r_[ids.dropna().to_numpy(dtype=object), people["id_number"].to_numpy(dtype=object)],
+    )
+    sex, birth = _sex_and_birth(people["id_number"].astype("string"))
+    people = people.assign(sex=sex, birth_date=birth).drop(columns="source")
+    table = pd.concat([people, residents], ignore_index=True)
+    table = table.iloc[rng.permutation(len(table))].reset_index(drop=True)
+    extract = pd.DataFrame(
+        {
+            REGISTRY_HEADERS["id_number"]: table["id_number"],
+            REGISTRY_HEADERS["name"]: table["name"],
+            REGISTRY_HEADERS["sex"]: table["sex"],
+            REGISTRY_HEADERS["birth_date"]: table["birth_date"],
+            REGISTRY_HEADERS["status"]: table["status"].map(registry.STATUS_WORDS),
+            REGISTRY_HEADERS["address_code"]: table["id_number"].astype("string").str.slice(0, 6),
+        }
+    ).astype("string")
+
+    results, pending = _results(frame, table, rates["pending"], rng)
+    truth_parts.append(_truth(record[pending], "", "pending"))
+    truth = pd.concat(truth_parts, ignore_index=True)
+    truth = truth.sort_values(["record_id", "rule", "kind"], ignore_index=True)
+    return PoliceSample(extract, results, truth.astype("string"))
+
+
+def _other_names(current: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Names of other people: a surname read unlike the student's, given names from
+    ``OTHER_GIVEN``."""
+    surnames = [s for s, _ in nm.SURNAMES if len(s) == 1]
+    out = []
+    for name in current:
+        own = names.readings(name[0])
+        choices = [s for s in surnames if not (names.readings(s) & own) and s != name[0]]
+        surname = choices[int(rng.integers(0, len(choices)))]
+        size = int(rng.integers(1, 3))
+        out.append(surname + "".join(rng.choice(list(OTHER_GIVEN), size=size)))
+    return np.asarray(out, dtype=object)
+
+
+def _results(
+    frame: pd.DataFrame, table: pd.DataFrame, pending_share: float, rng: np.random.Generator
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The result file of the roster's request, and the roster rows whose line is 04."""
+    request = exchange.request_table(frame)
+    held = table.drop_duplicates("id_number").set_index("id_number")
+    found = request["公民身份号码"].isin(held.index).to_numpy()
+    registry_name = held["name"].reindex(request["公民身份号码"]).to_numpy(dtype=object)
+    same = _same_names(request["姓名"], pd.Series(registry_name, dtype="string"))
+    codes = exchange.VERDICT_CODES
+    id_verdict = np.where(found, codes[exchange.MATCH], codes[exchange.ABSENT]).astype(object)
+    name_verdict = np.where(same, codes[exchange.MATCH], codes[exchange.MISMATCH]).astype(object)
+    name_verdict[~found] = ""
+    status = held["status"].reindex(request["公民身份号码"]).map(registry.STATUS_WORDS)
+    status = status.fillna("").to_numpy(dtype=object)
+    failed = rng.random(len(request)) < pending_share
+    id_verdict[failed] = name_verdict[failed] = codes[exchange.FAILED]
+    status[failed] = ""
+    results = request.assign(
+        身份证号比对结果=id_verdict, 姓名比对结果=name_verdict, 人员状态=status
+    ).astype("string")
+    lines = request.loc[failed, ["公民身份号码", "姓名"]]
+    pending = np.flatnonzero(
+        pd.MultiIndex.from_frame(frame[["id_number", "name"]].astype("string")).isin(
+            pd.MultiIndex.from_frame(lines.astype("string"))
+        )
+        & exchange.sendable(frame)
+    )
+    return results, pending
+
+
+def _roster_file(out_dir: Path) -> Path:
+    for name in ("roster.parquet", "roster.csv", "roster.xlsx"):
+        if (out_dir / name).is_file():
+            return out_dir / name
+    raise FileNotFoundError(f"{out_dir} 中没有 roster.csv / roster.xlsx / roster.parquet")
+
+
+def write_police(
+    out_dir: Path | str, seed: int, province: str, rates: dict[str, float] | None = None
+) -> dict:
+    """Write registry.parquet, police_results.csv and truth_police.csv beside the roster
+    ``write_sample`` wrote into ``out_dir``; return their paths and counts."""
+    out_dir = Path(out_dir)
+    roster = canonical_roster(_roster_file(out_dir))
+    truth_errors = pd.read_csv(out_dir / "truth_errors.csv", dtype="string", keep_default_na=False)
+    truth_duplicates = pd.read_csv(
+        out_dir / "truth_duplicates.csv", dtype="string", keep_default_na=False
+    )
+    sample = police_sample(
+        roster, truth_errors, truth_duplicates, seed, str(province).zfill(2), rates
+    )
+    paths = {
+        "registry": out_dir / "registry.parquet",
+        "police_results": out_dir / "police_results.csv",
+        "truth_police": out_dir / "truth_police.csv",
+    }
+    pq.write_table(pa.Table.from_pandas(sample.registry, preserve_index=False), paths["registry"])
+    sample.results.to_csv(paths["police_results"], index=False, encoding="utf-8-sig")
+    sample.truth.to_csv(paths["truth_police"], index=False, encoding="utf-8")
+    return {
+        **{name: str(path) for name, path in paths.items()},
+        "registry_rows": len(sample.registry),
+        "result_lines": len(sample.results),
+        "truth_kinds": sample.truth["kind"].value_counts().to_dict(),
+    }
