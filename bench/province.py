@@ -124,7 +124,7 @@ def _generated_sample(folder: Path, rows: int, seed: int) -> tuple[Path, float]:
     if marker.exists() and json.loads(marker.read_text()) == wanted:
         return folder / "roster.csv", 0.0
     started = time.perf_counter()
-    command = [sys.executable, "-m", "xueji_quality.cli", "sample", "--rows", str(rows)]
+    command = [sys.executable, "-m", "pipelines.cli", "sample", "--rows", str(rows)]
     command += ["--seed", str(seed), "--province", PROVINCE, "--out", str(folder)]
     command += ["--chunk-rows", str(chunk_rows)]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
@@ -133,7 +133,7 @@ def _generated_sample(folder: Path, rows: int, seed: int) -> tuple[Path, float]:
 
 
 def _command(roster: Path, out: Path, profile: Path | None) -> list[str]:
-    run = ["-m", "xueji_quality.cli", "run", str(roster), "--province", PROVINCE]
+    run = ["-m", "pipelines.cli", "run", str(roster), "--province", PROVINCE]
     run += ["--out", str(out), "--as-of", AS_OF]
     if profile is None:
         return [sys.executable, *run]

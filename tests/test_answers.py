@@ -480,7 +480,7 @@ def test_import_killed_mid_transaction_rolls_back(rounds, fresh):
 
 
 def test_command_line_imports_and_rejects(rounds, fresh, capsys):
-    from xueji_quality import cli
+    from pipelines import cli
 
     good, bad = list(fresh["copies"].values())
     _edit(bad, lambda book: _first_list_sheet(book)[0].cell(row=2, column=1, value="x"))

@@ -65,7 +65,7 @@ def cli_command(inputs: Path, out: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "xueji_quality.cli",
+        "pipelines.cli",
         "run",
         str(inputs),
         "--province",
@@ -239,7 +239,7 @@ def test_the_lock_is_reentrant_within_a_process_and_released_after(tmp_path):
 
 
 def test_the_command_line_refuses_a_locked_folder(tmp_path, capsys, monkeypatch):
-    from xueji_quality.cli import EXIT_BUSY, main
+    from pipelines.cli import EXIT_BUSY, main
 
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
 
@@ -270,7 +270,7 @@ def test_a_step_killed_by_the_system_fails_the_run_and_publishes_nothing(
 ):
     from pipelines import provincial
     from xueji_quality import workers
-    from xueji_quality.cli import EXIT_WORKER_DIED, main
+    from pipelines.cli import EXIT_WORKER_DIED, main
 
     sample = tmp_path / "sample"
     generator.write_sample(sample, 600, 5, PROVINCE, "csv", counties=2)

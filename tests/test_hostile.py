@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from xueji_quality import ingest
-from xueji_quality.cli import EXIT_INPUT_ERROR, main
+from pipelines.cli import EXIT_INPUT_ERROR, main
 from xueji_quality.errors import InputError
 
 PROVINCE = "44"

@@ -176,7 +176,7 @@ def test_summary_says_what_changed_since_the_previous_run(county_run, full_run):
 def test_cli_schools_filter_narrows_to_those_schools(
     full_run, sample, roster, tmp_path, capsys, monkeypatch
 ):
-    from xueji_quality import cli
+    from pipelines import cli
 
     # The command sets these for itself when unset; keep them out of the rest of the session.
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-home"))
