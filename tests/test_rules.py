@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 from datetime import date
 
-import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stdnum.cn import ric
 
-from xueji_quality import idcard
 from xueji_quality.rules import checks
+from xueji_quality.standards import resident_id
 from xueji_quality.validate import DEFAULT_SUITES_DIR
 
 AS_OF = date(2026, 11, 28)
@@ -25,7 +24,12 @@ def s(*values) -> pd.Series:
 
 
 def make_id(address: str, yyyymmdd: str, sequence: int) -> str:
-    return str(idcard.make_ids(np.array([address]), np.array([yyyymmdd]), np.array([sequence]))[0])
+    body = f"{address}{yyyymmdd}{sequence:03d}"
+    return body + resident_id.check_digit(body)
+
+
+def spreadsheet_damaged(ids: pd.Series, student_no: pd.Series | None = None) -> list[bool]:
+    return resident_id.is_spreadsheet_damaged_column(ids, student_no).tolist()
 
 
 def failing(mask: pd.Series) -> list[int]:
@@ -76,12 +80,11 @@ def test_missing_number_only_for_resident_id_type():
 
 def test_spreadsheet_damage_replaces_format_and_checksum():
     good = "440106201501011236"
-    good = good[:17] + idcard.check_digit(pd.Series([good]))[0]
+    good = good[:17] + resident_id.check_digit(good)
     zeroed = good[:15] + "000"
-    assert not idcard.checksum_ok(pd.Series([zeroed]))[0]
+    assert not resident_id.is_valid(zeroed)
     ids = s("4.40106E+17", "4.40106201501011e17", zeroed, good)
-    damaged = checks.spreadsheet_damaged(ids)
-    assert damaged.tolist() == [True, True, True, False]
+    assert spreadsheet_damaged(ids) == [True, True, True, False]
     types = s("1", "1", "1", "1")
     assert checks.id_format_ok(types, ids).all()
     assert checks.id_checksum_ok(types, ids).all()
@@ -94,9 +97,11 @@ def test_a_valid_number_ending_in_000_is_damaged_only_when_the_student_no_says_s
         for n in [make_id("440106", "20150101", seq)]
         if n.endswith("000")
     )
-    assert checks.spreadsheet_damaged(s(base)).tolist() == [False]
-    assert checks.spreadsheet_damaged(s(base), s("G" + base)).tolist() == [False]
-    assert checks.spreadsheet_damaged(s(base), s("G" + base[:15] + "123")).tolist() == [True]
+    assert spreadsheet_damaged(s(base)) == [False]
+    assert spreadsheet_damaged(s(base), s("G" + base)) == [False]
+    assert spreadsheet_damaged(s(base), s("G" + base[:15] + "123")) == [True]
+    # the rule reads the same definition
+    assert checks.id_not_damaged(s(base), s("G" + base[:15] + "123")).tolist() == [False]
 
 
 def test_id_date_impossible_or_future():
@@ -145,7 +150,7 @@ def id_rules(types: pd.Series, ids: pd.Series) -> dict[str, list[int]]:
 @pytest.mark.parametrize("province", ["99", "00", "20", "80", "83", "90"])
 def test_an_address_code_of_no_province_is_its_own_error(province):
     number = make_id(f"{province}0106", "20150301", 123)
-    assert idcard.checksum_ok(pd.Series([number]))[0]
+    assert resident_id.check_digit(number) == number[17]
     guangzhou = make_id("440106", "20150301", 123)
     ids = s(number, number, guangzhou)
     assert id_rules(s("1", None, "1"), ids) == {"ID_PROVINCE_UNKNOWN": [0, 1]}
@@ -201,7 +206,7 @@ def test_foreign_permanent_residence_numbers_are_judged_by_their_own_structure()
     ids = s(good, bad_check, bad_date, future, no_province, short, old_form, "4.40106E+17")
     types = s(*["9"] * len(ids))
     assert id_rules(types, ids) == {"FOREIGN_PR_FORMAT": [1, 2, 3, 4, 5]}
-    assert not checks.spreadsheet_damaged(ids)[:7].any()
+    assert not any(spreadsheet_damaged(ids)[:7])
 
 
 def test_a_foreign_permanent_residence_number_typed_as_resident_id():
@@ -426,12 +431,7 @@ def test_every_rule_function_is_total(rows):
 def test_a_birth_date_that_is_no_date_is_reported_once():
     """0000-00-00 and 1900-01-01 are BIRTHDATE_INVALID; they do not also disagree with the ID
     (BIRTHDATE_MISMATCH) or with the grade (AGE_GRADE). A real date off by a day does."""
-    from xueji_quality import idcard
-    from xueji_quality.rules import checks
-
-    number = idcard.make_ids(
-        np.array(["440106"]), np.array(["20100304"]), np.array([123])
-    )[0]
+    number = make_id("440106", "20100304", 123)
     ids = pd.Series([number] * 4)
     types = pd.Series(["1"] * 4)
     born = pd.Series(["0000-00-00", "1900-01-01", "2010-03-05", "2010-03-04"])

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xueji_quality import idcard, schema
+from xueji_quality import schema
 from xueji_quality.rules.synthetic import clean_roster
+from xueji_quality.standards import resident_id
 from xueji_quality.validate import (
     DEFAULT_SUITES_DIR,
     default_workers,
@@ -26,7 +27,8 @@ AS_OF = date(2026, 11, 28)
 
 
 def make_id(address: str, yyyymmdd: str, sequence: int) -> str:
-    return str(idcard.make_ids(np.array([address]), np.array([yyyymmdd]), np.array([sequence]))[0])
+    body = f"{address}{yyyymmdd}{sequence:03d}"
+    return body + resident_id.check_digit(body)
 
 
 def replace_id(frame: pd.DataFrame, row: int, number: str, *, student_no: bool = True) -> None:
@@ -57,7 +59,7 @@ def planted() -> tuple[pd.DataFrame, dict[str, set[str]]]:
     zeroed = next(
         r
         for r in range(3, 60)
-        if not idcard.checksum_ok(pd.Series([frame.loc[r, "id_number"][:15] + "000"]))[0]
+        if not resident_id.is_valid(frame.loc[r, "id_number"][:15] + "000")
     )
     frame.loc[zeroed, "id_number"] = frame.loc[zeroed, "id_number"][:15] + "000"
     case(zeroed, {"ID_SPREADSHEET_DAMAGE"})

@@ -5,9 +5,9 @@ returns a boolean Series on the same index: True where the row passes, False whe
 They are total: no value, however broken, raises. Missing values pass every check except the ones
 about missing values (an empty optional field is not a format error).
 
-The resident ID rules follow GB 11643-1999 (see ``xueji_quality.idcard``); an ID number is first
-classified (missing, spreadsheet damage, bad shape, bad check character, no such province,
-valid), and rules that need its parts (birth date, sex, address code) only look at valid numbers,
+The resident ID rules follow GB 11643-1999 as ``xueji_quality.standards.resident_id`` defines it
+(check character, date inside the number, spreadsheet damage, and the classification of a number:
+missing, spreadsheet damage, bad shape, bad check character, no such province, valid); rules that need its parts (birth date, sex, address code) only look at valid numbers,
 so one broken number yields one problem, not five.
 
 Which numbers are judged as resident ID numbers: those typed 居民身份证 (1); those with no type
@@ -28,9 +28,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -38,47 +36,30 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from xueji_quality import idcard, regions
+from xueji_quality import regions
+from xueji_quality.standards import dates, foreign_pr, resident_id
+from xueji_quality.standards import student_no as student_no_standard
+from xueji_quality.standards.fixed_width import as_text
+from xueji_quality.standards.resident_id import PERMIT_ADDRESS_CODES as PERMIT_ADDRESS_CODES
 
-# Classification of an ID number (int8 codes).
+# Classification of an ID number (int8 codes): resident_id's classes, and 0 for the numbers
+# that are not judged as resident ID numbers.
 ID_NOT_CHECKED = 0  # id_type is not one that carries a resident ID number
-ID_MISSING = 1
-ID_DAMAGED = 2
-ID_BAD_FORMAT = 3
-ID_BAD_CHECKSUM = 4
-ID_VALID = 5
-ID_BAD_PROVINCE = 6  # right check character, but the first two digits are no province
+ID_MISSING = resident_id.MISSING
+ID_DAMAGED = resident_id.DAMAGED
+ID_BAD_FORMAT = resident_id.BAD_FORMAT
+ID_BAD_CHECKSUM = resident_id.BAD_CHECKSUM
+ID_VALID = resident_id.VALID
+ID_BAD_PROVINCE = resident_id.BAD_PROVINCE
 
 RESIDENT_ID_TYPES: tuple[str, ...] = ("1",)
-# Residence permits of Hong Kong, Macao and Taiwan residents carry these address codes; rosters
-# type them 1 or as the holder's travel document (6 香港, 7 澳门, 8 台湾).
-PERMIT_ADDRESS_CODES: frozenset[str] = frozenset({"810000", "820000", "830000"})
+# Residence permits of Hong Kong, Macao and Taiwan residents (resident_id.PERMIT_ADDRESS_CODES);
+# rosters type them 1 or as the holder's travel document (6 香港, 7 澳门, 8 台湾).
 PERMIT_ID_TYPES: tuple[str, ...] = ("6", "7", "8")
-# 境外永久居住证: the 2023 外国人永久居留身份证 is 9, the issuing province's two digits, a
-# 3-digit nationality code, YYYYMMDD, a 3-digit sequence and a MOD 11-2 check character.
+# 境外永久居住证: the 2023 外国人永久居留身份证 (standards.foreign_pr) is judged under type 9.
 FOREIGN_PR_TYPES: tuple[str, ...] = ("9",)
-FOREIGN_PR_FIRST = "9"
 # An untyped value judged as a resident ID: 15 (legacy) to 18 characters of digits, X last.
 RESIDENT_LIKE = r"[0-9]{14,17}[0-9X]"
-
-# 4.40106E+17, 4.40106200001011e17: an ID that went through a spreadsheet as a float.
-SCIENTIFIC = r"[0-9]+(\.[0-9]*)?[Ee]\+?[0-9]+"
-EARLIEST_YEAR = 1900
-_ZERO, _DASH, _X = ord("0"), ord("-"), ord("X")
-
-
-def as_text(values: pd.Series) -> pd.Series:
-    """The column as pyarrow-backed pandas strings (zero-copy when it already is); characters
-    pyarrow cannot hold (lone surrogates from a broken decode) become U+FFFD."""
-    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
-        return values
-    try:
-        return values.astype("string[pyarrow]")
-    except Exception:
-        cleaned = values.map(
-            lambda v: str(v).encode("utf-8", "replace").decode("utf-8"), na_action="ignore"
-        )
-        return cleaned.astype("string[pyarrow]")
 
 
 def _arrow(values: pd.Series) -> pa.Array:
@@ -134,120 +115,22 @@ def _memo(name: str, arrays: list[pa.Array], compute: Callable[[], Any]) -> Any:
     return value
 
 
-# --- fixed-width values as byte matrices -------------------------------------------------------
-
-
-def _number(digits: np.ndarray, start: int, stop: int) -> np.ndarray:
-    out = np.zeros(len(digits), dtype=np.int64)
-    for pos in range(start, stop):
-        out = out * 10 + digits[:, pos]
-    return out
-
-
-def _valid_ymd(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
-    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    days = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
-    month_ok = (month >= 1) & (month <= 12)
-    limit = days[np.where(month_ok, month, 0)] + (leap & (month == 2))
-    return month_ok & (day >= 1) & (day <= limit) & (year >= EARLIEST_YEAR)
-
-
-def _ymd_number(digits: np.ndarray, year_at: int, month_at: int, day_at: int) -> np.ndarray:
-    """YYYYMMDD from digit positions (values 0..9 expected); 0 where not a real date."""
-    year = _number(digits, year_at, year_at + 4)
-    month = _number(digits, month_at, month_at + 2)
-    day = _number(digits, day_at, day_at + 2)
-    return np.where(_valid_ymd(year, month, day), year * 10000 + month * 100 + day, 0)
-
-
-def _to_date(value: date | str) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
-
-
-def _yyyymmdd(value: date | str) -> int:
-    d = _to_date(value)
-    return d.year * 10000 + d.month * 100 + d.day
-
-
-def _date_numbers(array: pa.Array) -> np.ndarray:
-    mask, raw = idcard.fixed_width_bytes(array, 10)
-    digits = raw.astype(np.int64) - _ZERO
-    is_digit = (digits >= 0) & (digits <= 9)
-    shaped = (
-        mask
-        & is_digit[:, [0, 1, 2, 3, 5, 6, 8, 9]].all(axis=1)
-        & (raw[:, 4] == _DASH)
-        & (raw[:, 7] == _DASH)
-    )
-    return np.where(shaped, _ymd_number(np.where(is_digit, digits, 0), 0, 5, 8), 0)
+# --- dates -------------------------------------------------------------------------------------
 
 
 def date_numbers(values: pd.Series) -> np.ndarray:
     """YYYY-MM-DD text -> YYYYMMDD int64; 0 where missing, misshapen or not a real date."""
     array = _arrow(values)
-    return _memo("date", [array], lambda: _date_numbers(array))
+    return _memo("date", [array], lambda: dates.iso_date_numbers(array))
 
 
 # --- resident ID numbers ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class IdParts:
-    """What the rules need to know about each ID number of a column."""
-
-    shaped: np.ndarray  # 17 digits and a digit or X
-    digits: np.ndarray  # (n, 18) uint8, X = 10; zero where not shaped
-    check_ok: np.ndarray  # shaped and the check character is right
-    scientific: np.ndarray  # E notation
-    zeroed: np.ndarray  # shaped and ends in 000
-    born: np.ndarray  # YYYYMMDD inside a shaped number, 0 if not a real date
-
-
-def _id_parts(array: pa.Array) -> IdParts:
-    mask, raw = idcard.fixed_width_bytes(array, 18)
-    values = raw.astype(np.int16) - _ZERO
-    is_digit = (values >= 0) & (values <= 9)
-    last_x = raw[:, 17] == _X
-    shaped = mask & is_digit[:, :17].all(axis=1) & (is_digit[:, 17] | last_x)
-    digits = np.where(is_digit, values, 0).astype(np.uint8)
-    digits[last_x, 17] = 10
-    digits[~shaped] = 0
-    check_ok = shaped & (idcard.check_digit_values(digits) == digits[:, 17])
-    zeroed = shaped & (raw[:, 15:18] == _ZERO).all(axis=1)
-    scientific = pc.match_substring_regex(array, f"^(?:{SCIENTIFIC})$").fill_null(False)
-    born = np.where(shaped, _ymd_number(digits.astype(np.int64), 6, 10, 12), 0)
-    return IdParts(
-        shaped, digits, check_ok, scientific.to_numpy(zero_copy_only=False), zeroed, born
-    )
-
-
-def id_parts(id_number: pd.Series) -> IdParts:
+def id_parts(id_number: pd.Series) -> resident_id.Parts:
     """Shape, digits, check, damage signs and birth date of each ID number (computed once)."""
     array = _arrow(id_number)
-    return _memo("id_parts", [array], lambda: _id_parts(array))
-
-
-def spreadsheet_damaged(id_number: pd.Series, student_no: pd.Series | None = None) -> pd.Series:
-    """True where the value is an ID number that a spreadsheet stored as a float.
-
-    E notation (4.40106E+17) always is. Eighteen digits ending in 000 (a float keeps 15
-    significant digits) are when the check character fails, or when the 学籍号 carries the same
-    first 15 digits with a different tail (G + the intact number): a real number may end in 000.
-    """
-    parts = id_parts(id_number)
-    evidence = ~parts.check_ok
-    if student_no is not None:
-        text = as_text(id_number)
-        inner = as_text(student_no).str.slice(1)
-        same_head = (inner.str.slice(0, 15) == text.str.slice(0, 15)).fillna(False)
-        other_tail = (inner.str.slice(15) != "000").fillna(False)
-        evidence = evidence | (
-            same_head.to_numpy(dtype=bool)
-            & other_tail.to_numpy(dtype=bool)
-            & id_parts(inner).shaped
-        )
-    damaged = parts.scientific | (parts.zeroed & evidence)
-    return pd.Series(damaged, index=id_number.index)
+    return _memo("id_parts", [array], lambda: resident_id.parts(array))
 
 
 def _is_in(values: pd.Series, choices: tuple[str, ...]) -> np.ndarray:
@@ -255,43 +138,18 @@ def _is_in(values: pd.Series, choices: tuple[str, ...]) -> np.ndarray:
     return hit.to_numpy(zero_copy_only=False)
 
 
-def _address_numbers(parts: IdParts) -> np.ndarray:
-    return _number(parts.digits, 0, 6)
-
-
-@cache
-def _province_numbers() -> np.ndarray:
-    return np.array(sorted(int(code) for code in regions.province_codes()), dtype=np.int64)
-
-
-@cache
-def _permit_numbers() -> np.ndarray:
-    return np.array(sorted(int(code) for code in PERMIT_ADDRESS_CODES), dtype=np.int64)
-
-
-def _is_permit(parts: IdParts) -> np.ndarray:
-    """Shaped numbers whose address code is 810000, 820000 or 830000."""
-    return parts.shaped & np.isin(_address_numbers(parts), _permit_numbers())
-
-
 def _id_status(id_type: pd.Series, id_number: pd.Series) -> np.ndarray:
-    filled = present(id_number).to_numpy()
     parts = id_parts(id_number)
+    number_class = resident_id.classify(_arrow(id_number), p=parts)
+    filled = number_class != resident_id.MISSING
     untyped = ~present(id_type).to_numpy()
-    permit = _is_permit(parts)
+    permit = resident_id.is_permit_column(parts)
     resident = _is_in(id_type, RESIDENT_ID_TYPES) | (_is_in(id_type, PERMIT_ID_TYPES) & permit)
     if untyped.any():
         resident |= untyped & fullmatch(id_number, RESIDENT_LIKE).to_numpy()
-    province = parts.digits[:, 0].astype(np.int64) * 10 + parts.digits[:, 1]
-    no_province = ~np.isin(province, _province_numbers()) & ~permit
-    damaged = parts.scientific | (parts.zeroed & ~parts.check_ok)
-    status = np.full(len(resident), ID_NOT_CHECKED, dtype=np.int8)
-    status[resident & filled] = ID_VALID
-    status[resident & filled & parts.check_ok & no_province] = ID_BAD_PROVINCE
-    status[resident & filled & ~parts.check_ok] = ID_BAD_CHECKSUM
-    status[resident & filled & ~parts.shaped] = ID_BAD_FORMAT
+    status = np.where(resident & filled, number_class, ID_NOT_CHECKED).astype(np.int8)
     status[_is_in(id_type, RESIDENT_ID_TYPES) & ~filled] = ID_MISSING
-    status[filled & damaged] = ID_DAMAGED
+    status[number_class == resident_id.DAMAGED] = ID_DAMAGED
     return status
 
 
@@ -299,7 +157,8 @@ def id_status(id_type: pd.Series, id_number: pd.Series) -> np.ndarray:
     """int8 classification of each ID number (ID_NOT_CHECKED ... ID_BAD_PROVINCE).
 
     Spreadsheet damage is recognised whatever the ID type (it is never a real number); the other
-    classes apply to the numbers judged as resident ID numbers (see the module docstring).
+    classes apply to the numbers judged as resident ID numbers (see the module docstring). The
+    学籍号 is not consulted here (see ``id_not_damaged``).
     """
     arrays = [_arrow(id_type), _arrow(id_number)]
     return _memo("id_status", arrays, lambda: _id_status(id_type, id_number))
@@ -311,8 +170,12 @@ def id_present(id_type: pd.Series, id_number: pd.Series) -> pd.Series:
 
 
 def id_not_damaged(id_number: pd.Series, student_no: pd.Series | None = None) -> pd.Series:
-    """ID_SPREADSHEET_DAMAGE (see ``spreadsheet_damaged``)."""
-    return ~spreadsheet_damaged(id_number, student_no)
+    """ID_SPREADSHEET_DAMAGE: the value is not a number a spreadsheet stored as a float
+    (``resident_id.is_spreadsheet_damaged``; the 学籍号 G + the intact number is evidence too)."""
+    damaged = resident_id.is_spreadsheet_damaged_column(
+        _arrow(id_number), None if student_no is None else _arrow(student_no), id_parts(id_number)
+    )
+    return pd.Series(~damaged, index=id_number.index)
 
 
 def id_format_ok(id_type: pd.Series, id_number: pd.Series) -> pd.Series:
@@ -336,34 +199,25 @@ def id_province_known(
     """
     bad = id_status(id_type, id_number) == ID_BAD_PROVINCE
     if foreign_form is not None:
-        nine = id_parts(id_number).digits[:, 0] == int(FOREIGN_PR_FIRST)
+        nine = id_parts(id_number).digits[:, 0] == int(foreign_pr.FIRST)
         bad &= nine if foreign_form else ~nine
     return pd.Series(~bad, index=id_number.index)
 
 
 def foreign_pr_ok(id_type: pd.Series, id_number: pd.Series, as_of: date | str) -> pd.Series:
     """FOREIGN_PR_FORMAT: a number typed 境外永久居住证 (9) that begins with 9 has the structure
-    of the 2023 外国人永久居留身份证: 18 characters, 17 digits and a MOD 11-2 check character,
-    digits 2-3 a mainland province, digits 7-14 a real birth date not after ``as_of``.
+    of the 2023 外国人永久居留身份证 (``standards.foreign_pr``), its birth date not after ``as_of``.
 
     Numbers of other forms under type 9 (the earlier 3 letters and 12 digits, other countries'
     cards) are not judged; spreadsheet damage is ID_SPREADSHEET_DAMAGE's business.
     """
-    parts = id_parts(id_number)
-    starts = pc.starts_with(_arrow(id_number), FOREIGN_PR_FIRST).fill_null(False)
+    array = _arrow(id_number)
     judged = (
         _is_in(id_type, FOREIGN_PR_TYPES)
-        & starts.to_numpy(zero_copy_only=False)
+        & foreign_pr.has_form_column(array)
         & (id_status(id_type, id_number) != ID_DAMAGED)
     )
-    issuing = parts.digits[:, 1].astype(np.int64) * 10 + parts.digits[:, 2]
-    mainland = np.setdiff1d(_province_numbers(), [71, 81, 82])
-    ok = (
-        parts.check_ok
-        & np.isin(issuing, mainland)
-        & (parts.born > 0)
-        & (parts.born <= _yyyymmdd(as_of))
-    )
+    ok = foreign_pr.is_valid_column(array, as_of, id_parts(id_number))
     return pd.Series(~(judged & ~ok), index=id_number.index)
 
 
@@ -371,7 +225,7 @@ def id_date_ok(id_type: pd.Series, id_number: pd.Series, as_of: date | str) -> p
     """ID_DATE: the birth date inside a valid number is a real date, not after ``as_of``."""
     valid = id_status(id_type, id_number) == ID_VALID
     born = id_parts(id_number).born
-    bad = valid & ((born == 0) | (born > _yyyymmdd(as_of)))
+    bad = valid & ((born == 0) | (born > dates.yyyymmdd(as_of)))
     return pd.Series(~bad, index=id_number.index)
 
 
@@ -385,7 +239,7 @@ def birth_date_matches_id(
     valid = id_status(id_type, id_number) == ID_VALID
     born = id_parts(id_number).born
     given = date_numbers(birth_date)
-    real = given >= _yyyymmdd(EARLIEST_BIRTH_DATE)
+    real = given >= dates.yyyymmdd(EARLIEST_BIRTH_DATE)
     bad = valid & (born > 0) & real & (given != born)
     return pd.Series(~bad, index=id_number.index)
 
@@ -412,7 +266,7 @@ def id_region_known(id_type: pd.Series, id_number: pd.Series) -> pd.Series:
     """
     valid = id_status(id_type, id_number) == ID_VALID
     codes = _address_codes(id_number)
-    known = regions.is_known(codes).to_numpy() | _is_permit(id_parts(id_number))
+    known = regions.is_known(codes).to_numpy() | resident_id.is_permit_column(id_parts(id_number))
     return pd.Series(~(valid & ~known), index=id_number.index)
 
 
@@ -422,7 +276,7 @@ def id_region_in_force(id_type: pd.Series, id_number: pd.Series) -> pd.Series:
     born = id_parts(id_number).born
     codes = _address_codes(id_number)
     # A permit's 810000/820000/830000 is not a division with years in force.
-    permit = _is_permit(id_parts(id_number))
+    permit = resident_id.is_permit_column(id_parts(id_number))
     check = valid & regions.is_known(codes).to_numpy() & ~permit & (born > 0)
     years = pd.Series(born[check] // 10000)
     ok = regions.in_force(codes[check].reset_index(drop=True), years).to_numpy()
@@ -450,14 +304,9 @@ def student_no_matches(
     date at ``date_start`` (YYYYMMDD) must equal 出生日期. Numbers without the right shape are
     STUDENT_NO_FORMAT's business.
     """
-    array = _arrow(student_no)
-    mask, raw = idcard.fixed_width_bytes(array, 19)
-    values = raw.astype(np.int64) - _ZERO
-    is_digit = (values >= 0) & (values <= 9)
-    shaped = mask & is_digit[:, 1:18].all(axis=1) & (is_digit[:, 18] | (raw[:, 18] == _X))
-    wanted = np.isin(raw[:, 0], [ord(c) for c in letters if len(c) == 1 and c.isascii()])
-    chosen = shaped & wanted
-    bad = np.zeros(len(array), dtype=bool)
+    shape = student_no_standard.shape_column(_arrow(student_no))
+    chosen = student_no_standard.of_kind(shape, letters)
+    bad = np.zeros(len(chosen), dtype=bool)
     if compare_id:
         # G + the number of a 居民身份证: a permit typed 6/7/8 is checked for its own sake only.
         valid = (id_status(id_type, id_number) == ID_VALID) & ~_is_in(id_type, PERMIT_ID_TYPES)
@@ -466,8 +315,7 @@ def student_no_matches(
         date_rows = chosen & ~valid
     else:
         date_rows = chosen
-    start = max(0, min(int(date_start), 11))
-    inner = _ymd_number(np.where(is_digit, values, 0), start, start + 4, start + 6)
+    inner = student_no_standard.birth_number_column(shape, date_start)
     given = date_numbers(birth_date)
     bad |= date_rows & (given > 0) & (inner != given)
     return pd.Series(~bad, index=student_no.index)
@@ -493,7 +341,7 @@ def county_of_province(county_code: pd.Series, province: str, year: int = 2024) 
 
 def school_year(as_of: date | str) -> int:
     """The year Y whose September starts the school year ``as_of`` falls in."""
-    d = _to_date(as_of)
+    d = dates.to_date(as_of)
     return d.year if d.month >= 9 else d.year - 1
 
 
@@ -511,7 +359,7 @@ def birth_date_fits_grade(
     born = date_numbers(birth_date)
     level = pd.to_numeric(grade_level, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     # An 出生日期 that is no date is BIRTHDATE_INVALID's alone.
-    known = (born >= _yyyymmdd(EARLIEST_BIRTH_DATE)) & np.isfinite(level)
+    known = (born >= dates.yyyymmdd(EARLIEST_BIRTH_DATE)) & np.isfinite(level)
     g = np.where(known, level, 0).astype(np.int64)
     y = school_year(as_of)
     earliest = (y - g - 6 - int(older_years)) * 10000 + 901
@@ -523,15 +371,8 @@ def birth_date_fits_grade(
 def enroll_date_ok(enroll_date: pd.Series, birth_date: pd.Series, as_of: date | str) -> pd.Series:
     """ENROLL_DATE: 入学年月 is a real YYYY-MM, not after ``as_of`` and not before the birth month."""
     filled = present(enroll_date).to_numpy()
-    mask, raw = idcard.fixed_width_bytes(_arrow(enroll_date), 7)
-    values = raw.astype(np.int64) - _ZERO
-    is_digit = (values >= 0) & (values <= 9)
-    shaped = mask & is_digit[:, [0, 1, 2, 3, 5, 6]].all(axis=1) & (raw[:, 4] == _DASH)
-    digits = np.where(is_digit, values, 0)
-    year, month = _number(digits, 0, 4), _number(digits, 5, 7)
-    real = shaped & (month >= 1) & (month <= 12) & (year >= EARLIEST_YEAR)
-    month_no = np.where(real, year * 100 + month, 0)
-    d = _to_date(as_of)
+    month_no = dates.iso_month_numbers(_arrow(enroll_date))
+    d = dates.to_date(as_of)
     born_month = date_numbers(birth_date) // 100
     bad = filled & (
         (month_no == 0)
@@ -560,5 +401,7 @@ def birth_date_valid(
     """
     born = date_numbers(birth_date)
     filled = present(birth_date).to_numpy()
-    bad = filled & ((born == 0) | (born < _yyyymmdd(earliest)) | (born > _yyyymmdd(as_of)))
+    bad = filled & (
+        (born == 0) | (born < dates.yyyymmdd(earliest)) | (born > dates.yyyymmdd(as_of))
+    )
     return pd.Series(~bad, index=birth_date.index)

@@ -14,7 +14,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from xueji_quality import idcard, regions, schema
+from xueji_quality import regions, schema
+from xueji_quality.standards import resident_id
 
 _SURNAMES = np.array(list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗"))
 _GIVEN = np.array(["伟", "芳", "浩然", "子轩", "欣怡", "梓涵", "俊杰", "雨欣", "一诺", "晨"])
@@ -39,7 +40,11 @@ def clean_roster(
     born = start + pd.to_timedelta(rng.integers(0, 365, rows), unit="D")
     born_text = born.dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
     sequence = rng.integers(1, 1000, rows)
-    ids = idcard.make_ids(county, born.dt.strftime("%Y%m%d").to_numpy(dtype=object), sequence)
+    bodies = np.char.add(
+        np.char.add(county.astype(str), born.dt.strftime("%Y%m%d").to_numpy(dtype=str)),
+        np.char.zfill(sequence.astype(str), 3),
+    )
+    ids = resident_id.with_check_digit_column(bodies).astype(object)
     sex = np.where(sequence % 2 == 1, "1", "2")
     names = (
         _SURNAMES[rng.integers(0, len(_SURNAMES), rows)]

@@ -347,6 +347,16 @@ def check_digit_column(numbers: Column) -> np.ndarray:
     return np.where(shaped, iso7064.check_digit_column(digits), "")
 
 
+def with_check_digit_column(bodies: Column) -> np.ndarray:
+    """17-digit bodies with their check character appended (U18; '' where no 17 digits)."""
+    fits, raw = fixed_width_bytes(arrow_text(bodies), LENGTH - 1)
+    fits &= ((raw >= 48) & (raw <= 57)).all(axis=1)
+    digits = np.zeros((len(raw), LENGTH), dtype=np.uint8)
+    digits[:, :17] = raw - np.uint8(48)
+    digits[:, 17] = iso7064.check_values(digits)
+    return np.where(fits, _text(digits), "")
+
+
 def birth_date_column(numbers: Column) -> np.ndarray:
     """``birth_date`` of each number as datetime64[D] (NaT where there is none)."""
     digits, shaped = _legacy_as_18(numbers)

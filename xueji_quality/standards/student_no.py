@@ -152,12 +152,12 @@ def of_kind(shape: Shape, letters: tuple[str, ...] | list[str] = LETTERS) -> np.
 
 
 def birth_number_column(numbers: Column | Shape, start: int = DATE_AT) -> np.ndarray:
-    """YYYYMMDD at ``start`` (clamped to the number) of each well-formed number of any letter;
-    0 where not well formed or not a real date."""
+    """YYYYMMDD at ``start`` (clamped to the number) of each value of 学籍号 shape (the letter
+    is not judged: see ``of_kind``); 0 where there is none or it is not a real date."""
     shape = numbers if isinstance(numbers, Shape) else shape_column(numbers)
     start = max(0, min(int(start), LENGTH - 8))
     inside = dates.ymd_numbers(shape.digits, start, start + 4, start + 6)
-    return np.where(of_kind(shape), inside, 0)
+    return np.where(shape.shaped, inside, 0)
 
 
 def kind_column(numbers: Column) -> np.ndarray:
