@@ -17,8 +17,8 @@ Modules, by concern:
 - ``piece``: the roster under construction and the pool planted rows are taken from;
 - ``render``: the people as export text, export order, 记录号 and truth tables;
 - ``output``: the roster and truth files in the export formats;
-- ``numbers``, ``columns``, ``names``: ID numbers (check characters from ``idcard``), column
-  helpers, name and code lists.
+- ``numbers``, ``columns``, ``names``: ID numbers (check characters from ``standards.iso7064``),
+  column helpers, name and code lists.
 """
 
 from __future__ import annotations

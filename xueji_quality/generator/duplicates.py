@@ -16,9 +16,10 @@ import pandas as pd
 
 from xueji_quality.generator import names as nm
 from xueji_quality.generator.columns import day_number, grade_window, ymd
-from xueji_quality.generator.numbers import free_bodies, id_body, is_valid
+from xueji_quality.generator.numbers import free_bodies, id_body
 from xueji_quality.generator.people import given_names
 from xueji_quality.generator.piece import Piece, Rows, append, claim, other_school, relation, take
+from xueji_quality.standards import iso7064
 
 # ----------------------------------------------------------------------------------------------
 # hard negatives: two students who must never be linked
@@ -262,7 +263,7 @@ def _digit_typo(piece: Piece, number: str) -> str:
             choices = [d for d in "0123456789" if d != old]
         new = choices[int(rng.integers(0, len(choices)))]
         typo = number[:pos] + new + number[pos + 1 :]
-        if not is_valid(typo) and claim(piece, typo):
+        if not iso7064.is_valid(typo) and claim(piece, typo):
             return typo
 
 
@@ -279,6 +280,6 @@ def _transpose(piece: Piece, number: str) -> str:
         return _digit_typo(piece, number)
     i = options[int(piece.rng.integers(0, len(options)))]
     swapped = number[:i] + number[i + 1] + number[i] + number[i + 2 :]
-    if not is_valid(swapped) and claim(piece, swapped):
+    if not iso7064.is_valid(swapped) and claim(piece, swapped):
         return swapped
     return _digit_typo(piece, number)

@@ -17,9 +17,10 @@ import pandas as pd
 
 from xueji_quality import schema
 from xueji_quality.generator.columns import cat, grade_window, ymd
-from xueji_quality.generator.numbers import check_char, free_bodies, id_body, is_valid
+from xueji_quality.generator.numbers import free_bodies, id_body
 from xueji_quality.generator.people import stable_codes, unissued_codes
 from xueji_quality.generator.piece import Piece, Rows, claim, temporary_numbers, unused
+from xueji_quality.standards import iso7064, resident_id
 
 
 def _cycle(rows: Rows, k: int) -> np.ndarray:
@@ -139,14 +140,11 @@ def spreadsheet_damage(piece: Piece, rows: Rows, kind: str) -> None:
     学籍号 was typed as text and still carries the intact number."""
     ids = piece.text["id_number"]
     for i, row in enumerate(rows):
-        number = ids[row]
-        if i % 2 == 0:
-            ids[row] = f"{number[0]}.{number[1:6]}E+17"
-        else:
-            zeroed = number[:15] + "000"
-            if is_valid(zeroed) or not claim(piece, zeroed):
-                zeroed = f"{number[0]}.{number[1:6]}E+17"
+        scientific, zeroed = resident_id.spreadsheet_forms(ids[row])
+        if i % 2 == 1 and not iso7064.is_valid(zeroed) and claim(piece, zeroed):
             ids[row] = zeroed
+        else:
+            ids[row] = scientific
     piece.errors.append((rows, "id_number", kind))
 
 
@@ -178,7 +176,7 @@ def impossible_date(piece: Piece, rows: Rows, kind: str) -> None:
         number = ids[row]
         body = number[:10] + impossible[i % len(impossible)] + number[14:17]
         body = unused(piece, body, made)
-        ids[row] = body + check_char(body)
+        ids[row] = body + iso7064.check_digit(body)
     _temporary(piece, rows)
     piece.errors.append((rows, "id_number", kind))
 
@@ -191,7 +189,7 @@ def region_unknown(piece: Piece, rows: Rows, kind: str) -> None:
     for row in rows:
         code = unissued[int(piece.rng.integers(0, len(unissued)))]
         body = unused(piece, code + ids[row][6:17], made)
-        ids[row] = body + check_char(body)
+        ids[row] = body + iso7064.check_digit(body)
         # The 学籍号 went through the national check with this number.
         sno[row] = "G" + ids[row]
     piece.errors.append((rows, "id_number", kind))

@@ -1,7 +1,8 @@
 """ID numbers for generated students, and the register of numbers a roster has given out.
 
 An ID is held as its 17-digit body, one int64: address * 10**11 + YYYYMMDD * 1000 + sequence.
-The check character comes from ``idcard`` (GB 11643); nothing here computes it on its own.
+The check character comes from ``standards.iso7064`` (MOD 11-2 of GB 11643); nothing here
+computes it on its own.
 """
 
 from __future__ import annotations
@@ -9,12 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from xueji_quality import idcard
 from xueji_quality.generator.columns import ascii_text, digits, yyyymmdd
+from xueji_quality.standards import iso7064
 
 NONE = np.array([], dtype=np.int64)
-CHECK_TEXT = "0123456789X"  # check value (0..10) -> character
-_CHECK_ASCII = np.frombuffer(CHECK_TEXT.encode(), dtype=np.uint8)
+_CHECK_ASCII = np.frombuffer(iso7064.CHECK_CHARS.encode(), dtype=np.uint8)
 
 
 def id_body(address: np.ndarray, days: np.ndarray, seq: np.ndarray) -> np.ndarray:
@@ -30,24 +30,8 @@ def id_text(body: np.ndarray) -> np.ndarray:
     """18-character ID numbers from 17-digit bodies."""
     matrix = np.empty((len(body), 18), dtype=np.uint8)
     matrix[:, :17] = digits(body, 17)
-    matrix[:, 17] = _CHECK_ASCII[idcard.check_digit_values(matrix[:, :17] - 48)]
+    matrix[:, 17] = _CHECK_ASCII[iso7064.check_values(matrix[:, :17] - 48)]
     return ascii_text(matrix)
-
-
-def check_char(body17: str) -> str:
-    """The check character of one 17-digit body."""
-    values = np.array([[int(d) for d in body17]], dtype=np.int64)
-    return CHECK_TEXT[int(idcard.check_digit_values(values)[0])]
-
-
-def is_valid(number: str) -> bool:
-    """One 18-character number whose check character is right."""
-    return len(number) == 18 and number[:17].isdigit() and check_char(number[:17]) == number[17]
-
-
-def base11(number: str) -> int:
-    """An 18-character ID number (17 digits and a check character) as one integer."""
-    return int(number[:17]) * 11 + CHECK_TEXT.index(number[17])
 
 
 def member(taken: np.ndarray, values: np.ndarray) -> np.ndarray:

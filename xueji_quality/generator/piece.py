@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from xueji_quality.generator.columns import ascii_text, cat, digits, yyyymmdd
-from xueji_quality.generator.numbers import NONE, Issued, base11, distinct
+from xueji_quality.generator.numbers import NONE, Issued, distinct
+from xueji_quality.standards import resident_id
 
 Rows = np.ndarray
 Pairs = tuple[Rows, Rows, "str | np.ndarray"]
@@ -169,7 +170,7 @@ def temporary_numbers(piece: Piece, rows: Rows) -> np.ndarray:
 
 def claim(piece: Piece, number: str) -> bool:
     """Take an ID number that fails its check for a planted error, unless already given out."""
-    if number in piece.invalid_ids or piece.issued.has("invalid", base11(number)):
+    if number in piece.invalid_ids or piece.issued.has("invalid", resident_id.value(number)):
         return False
     piece.invalid_ids.add(number)
     return True
@@ -191,4 +192,6 @@ def register(piece: Piece) -> None:
     p = piece.people
     made = np.array(piece.made_bodies, dtype=np.int64)
     piece.issued.add("body", np.concatenate([p["body"], p["student_no_body"], made]))
-    piece.issued.add("invalid", np.array([base11(s) for s in piece.invalid_ids], np.int64))
+    piece.issued.add(
+        "invalid", np.array([resident_id.value(s) for s in piece.invalid_ids], np.int64)
+    )
