@@ -158,6 +158,11 @@ def _truth(record_id, rule: str, kind: str, expected=None) -> pd.DataFrame:
     )
 
 
+def _member(values: np.ndarray, choices) -> np.ndarray:
+    """Boolean mask of ``values`` found in ``choices`` (hashed: text arrays are large)."""
+    return pd.Series(values, dtype=object).isin(list(choices)).to_numpy(dtype=bool)
+
+
 def _same_names(a: pd.Series, b: pd.Series) -> np.ndarray:
     """Position by position: equal once separators and blanks are removed (missing: False)."""
     left = names.name_key(a.reset_index(drop=True).astype("string"))
@@ -218,7 +223,7 @@ def _name_truth(roster_names: pd.Series, registry_names: pd.Series, homophone_co
     # A letter that spells the reading of the registry's character is a placeholder too.
     for i in np.flatnonzero(differ & latin):
         kind[i] = str(names.classify(pd.Series([a[i]]), pd.Series([b[i]])).iloc[0])
-    shown = np.isin(kind, [names.HOMOPHONE, names.RARE_PLACEHOLDER])
+    shown = _member(kind, [names.HOMOPHONE, names.RARE_PLACEHOLDER])
     return kind, np.where(shown, registry_names.to_numpy(dtype=object), None)
 
 
@@ -305,14 +310,14 @@ def police_sample(
     ids = frame["id_number"].astype("string")
     sent = exchange.sendable(frame)
     erred = truth_errors.groupby("field")["record_id"].agg(set)
-    id_error = np.isin(record, list(erred.get("id_number", set())))
-    any_error = np.isin(record, truth_errors["record_id"].to_numpy(dtype=object))
-    paired = np.isin(
+    id_error = _member(record, list(erred.get("id_number", set())))
+    any_error = _member(record, truth_errors["record_id"].to_numpy(dtype=object))
+    paired = _member(
         record,
         np.r_[truth_duplicates["record_id_a"], truth_duplicates["record_id_b"]].astype(object),
     )
     homophone_pairs = truth_duplicates[truth_duplicates["kind"] == "name_homophone"]
-    in_homophone_pair = np.isin(
+    in_homophone_pair = _member(
         record, np.r_[homophone_pairs["record_id_a"], homophone_pairs["record_id_b"]].astype(object)
     )
     key = names.name_key(frame["name"].astype("string"))
@@ -459,7 +464,7 @@ def police_sample(
     # What every other row sent gets: made-up numbers are not found; names as they differ.
     held = pd.Series(people["name"].to_numpy(), index=people["id_number"])
     held = held[~held.index.duplicated()]
-    planted = np.isin(record, pd.concat(truth_parts)["record_id"].to_numpy(dtype=object))
+    planted = _member(record, pd.concat(truth_parts)["record_id"].to_numpy(dtype=object))
     made_up = sent & id_error & ~ids.isin(held.index).to_numpy()
     truth_parts.append(_truth(record[made_up], "POLICE_ID_NOT_FOUND", "made_up"))
     others = np.flatnonzero(sent & ~id_error & ~planted & ids.isin(held.index).to_numpy())
