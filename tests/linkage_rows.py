@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
-from xueji_quality import idcard
 from xueji_quality.linkage import COLUMNS_USED
+from xueji_quality.standards import resident_id
 
 BASE = {
     "county_code": "440103",
@@ -19,7 +18,8 @@ BASE = {
 
 
 def valid_id(sequence: int, birth: str = "20120315", address: str = "440103") -> str:
-    return str(idcard.make_ids(np.array([address]), np.array([birth]), np.array([sequence]))[0])
+    body = f"{address}{birth}{sequence:03d}"
+    return body + resident_id.check_digit(body)
 
 
 def roster(*rows: dict, dtype: object = "string") -> pd.DataFrame:

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 from linkage_rows import valid_id
 
-from xueji_quality import idcard
 from xueji_quality.linkage import find_duplicates, load_config
 from xueji_quality.linkage.classify import check_blocking
 from xueji_quality.linkage.index import (
@@ -23,6 +22,7 @@ from xueji_quality.linkage.index import (
     sub_block_window,
     take_rows,
 )
+from xueji_quality.standards import resident_id
 
 
 def roster(*rows: dict) -> pd.DataFrame:
@@ -310,7 +310,7 @@ def test_student_numbers_other_than_g_plus_own_id_are_blocked():
     )
 
 
-def test_id_digits_read_from_bytes_agree_with_idcard():
+def test_id_digits_read_from_bytes_agree_with_the_standard():
     import pyarrow as pa
 
     from xueji_quality.linkage.index import _id_digits
@@ -333,6 +333,6 @@ def test_id_digits_read_from_bytes_agree_with_idcard():
         pa.large_string(),
     )
     digits, shape = _id_digits(values)
-    expected_digits, expected_shape = idcard.id_digits(values)
+    expected_digits, expected_shape = resident_id.digit_matrix(values)
     assert shape.tolist() == expected_shape.tolist()
     assert (digits == expected_digits).all()
