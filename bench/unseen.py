@@ -6,7 +6,8 @@
 ``make`` writes DIR/roster.csv with header spellings of another province's export (序号,
 学生姓名, 身份证号码, 学校所在地, 户籍所在地 ...), GB/T 2260 codes read straight from python-stdnum's
 ``cn/loc.dat`` (东莞 441900 and 中山 442000 among the counties, with large shares as in the real
-province), IDs computed here from their parts, and its truth: truth_errors.csv (record_id, field,
+province), IDs computed here from their parts (the check character by
+``xueji_quality.standards.resident_id``), and its truth: truth_errors.csv (record_id, field,
 kind), truth_duplicates.csv (record_id_a, record_id_b, kind) and truth_hard_negatives.csv. It
 shares no code with ``xueji_quality.generator``: its names, schools, dates, error forms and
 duplicate kinds are drawn by rules of its own, so a project tuned to its own generator shows here
@@ -29,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from xueji_quality.standards import resident_id
+
 AS_OF_SCHOOL_YEAR = 2026  # the run is meant for --as-of 2026-11-28
-WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
-CHECK = np.array(list("10X98765432"))
 SURNAMES = list(
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程"
     "苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛"
@@ -98,13 +99,8 @@ def county_codes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.array(codes), weights / weights.sum(), np.array(stable)
 
 
-def check_chars(body17: np.ndarray) -> np.ndarray:
-    digits = body17.view("<U1").reshape(len(body17), 17).astype(np.int64)
-    return CHECK[(digits @ WEIGHTS) % 11]
-
-
 def with_check(body17: np.ndarray) -> np.ndarray:
-    return np.char.add(body17, check_chars(body17))
+    return resident_id.with_check_digit_column(np.asarray(body17, dtype=str))
 
 
 def days_to_ymd(days: np.ndarray) -> np.ndarray:

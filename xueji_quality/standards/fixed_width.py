@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 ZERO = ord("0")
-Column = pd.Series | pa.Array | pa.ChunkedArray | Sequence[str | None]
+Column = pd.Series | pa.Array | pa.ChunkedArray | np.ndarray | Sequence[str | None]
 
 
 def as_text(values: pd.Series) -> pd.Series:
@@ -43,9 +43,12 @@ def as_text(values: pd.Series) -> pd.Series:
 
 
 def arrow_text(values: Column) -> pa.Array:
-    """One pyarrow string array of the values (zero-copy for pyarrow-backed pandas strings)."""
+    """One pyarrow string array of the values (zero-copy for pyarrow-backed pandas strings;
+    numpy unicode arrays are converted without Python strings)."""
     if isinstance(values, pa.ChunkedArray | pa.Array):
         array = values
+    elif isinstance(values, np.ndarray) and values.dtype.kind == "U":
+        array = pa.array(values, pa.string())
     else:
         series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
         array = pa.array(as_text(series).array)
