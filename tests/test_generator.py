@@ -132,6 +132,8 @@ def test_counties_are_real_and_some_are_named(built):
     used = set(codes) & set(live["code"])
     assert 4 <= len(used) <= 6
     assert county.isin(list(by_name)).sum() > 0  # a share written as 天河区
+    named = county[~county.str.fullmatch(r"[0-9]{6}")]
+    assert named.isin(list(by_name)).all()  # whole names, never cut short
     assert codes.isin(live["code"]).mean() > 0.99
 
 

@@ -95,7 +95,8 @@ def render(piece: Piece) -> None:
     text["student_no"] = _student_numbers(piece, county_code[school_county])
     text["school_code"] = s["code"][school].astype("U12")
     text["school_name"] = s["name"][school]
-    county_text = county_code[school_county].astype("U8")
+    # Wide enough for the longest county name (连山壮族瑶族自治县 is 9 characters).
+    county_text = county_code[school_county].astype("U32")
     by_name = (rng.random(n) < 0.03) & county_table["named_ok"].to_numpy()[school_county]
     county_text[by_name] = county_table["name"].to_numpy().astype(str)[school_county[by_name]]
     text["school_county"] = county_text
