@@ -17,3 +17,16 @@ in, numpy arrays out, read from the Arrow buffers, never a Python string per row
 - ``foreign_pr``: the 2023 外国人永久居留身份证 number.
 - ``student_no``: the 全国学籍号 (G, J and L layouts).
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def accepts(validate: Callable[..., str], *args: object) -> bool:
+    """Whether ``validate(*args)`` returns rather than raising a ``ValueError``: python-stdnum's
+    ``is_valid`` for every module here."""
+    try:
+        return bool(validate(*args))
+    except ValueError:
+        return False

@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 from stdnum.exceptions import InvalidComponent, InvalidFormat, InvalidLength
 
 from xueji_quality import regions
-from xueji_quality.standards import dates, iso7064, resident_id
+from xueji_quality.standards import accepts, dates, iso7064, resident_id
 from xueji_quality.standards.fixed_width import Column, arrow_text
 
 LENGTH = 18
@@ -115,10 +115,7 @@ def validate(number: str, as_of: date | None = None) -> str:
 
 def is_valid(number: str, as_of: date | None = None) -> bool:
     """Whether ``validate`` accepts the number."""
-    try:
-        return bool(validate(number, as_of))
-    except ValueError:
-        return False
+    return accepts(validate, number, as_of)
 
 
 # --- columns -----------------------------------------------------------------------------------

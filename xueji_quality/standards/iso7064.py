@@ -33,6 +33,8 @@ from __future__ import annotations
 import numpy as np
 from stdnum.exceptions import InvalidChecksum, InvalidFormat
 
+from xueji_quality.standards import accepts
+
 LENGTH = 18  # the numbers here: 17 digits and the check character
 WEIGHTS = np.array([pow(2, LENGTH - 1 - k, 11) for k in range(LENGTH - 1)], dtype=np.int64)
 CHECK_CHARS = "0123456789X"  # check value (0..10) -> character
@@ -65,10 +67,7 @@ def validate(number: str) -> str:
 
 def is_valid(number: str) -> bool:
     """Whether the last character of ``number`` is the right check character."""
-    try:
-        return bool(validate(number))
-    except ValueError:
-        return False
+    return accepts(validate, number)
 
 
 # --- columns -----------------------------------------------------------------------------------

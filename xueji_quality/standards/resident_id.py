@@ -65,7 +65,7 @@ import pyarrow.compute as pc
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength
 
 from xueji_quality import regions
-from xueji_quality.standards import dates, iso7064
+from xueji_quality.standards import accepts, dates, iso7064
 from xueji_quality.standards.fixed_width import Column, arrow_text, fixed_width_bytes
 
 LENGTH = 18
@@ -212,10 +212,7 @@ def validate(number: str) -> str:
 
 def is_valid(number: str) -> bool:
     """Whether ``validate`` accepts the number."""
-    try:
-        return bool(validate(number))
-    except ValueError:
-        return False
+    return accepts(validate, number)
 
 
 def format(number: str) -> str:

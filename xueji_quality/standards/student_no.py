@@ -35,7 +35,7 @@ from datetime import date
 import numpy as np
 from stdnum.exceptions import InvalidComponent, InvalidFormat, InvalidLength
 
-from xueji_quality.standards import dates, resident_id
+from xueji_quality.standards import accepts, dates, resident_id
 from xueji_quality.standards.fixed_width import (
     Column,
     arrow_text,
@@ -119,10 +119,7 @@ def validate(number: str) -> str:
 
 def is_valid(number: str) -> bool:
     """Whether ``validate`` accepts the number."""
-    try:
-        return bool(validate(number))
-    except ValueError:
-        return False
+    return accepts(validate, number)
 
 
 # --- columns -----------------------------------------------------------------------------------
