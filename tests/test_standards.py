@@ -325,3 +325,17 @@ def test_iso_dates_are_the_calendar_dates(texts):
     assert dates.iso_month_numbers([t[:7] for t in texts]).tolist() == [
         number(t[:7] + "-01") // 100 for t in texts
     ]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 99_999_999) | st.integers(18_991_225, 22_000_105), max_size=30))
+def test_real_date_numbers_are_the_calendar_dates(numbers):
+    def real(n: int) -> bool:
+        try:
+            return date(n // 10000, n // 100 % 100, n % 100).year >= dates.EARLIEST_YEAR
+        except ValueError:
+            return False
+
+    assert dates.real_numbers(np.array(numbers, dtype=np.int64)).tolist() == [
+        real(n) for n in numbers
+    ]

@@ -20,6 +20,7 @@ array([ True, False, False, False])
 from __future__ import annotations
 
 from datetime import date
+from functools import cache
 
 import numpy as np
 
@@ -52,10 +53,31 @@ def real(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
     return month_ok & (day >= 1) & (day <= limit) & (year >= EARLIEST_YEAR)
 
 
+def _real_by_arithmetic(numbers: np.ndarray) -> np.ndarray:
+    return real(numbers // 10000, numbers // 100 % 100, numbers % 100)
+
+
+# Numbers of the years EARLIEST_YEAR .. 2199 are looked up in a table made once by ``real``
+# (3 MB): a tenth of the time of the arithmetic, for columns judged a slice at a time.
+_TABLE_START, _TABLE_END = EARLIEST_YEAR * 10000, 2200 * 10000
+
+
+@cache
+def _real_table() -> np.ndarray:
+    return _real_by_arithmetic(np.arange(_TABLE_START, _TABLE_END, dtype=np.int64))
+
+
 def real_numbers(numbers: np.ndarray) -> np.ndarray:
     """True where a YYYYMMDD number is a real date."""
     numbers = np.asarray(numbers, dtype=np.int64)
-    return real(numbers // 10000, numbers // 100 % 100, numbers % 100)
+    table = _real_table()
+    at = numbers - _TABLE_START
+    inside = (at >= 0) & (at < len(table))
+    out = inside & table[np.where(inside, at, 0)]
+    beyond = numbers >= _TABLE_END
+    if beyond.any():
+        out[beyond] = _real_by_arithmetic(numbers[beyond])
+    return out
 
 
 def ymd_numbers(digits: np.ndarray, year_at: int, month_at: int, day_at: int) -> np.ndarray:
