@@ -11,11 +11,13 @@ in, numpy arrays out, read from the Arrow buffers, never a Python string per row
 - ``fixed_width``: text columns as Arrow arrays and fixed-width byte matrices.
 - ``dates``: calendar dates (GB/T 7408) inside numbers and in YYYY-MM-DD / YYYY-MM columns.
 - ``iso7064``: the ISO 7064 MOD 11-2 check character, and the valid numbers one typo away.
-- ``gb2260``: administrative division codes (GB/T 2260) from python-stdnum's ``cn/loc.dat``.
 - ``resident_id``: 公民身份号码 (GB 11643-1999), 18 and 15 digits, and the spreadsheet damage it
   suffers.
 - ``foreign_pr``: the 2023 外国人永久居留身份证 number.
 - ``student_no``: the 全国学籍号 (G, J and L layouts).
+
+Administrative division codes (GB/T 2260, from python-stdnum's ``cn/loc.dat``) and the county
+lists built on them are ``xueji_quality.regions``.
 """
 
 from __future__ import annotations
