@@ -162,15 +162,20 @@ def generate(
     rates: dict[str, float] | None = None,
     counties: int | None = None,
     school_year: int = SCHOOL_YEAR,
+    issued: Issued | None = None,
 ) -> GeneratedRoster:
-    """Build a roster of ``rows`` rows for ``province`` (2-digit code) with its truth tables."""
+    """Build a roster of ``rows`` rows for ``province`` (2-digit code) with its truth tables.
+
+    ``issued``: numbers other rosters gave out already (several provinces of one nation), none
+    of which this roster gives out again; it receives this roster's numbers.
+    """
     province, rates = _checked(province, rates)
     rng = np.random.default_rng(seed)
     county_table = school_counties(province, counties, rng)
     count, n = _piece_counts(rows, rates, len(county_table))
     county_weight = rng.lognormal(0.0, 0.5, size=len(county_table))
     frame = Frame(province, county_table, county_weight / county_weight.sum(), school_year, None)
-    return _build(rng, frame, count, n, Issued())
+    return _build(rng, frame, count, n, Issued() if issued is None else issued)
 
 
 def generate_chunks(
@@ -182,6 +187,7 @@ def generate_chunks(
     counties: int | None = None,
     school_year: int = SCHOOL_YEAR,
     chunk_rows: int = CHUNK_ROWS,
+    issued: Issued | None = None,
 ) -> Iterator[GeneratedRoster]:
     """The roster of ``rows`` rows in pieces of at most ``chunk_rows`` rows, in file order.
 
@@ -200,7 +206,13 @@ def generate_chunks(
         raise ValueError("chunk_rows 至少为 1")
     if rows <= chunk_rows:
         yield generate(
-            rows, seed, province, rates=rates, counties=counties, school_year=school_year
+            rows,
+            seed,
+            province,
+            rates=rates,
+            counties=counties,
+            school_year=school_year,
+            issued=issued,
         )
         return
     province, rates = _checked(province, rates)
@@ -214,7 +226,7 @@ def generate_chunks(
     people = sum(n for _, n in plans)
     schools = planned_schools(rng, province, county_table, county_p, people)
     frame = Frame(province, county_table, county_p, school_year, schools)
-    issued = Issued()
+    issued = Issued() if issued is None else issued
     first_key = 1
     key_width = max(7, len(str(rows)))
     for index, (count, n) in enumerate(plans):

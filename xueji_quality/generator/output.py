@@ -24,6 +24,7 @@ import xlsxwriter
 
 from xueji_quality import regions, schema
 from xueji_quality.generator.build import CHUNK_ROWS, GeneratedRoster, generate_chunks
+from xueji_quality.generator.numbers import Issued
 
 FORMATS = ("csv", "csv-gb18030", "xlsx", "parquet")
 XLSX_MAX_ROWS = 1_048_575  # one sheet, header row excluded
@@ -152,8 +153,11 @@ def write_sample(
     rates: dict[str, float] | None = None,
     counties: int | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    issued: Issued | None = None,
 ) -> dict:
     """Generate a roster and write it with its truth files; return paths and counts.
+
+    ``issued``: numbers given out by rosters written before (``generate``).
 
     Up to ``chunk_rows`` rows the roster is built in one piece (``generate``); a larger one is
     built and written piece by piece (``generate_chunks``), each piece appended to the same files.
@@ -164,7 +168,13 @@ def write_sample(
     if fmt == "xlsx" and rows > XLSX_MAX_ROWS:
         raise ValueError(f"xlsx 一个工作表最多 {XLSX_MAX_ROWS} 行数据，请改用 csv 或 parquet")
     pieces = generate_chunks(
-        rows, seed, province, rates=rates, counties=counties, chunk_rows=chunk_rows
+        rows,
+        seed,
+        province,
+        rates=rates,
+        counties=counties,
+        chunk_rows=chunk_rows,
+        issued=issued,
     )
     writer = _RosterWriter(out_dir, fmt)
     sizes = dict.fromkeys(TRUTH_TABLES, 0)
