@@ -359,17 +359,17 @@ def test_police_suite_runs_only_in_its_stage():
     assert [suite.name for suite in load_suites(stage="police")] == ["roster_police"]
 
 
-# --- check character neighbours -----------------------------------------------------------------
+# --- check character help -------------------------------------------------------------------------
 
 
-def test_neighbours_are_valid_one_typo_away_and_hold_the_original():
+def test_a_mistyped_number_finds_its_original_under_the_same_name_only():
     rng = np.random.default_rng(3)
     bodies = [
         f"4401{rng.integers(0, 100):02d}20{rng.integers(10, 20)}0{rng.integers(1, 10)}"
         f"{rng.integers(10, 28)}{rng.integers(0, 1000):03d}"
-        for _ in range(200)
+        for _ in range(300)
     ]
-    originals = np.array([with_check(b) for b in bodies])
+    originals = [with_check(b) for b in bodies]
     typed = []
     for i, number in enumerate(originals):
         p = int(rng.integers(0, 16))
@@ -377,20 +377,23 @@ def test_neighbours_are_valid_one_typo_away_and_hold_the_original():
             typed.append(number[:p] + number[p + 1] + number[p] + number[p + 2 :])
         else:
             typed.append(number[:p] + str((int(number[p]) + 1 + i % 8) % 10) + number[p + 1 :])
-    digits = idcard.digit_matrix(pd.Series(typed))
-    failing = idcard.check_digit_values(digits) != digits[:, 17]
-    assert failing.all()
-    rows, made = check.check_neighbours(digits)
-    text = check._id_text(made).to_pylist()
-    assert idcard.checksum_ok(pd.Series(text)).all()
-    for row, number in zip(rows, text, strict=True):
-        differ = [k for k in range(18) if number[k] != typed[row][k]]
-        assert len(differ) == 1 or (
-            len(differ) == 2 and differ[1] == differ[0] + 1
-            and number[differ[0]] == typed[row][differ[1]]
-        )  # fmt: skip
-    held = set(zip(rows.tolist(), text, strict=True))
-    assert all((i, originals[i]) in held for i in range(len(originals)))
+    names_of = [f"学生{i}" for i in range(len(typed))]
+    roster = pd.DataFrame(
+        {"record_id": [f"T{i}" for i in range(len(typed))], "name": names_of, "id_type": "1"}
+        | {"id_number": typed, "county_code": "440106", "sex": None, "birth_date": None},
+        dtype="string",
+    )
+    registry = pa.table(
+        {
+            # every original; one in ten under another name, so it suggests nothing
+            "id_number": originals,
+            "name": [n if i % 10 else "别人" for i, n in enumerate(names_of)],
+        }
+    )
+    suggestions = check.checksum_suggestions(roster, registry).set_index("record_id")
+    expected = {f"T{i}": originals[i] for i in range(len(typed)) if i % 10}
+    assert set(suggestions.index) == set(expected)
+    assert all(expected[r] in suggestions.loc[r, "suggestion"] for r in expected)
 
 
 # --- a generated roster, registry and result file ----------------------------------------------

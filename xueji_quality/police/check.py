@@ -25,8 +25,8 @@ name, gets that number for its ID_CHECKSUM item (``checksum_suggestions``,
 
 The registry and the result file are read, never copied: the outcome holds roster values,
 verdict words, counts, and the registry's name or number only in the suggestions above. A
-registry person the roster does not point at never appears. Joins are Arrow hash joins over
-whole columns; name pairs are judged once per distinct pair.
+registry person the roster does not point at never appears. Joins are sorted integer look-ups
+over whole columns (``keys``); name pairs are judged once per distinct pair.
 """
 
 from __future__ import annotations
@@ -39,11 +39,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from xueji_quality import idcard, schema
+from xueji_quality import schema
 from xueji_quality.files import sha256_file
-from xueji_quality.police import exchange, names
+from xueji_quality.police import exchange, keys, names
 from xueji_quality.police.registry import CANCELLED, DEAD, read_registry
 from xueji_quality.rules import checks
+from xueji_quality.standards import dates, iso7064, resident_id
 
 STAGE = "police"
 # Verdicts that are findings (what the suite's expectations look for).
@@ -90,36 +91,109 @@ class PoliceOutcome:
     files: list[dict] = field(default_factory=list)
 
 
-def _text(values: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Array:
-    if isinstance(values, pd.Series):
-        values = pa.array(checks.as_text(values).array)
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    return pc.cast(values, pa.string())
+@dataclass
+class Registry:
+    """A registry extract prepared for look-ups: its string columns, each number's int64 value
+    and the numbers sorted; the index by the birth date and sex inside the numbers is built when
+    first needed."""
+
+    table: pa.Table
+    values: np.ndarray
+    by_id: keys.KeyIndex
+    _by_birth: keys.KeyIndex | None = None
+
+    @property
+    def by_birth(self) -> keys.KeyIndex:
+        if self._by_birth is None:
+            born = resident_id.birth_numbers_from_values(self.values)
+            sex = 2 - (self.values // resident_id.SEQUENCE_PLACE % 10) % 2
+            self._by_birth = keys.key_index(
+                np.where(self.values >= 0, born * 10 + sex, keys.NO_KEY)
+            )
+        return self._by_birth
 
 
-def _series(array: pa.Array | pa.ChunkedArray) -> pd.Series:
-    return pd.Series(pd.arrays.ArrowStringArray(pc.cast(array, pa.large_string())))
+def prepared(registry: pa.Table | Registry) -> Registry:
+    """The extract (the table of ``read_registry``) ready for ``police_check``."""
+    if isinstance(registry, Registry):
+        return registry
+    table = _strings(registry)
+    for column in ("name", "sex", "birth_date", "status"):
+        if column not in table.column_names:
+            table = table.append_column(column, pa.nulls(table.num_rows, pa.string()))
+    values, _ = keys.id_values(table.column("id_number"))
+    return Registry(table, values, keys.key_index(values))
+
+
+def _strings(table: pa.Table) -> pa.Table:
+    """Every column one chunk of (small) strings."""
+    return pa.table(
+        {
+            name: pc.cast(table.column(name), pa.string()).combine_chunks()
+            for name in table.column_names
+        }
+    )
+
+
+def _single_chunk(values: pd.Series) -> pd.Series:
+    # One chunk: the per-column work of the rules (checks' memo, keyed by buffers) is reused.
+    array = pa.array(checks.as_text(values).array)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([array])))
 
 
 def _roster(roster: pd.DataFrame) -> pd.DataFrame:
-    """The columns the check reads, RangeIndex (positions are the join keys)."""
+    """The columns the check reads, each one chunk, RangeIndex (positions are the join keys)."""
     out = {}
     for column in ROSTER_COLUMNS:
         if column in roster.columns:
-            out[column] = checks.as_text(roster[column]).reset_index(drop=True)
+            out[column] = _single_chunk(roster[column].reset_index(drop=True))
         else:
             out[column] = pd.Series(pd.NA, index=range(len(roster)), dtype=STRING)
     return pd.DataFrame(out)
 
 
-def _strings(table: pa.Table) -> pa.Table:
-    """Every column as (small) string, so joins meet columns of one type."""
-    return pa.table({name: pc.cast(table.column(name), pa.string()) for name in table.column_names})
+def _take(values: pd.Series | pa.Array | pa.ChunkedArray, rows: np.ndarray) -> pd.Series:
+    """The values at ``rows`` as pyarrow-backed strings (RangeIndex)."""
+    array = values if not isinstance(values, pd.Series) else pa.array(values.array)
+    taken = array.take(pa.array(rows, pa.int64()))
+    if isinstance(taken, pa.ChunkedArray):
+        taken = taken.combine_chunks()
+    return pd.Series(pd.arrays.ArrowStringArray(pc.cast(taken, pa.large_string())))
 
 
 def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="string") for c in columns})
+
+
+def _sex_numbers(values: pa.Array | pa.ChunkedArray | pd.Series) -> np.ndarray:
+    array = values if not isinstance(values, pd.Series) else pa.array(values.array)
+    found = pc.index_in(array, value_set=pa.array(["1", "2"], array.type))
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
+
+
+def _birth_keys(birth_dates, sexes) -> np.ndarray:
+    """YYYYMMDD * 10 + sex (1, 2); ``NO_KEY`` where either is missing or malformed."""
+    born = dates.iso_date_numbers(birth_dates)
+    sex = _sex_numbers(sexes)
+    return np.where((born > 0) & (sex > 0), born * 10 + sex, keys.NO_KEY)
+
+
+def _one_each(left: np.ndarray, rank: np.ndarray | None = None) -> np.ndarray:
+    """Positions (into ``left``) of one match per distinct value of ``left``: the lowest
+    ``rank``, the first on a tie."""
+    order = np.lexsort((np.arange(len(left)), rank if rank is not None else left, left))
+    first = np.r_[True, left[order][1:] != left[order][:-1]] if len(left) else np.zeros(0, bool)
+    return order[first]
+
+
+def _only(left: np.ndarray, values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(left values, their value) for the left values that have exactly one distinct value."""
+    found = pd.DataFrame({"left": left, "value": values.to_numpy()}).drop_duplicates()
+    counts = found["left"].value_counts()
+    found = found[found["left"].isin(counts.index[counts == 1])]
+    return found["left"].to_numpy(), found["value"].to_numpy(dtype=object)
 
 
 # --- verdicts from a registry extract ---------------------------------------------------------
@@ -127,142 +201,103 @@ def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
 
 def _differences(sex_differs: np.ndarray, birth_differs: np.ndarray) -> np.ndarray:
     """The reason's note on sex and birth date, without the registry's values."""
-    both = "；公安库登记的性别、出生日期与花名册不同"
     out = np.full(len(sex_differs), "", dtype=object)
     out[sex_differs] = "；公安库登记的性别与花名册不同"
     out[birth_differs] = "；公安库登记的出生日期与花名册不同"
-    out[sex_differs & birth_differs] = both
+    out[sex_differs & birth_differs] = "；公安库登记的性别、出生日期与花名册不同"
     return out
 
 
-def _differs(roster_values: pa.Array, registry_values: pa.Array, allowed: str) -> np.ndarray:
-    """True where both sides hold a well-formed value (``allowed`` regex) and they differ."""
-    both = pc.and_(
-        pc.match_substring_regex(roster_values, allowed),
-        pc.match_substring_regex(registry_values, allowed),
-    )
-    differ = pc.and_(both, pc.not_equal(roster_values, registry_values))
-    return pc.fill_null(differ, False).to_numpy(zero_copy_only=False)
-
-
-def _registry_verdicts(frame: pd.DataFrame, sent: np.ndarray, registry: pa.Table) -> pd.DataFrame:
+def _registry_verdicts(frame: pd.DataFrame, sent: np.ndarray, registry: Registry) -> pd.DataFrame:
     """Verdicts and fill-ins of the sent rows (index = roster position)."""
     positions = np.flatnonzero(sent)
-    left = pa.table(
-        {
-            "pos": pa.array(positions, pa.int64()),
-            "id_number": _text(frame["id_number"]).take(positions),
-        }
+    values = resident_id.digits_to_values(checks.id_parts(frame["id_number"]).digits[positions])
+    left, right = keys.matches(registry.by_id, values)
+    table = registry.table
+    kinds = names.classify(
+        _take(frame["name"], positions[left]), _take(table.column("name"), right)
+    ).to_numpy(dtype=object)
+    if (left[1:] == left[:-1]).any():  # matches come in the order of ``values``
+        # A number the registry holds twice: the closest name decides (the roster's record is
+        # right if either holder is the student; the double number is the police's business).
+        rank = pd.Categorical(kinds, categories=list(names.KINDS)).codes.astype(np.int64)
+        keep = _one_each(left, rank)
+        left, right, kinds = left[keep], right[keep], kinds[keep]
+    count = len(positions)
+    held = np.zeros(count, dtype=bool)
+    held[left] = True
+    kind = np.full(count, None, dtype=object)
+    kind[left] = kinds
+    status = np.full(count, None, dtype=object)
+    status[left] = table.column("status").take(right).to_numpy(zero_copy_only=False)
+    # Sex and birth date are compared where there is something to report: they only add to
+    # a reason.
+    noted = (kinds != names.SAME) | pd.Series(status[left]).isin(STATUS_FINDINGS).to_numpy()
+    sex_differs = np.zeros(count, dtype=bool)
+    birth_differs = np.zeros(count, dtype=bool)
+    roster_rows, noted_right, noted_left = positions[left[noted]], right[noted], left[noted]
+    roster_sex = _sex_numbers(_take(frame["sex"], roster_rows))
+    registry_sex = _sex_numbers(table.column("sex").take(noted_right))
+    sex_differs[noted_left] = (roster_sex > 0) & (registry_sex > 0) & (roster_sex != registry_sex)
+    roster_born = dates.iso_date_numbers(_take(frame["birth_date"], roster_rows))
+    registry_born = dates.iso_date_numbers(table.column("birth_date").take(noted_right))
+    birth_differs[noted_left] = (
+        (roster_born > 0) & (registry_born > 0) & (roster_born != registry_born)
     )
-    right = pa.table(
-        {
-            "id_number": registry.column("id_number"),
-            **{
-                f"reg_{c}": registry.column(c)
-                if c in registry.column_names
-                else pa.nulls(registry.num_rows, pa.string())
-                for c in ("name", "sex", "birth_date", "status")
-            },
-            "held": pa.repeat(pa.scalar(True), registry.num_rows),
-        }
-    )
-    joined = left.join(right, "id_number", join_type="left outer", use_threads=True)
-    pos = joined.column("pos").to_numpy()
-    held = pc.fill_null(joined.column("held"), False).to_numpy(zero_copy_only=False)
-    roster_names = _series(_text(frame["name"]).take(pa.array(pos)))
-    kinds = np.full(len(pos), None, dtype=object)
-    if held.any():
-        where = np.flatnonzero(held)
-        judged = names.classify(
-            roster_names.iloc[where].reset_index(drop=True),
-            _series(joined.column("reg_name").take(pa.array(where))),
-        )
-        kinds[where] = judged.to_numpy(dtype=object)
-    # One registry row per roster row: the closest name (a number held twice is the police's
-    # problem; the roster's record is right if either holder is the student).
-    codes = pd.Categorical(kinds, categories=list(names.KINDS)).codes.astype(np.int64)
-    kind_rank = np.where(codes < 0, len(names.KINDS), codes)
-    order = np.lexsort((kind_rank, pos))
-    first = order[np.r_[True, pos[order][1:] != pos[order][:-1]]]
-    pos, held, kinds = pos[first], held[first], kinds[first]
-    taken = joined.take(pa.array(first))
-    roster_sex = _text(frame["sex"]).take(pa.array(pos))
-    roster_birth = _text(frame["birth_date"]).take(pa.array(pos))
-    sex_differs = held & _differs(roster_sex, _text(taken.column("reg_sex")), "^[12]$")
-    birth_differs = held & _differs(
-        roster_birth, _text(taken.column("reg_birth_date")), r"^\d{4}-\d{2}-\d{2}$"
-    )
-    status = taken.column("reg_status").to_numpy(zero_copy_only=False).astype(object)
     shown = pd.Series(kinds).isin(SHOWN_KINDS).to_numpy(dtype=bool)
-    registry_name = np.where(shown, taken.column("reg_name").to_numpy(zero_copy_only=False), None)
-    verdicts = pd.DataFrame(
+    registry_name = np.full(count, None, dtype=object)
+    registry_name[left[shown]] = (
+        table.column("name").take(right[shown]).to_numpy(zero_copy_only=False)
+    )
+    police_id = np.where(held, "found", "not_found").astype(object)
+    suggested = np.full(count, None, dtype=object)
+    missing = np.flatnonzero(~held)
+    near_rows, near_ids = _near_numbers(frame, positions[missing], values[missing], registry)
+    police_id[missing[near_rows]] = "not_found_near"
+    suggested[missing[near_rows]] = near_ids
+    return pd.DataFrame(
         {
-            "police_id": np.where(held, "found", "not_found"),
-            "police_name": kinds,
-            "police_status": np.where(held, status, None),
+            "police_id": police_id,
+            "police_name": kind,
+            "police_status": status,
             "registry_name": registry_name,
-            "suggested_id": None,
+            "suggested_id": suggested,
             "differences": _differences(sex_differs, birth_differs),
+            "pending": False,
         },
-        index=pos,
-    ).sort_index()
-    near = _near_numbers(frame, verdicts.index[verdicts["police_id"] == "not_found"], registry)
-    if len(near):
-        verdicts.loc[near.index, "police_id"] = "not_found_near"
-        verdicts.loc[near.index, "suggested_id"] = near.to_numpy()
-    return verdicts
-
-
-def _id_matrix(values: pa.Array) -> np.ndarray:
-    return idcard.digit_matrix(values).astype(np.int16)
-
-
-def _near_numbers(frame: pd.DataFrame, missing: pd.Index, registry: pa.Table) -> pd.Series:
-    """For roster rows (positions) whose number the registry lacks: the number of the single
-    registry person with the same name, sex and birth date whose number differs in one or two
-    positions (rows with no such single person are left out)."""
-    if not len(missing) or not {"sex", "birth_date", "name"} <= set(registry.column_names):
-        return pd.Series(dtype="string")
-    positions = pa.array(np.asarray(missing, dtype=np.int64))
-    left = pa.table(
-        {
-            "pos": positions,
-            "id_number": _text(frame["id_number"]).take(positions),
-            "key": _text(names.name_key(_series(_text(frame["name"]).take(positions)))),
-            "sex": _text(frame["sex"]).take(positions),
-            "birth_date": _text(frame["birth_date"]).take(positions),
-        }
-    ).filter(pc.field("sex").is_valid() & pc.field("birth_date").is_valid())
-    if not left.num_rows:
-        return pd.Series(dtype="string")
-    # Only registry people born on one of these days are candidates: key their names only.
-    same_day = registry.filter(
-        pc.is_in(registry.column("birth_date"), value_set=left.column("birth_date"))
+        index=positions,
     )
-    right = pa.table(
-        {
-            "reg_id": same_day.column("id_number"),
-            "key": _text(names.name_key(_series(same_day.column("name")))),
-            "sex": same_day.column("sex"),
-            "birth_date": same_day.column("birth_date"),
-        }
+
+
+def _near_numbers(
+    frame: pd.DataFrame, positions: np.ndarray, values: np.ndarray, registry: Registry
+) -> tuple[np.ndarray, np.ndarray]:
+    """For roster rows (``positions``, their numbers' ``values``) the registry lacks: (indexes
+    into ``positions``, number) of those with exactly one registry person of the same name, sex
+    and birth date whose number differs from theirs in one or two positions."""
+    none = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object))
+    if not len(positions):
+        return none
+    born = _birth_keys(_take(frame["birth_date"], positions), _take(frame["sex"], positions))
+    # Candidates by the birth date and sex inside their numbers; their own 出生日期 and 性别
+    # must say the same.
+    left, right = keys.matches(registry.by_birth, born)
+    table = registry.table
+    agree = _birth_keys(table.column("birth_date").take(right), table.column("sex").take(right))
+    left, right = left[agree == born[left]], right[agree == born[left]]
+    if not len(left):
+        return none
+    ours = resident_id.values_to_digits(values[left])
+    theirs = resident_id.values_to_digits(registry.values[right])
+    distance = (ours != theirs).sum(axis=1)
+    close = (distance >= 1) & (distance <= 2)
+    left, right = left[close], right[close]
+    same = names.name_key(_take(frame["name"], positions[left])) == names.name_key(
+        _take(registry.table.column("name"), right)
     )
-    pairs = left.join(right, ["key", "sex", "birth_date"], join_type="inner")
-    if not pairs.num_rows:
-        return pd.Series(dtype="string")
-    a = _id_matrix(pairs.column("id_number"))
-    b = _id_matrix(pairs.column("reg_id"))
-    distance = (a != b).sum(axis=1)
-    close = pairs.filter(pa.array((distance >= 1) & (distance <= 2)))
-    return _single(close.column("pos").to_numpy(), close.column("reg_id"))
-
-
-def _single(pos: np.ndarray, values: pa.Array | pa.ChunkedArray) -> pd.Series:
-    """values by position, for the positions that have exactly one distinct value."""
-    found = pd.DataFrame({"pos": pos, "value": _series(values)}).drop_duplicates()
-    counts = found["pos"].value_counts()
-    found = found[found["pos"].isin(counts.index[counts == 1])]
-    return pd.Series(found["value"].to_numpy(), index=found["pos"].to_numpy(), dtype="string")
+    same = same.fillna(False).to_numpy(dtype=bool)
+    left, right = left[same], right[same]
+    return _only(left, _take(registry.table.column("id_number"), right))
 
 
 # --- verdicts from a result file ---------------------------------------------------------------
@@ -274,48 +309,57 @@ _ID_VERDICTS = {
     exchange.ABSENT: "not_found",
     exchange.FAILED: "pending",
 }
-_NAME_VERDICTS = {exchange.MATCH: names.SAME, exchange.MISMATCH: "mismatch", exchange.FAILED: None}
+_NAME_VERDICTS = {exchange.MATCH: names.SAME, exchange.MISMATCH: "mismatch"}
+
+
+def _result_lines(frame: pd.DataFrame, positions: np.ndarray, results: pa.Table):
+    """(indexes into ``positions``, result line) of the lines answering the sent rows: by
+    number and name when the file has them, else by request number; one line per row."""
+    if {"id_number", "name"} <= set(results.column_names):
+        theirs, _ = keys.id_values(results.column("id_number"))
+        ours = resident_id.digits_to_values(checks.id_parts(frame["id_number"]).digits[positions])
+        left, right = keys.matches(keys.key_index(theirs), ours)
+        named = pc.equal(
+            pa.array(_take(frame["name"], positions[left]).array),
+            pc.cast(results.column("name").take(right), pa.large_string()),
+        )
+        named = pc.fill_null(named, False).to_numpy(zero_copy_only=False)
+        left, right = left[named], right[named]
+    else:
+        theirs, valid = exchange.request_keys(results.column("request_no"))
+        ours = exchange.request_hashes(
+            frame["id_number"].iloc[positions], frame["name"].iloc[positions]
+        ).view(np.int64)
+        left, right = keys.matches(keys.key_index(np.where(valid, theirs, keys.NO_KEY)), ours)
+    keep = _one_each(left)
+    return left[keep], right[keep]
 
 
 def _results_verdicts(frame: pd.DataFrame, sent: np.ndarray, results: pa.Table) -> pd.DataFrame:
     positions = np.flatnonzero(sent)
-    take = pa.array(positions)
-    left = {
-        "pos": pa.array(positions, pa.int64()),
-        "id_number": _text(frame["id_number"]).take(take),
-        "name": _text(frame["name"]).take(take),
-    }
-    if {"id_number", "name"} <= set(results.column_names):
-        keys = ["id_number", "name"]
-    else:
-        keys = ["request_no"]
-        left["request_no"] = _text(
-            exchange.request_numbers(
-                frame["id_number"].iloc[positions], frame["name"].iloc[positions]
-            )
-        )
-    right_columns = [
-        c for c in ("id_verdict", "name_verdict", "status") if c in results.column_names
-    ]
-    right = results.select(keys + right_columns)
-    right = right.group_by(keys, use_threads=False).aggregate([(c, "first") for c in right_columns])
-    right = right.rename_columns([c.removesuffix("_first") for c in right.column_names])
-    joined = pa.table(left).join(right, keys, join_type="left outer").sort_by("pos")
-    id_verdict = joined.column("id_verdict").to_numpy(zero_copy_only=False).astype(object)
-    name_verdict = joined.column("name_verdict").to_numpy(zero_copy_only=False).astype(object)
+    count = len(positions)
+    left, line = _result_lines(frame, positions, results)
+
+    def answered(column: str) -> np.ndarray:
+        out = np.full(count, None, dtype=object)
+        if column in results.column_names:
+            out[left] = results.column(column).take(line).to_numpy(zero_copy_only=False)
+        return out
+
+    id_verdict, name_verdict, status = (
+        answered("id_verdict"),
+        answered("name_verdict"),
+        answered("status"),
+    )
     police_id = pd.Series(id_verdict).map(_ID_VERDICTS).fillna("pending").to_numpy(dtype=object)
     found = police_id == "found"
-    police_name = np.where(
-        found, pd.Series(name_verdict).map(_NAME_VERDICTS).to_numpy(dtype=object), None
-    )
-    placeholder = names.has_placeholder(_series(joined.column("name")))
-    police_name[(police_name == "mismatch") & placeholder] = "mismatch_placeholder"
-    status = (
-        joined.column("status").to_numpy(zero_copy_only=False).astype(object)
-        if "status" in joined.column_names
-        else np.full(len(found), None, dtype=object)
-    )
-    pending = (police_id == "pending") | (found & (name_verdict == exchange.FAILED))
+    police_name = pd.Series(name_verdict).map(_NAME_VERDICTS).to_numpy(dtype=object)
+    police_name[~found] = None
+    mismatch = np.flatnonzero(police_name == "mismatch")
+    if len(mismatch):
+        placeholder = names.has_placeholder(_take(frame["name"], positions[mismatch]))
+        police_name[mismatch[placeholder]] = "mismatch_placeholder"
+    name_failed = pd.Series(name_verdict).eq(exchange.FAILED).to_numpy(dtype=bool)
     return pd.DataFrame(
         {
             "police_id": police_id,
@@ -324,99 +368,42 @@ def _results_verdicts(frame: pd.DataFrame, sent: np.ndarray, results: pa.Table) 
             "registry_name": None,
             "suggested_id": None,
             "differences": "",
-            "pending": pending,
+            "pending": (police_id == "pending") | (found & name_failed),
         },
-        index=joined.column("pos").to_numpy(),
+        index=positions,
     )
 
 
 # --- check character help ---------------------------------------------------------------------
 
 
-def _inverse_weights() -> np.ndarray:
-    return np.array([pow(int(w), -1, 11) for w in idcard.WEIGHTS], dtype=np.int64)
-
-
-def check_neighbours(digits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Valid numbers one substitution or one adjacent swap away from each row of ``digits``
-    ((n, 18) digit values, X = 10, each failing its check): (row index, (m, 18) digits).
-
-    A number is valid when (S + c) mod 11 == 1, S the weighted sum of the first 17 digits and c
-    the check value; for each position the one digit that makes it valid is solved for, so no
-    candidate is built that fails.
-    """
-    d = digits.astype(np.int64)
-    n = len(d)
-    weights = idcard.WEIGHTS
-    total = d[:, :17] @ weights
-    check = d[:, 17]
-    rows, made = [], []
-    inverse = _inverse_weights()
-    for p in range(17):
-        need = (inverse[p] * ((1 - check - total + d[:, p] * weights[p]) % 11)) % 11
-        ok = (need <= 9) & (need != d[:, p])
-        new = d[ok].copy()
-        new[:, p] = need[ok]
-        rows.append(np.flatnonzero(ok))
-        made.append(new)
-    new = d.copy()
-    new[:, 17] = (1 - total) % 11
-    rows.append(np.arange(n))
-    made.append(new)
-    for p in range(17):
-        q = p + 1
-        if q < 17:
-            swapped = total - d[:, p] * weights[p] - d[:, q] * weights[q]
-            swapped = swapped + d[:, q] * weights[p] + d[:, p] * weights[q]
-            ok = (d[:, p] != d[:, q]) & ((swapped + check) % 11 == 1)
-        else:
-            swapped = total - d[:, p] * weights[p] + check * weights[p]
-            ok = (check <= 9) & (check != d[:, p]) & ((swapped + d[:, p]) % 11 == 1)
-        new = d[ok].copy()
-        new[:, [p, q]] = new[:, [q, p]]
-        rows.append(np.flatnonzero(ok))
-        made.append(new)
-    return np.concatenate(rows), np.concatenate(made).astype(np.uint8)
-
-
-def _id_text(digits: np.ndarray) -> pa.Array:
-    chars = (digits + ord("0")).astype(np.uint8)
-    chars[digits == 10] = ord("X")
-    return pa.array(chars.view("S18").ravel().astype("U18"), pa.string())
-
-
-def checksum_suggestions(roster: pd.DataFrame, registry: pa.Table) -> pd.DataFrame:
+def checksum_suggestions(roster: pd.DataFrame, registry: pa.Table | Registry) -> pd.DataFrame:
     """record_id -> suggestion for the ID_CHECKSUM items whose number has exactly one valid
-    neighbour in the registry under the same name."""
-    frame = roster if isinstance(roster.index, pd.RangeIndex) else roster.reset_index(drop=True)
-    frame = _roster(frame)
-    id_type = frame["id_type"]
-    failing = checks.id_status(id_type, frame["id_number"]) == checks.ID_BAD_CHECKSUM
+    neighbour (one character changed, two adjacent ones swapped) in the registry under the same
+    name."""
+    frame = _roster(roster)
+    registry = prepared(registry)
+    failing = checks.id_status(frame["id_type"], frame["id_number"]) == checks.ID_BAD_CHECKSUM
     failing &= checks.present(frame["name"]).to_numpy()
     positions = np.flatnonzero(failing)
     if not len(positions):
         return _empty(CHECKSUM_COLUMNS)
-    digits = checks.id_parts(frame["id_number"]).digits[positions]
-    row, made = check_neighbours(digits)
-    candidates = pa.table({"pos": pa.array(positions[row]), "id_number": _id_text(made)})
-    right = registry.select(["id_number", "name"])
-    pairs = candidates.join(right, "id_number", join_type="inner")
-    if not pairs.num_rows:
-        return _empty(CHECKSUM_COLUMNS)
-    pos = pairs.column("pos").to_numpy()
-    roster_key = names.name_key(_series(_text(frame["name"]).take(pa.array(pos))))
-    registry_key = names.name_key(_series(pairs.column("name")))
-    same = (roster_key == registry_key).fillna(False).to_numpy(dtype=bool)
-    chosen = _single(pos[same], pairs.column("id_number").filter(pa.array(same)))
+    row, made = iso7064.one_edit_valid_neighbours(
+        checks.id_parts(frame["id_number"]).digits[positions]
+    )
+    left, right = keys.matches(registry.by_id, resident_id.digits_to_values(made))
+    rows = positions[row[left]]
+    same = names.name_key(_take(frame["name"], rows)) == names.name_key(
+        _take(registry.table.column("name"), right)
+    )
+    same = same.fillna(False).to_numpy(dtype=bool)
+    chosen, number = _only(rows[same], _take(registry.table.column("id_number"), right[same]))
+    suggestion = [
+        f"公安库核实：学生本人的号码应为 {n}（姓名与公安库一致），对照户口簿确认后更正"
+        for n in number
+    ]
     return pd.DataFrame(
-        {
-            "record_id": frame["record_id"].iloc[chosen.index].to_numpy(),
-            "suggestion": (
-                "公安库核实：学生本人的号码应为 "
-                + chosen
-                + "（姓名与公安库一致），对照户口簿确认后更正"
-            ).to_numpy(),
-        }
+        {"record_id": frame["record_id"].iloc[chosen].to_numpy(), "suggestion": suggestion}
     ).astype("string")
 
 
@@ -509,7 +496,7 @@ def _facts(path: Path, rows: int) -> dict:
 def police_check(
     roster: pd.DataFrame,
     *,
-    registry: Path | str | pa.Table | None = None,
+    registry: Path | str | pa.Table | Registry | None = None,
     results: Path | str | pa.Table | None = None,
     suites_dir: Path | None = None,
     data_docs_dir: Path | None = None,
@@ -517,7 +504,8 @@ def police_check(
     """The police cross-check of a canonical roster (see the module docstring).
 
     ``roster``: record_id, county_code, name, sex, birth_date, id_type, id_number (normalised as
-    staged). ``registry``: a registry extract (path, or the table of ``read_registry``);
+    staged). ``registry``: a registry extract (path, the table of ``read_registry``, or that
+    table ``prepared`` once for several calls, e.g. one per chunk of a large roster);
     ``results``: a result file of the exchange (path, or the table of ``read_results``); exactly
     one of the two. ``suites_dir`` defaults to the project's ``expectations/``; with
     ``data_docs_dir`` the police suite's Data Docs are built there.
@@ -527,24 +515,22 @@ def police_check(
     frame = _roster(roster)
     sent = exchange.sendable(frame)
     files: list[dict] = []
+    checksum = _empty(CHECKSUM_COLUMNS)
     if registry is not None:
-        if not isinstance(registry, pa.Table):
+        if isinstance(registry, str | Path):
             path = Path(registry)
             registry = read_registry(path)
             files.append(_facts(path, registry.num_rows))
-        registry = _strings(registry)
+        registry = prepared(registry)
         verdicts = _registry_verdicts(frame, sent, registry)
-        pending_rows = np.zeros(0, dtype=np.int64)
         checksum = checksum_suggestions(frame, registry)
     else:
-        if not isinstance(results, pa.Table):
+        if isinstance(results, str | Path):
             path = Path(results)
             results = exchange.read_results(path)
             files.append(_facts(path, results.num_rows))
-        results = _strings(results)
-        verdicts = _results_verdicts(frame, sent, results)
-        pending_rows = verdicts.index[verdicts["pending"].to_numpy(dtype=bool)].to_numpy()
-        checksum = _empty(CHECKSUM_COLUMNS)
+        verdicts = _results_verdicts(frame, sent, _strings(results))
+    pending_rows = verdicts.index[verdicts["pending"].to_numpy(dtype=bool)].to_numpy()
     problems = _rules(frame, verdicts, suites_dir, data_docs_dir)
     pending = pd.DataFrame(
         {

@@ -43,6 +43,7 @@ from xueji_quality.errors import InputError
 from xueji_quality.police import registry
 from xueji_quality.police.tables import read_columns
 from xueji_quality.rules import checks
+from xueji_quality.standards.fixed_width import arrow_text, fixed_width_bytes
 
 REQUEST_COLUMNS: tuple[str, ...] = ("请求编号", "公民身份号码", "姓名")
 OUTPUT_MODE = 0o640
@@ -112,15 +113,20 @@ def sendable(roster: pd.DataFrame) -> np.ndarray:
     return valid & (parts.born > 0) & ~permit & named
 
 
-def request_numbers(ids: pd.Series, names: pd.Series) -> pd.Series:
-    """请求编号 of each (ID number, name): Q and 16 hex digits of their hash."""
+def request_hashes(ids: pd.Series, names: pd.Series) -> np.ndarray:
+    """uint64 hash of each (ID number, name): what a 请求编号 spells."""
     pair = pd.DataFrame(
         {
             "id": ids.astype("string").to_numpy(dtype=object, na_value=""),
             "name": names.astype("string").to_numpy(dtype=object, na_value=""),
         }
     )
-    hashed = pd.util.hash_pandas_object(pair, index=False).to_numpy(dtype=np.uint64)
+    return pd.util.hash_pandas_object(pair, index=False).to_numpy(dtype=np.uint64)
+
+
+def request_numbers(ids: pd.Series, names: pd.Series) -> pd.Series:
+    """请求编号 of each (ID number, name): Q and 16 hex digits of their hash."""
+    hashed = request_hashes(ids, names)
     shifts = np.arange(60, -4, -4, dtype=np.uint64)
     nibbles = ((hashed[:, None] >> shifts) & np.uint64(0xF)).astype(np.intp)
     text = np.empty((len(hashed), 17), dtype=np.uint8)
@@ -128,6 +134,19 @@ def request_numbers(ids: pd.Series, names: pd.Series) -> pd.Series:
     text[:, 1:] = _HEX[nibbles]
     numbers = text.view("S17").ravel().astype("U17")
     return pd.Series(numbers, index=ids.index, dtype="string")
+
+
+def request_keys(numbers: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(the hash each 请求编号 spells, as int64; mask of the numbers of that form)."""
+    mask, raw = fixed_width_bytes(arrow_text(numbers), 17)
+    is_digit = (raw >= ord("0")) & (raw <= ord("9"))
+    is_hex = (raw >= ord("a")) & (raw <= ord("f"))
+    nibble = np.where(is_digit, raw - ord("0"), np.where(is_hex, raw - ord("a") + 10, 255))
+    valid = mask & (raw[:, 0] == ord("Q")) & (nibble[:, 1:] < 16).all(axis=1)
+    value = np.zeros(len(raw), dtype=np.uint64)
+    for k in range(1, 17):
+        value = (value << np.uint64(4)) | np.where(valid, nibble[:, k], 0).astype(np.uint64)
+    return value.view(np.int64), valid
 
 
 def request_table(roster: pd.DataFrame) -> pd.DataFrame:

@@ -127,7 +127,8 @@ def _relation(a: str, b: str) -> str:
 
 def _arrow(values: pd.Series) -> pa.Array:
     array = pa.array(values.astype(normalize.STRING).array)
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+    array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+    return pc.cast(array, pa.large_string())
 
 
 def name_key(names: pd.Series) -> pd.Series:
@@ -202,23 +203,30 @@ def classify(roster_names: pd.Series, registry_names: pd.Series) -> pd.Series:
     """Kind (one of ``KINDS``) of each pair of a roster name and the registry's name for the
     same ID number, on the index of ``roster_names``. A missing name on either side is
     ``different`` unless both are missing."""
-    a = name_key(roster_names)
-    b = name_key(pd.Series(registry_names.to_numpy(), index=roster_names.index))
+    left = _arrow(roster_names)
+    right = _arrow(pd.Series(registry_names.to_numpy(), index=roster_names.index))
+    # Most pairs are equal as written: only the others are keyed.
+    equal = pc.fill_null(pc.equal(left, right), False).to_numpy(zero_copy_only=False)
+    equal |= pc.and_(pc.is_null(left), pc.is_null(right)).to_numpy(zero_copy_only=False)
+    kinds = np.full(len(left), SAME, dtype=object)
+    rest = np.flatnonzero(~equal)
+    a = name_key(pd.Series(pd.arrays.ArrowStringArray(left.take(pa.array(rest)))))
+    b = name_key(pd.Series(pd.arrays.ArrowStringArray(right.take(pa.array(rest)))))
     same = (a == b).fillna(False).to_numpy(dtype=bool) | (a.isna() & b.isna()).to_numpy()
-    kinds = np.full(len(a), SAME, dtype=object)
-    todo = np.flatnonzero(~same)
+    todo = rest[~same]
     if len(todo):
-        pairs = pd.DataFrame({"a": a.iloc[todo].fillna(""), "b": b.iloc[todo].fillna("")})
+        a, b = a[~same], b[~same]
+        pairs = pd.DataFrame({"a": a.fillna("").to_numpy(), "b": b.fillna("").to_numpy()})
         codes, distinct = pd.factorize(pd.MultiIndex.from_frame(pairs))
-        left = np.asarray(distinct.get_level_values(0), dtype=object)
-        right = np.asarray(distinct.get_level_values(1), dtype=object)
+        ours = np.asarray(distinct.get_level_values(0), dtype=object)
+        theirs = np.asarray(distinct.get_level_values(1), dtype=object)
         judged = np.full(len(distinct), DIFFERENT, dtype=object)
         marked = normalize.contains(
-            pd.Series(left, dtype=normalize.STRING), PLACEHOLDER, regex=True
+            pd.Series(ours, dtype=normalize.STRING), PLACEHOLDER, regex=True
         )
         plain = np.flatnonzero(~marked)
-        judged[plain] = _classify_aligned(left[plain], right[plain])
+        judged[plain] = _classify_aligned(ours[plain], theirs[plain])
         for i in np.flatnonzero(marked):
-            judged[i] = _placeholder_kind(left[i], right[i])
+            judged[i] = _placeholder_kind(ours[i], theirs[i])
         kinds[todo] = judged[codes]
     return pd.Series(kinds, index=roster_names.index, dtype=normalize.STRING)
