@@ -16,17 +16,23 @@ never tokens or records. Stages:
    - ``id``: two ID tokens (the same ID number, 身份证号重复);
    - ``id_near``: a typo neighbour of an ID failing its check met the other record's ID, or a
      neighbour of its own (two typos of one number);
-   - ``name`` / ``reading``: name + sex + birth date, or a reading of the name + sex + birth
-     date. These runs are large (a common name on a common birthday is shared by dozens of
-     children nationally), and two valid IDs mean two people, so only pairs in which at least one
-     record lacks a valid ID are formed.
+   - ``name`` / ``reading`` / ``family``: name + sex + birth date, a reading of the name + sex
+     + birth date, the common readings of name and guardian + sex + birth date. These runs are
+     large (a common name on a common birthday is shared by dozens of children nationally),
+     and two valid IDs mean two people, so only pairs in which at least one record lacks a
+     valid ID are formed.
 
    A run longer than ``block_cap`` (a placeholder number or a test record typed in many schools)
    is not expanded; it is counted in the summary for a person to look at.
 3. **decisions**: candidate pairs are shuffled by their first record, so every bit of one pair
-   meets; the bits are ORed and a pair is a duplicate when the ID tokens met, or when name or
-   reading tokens met and either the typo neighbours met or one record has no usable ID.
-   Equal name + sex + birth date on two valid, different IDs is never a duplicate.
+   meets; the bits are ORed and a pair is a duplicate when the ID tokens met (class ``id``), or
+   when name or reading tokens met and either the typo neighbours met or one record has no
+   usable ID (class ``name``). Equal name + sex + birth date on two valid, different IDs is
+   never a duplicate. A record without an ID needs the family token as well
+   (``LinkSettings.missing_id_needs_guardian``, on by default): on three generated provinces of
+   20,000 records, name or reading, sex and birth date alone linked two pairs of different
+   children where one had no ID (李子/黎子 read alike; 任 also reads lin, 任芳/林芳), a precision
+   of 0.993; with the guardian's reading, 1.0 at the same recall.
 4. **returns**: the records of decided pairs are looked up by a broadcast join of their ids
    against the record columns of the exchange files; each pair gives one row to each side's
    province, shuffled by province and written by the workers as ``returns/<province>.parquet``
