@@ -546,3 +546,33 @@ def test_registry_table_may_be_passed_read(generated, generated_outcomes):
     again = check.police_check(roster, registry=table)
     pd.testing.assert_frame_equal(again.problems, generated_outcomes["registry"].problems)
     assert again.files == []
+
+
+def test_a_prepared_registry_serves_a_roster_chunk_by_chunk(generated, generated_outcomes):
+    folder, _, roster, _, _ = generated
+    registry = check.prepared(read_registry(folder / "registry.parquet"))
+    half = len(roster) // 2
+    parts = [
+        check.police_check(chunk, registry=registry)
+        for chunk in (roster.iloc[:half], roster.iloc[half:])
+    ]
+    whole = generated_outcomes["registry"]
+    for name in ("problems", "checksum_suggestions"):
+        joined = pd.concat([getattr(p, name) for p in parts], ignore_index=True)
+        expected = getattr(whole, name)
+        columns = list(expected.columns)
+        pd.testing.assert_frame_equal(
+            joined.sort_values(columns, ignore_index=True),
+            expected.sort_values(columns, ignore_index=True),
+        )
+
+
+def test_police_rules_have_data_docs_without_registry_names(hand_made, tmp_path):
+    roster, path, _ = hand_made
+    docs = tmp_path / "police_docs"
+    check.police_check(roster, registry=path, data_docs_dir=docs)
+    pages = list(docs.rglob("*.html"))
+    assert (docs / "index.html").is_file() and any("roster_police" in str(p) for p in pages)
+    text = "".join(p.read_text(encoding="utf-8") for p in pages)
+    assert "POLICE_NAME_MISMATCH" in text or "police_name" in text
+    assert "周建华" not in text and "钱多多" not in text

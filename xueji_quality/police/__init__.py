@@ -18,18 +18,24 @@ from __future__ import annotations
 
 from xueji_quality.police.check import (
     PoliceOutcome,
+    Registry,
     apply_checksum_suggestions,
+    file_facts,
     police_check,
     police_problems,
+    prepared,
 )
 from xueji_quality.police.exchange import read_results, request_table, write_request
 from xueji_quality.police.registry import read_registry
 
 __all__ = [
     "PoliceOutcome",
+    "Registry",
     "apply_checksum_suggestions",
+    "file_facts",
     "police_check",
     "police_problems",
+    "prepared",
     "read_registry",
     "read_results",
     "request_table",

@@ -398,10 +398,11 @@ def checksum_suggestions(roster: pd.DataFrame, registry: pa.Table | Registry) ->
     )
     same = same.fillna(False).to_numpy(dtype=bool)
     chosen, number = _only(rows[same], _take(registry.table.column("id_number"), right[same]))
-    suggestion = [
-        f"公安库核实：学生本人的号码应为 {n}（姓名与公安库一致），对照户口簿确认后更正"
-        for n in number
-    ]
+    suggestion = (
+        "公安库核实：学生本人的号码应为 "
+        + pd.Series(number, dtype="string")
+        + "（姓名与公安库一致），对照户口簿确认后更正"
+    ).to_numpy()
     return pd.DataFrame(
         {"record_id": frame["record_id"].iloc[chosen].to_numpy(), "suggestion": suggestion}
     ).astype("string")
@@ -489,7 +490,9 @@ def _rules(
     return out.astype({c: "string" for c in schema.PROBLEM_COLUMNS})
 
 
-def _facts(path: Path, rows: int) -> dict:
+def file_facts(path: Path | str, rows: int) -> dict:
+    """What the manifest may hold of a police file: its name, SHA-256 and row count."""
+    path = Path(path)
     return {"name": path.name, "sha256": sha256_file(path), "rows": int(rows)}
 
 
@@ -520,7 +523,7 @@ def police_check(
         if isinstance(registry, str | Path):
             path = Path(registry)
             registry = read_registry(path)
-            files.append(_facts(path, registry.num_rows))
+            files.append(file_facts(path, registry.num_rows))
         registry = prepared(registry)
         verdicts = _registry_verdicts(frame, sent, registry)
         checksum = checksum_suggestions(frame, registry)
@@ -528,7 +531,7 @@ def police_check(
         if isinstance(results, str | Path):
             path = Path(results)
             results = exchange.read_results(path)
-            files.append(_facts(path, results.num_rows))
+            files.append(file_facts(path, results.num_rows))
         verdicts = _results_verdicts(frame, sent, _strings(results))
     pending_rows = verdicts.index[verdicts["pending"].to_numpy(dtype=bool)].to_numpy()
     problems = _rules(frame, verdicts, suites_dir, data_docs_dir)
