@@ -230,7 +230,7 @@ def _with_debug(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
-        usage="%(prog)s [--debug] {sample,run,serve,evaluate,import-answers} ...",
+        usage="%(prog)s [--debug] {sample,run,serve,evaluate,import-answers,police-request} ...",
         description="中小学生学籍查重查错：按区县生成问题学籍清单",
     )
     parser.add_argument("--debug", action="store_true", help="出错时在终端显示完整回溯")
@@ -261,6 +261,11 @@ def _parser() -> argparse.ArgumentParser:
         default=1_000_000,
         help="超过此行数时分块生成并追加写入（内存只需一块），默认 1000000",
     )
+    sample.add_argument(
+        "--police",
+        action="store_true",
+        help="同时生成公安人口信息库摘录、比对结果文件与其真值（registry.parquet 等）",
+    )
 
     run = _with_debug(
         sub.add_parser(
@@ -287,6 +292,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--mask-ids", action="store_true", help="Excel 中身份证件号打码")
     run.add_argument("--suites", type=Path, default=None, help="GX 规则套件目录")
     run.add_argument("--linkage-config", type=Path, default=None, help="查重模型参数文件")
+    police = run.add_mutually_exclusive_group()
+    police.add_argument(
+        "--police-registry",
+        type=Path,
+        default=None,
+        help="公安人口信息库摘录（CSV/XLSX/Parquet），与学籍比对",
+    )
+    police.add_argument(
+        "--police-results",
+        type=Path,
+        default=None,
+        help="公安返回的比对结果文件（police-request 请求的答复）",
+    )
     run.add_argument(
         "--task-runner", choices=["threads", "dask"], default="threads", help="任务执行器"
     )
@@ -308,6 +326,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--mask-ids", action="store_true")
     serve.add_argument("--suites", type=Path, default=None, help="GX 规则套件目录")
     serve.add_argument("--linkage-config", type=Path, default=None, help="查重模型参数文件")
+
+    request = _with_debug(
+        sub.add_parser(
+            "police-request",
+            prog=f"{PROG} police-request",
+            help="为一次运行生成送公安核查的请求文件（仅身份证号与姓名）",
+            usage="%(prog)s RUN_DIR --out FILE.csv|FILE.xlsx",
+        )
+    )
+    request.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="一次运行的报告目录")
+    request.add_argument(
+        "--out", type=Path, required=True, help="请求文件（.csv 为带 BOM 的 UTF-8，.xlsx 为 Excel）"
+    )
 
     evaluate = _with_debug(
         sub.add_parser(
@@ -434,6 +465,10 @@ def _sample(args: argparse.Namespace) -> int:
         counties=args.counties,
         chunk_rows=args.chunk_rows,
     )
+    if args.police:
+        from xueji_quality.generator.police import write_police
+
+        summary |= write_police(args.out, args.seed, args.province)
     for key, value in summary.items():
         print(f"{key}: {value}")
     return 0
@@ -446,11 +481,33 @@ def _check_settings(args: argparse.Namespace) -> None:
         preflight.check_json_file(args.linkage_config)
 
 
+def _police_request(args: argparse.Namespace) -> int:
+    preflight.check_folder(args.run_dir, "RUN_DIR", "运行报告目录")
+    preflight.check_output_folder(args.out.parent, "--out")
+    from xueji_quality.police import runs, write_request
+
+    table = runs.request_from_run(args.run_dir)
+    write_request(table, args.out)
+    print(f"送核请求 {len(table)} 条（身份证号与姓名各一，去重）写入 {args.out}")
+    return 0
+
+
+def _check_police_file(path: Path | None, option: str) -> None:
+    if path is None:
+        return
+    if not path.is_file():
+        raise InputError(str(path), f"{option} 指定的文件不存在")
+    if path.stat().st_size == 0:
+        raise InputError(str(path), "文件为空（0 字节）")
+
+
 def _run(args: argparse.Namespace) -> int:
     # Before Prefect, its server and the workers: a refused run costs a second.
     preflight.check_exports(args.inputs)
     preflight.check_output_folder(args.out)
     _check_settings(args)
+    _check_police_file(args.police_registry, "--police-registry")
+    _check_police_file(args.police_results, "--police-results")
     if args.counties:
         preflight.check_counties(args.counties, args.province)
     _prepare_prefect()
@@ -480,6 +537,8 @@ def _run(args: argparse.Namespace) -> int:
                 linkage_config=str(args.linkage_config) if args.linkage_config else None,
                 # Dask workers are processes already; threads need processes to use both cores.
                 report_processes=1 if args.task_runner == "dask" else 2,
+                police_registry=str(args.police_registry) if args.police_registry else None,
+                police_results=str(args.police_results) if args.police_results else None,
             )
     rows = result["rows"]
     problems = result["problems"]
@@ -567,6 +626,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "serve": _serve,
     "evaluate": _evaluate,
     "import-answers": _import_answers,
+    "police-request": _police_request,
 }
 
 

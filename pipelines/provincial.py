@@ -153,6 +153,32 @@ def validate_roster(
     return problems
 
 
+@task(name="police", cache_policy=NO_CACHE)
+def police_roster(
+    store: staging.StagedStore,
+    registry: Path | None,
+    results: Path | None,
+    suites_dir: Path | None,
+    data_docs_dir: Path,
+):
+    from xueji_quality.police import runs
+
+    outcome = runs.check_staged(
+        store,
+        registry=registry,
+        results=results,
+        suites_dir=suites_dir,
+        data_docs_dir=data_docs_dir,
+    )
+    get_run_logger().info(
+        "公安比对：送核 %d 条，发现问题 %d 条，待比对 %d 条",
+        outcome.sent,
+        len(outcome.problems),
+        len(outcome.pending),
+    )
+    return outcome
+
+
 @task(name="link", cache_policy=NO_CACHE)
 def link_roster(
     store: staging.StagedStore, config_path: Path | None, alone: bool, as_of: date
@@ -277,6 +303,8 @@ def provincial_run(
     suites_dir: str | None = None,
     linkage_config: str | None = None,
     report_processes: int = 2,
+    police_registry: str | None = None,
+    police_results: str | None = None,
 ) -> dict:
     """Check one provincial export (or an inbox folder of them) and publish the county lists.
 
@@ -284,7 +312,9 @@ def provincial_run(
     default today); ``counties`` / ``schools`` (学校标识码): only these records' problems, duplicate
     groups and county lists; ``suites_dir`` / ``linkage_config``: edited rule suites and linkage
     parameters; ``report_processes``: worker processes writing county workbooks (1 under a
-    Dask runner, whose workers are processes already).
+    Dask runner, whose workers are processes already); ``police_registry`` /
+    ``police_results``: a population registry extract or the police's result file, for the
+    police cross-check (身份证号不存在, 身份证号与姓名不匹配, 已注销).
     """
     logger = get_run_logger()
     run_date = as_of or date.today()
@@ -337,6 +367,8 @@ def provincial_run(
                 report_processes=report_processes,
                 stage_done=stage_done,
                 timings=timings,
+                police_registry=police_registry,
+                police_results=police_results,
             )
         finally:
             store.remove()
@@ -358,6 +390,8 @@ def _check_and_report(
     report_processes: int,
     stage_done,
     timings: dict[str, float],
+    police_registry: str | None = None,
+    police_results: str | None = None,
 ) -> dict:
     logger = get_run_logger()
     run_id = reports.new_run_id(out_root, province, run_date)
@@ -372,6 +406,26 @@ def _check_and_report(
             Path(suites_dir) if suites_dir else None,
         )
         stage_done("validate", started, store.rows_staged)
+
+        police_facts = None
+        if police_registry or police_results:
+            police_started = time.perf_counter()
+            from xueji_quality import police
+            from xueji_quality.police import runs
+
+            checked = police_roster(
+                store,
+                Path(police_registry) if police_registry else None,
+                Path(police_results) if police_results else None,
+                Path(suites_dir) if suites_dir else None,
+                staging_folder / "data_docs" / "police",
+            )
+            problems = police.apply_checksum_suggestions(
+                pd.concat([problems, checked.problems], ignore_index=True),
+                checked.checksum_suggestions,
+            )
+            police_facts = runs.manifest_facts(checked)
+            timings["police"] = time.perf_counter() - police_started
 
         started = time.perf_counter()
         linked = link_roster(
@@ -485,6 +539,8 @@ def _check_and_report(
             },
         )
         manifest["answers"] = answered.counts
+        if police_facts is not None:
+            manifest["police"] = police_facts
         reports.write_manifest(staging_folder, manifest)
         previous = previous_manifest(out_root)
         started = time.perf_counter()
