@@ -12,16 +12,12 @@ import pytest
 from linkage_rows import valid_id
 
 from xueji_quality.linkage import find_duplicates, load_config
+from xueji_quality.linkage.blocks import pairs_in_blocks, sub_block_window
 from xueji_quality.linkage.classify import check_blocking
-from xueji_quality.linkage.index import (
-    block_keys,
-    candidate_pairs,
-    id_value_digits,
-    pairs_in_blocks,
-    prepare_records,
-    sub_block_window,
-    take_rows,
-)
+from xueji_quality.linkage.index import candidate_pairs
+from xueji_quality.linkage.keys import block_keys
+from xueji_quality.linkage.records import prepare_records
+from xueji_quality.linkage.text import take_rows
 from xueji_quality.standards import resident_id
 
 
@@ -145,7 +141,7 @@ def test_block_keys_combine_fields_and_missing_values():
 def test_id_values_round_trip_through_their_digits():
     number = valid_id(123)
     records = prepare_records(roster({"record_id": "a", "id_number": number}))
-    digits = id_value_digits(records.id_value)[0]
+    digits = resident_id.values_to_digits(records.id_value)[0]
     assert "".join("0123456789X"[d] for d in digits) == number
     assert records.id_valid[0] and records.id_value[0] < 2**62
 
@@ -310,29 +306,32 @@ def test_student_numbers_other_than_g_plus_own_id_are_blocked():
     )
 
 
-def test_id_digits_read_from_bytes_agree_with_the_standard():
+def test_ids_are_read_as_the_standard_reads_them():
     import pyarrow as pa
 
-    from xueji_quality.linkage.index import _id_digits
+    from xueji_quality.standards import iso7064
 
-    values = pa.array(
-        [
-            "11010519491231002X",
-            "34052419800101001X",
-            "110105194912310021",
-            "1101051949123100x2",  # lower-case x inside
-            "1101051949123100X2",
-            "１１０１０５１９４９１２３１００２X",  # full-width: not ASCII
-            "11010519491231002",
-            "A1010519491231002X",
-            "110105194912310:2X",
-            "11010519491231002/",
-            None,
-            "",
-        ],
-        pa.large_string(),
+    values = [
+        "11010519491231002X",
+        "34052419800101001X",
+        "110105194912310021",
+        "1101051949123100x2",  # lower-case x inside
+        "1101051949123100X2",
+        "１１０１０５１９４９１２３１００２X",  # full-width: not ASCII
+        "11010519491231002",
+        "A1010519491231002X",
+        "110105194912310:2X",
+        "11010519491231002/",
+        "11010519491231002:",  # ':' follows '9' in ASCII: no check character
+        None,
+        "",
+    ]
+    records = prepare_records(
+        roster(*({"record_id": str(i), "id_number": v} for i, v in enumerate(values)))
     )
-    digits, shape = _id_digits(values)
-    expected_digits, expected_shape = resident_id.digit_matrix(values)
-    assert shape.tolist() == expected_shape.tolist()
-    assert (digits == expected_digits).all()
+    digits, shape = resident_id.digit_matrix(pa.array(values, pa.large_string()))
+    expected_values = np.where(shape, resident_id.digits_to_values(digits), -1)
+    assert records.id_value.tolist() == expected_values.tolist()
+    assert records.id_valid.tolist() == (shape & iso7064.check_ok_column(digits)).tolist()
+    assert records.id_valid.tolist()[:3] == [True, True, False]
+    assert records.id_value[10] == -1

@@ -18,15 +18,13 @@ from xueji_quality.linkage import (
     load_config,
     pairs_from_groups,
 )
+from xueji_quality.linkage.blocks import pairs_in_blocks
 from xueji_quality.linkage.classify import classify, weight_tables
 from xueji_quality.linkage.cluster import group_id
 from xueji_quality.linkage.compare import LEVELS, compare_pairs, id_levels, text_levels
-from xueji_quality.linkage.index import (
-    candidate_pairs,
-    char_readings,
-    pairs_in_blocks,
-    prepare_records,
-)
+from xueji_quality.linkage.index import candidate_pairs
+from xueji_quality.linkage.records import prepare_records
+from xueji_quality.linkage.text import char_readings
 from xueji_quality.standards import iso7064
 
 

@@ -1,10 +1,12 @@
 """Duplicate detection (查重) for student rosters: index → compare → classify → cluster.
 
-The three recordlinkage steps are kept apart with plain tables between them:
-``index.candidate_pairs`` (integer position arrays from several blocking passes),
-``compare.compare_pairs`` (one discrete level per field and pair), ``classify.classify``
-(Fellegi-Sunter weights from config/linkage.json, threshold, the equal-ID rule), then
-``cluster.build_groups`` (connected components, stable group ids, Chinese reasons).
+recordlinkage is the frame, with plain tables between the steps: ``records.prepare_records``
+turns the roster into integer codes; ``index.candidate_links`` runs the blocking passes declared
+in config/linkage.json as index algorithms of a ``recordlinkage.Index`` (a MultiIndex of roster
+positions); ``compare.compare_links`` runs one compare feature per field through
+``recordlinkage.Compare`` (a DataFrame of discrete levels); ``classify.classify`` applies the
+project's Fellegi-Sunter weights from config/linkage.json, the threshold and the equal-ID rule;
+``cluster.build_groups`` forms connected components, stable group ids and Chinese reasons.
 
 Finds the Ministry's class 1 (身份证号重复: one normalised ID in two or more records, in one school
 or across schools and counties, dup_class DUP_ID) and class 3 (疑似重复, DUP_FUZZY: one-digit ID
@@ -29,9 +31,12 @@ import pandas as pd
 
 from xueji_quality.linkage.classify import check_blocking, classify
 from xueji_quality.linkage.cluster import build_groups, pair_reasons
-from xueji_quality.linkage.compare import LEVELS, compare_pairs
+from xueji_quality.linkage.compare import LEVELS, compare_links
 from xueji_quality.linkage.evaluate import evaluate, format_evaluation, pairs_from_groups
-from xueji_quality.linkage.index import candidate_pairs, prepare_records, take_rows
+from xueji_quality.linkage.index import candidate_links
+from xueji_quality.linkage.passes import LinkageConfigError, declared_passes
+from xueji_quality.linkage.records import prepare_records
+from xueji_quality.linkage.text import take_rows
 from xueji_quality.memory import release_unused
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "linkage.json"
@@ -58,6 +63,7 @@ __all__ = [
     "COLUMNS_USED",
     "DEFAULT_CONFIG",
     "LinkResult",
+    "LinkageConfigError",
     "evaluate",
     "find_duplicates",
     "format_evaluation",
@@ -103,6 +109,8 @@ def find_duplicates(
     a grade, one of the checks of whether a valid ID is consistent with its record.
     """
     config = load_config(config_path)
+    source = str(config_path) if config_path is not None else str(DEFAULT_CONFIG)
+    declared_passes(config, source)  # a configuration error before the roster is read
     check_blocking(config)
     if not roster.index.equals(pd.RangeIndex(len(roster))):
         roster = roster.reset_index(drop=True)
@@ -115,13 +123,13 @@ def find_duplicates(
     clock = time.perf_counter()
 
     release_unused()
-    a, b, stats = candidate_pairs(records, config)
+    candidates, stats = candidate_links(records, config, source)
     release_unused()
     timings["index"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
-    features = compare_pairs(records, a, b)
-    del a, b
+    features = compare_links(records, candidates)
+    del candidates
     timings["compare"] = time.perf_counter() - clock
     clock = time.perf_counter()
 

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from xueji_quality.linkage.compare import LEVELS, compare_pairs
-from xueji_quality.linkage.index import Records, one_side_without_consistent_id
+from xueji_quality.linkage.passes import one_side_without_consistent_id
+from xueji_quality.linkage.records import Records
 
 FEATURES: tuple[str, ...] = tuple(LEVELS)
 

@@ -21,13 +21,9 @@ from scipy.sparse.csgraph import connected_components
 
 from xueji_quality import schema
 from xueji_quality.linkage.compare import LEVELS
-from xueji_quality.linkage.index import (
-    Records,
-    chunked_text,
-    conflict_texts,
-    take_rows,
-    text_values,
-)
+from xueji_quality.linkage.consistency import conflict_texts
+from xueji_quality.linkage.records import Records
+from xueji_quality.linkage.text import chunked_text, take_rows, text_values
 
 _EQUAL_FIELDS = (("name", "姓名"), ("sex", "性别"), ("birth", "出生日期"), ("guardian", "监护人"))
 

@@ -1,4 +1,4 @@
-"""Comparison vectors (比对): one row per candidate pair, one discrete level per field.
+"""Comparison vectors (比对) through recordlinkage's Compare: one discrete level per field.
 
 Levels are what the Fellegi-Sunter model weighs (config/linkage.json gives m and u per level):
 
@@ -24,8 +24,10 @@ For name and guardian the share of records holding the agreeing value is kept ne
 When the children's names share their first character, the guardian's share is taken among
 guardians of that surname (the surname must not be counted twice).
 
-ID digits are compared as (pairs, 18) matrices decoded from the int64 ID values of the pair's
-records; names and guardians are compared once per distinct pair of values (names repeat heavily),
+Each field is a ``recordlinkage.base.BaseCompareFeature`` run by ``recordlinkage.Compare`` on
+the pairs (a MultiIndex of positions) and a small frame of integer codes (``Records.frame(rows)``,
+the records the pairs touch). ID digits are compared as (pairs, 18) matrices decoded from the
+int64 ID values; names and guardians once per distinct pair of values (names repeat heavily),
 with jellyfish doing the string distance.
 """
 
@@ -36,8 +38,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import recordlinkage
+from recordlinkage.base import BaseCompareFeature
 
-from xueji_quality.linkage.index import Records, char_readings
+from xueji_quality.linkage.records import Records, pair_index, pair_positions
+from xueji_quality.linkage.text import char_readings
+from xueji_quality.standards import resident_id
 
 LEVELS: dict[str, tuple[str, ...]] = {
     "id": (
@@ -58,6 +64,23 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "region": ("equal", "different", "missing"),
     "student_no": ("equal", "different", "missing"),
 }
+# The comparison table: the pair's positions, then the levels and shares.
+COLUMNS = (
+    "a",
+    "b",
+    "id",
+    "id_position",
+    "name",
+    "birth",
+    "sex",
+    "guardian",
+    "name_share",
+    "guardian_share",
+    "region",
+    "student_no",
+)
+# Pairs compared at a time (bounds the per-pair columns Compare gathers).
+COMPARE_BATCH = 1 << 20
 
 
 def level(feature: str, name: str) -> int:
@@ -71,34 +94,38 @@ def id_parts_agree(differs: np.ndarray) -> np.ndarray:
     return sequence & (~differs[:, :6].any(axis=1) | ~differs[:, 6:14].any(axis=1))
 
 
-def id_levels(records: Records, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """ID level of each pair and the 1-based first differing position (0 when not applicable)."""
-    da, db = records.digits(a), records.digits(b)
+# --- the ID -----------------------------------------------------------------------------------
+
+ID_COLUMNS = ["id_value", "id_valid", "id_consistent", "carried_id", "name_code"]
+
+
+def id_level_values(left: dict, right: dict) -> tuple[np.ndarray, np.ndarray]:
+    """ID level of each pair and the 1-based first differing position (0 when not applicable),
+    from the ID_COLUMNS values of the two sides."""
+    value_a, value_b = left["id_value"], right["id_value"]
+    da, db = resident_id.values_to_digits(value_a), resident_id.values_to_digits(value_b)
     differs = da != db
     count = differs.sum(axis=1)
     first = np.argmax(differs, axis=1)
     nxt = np.minimum(first + 1, 17)
-    rows = np.arange(len(a))
+    rows = np.arange(len(value_a))
     swapped = (
         (count == 2)
         & differs[rows, nxt]
         & (da[rows, first] == db[rows, nxt])
         & (da[rows, nxt] == db[rows, first])
     )
-    shape_a, shape_b = records.id_value[a] >= 0, records.id_value[b] >= 0
-    valid_a, valid_b = records.id_valid[a], records.id_valid[b]
-    both = shape_a & shape_b
-    sno_a, sno_b = records.student_no_ids(a), records.student_no_ids(b)
-    value_a, value_b = records.id_value[a], records.id_value[b]
+    both = (value_a >= 0) & (value_b >= 0)
+    sno_a, sno_b = left["carried_id"], right["carried_id"]
     via_sno = ((sno_a >= 0) & ((sno_a == value_b) | (sno_a == sno_b))) | (
         (sno_b >= 0) & (sno_b == value_a)
     )
-    both_valid = both & valid_a & valid_b
-    consistent = records.id_consistent(a) & records.id_consistent(b)
+    both_valid = both & left["id_valid"] & right["id_valid"]
+    consistent = left["id_consistent"] & right["id_consistent"]
     # One address and birth day, another sequence number: two children born the same day at the
     # same place (twins), whatever else their records get wrong; but twins are not given one
     # name, so with one name written alike it is one child whose sequence was typed anew.
-    same_name = (records.name_code[a] >= 0) & (records.name_code[a] == records.name_code[b])
+    same_name = (left["name_code"] >= 0) & (left["name_code"] == right["name_code"])
     twin_numbers = ~differs[:, :14].any(axis=1)
     rules = (
         ("equal", both & (count == 0)),
@@ -120,6 +147,36 @@ def id_levels(records: Records, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarra
         np.isin(levels, [level("id", "one_digit"), level("id", "transposed")]), first + 1, 0
     )
     return levels, position.astype(np.int8)
+
+
+def _sides(names: list[str], columns: tuple[pd.Series, ...]) -> tuple[dict, dict]:
+    """The Series recordlinkage hands a feature (left columns, then right) as two dicts of
+    numpy arrays."""
+    k = len(names)
+    left = {name: column.to_numpy() for name, column in zip(names, columns[:k], strict=True)}
+    right = {name: column.to_numpy() for name, column in zip(names, columns[k:], strict=True)}
+    return left, right
+
+
+class IdNumberLevel(BaseCompareFeature):
+    """The ID field: its level and the first differing position."""
+
+    def __init__(self) -> None:
+        super().__init__(ID_COLUMNS, ID_COLUMNS, label=["id", "id_position"])
+
+    def _compute_vectorized(self, *columns: pd.Series):
+        return id_level_values(*_sides(ID_COLUMNS, columns))
+
+
+def id_levels(records: Records, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ID level of each pair (positions a, b) and the 1-based first differing position."""
+    frame_a, frame_b = records.frame(a), records.frame(b)
+    left = {name: frame_a[name].to_numpy() for name in ID_COLUMNS}
+    right = {name: frame_b[name].to_numpy() for name in ID_COLUMNS}
+    return id_level_values(left, right)
+
+
+# --- names and guardians ----------------------------------------------------------------------
 
 
 def text_similarity(left: str, right: str) -> str:
@@ -147,17 +204,19 @@ def _texts(values: pa.Array | list[str], codes: np.ndarray) -> list[str]:
     return [values[i] for i in codes.tolist()]
 
 
-def text_levels(
-    codes: np.ndarray,
+def text_level_values(
+    ca: np.ndarray,
+    cb: np.ndarray,
     values: pa.Array | list[str],
-    raw_codes: np.ndarray | None,
-    a: np.ndarray,
-    b: np.ndarray,
+    raw_a: np.ndarray | None,
+    raw_b: np.ndarray | None,
     feature: str,
 ) -> np.ndarray:
-    """Name-like comparison, computed once per distinct (code, code) pair."""
-    ca, cb = codes[a].astype(np.int64), codes[b].astype(np.int64)
-    out = np.full(len(a), level(feature, "missing"), dtype=np.int8)
+    """Name-like comparison of the value codes of the two sides, computed once per distinct
+    (code, code) pair; with raw codes, equal cleaned values written differently are
+    equal_after_cleaning."""
+    ca, cb = np.asarray(ca, dtype=np.int64), np.asarray(cb, dtype=np.int64)
+    out = np.full(len(ca), level(feature, "missing"), dtype=np.int8)
     known = (ca >= 0) & (cb >= 0)
     if known.any():
         width = max(len(values), 1)
@@ -169,18 +228,24 @@ def text_levels(
             dtype=np.int8,
         )
         out[known] = computed[inverse]
-    if raw_codes is not None:
-        cleaned_only = (out == level(feature, "equal")) & (raw_codes[a] != raw_codes[b])
+    if raw_a is not None:
+        cleaned_only = (out == level(feature, "equal")) & (raw_a != raw_b)
         out[cleaned_only] = level(feature, "equal_after_cleaning")
     return out
 
 
-def _equality_levels(left: np.ndarray, right: np.ndarray, missing_left, missing_right, feature):
-    return np.select(
-        [missing_left | missing_right, left == right],
-        [level(feature, "missing"), level(feature, "equal")],
-        level(feature, "different"),
-    ).astype(np.int8)
+def text_levels(
+    codes: np.ndarray,
+    values: pa.Array | list[str],
+    raw_codes: np.ndarray | None,
+    a: np.ndarray,
+    b: np.ndarray,
+    feature: str,
+) -> np.ndarray:
+    """``text_level_values`` of the pairs (positions a, b) of one coded field."""
+    raw_a = None if raw_codes is None else raw_codes[a]
+    raw_b = None if raw_codes is None else raw_codes[b]
+    return text_level_values(codes[a], codes[b], values, raw_a, raw_b, feature)
 
 
 def _value_shares(codes: np.ndarray) -> np.ndarray:
@@ -202,81 +267,152 @@ def _surname_table(values: pa.Array | list[str]) -> np.ndarray:
     return np.append(first.indices.to_numpy(zero_copy_only=False), -1).astype(np.int64)
 
 
-def _guardian_shares(records: Records, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Share of the agreeing guardian among comparable records, per pair.
+class NameLevel(BaseCompareFeature):
+    """The name: its level (jellyfish for the similar names) and the share of the left name."""
+
+    COLUMNS = ["name_code", "name_raw_code"]
+
+    def __init__(self, records: Records) -> None:
+        super().__init__(self.COLUMNS, self.COLUMNS, label=["name", "name_share"])
+        self.names = records.names
+        self.shares = _value_shares(records.name_code)
+
+    def _compute_vectorized(self, *columns: pd.Series):
+        left, right = _sides(self.COLUMNS, columns)
+        levels = text_level_values(
+            left["name_code"],
+            right["name_code"],
+            self.names,
+            left["name_raw_code"],
+            right["name_raw_code"],
+            "name",
+        )
+        return levels, self.shares[left["name_code"]]
+
+
+class GuardianLevel(BaseCompareFeature):
+    """The guardian: its level and the share of the agreeing guardian among comparable records.
 
     A child usually carries the guardian's surname, so when the two children's names share their
     first character the guardians' surnames agree already: the guardian's given name is the new
     evidence, and its share is counted among guardians of that surname only.
     """
-    codes = records.guardian_code
-    overall = _value_shares(codes)[codes[a]]
-    surname_table = _surname_table(records.guardians)
-    counts = np.bincount(codes[codes >= 0], minlength=len(records.guardians))
-    per_surname = np.bincount(
-        surname_table[: len(counts)],
-        weights=counts,
-        minlength=int(surname_table.max(initial=-1)) + 1,
-    ).astype(np.int64)
-    code = codes[a]
-    has = code >= 0
-    within = np.zeros(len(a))
-    surname = surname_table[code[has]]
-    within[has] = np.maximum(counts[code[has]] - 2, 0) / np.maximum(per_surname[surname] - 2, 1)
-    child_first = _surname_table(records.names)
-    first_a, first_b = child_first[records.name_code[a]], child_first[records.name_code[b]]
-    same_surname = (first_a >= 0) & (first_a == first_b)
-    return np.where(same_surname & has, np.maximum(within, overall), overall)
+
+    COLUMNS = ["guardian_code", "name_code"]
+
+    def __init__(self, records: Records) -> None:
+        super().__init__(self.COLUMNS, self.COLUMNS, label=["guardian", "guardian_share"])
+        codes = records.guardian_code
+        self.guardians = records.guardians
+        self.overall = _value_shares(codes)
+        self.surname = _surname_table(records.guardians)
+        self.counts = np.bincount(codes[codes >= 0], minlength=len(records.guardians))
+        self.per_surname = np.bincount(
+            self.surname[: len(self.counts)],
+            weights=self.counts,
+            minlength=int(self.surname.max(initial=-1)) + 1,
+        ).astype(np.int64)
+        self.child_first = _surname_table(records.names)
+
+    def _compute_vectorized(self, *columns: pd.Series):
+        left, right = _sides(self.COLUMNS, columns)
+        code = left["guardian_code"]
+        levels = text_level_values(
+            code, right["guardian_code"], self.guardians, None, None, "guardian"
+        )
+        overall = self.overall[code]
+        has = code >= 0
+        within = np.zeros(len(code))
+        surname = self.surname[code[has]]
+        within[has] = np.maximum(self.counts[code[has]] - 2, 0) / np.maximum(
+            self.per_surname[surname] - 2, 1
+        )
+        first_a = self.child_first[left["name_code"]]
+        first_b = self.child_first[right["name_code"]]
+        same_surname = (first_a >= 0) & (first_a == first_b)
+        return levels, np.where(same_surname & has, np.maximum(within, overall), overall)
+
+
+# --- dates and codes --------------------------------------------------------------------------
+
+
+class BirthDateLevel(BaseCompareFeature):
+    """The birth date: equal, day and month swapped, another year only, different, missing."""
+
+    COLUMNS = ["birth_year", "birth_month", "birth_day"]
+
+    def __init__(self) -> None:
+        super().__init__(self.COLUMNS, self.COLUMNS, label="birth")
+
+    def _compute_vectorized(self, *columns: pd.Series):
+        left, right = _sides(self.COLUMNS, columns)
+        ya, yb = left["birth_year"], right["birth_year"]
+        ma, mb = left["birth_month"], right["birth_month"]
+        da, db = left["birth_day"], right["birth_day"]
+        return np.select(
+            [
+                (ya == 0) | (yb == 0),
+                (ya == yb) & (ma == mb) & (da == db),
+                (ya == yb) & (ma == db) & (da == mb) & (ma != da),
+                (ma == mb) & (da == db),
+            ],
+            [
+                level("birth", "missing"),
+                level("birth", "equal"),
+                level("birth", "swapped"),
+                level("birth", "year_differs"),
+            ],
+            level("birth", "different"),
+        ).astype(np.int8)
+
+
+class CodeEquality(BaseCompareFeature):
+    """A coded field compared for equality; codes below ``smallest`` are missing."""
+
+    def __init__(self, column: str, feature: str, smallest: int = 0) -> None:
+        super().__init__(column, column, label=feature)
+        self.feature, self.smallest = feature, smallest
+
+    def _compute_vectorized(self, left: pd.Series, right: pd.Series):
+        x, y = left.to_numpy(), right.to_numpy()
+        return np.select(
+            [(x < self.smallest) | (y < self.smallest), x == y],
+            [level(self.feature, "missing"), level(self.feature, "equal")],
+            level(self.feature, "different"),
+        ).astype(np.int8)
+
+
+def comparator(records: Records) -> recordlinkage.Compare:
+    """recordlinkage's Compare holding one feature per field, for the pairs of ``records``."""
+    return recordlinkage.Compare(
+        features=[
+            IdNumberLevel(),
+            NameLevel(records),
+            BirthDateLevel(),
+            CodeEquality("sex", "sex", smallest=1),
+            GuardianLevel(records),
+            CodeEquality("region", "region"),
+            CodeEquality("student_no", "student_no"),
+        ]
+    )
+
+
+def compare_links(records: Records, pairs: pd.MultiIndex) -> pd.DataFrame:
+    """The comparison table (COLUMNS) of the pairs, a row per pair in their order: Compare runs
+    on a batch of pairs at a time, with the frame of the records that batch touches."""
+    compare = comparator(records)
+    tables = []
+    for start in range(0, max(len(pairs), 1), COMPARE_BATCH):
+        batch = pairs[start : start + COMPARE_BATCH]
+        a, b = pair_positions(batch)
+        frame = records.frame(np.unique(np.r_[a, b]))
+        vectors = compare.compute(batch, frame).reset_index(drop=True)
+        vectors.insert(0, "b", b)
+        vectors.insert(0, "a", a)
+        tables.append(vectors[list(COLUMNS)])
+    return tables[0] if len(tables) == 1 else pd.concat(tables, ignore_index=True)
 
 
 def compare_pairs(records: Records, a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
-    """Comparison vector of every candidate pair (positions a < b)."""
-    id_level, id_position = id_levels(records, a, b)
-    ya, yb = records.birth_year[a], records.birth_year[b]
-    ma, mb = records.birth_month[a], records.birth_month[b]
-    dda, ddb = records.birth_day[a], records.birth_day[b]
-    birth = np.select(
-        [
-            (ya == 0) | (yb == 0),
-            (ya == yb) & (ma == mb) & (dda == ddb),
-            (ya == yb) & (ma == ddb) & (dda == mb) & (ma != dda),
-            (ma == mb) & (dda == ddb),
-        ],
-        [
-            level("birth", "missing"),
-            level("birth", "equal"),
-            level("birth", "swapped"),
-            level("birth", "year_differs"),
-        ],
-        level("birth", "different"),
-    ).astype(np.int8)
-    sa, sb = records.sex[a], records.sex[b]
-    sno_a, sno_b = records.student_no_at(a), records.student_no_at(b)
-    name_share = _value_shares(records.name_code)
-    guardian_share = _guardian_shares(records, a, b)
-    return pd.DataFrame(
-        {
-            "a": a,
-            "b": b,
-            "id": id_level,
-            "id_position": id_position,
-            "name": text_levels(
-                records.name_code, records.names, records.name_raw_code, a, b, "name"
-            ),
-            "birth": birth,
-            "sex": _equality_levels(sa, sb, sa == 0, sb == 0, "sex"),
-            "guardian": text_levels(
-                records.guardian_code, records.guardians, None, a, b, "guardian"
-            ),
-            "name_share": name_share[records.name_code[a]],
-            "guardian_share": guardian_share,
-            "region": _equality_levels(
-                records.region[a],
-                records.region[b],
-                records.region[a] < 0,
-                records.region[b] < 0,
-                "region",
-            ),
-            "student_no": _equality_levels(sno_a, sno_b, sno_a < 0, sno_b < 0, "student_no"),
-        }
-    )
+    """Comparison table of the pairs at positions (a, b), in their order."""
+    return compare_links(records, pair_index(a, b))
