@@ -78,7 +78,7 @@ def run_exports(run_dir: Path) -> tuple[list[Path], str]:
     gone or changed since (another SHA-256) is an input error."""
     manifest = _run_manifest(run_dir)
     paths = []
-    for entry in manifest.get("files", []):
+    for entry in manifest.get("inputs", []):
         path = Path(entry["path"])
         if not path.is_file():
             raise InputError(str(path), "该次运行读取的导出文件已不存在")
