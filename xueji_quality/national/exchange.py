@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from xueji_quality import run_folders, staging
+from xueji_quality import staging
 from xueji_quality.errors import InputError
 from xueji_quality.files import sha256_file
 from xueji_quality.national.tokens import (
@@ -52,9 +52,11 @@ from xueji_quality.national.tokens import (
     NationalKey,
     record_tokens,
 )
-from xueji_quality.reports.manifest import MANIFEST_NAME
 
 METADATA_KEY = b"xueji.national"
+# A published run's manifest (reports.manifest.MANIFEST_NAME; not imported, so that Dask workers
+# reading exchange files never import the report writers).
+MANIFEST_NAME = "manifest.json"
 ROW_GROUP_ROWS = 250_000
 # Staged rows tokenised at a time (bounds the export's memory).
 CHUNK_ROWS = 1_000_000
@@ -259,6 +261,8 @@ def export_national(
     manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
     province = str(manifest["province"])
     paths = _run_inputs(run_dir, manifest, [Path(p) for p in inputs] if inputs else None)
+    from xueji_quality import run_folders
+
     folder = run_folders.roster_folder(run_dir.parent)
     store = staging.stage_exports(paths, province, folder)
     try:
