@@ -33,15 +33,15 @@ import numpy as np
 from xueji_quality.linkage.records import CHUNK_ROWS, Records
 from xueji_quality.standards import resident_id
 
-FIELDS: dict[str, str] = {
-    "name": "姓名",
-    "guardian": "监护人",
-    "birth_date": "出生日期",
-    "sex": "性别",
-    "household_region": "户口所在地",
-    "id_number": "身份证号",
-    "student_no": "学籍号",
-}
+FIELDS: tuple[str, ...] = (
+    "name",
+    "guardian",
+    "birth_date",
+    "sex",
+    "household_region",
+    "id_number",
+    "student_no",
+)
 # transform -> the fields it applies to
 TRANSFORMS: dict[str, tuple[str, ...]] = {
     "pinyin": ("name", "guardian"),
