@@ -92,7 +92,17 @@ class KeyPart:
 
 
 def parse_part(text: str) -> KeyPart:
-    """The part a declared text names, or UnknownKeyPart saying what is unknown."""
+    """The part a declared text names, or UnknownKeyPart saying what is unknown.
+
+    >>> parse_part("pinyin(name)")
+    KeyPart(field='name', transform='pinyin')
+    >>> parse_part("birth_date_unordered").text
+    'unordered_month_day(birth_date)'
+    >>> parse_part("soundex(name)")
+    Traceback (most recent call last):
+        ...
+    xueji_quality.linkage.keys.UnknownKeyPart: 未知变换 soundex（可用变换：pinyin、unordered_month_day、year_month、year、address、date、sequence、masked_position、adjacent_pair_canonical、one_edit_valid_neighbours、carried_id）
+    """
     if not isinstance(text, str):
         raise UnknownKeyPart(f"键的组成应为文本（字段或 变换(字段)），不是 {text!r}")
     text = ALIASES.get(text.strip(), text)
