@@ -195,7 +195,7 @@ def test_county_files_and_names(report_run):
 def test_workbook_sheets_headers_and_dropdown(report_run):
     run_dir, _ = report_run
     book = workbook_of(run_dir, LIWAN)
-    assert book.sheetnames == ["说明", "汇总", "错误学籍", "重复学籍", "清单标识"]
+    assert book.sheetnames == ["说明", "汇总", "错误学籍", "重复学籍", "提醒", "清单标识"]
     assert book["清单标识"].sheet_state == "hidden"
     assert book["清单标识"]["B2"].value == LIWAN
     problems = book["错误学籍"]
@@ -205,11 +205,20 @@ def test_workbook_sheets_headers_and_dropdown(report_run):
     assert problems.auto_filter.ref is not None
     duplicates = book["重复学籍"]
     assert [c.value for c in duplicates[1]] == list(workbook.headers(workbook.duplicate_columns()))
-    for sheet, column in ((problems, "O"), (duplicates, "N")):
+    for sheet, column, actions in (
+        (problems, "P", "佐证,变更,删除"),
+        (duplicates, "N", "保留,删除,变更,佐证"),
+    ):
+        assert [c.value for c in sheet[1]].index("处理方式") == ord(column) - ord("A")
         (validation,) = sheet.data_validations.dataValidation
         assert validation.type == "list"
-        assert validation.formula1 == '"佐证,变更,删除"'
+        assert validation.formula1 == f'"{actions}"'
         assert str(validation.sqref).startswith(f"{column}2:{column}")
+    # Warnings are not answered: no answer column, no drop-down.
+    warnings = book["提醒"]
+    assert [c.value for c in warnings[1]] == list(workbook.headers(workbook.WARNING_COLUMNS))
+    assert "处理方式" not in [c.value for c in warnings[1]]
+    assert not warnings.data_validations.dataValidation
     about = [c for row in book["说明"].iter_rows(values_only=True) for c in row if c]
     text = "\n".join(map(str, about))
     for word in (
@@ -227,37 +236,51 @@ def test_workbook_sheets_headers_and_dropdown(report_run):
 
 def test_problem_rows_of_the_county_only_in_order(report_run):
     run_dir, _ = report_run
-    rows = sheet_rows(workbook_of(run_dir, LIWAN)["错误学籍"])
-    # Graduating grades (六年级 r01, 九年级 r03) first, then school, grade, class.
-    assert [(r["记录号"], r["问题代码"]) for r in rows] == [
+    book = workbook_of(run_dir, LIWAN)
+    rows = sheet_rows(book["错误学籍"])
+    # Errors on 错误学籍, by school, grade and class; warnings apart on 提醒, graduating grades
+    # (六年级 r01, 九年级 r03) first.
+    assert [(r["记录号"], r["问题代码"], r["问题名称"]) for r in rows] == [
+        ("r04", "ID_CHECKSUM", "身份证号校验码错误"),
+        ("r04", "NAME_CHARS", "姓名含非法字符"),
+        ("r02", "ID_CHECKSUM", "身份证号校验码错误"),
+    ]
+    assert {r["严重程度"] for r in rows} == {"错误"}
+    warnings = sheet_rows(book["提醒"])
+    assert [(r["记录号"], r["问题代码"]) for r in warnings] == [
         ("r01", "AGE_GRADE"),
         ("r03", "PHONE_FORMAT"),
-        ("r04", "ID_CHECKSUM"),
-        ("r04", "NAME_CHARS"),
-        ("r02", "ID_CHECKSUM"),
     ]
-    first = rows[0]
+    first = warnings[0]
     assert first["学校标识码"] == "2144010301"
     assert first["年级"] == "六年级"
     assert first["严重程度"] == "警告"
+    assert first["问题名称"] == "年龄与年级不符"
     assert first["字段"] == "出生日期"
     assert first["身份证件号"] == "440103201201010011"
     assert first["学籍号"] == "G440103201201010011"
     parquet = pq.read_table(run_dir / "counties" / LIWAN / "problems.parquet").to_pandas()
     assert list(parquet.columns) == list(schema.PROBLEM_COLUMNS)
     assert sorted(parquet["record_id"]) == ["r01", "r02", "r03", "r04", "r04"]
-    tianhe = sheet_rows(workbook_of(run_dir, TIANHE)["错误学籍"])
-    assert {r["记录号"] for r in tianhe} == {"r07", "r09"}
+    tianhe = workbook_of(run_dir, TIANHE)
+    assert [r["记录号"] for r in sheet_rows(tianhe["错误学籍"])] == ["r07"]
+    assert [r["记录号"] for r in sheet_rows(tianhe["提醒"])] == ["r09"]
 
 
 def test_identifiers_and_formula_like_values_are_text(report_run):
     run_dir, _ = report_run
-    sheet = workbook_of(run_dir, LIWAN)["错误学籍"]
-    cells = {c.value: c for row in sheet.iter_rows(min_row=2) for c in row if c.value is not None}
+    book = workbook_of(run_dir, LIWAN)
+    cells = {
+        c.value: c
+        for name in ("错误学籍", "提醒")
+        for row in book[name].iter_rows(min_row=2)
+        for c in row
+        if c.value is not None
+    }
     for value in (*FORMULA_LIKE, "2144010301", "440103201201010011", "r01"):
         assert value in cells, value
         assert cells[value].data_type == "s", value
-    tianhe = workbook_of(run_dir, TIANHE)["错误学籍"]
+    tianhe = workbook_of(run_dir, TIANHE)["提醒"]
     values = [c.value for row in tianhe.iter_rows(min_row=2) for c in row]
     # A control character is kept, in the escaped form the file format uses (_xHHHH_).
     assert "bad_x0001_value" in values
@@ -281,7 +304,7 @@ def test_duplicate_blocks_with_cross_county_counterparts(report_run):
     assert counterpart["身份证件号"] == "440103********002X"
     assert counterpart["学籍号"] is None and counterpart["年级"] is None
     assert rows[2]["身份证件号"] == "44010320150202002X"
-    assert rows[0]["类型"] == "疑似重复" and rows[2]["类型"] == "身份证号重复"
+    assert rows[0]["问题名称"] == "疑似重复" and rows[2]["问题名称"] == "身份证号重复"
     sheet = book["重复学籍"]
     fills = [sheet.cell(row=r, column=1).fill.fgColor.rgb for r in range(2, 6)]
     assert fills[0] == fills[1] != fills[2] == fills[3]
@@ -330,10 +353,14 @@ def test_problem_classes():
 
 
 def test_mask_id_numbers():
-    masked = mask_id_numbers(pd.Series(["440103201201010011", "12345", None, ""], dtype="string"))
-    assert masked.tolist()[:2] == ["440103********0011", "********"]
-    assert masked.isna().tolist() == [False, False, True, False]
+    given = ["440103201201010011", "12345", None, "", "5.20321234567E+17", "44010320120101001"]
+    masked = mask_id_numbers(pd.Series(given, dtype="string"))
+    assert masked.tolist()[:2] == ["440103********0011", "*****"]
+    assert masked.isna().tolist() == [False, False, True, False, False, False]
     assert masked.iloc[3] == ""  # a missing number is shown missing, not as stars
+    # Spreadsheet damage and a digit missing: no digit of the number shows, whatever its form.
+    assert masked.iloc[4] == "*.***********E+**"
+    assert masked.iloc[5] == "*" * 17
 
 
 def test_sheet_overflow_continues_without_truncating(tmp_path, monkeypatch):
@@ -345,15 +372,13 @@ def test_sheet_overflow_continues_without_truncating(tmp_path, monkeypatch):
         "汇总",
         "错误学籍",
         "错误学籍(2)",
-        "错误学籍(3)",
         "重复学籍",
         "重复学籍(2)",
+        "提醒",
         "清单标识",
     ]
-    rows = [
-        r for name in ("错误学籍", "错误学籍(2)", "错误学籍(3)") for r in sheet_rows(book[name])
-    ]
-    assert [r["记录号"] for r in rows] == ["r01", "r03", "r04", "r04", "r02"]
+    rows = [r for name in ("错误学籍", "错误学籍(2)") for r in sheet_rows(book[name])]
+    assert [r["记录号"] for r in rows] == ["r04", "r04", "r02"]
     for name in book.sheetnames[2:-1]:
         assert book[name].max_row <= 3
         assert book[name]["A1"].value in ("学校标识码", "组号")
@@ -424,7 +449,15 @@ def test_province_outputs_and_totals_match_county_files(tmp_path):
     assert pq.read_table(tmp_path / "province" / "problems.parquet").num_rows == 8
 
     book = openpyxl.load_workbook(tmp_path / "province" / "summary.xlsx")
-    assert book.sheetnames == ["说明", "区县汇总", "规则统计", "隔离行"]
+    assert book.sheetnames == [
+        "说明",
+        "图表",
+        "区县汇总",
+        "区县排名",
+        "地市汇总",
+        "规则统计",
+        "隔离行",
+    ]
     rows = sheet_rows(book["区县汇总"])
     total = rows[-1]
     assert total["区县代码"] == "全省合计"
@@ -544,7 +577,7 @@ def test_a_clean_province_still_gets_its_lists(tmp_path):
     )
     assert [c["records_clean"] for c in counties] == [4, 2, 3]
     book = workbook_of(tmp_path, LIWAN)
-    assert book.sheetnames == ["说明", "汇总", "错误学籍", "重复学籍", "清单标识"]
+    assert book.sheetnames == ["说明", "汇总", "错误学籍", "重复学籍", "提醒", "清单标识"]
     assert book["错误学籍"].max_row == 1
     write_province_outputs(
         tmp_path,

@@ -54,8 +54,12 @@ def _hidden(sheet, position: int) -> bool:
 
 def test_writer_headers_equal_the_contract(published):
     lists = (
-        (workbook.PROBLEM_SHEET, workbook.problem_columns(show_status=True)),
-        (workbook.DUPLICATE_SHEET, workbook.duplicate_columns(show_status=True)),
+        (workbook.PROBLEM_SHEET, workbook.problem_columns(show_status=True), workbook.ACTIONS),
+        (
+            workbook.DUPLICATE_SHEET,
+            workbook.duplicate_columns(show_status=True),
+            workbook.DUPLICATE_ACTIONS,
+        ),
     )
     for code, path in published["books"].items():
         book = openpyxl.load_workbook(path)
@@ -64,16 +68,19 @@ def test_writer_headers_equal_the_contract(published):
             workbook.SUMMARY_SHEET,
             workbook.PROBLEM_SHEET,
             workbook.DUPLICATE_SHEET,
+            workbook.WARNING_SHEET,
             workbook.MARKER_SHEET,
         ]
-        for name, columns in lists:
+        for name, columns, actions in lists:
             sheet = book[name]
             assert [c.value for c in sheet[1]] == list(workbook.headers(columns))
             assert [_hidden(sheet, i) for i in range(len(columns))] == [c.hidden for c in columns]
             (validation,) = sheet.data_validations.dataValidation
             action = get_column_letter(workbook.position(columns, "action") + 1)
             assert str(validation.sqref).split(":")[0] == f"{action}2"
-            assert validation.formula1 == '"' + ",".join(workbook.ACTIONS) + '"'
+            assert validation.formula1 == '"' + ",".join(actions) + '"'
+        warnings = book[workbook.WARNING_SHEET]
+        assert [c.value for c in warnings[1]] == list(workbook.headers(workbook.WARNING_COLUMNS))
         marker = book[workbook.MARKER_SHEET]
         assert marker.sheet_state == "hidden"
         rows = [tuple(r) for r in marker.iter_rows(values_only=True)]
@@ -136,7 +143,10 @@ def test_importer_reads_answers_by_header_after_columns_move(published, tmp_path
     def read(path: Path) -> dict[str, tuple[str, str]]:
         returned = answers.read_answer_file(path)
         assert returned.issues == []
-        return {a.key: (a.action, a.note) for a in returned.answers}
+        return {
+            workbook.row_key(a.key, a.member) if a.member else a.key: (a.action, a.note)
+            for a in returned.answers
+        }
 
     assert read(answered) == given
     assert read(moved) == given
@@ -144,6 +154,8 @@ def test_importer_reads_answers_by_header_after_columns_move(published, tmp_path
     imported = answers.import_file(published["out_root"], moved)
     assert imported.answers == len(given) and imported.county_code == LIWAN
     connection = sqlite3.connect(published["out_root"] / "ledger.sqlite")
-    stored = connection.execute("SELECT key, action, note FROM answers").fetchall()
+    stored = connection.execute(
+        "SELECT key || IFNULL('-' || member, ''), action, note FROM answers"
+    ).fetchall()
     connection.close()
     assert {key: (action, note) for key, action, note in stored} == given

@@ -9,7 +9,10 @@ So a problem is named by what it is about, never by where it sits:
   (18 characters ``\\d{17}[\\dX]`` or a 15-digit legacy number), else its 学籍号 when that has the
   national layout (a letter and 18), else its name, birth date and school code;
 - a problem row's key is ``P`` + 16 hex of BLAKE2b over rule, field and the record's identity;
-- a duplicate group's key is ``D`` + 16 hex over the sorted identities of its registrations.
+- a duplicate group's key is ``D`` + 16 hex over the sorted identities of its registrations,
+  and each registration is the group's member n (1, 2 …): its place among those sorted
+  identities, so the same group numbers its records alike in every run (a county answers each
+  record of a group on its own).
 
 Two registrations of one ID (a 身份证号重复 group) share the identity; when two problem rows of a
 table would get the same key, the clashing rows add their school code, rows still alike add name
@@ -151,8 +154,9 @@ def problem_keys(problems: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
 
 
 def group_keys(duplicates: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
-    """problem_key, identity (sorted member identities) and fingerprint per duplicate row."""
-    columns = ["problem_key", "identity", "fingerprint"]
+    """problem_key, identity (sorted member identities), fingerprint and member (the row's
+    record's number in its group, as text) per duplicate row."""
+    columns = ["problem_key", "identity", "fingerprint", "member"]
     if duplicates.empty:
         return pd.DataFrame(columns=columns, index=duplicates.index, dtype="string")
     records = _record_table(roster, duplicates["record_id"]).set_index("record_id")
@@ -173,6 +177,8 @@ def group_keys(duplicates: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
     frame["fingerprint"] = frame["fingerprint"].fillna("")
     # Inside a group the members' identities must differ (one ID registered twice).
     frame["identity"] = _unique_identity(frame, ["group_id"])
+    ordered = frame.sort_values(["group_id", "identity"], kind="stable")
+    member = (ordered.groupby("group_id", sort=False).cumcount() + 1).reindex(frame.index)
     members = _join_per_group(frame, "identity")
     prints = _join_per_group(frame, "fingerprint")
     classes = frame.drop_duplicates("group_id").set_index("group_id")["dup_class"]
@@ -183,6 +189,7 @@ def group_keys(duplicates: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
         + SEPARATOR
         + prints.reindex(per_group.index).astype("string")
     )
-    out = per_group.reindex(frame["group_id"])[columns]
+    out = per_group.reindex(frame["group_id"])[columns[:3]]
     out.index = duplicates.index
+    out["member"] = member.astype("string").to_numpy()
     return out.astype("string")

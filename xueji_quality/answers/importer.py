@@ -10,14 +10,24 @@ sheets and saves with Excel, WPS or LibreOffice. None of that matters here:
   (the problem key), never by row number;
 - a row with no 处理方式 is not an answer and is left alone.
 
-Sheet names, headers, actions and the marker are the workbook contract
+Sheet names, headers, actions, keys and the marker are the workbook contract
 (:mod:`xueji_quality.workbook`) the report writer lays the workbook out by.
 
 Checked before anything is written: the run is one this output root recorded; every answered key
-belongs to this county and was listed by that run; every 处理方式 is 佐证, 变更 or 删除; the rows
-of one duplicate group (or a key repeated) do not give different answers. Any failure rejects the
-whole file with every offending file, sheet and row named; otherwise all its answers are written
-in one transaction. A file already imported (same SHA-256) is reported and not read again.
+belongs to this county and was listed by that run; every 处理方式 is one the row can take (佐证,
+变更 or 删除 for an error; 保留, 删除, 变更 or 佐证 for a record of a duplicate group); no record
+of another county (or school) is answered; a row copied twice does not carry two answers; and the
+answers to one duplicate group make sense together. Contradictory, and so refused:
+
+- 佐证 (the records are different students) beside 保留 or 删除 (they are one student);
+- 保留 on two records or more (one student keeps one registration; different students are 佐证);
+- 删除 on every record of a group the file shows whole (no other county's record), with no 备注
+  saying why none stays.
+
+Anything else is taken as given: a group partly answered, 保留 beside 删除 or 变更, 佐证 beside
+变更. Any failure rejects the whole file with every offending file, sheet and row named;
+otherwise all its answers are written in one transaction. A file already imported (same SHA-256)
+is reported and not read again.
 """
 
 from __future__ import annotations
@@ -35,13 +45,21 @@ from xueji_quality.files import sha256_file
 from xueji_quality.workbook import (
     ACTION_HEADER,
     ACTIONS,
+    ANSWER_ACTIONS,
     ANSWER_FIELDS,
+    DELETE,
+    DUPLICATE_ACTIONS,
     FORMAT_NAME,
+    GROUP_HEADER,
+    KEEP,
     KEY_HEADER,
     MARKER_LABELS,
     MARKER_SHEET,
+    NOTE_HEADER,
+    PROVE,
     REQUIRED_ANSWER_FIELDS,
     find_columns,
+    parse_key,
 )
 
 MARKER_RUN = MARKER_LABELS["run_id"]
@@ -50,7 +68,6 @@ MARKER_FORMAT = MARKER_LABELS["format"]
 HEADER_SEARCH_ROWS = 10
 MARKER_SEARCH_ROWS = 20
 MAX_LISTED_ISSUES = 50
-_KEY = re.compile(r"[PD][0-9a-f]{16}")
 _COUNTY = re.compile(r"\d{6}")
 
 
@@ -67,11 +84,21 @@ class AnswerFileError(InputError):
 
 @dataclass
 class Answer:
+    """One answered row: the problem key, the record of a duplicate group it answers (None for
+    an error row or a whole-group answer), what was answered and where."""
+
     key: str
     action: str
     note: str
     sheet: str
     row: int
+    member: str | None = None
+    new_value: str = ""
+    group: str = ""
+
+    @property
+    def where(self) -> str:
+        return f"工作表“{self.sheet}”第 {self.row} 行"
 
 
 @dataclass
@@ -85,6 +112,8 @@ class AnswerFile:
     answers: list[Answer] = field(default_factory=list)
     unanswered: int = 0
     issues: list[str] = field(default_factory=list)
+    # Group key -> {member: answerable by this county?} of every group row the file shows.
+    group_rows: dict[str, dict[str, bool]] = field(default_factory=dict)
 
 
 @dataclass
@@ -146,7 +175,7 @@ def _markers(sheets: list[tuple[str, list[list[object]]]]) -> dict[str, set[str]
 def _header(rows: list[list[object]]) -> tuple[int, dict[str, int]] | None:
     """The header row of a list sheet and where each answer field's column stands in it."""
     for index, row in enumerate(rows[:HEADER_SEARCH_ROWS]):
-        columns = find_columns([_cell(c) for c in row], ANSWER_FIELDS)
+        columns = find_columns([_cell(c) for c in row], (*ANSWER_FIELDS, "group_id"))
         if all(field in columns for field in REQUIRED_ANSWER_FIELDS):
             return index, columns
     return None
@@ -178,28 +207,13 @@ def read_answer_file(path: Path) -> AnswerFile:
             continue
         list_sheets += 1
         header_row, columns = header
-        key_at = columns["problem_key"]
-        action_at = columns["action"]
-        note_at = columns.get("note")
         for offset, row in enumerate(rows[header_row + 1 :], start=header_row + 2):
-            key = _cell(row[key_at]) if key_at < len(row) else ""
-            action = _cell(row[action_at]) if action_at < len(row) else ""
-            note = _cell(row[note_at]) if note_at is not None and note_at < len(row) else ""
-            if not action:
-                if key or note:
-                    result.unanswered += 1
-                continue
-            where = f"工作表“{name}”第 {offset} 行"
-            if action not in ACTIONS:
-                result.issues.append(f"{where}：{ACTION_HEADER}“{action}”不是 {'/'.join(ACTIONS)}")
-                continue
-            if not key:
-                result.issues.append(f"{where}：{KEY_HEADER}缺失，无法对应到问题")
-                continue
-            if not _KEY.fullmatch(key):
-                result.issues.append(f"{where}：{KEY_HEADER}“{key}”被改动，无法对应到问题")
-                continue
-            result.answers.append(Answer(key, action, note, name, offset))
+            _read_row(
+                result,
+                name,
+                offset,
+                {f: _cell(row[at]) if at < len(row) else "" for f, at in columns.items()},
+            )
     if list_sheets == 0:
         raise AnswerFileError(
             str(path), [f"没有找到含“{KEY_HEADER}”和“{ACTION_HEADER}”列的问题清单工作表"]
@@ -208,22 +222,110 @@ def read_answer_file(path: Path) -> AnswerFile:
     return result
 
 
+def _read_row(result: AnswerFile, sheet: str, row: int, cells: dict[str, str]) -> None:
+    """Take one list row's answer into ``result`` (or an issue naming the row)."""
+    key = cells.get("problem_key", "")
+    action = cells.get("action", "")
+    parsed = parse_key(key) if key else None
+    if parsed is not None and parsed[1] is not None:
+        result.group_rows.setdefault(parsed[0], {})[parsed[1]] = parsed[2]
+    own = parsed is None or parsed[2]
+    if not action:
+        if own and (key or cells.get("note")):
+            result.unanswered += 1
+        return
+    where = f"工作表“{sheet}”第 {row} 行"
+    if action not in ANSWER_ACTIONS:
+        result.issues.append(f"{where}：{ACTION_HEADER}“{action}”不是 {'/'.join(ANSWER_ACTIONS)}")
+    elif not key:
+        result.issues.append(f"{where}：{KEY_HEADER}缺失，无法对应到问题")
+    elif parsed is None:
+        result.issues.append(f"{where}：{KEY_HEADER}“{key}”被改动，无法对应到问题")
+    elif not own:
+        result.issues.append(
+            f"{where}：这是外区县（或外校）的学籍，由其所在区县（学校）答复，请清空“{ACTION_HEADER}”"
+        )
+    elif parsed[1] is None and action not in ACTIONS:
+        result.issues.append(
+            f"{where}：{ACTION_HEADER}“{action}”只用于重复学籍的各条记录，"
+            f"这里请选 {'/'.join(ACTIONS)}"
+        )
+    else:
+        result.answers.append(
+            Answer(
+                key=parsed[0],
+                action=action,
+                note=cells.get("note", ""),
+                sheet=sheet,
+                row=row,
+                member=parsed[1],
+                new_value=cells.get("new_value", ""),
+                group=cells.get("group_id", ""),
+            )
+        )
+
+
+def _rows(answers: list[Answer]) -> str:
+    """``工作表“重复学籍”第 3、4 行`` (sheet by sheet)."""
+    by_sheet: dict[str, list[str]] = {}
+    for answer in answers:
+        by_sheet.setdefault(answer.sheet, []).append(str(answer.row))
+    return "，".join(f"工作表“{sheet}”第 {'、'.join(rows)} 行" for sheet, rows in by_sheet.items())
+
+
 def _check_consistent(result: AnswerFile) -> None:
-    """Rows sharing a key (a duplicate group's rows) must not disagree; keep one answer per key."""
-    chosen: dict[str, Answer] = {}
+    """One answer per record (a row copied twice must not disagree), and each duplicate group's
+    answers sensible together (see the module docstring)."""
+    chosen: dict[tuple[str, str | None], Answer] = {}
     for answer in result.answers:
-        first = chosen.get(answer.key)
+        first = chosen.get((answer.key, answer.member))
         if first is None:
-            chosen[answer.key] = answer
+            chosen[(answer.key, answer.member)] = answer
         elif first.action != answer.action:
             result.issues.append(
-                f"工作表“{answer.sheet}”第 {answer.row} 行：同一问题（{answer.key}）已在"
-                f"工作表“{first.sheet}”第 {first.row} 行答复为“{first.action}”，"
-                f"此处为“{answer.action}”"
+                f"{answer.where}：同一问题（{answer.key}）已在{first.where}"
+                f"答复为“{first.action}”，此处为“{answer.action}”"
             )
         elif answer.note and answer.note not in first.note.split("；"):
             first.note = "；".join(filter(None, (first.note, answer.note)))
     result.answers = list(chosen.values())
+    groups: dict[str, list[Answer]] = {}
+    for answer in result.answers:
+        if answer.member is not None:
+            groups.setdefault(answer.key, []).append(answer)
+    for key, answers in groups.items():
+        result.issues.extend(_group_issues(answers, result.group_rows.get(key, {})))
+
+
+def _group_issues(answers: list[Answer], shown: dict[str, bool]) -> list[str]:
+    """What contradicts itself in the answers to the records of one duplicate group."""
+    group = next((a.group for a in answers if a.group), "")
+    name = f"重复组（{GROUP_HEADER} {group}）" if group else "同一重复组"
+    by_action: dict[str, list[Answer]] = {}
+    for answer in sorted(answers, key=lambda a: (a.sheet, a.row)):
+        by_action.setdefault(answer.action, []).append(answer)
+    issues = []
+    same_student = by_action.get(KEEP, []) + by_action.get(DELETE, [])
+    if PROVE in by_action and same_student:
+        said = "/".join(sorted({a.action for a in same_student}, key=DUPLICATE_ACTIONS.index))
+        issues.append(
+            f"{_rows(by_action[PROVE])}答复“{PROVE}”（不是同一学生），"
+            f"{_rows(same_student)}答复“{said}”（是同一学生）：{name}的答复自相矛盾；"
+            f"不是同一学生的，各条都选“{PROVE}”，是同一学生的，一条“{KEEP}”、其余“{DELETE}”"
+        )
+    if len(by_action.get(KEEP, [])) > 1:
+        issues.append(
+            f"{_rows(by_action[KEEP])}都答复“{KEEP}”：{name}中同一学生只能保留一条学籍；"
+            f"确为不同学生的，请都选“{PROVE}”并在{NOTE_HEADER}中写明依据"
+        )
+    deleted = by_action.get(DELETE, [])
+    whole = bool(shown) and all(shown.values())
+    if whole and {a.member for a in deleted} == set(shown) and not any(a.note for a in deleted):
+        issues.append(
+            f"{_rows(deleted)}：{name}的每条学籍都答复“{DELETE}”且{NOTE_HEADER}为空："
+            f"学生实际就读的一条应“{KEEP}”；确已不在任何一处就读的，请在{NOTE_HEADER}中说明"
+        )
+    return issues
 
 
 def _check_against_ledger(connection, answer_file: AnswerFile) -> tuple[int, dict[str, str]]:
@@ -252,7 +354,7 @@ def _check_against_ledger(connection, answer_file: AnswerFile) -> tuple[int, dic
     fingerprints = {}
     for answer in answer_file.answers:
         known, ours, fingerprint = facts[answer.key]
-        where = f"工作表“{answer.sheet}”第 {answer.row} 行"
+        where = answer.where
         if not known:
             answer_file.issues.append(f"{where}：问题编号“{answer.key}”不存在（被改动？）")
         elif not ours:
@@ -270,8 +372,8 @@ def _check_against_ledger(connection, answer_file: AnswerFile) -> tuple[int, dic
 
 def _write_answers(connection, import_id: int, rows: list[tuple]) -> None:
     connection.executemany(
-        "INSERT INTO answers (import_id, key, county_code, run_seq, action, note, fingerprint,"
-        " sheet, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO answers (import_id, key, member, county_code, run_seq, action, new_value,"
+        " note, fingerprint, sheet, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(import_id, *r) for r in rows],
     )
 
@@ -279,7 +381,7 @@ def _write_answers(connection, import_id: int, rows: list[tuple]) -> None:
 def import_file(out_root: Path, path: Path, *, ledger_file: Path | None = None) -> ImportReport:
     """Import one returned workbook into the ledger of ``out_root`` (all of it, or nothing)."""
     answer_file = read_answer_file(path)
-    by_action = {a: sum(x.action == a for x in answer_file.answers) for a in ACTIONS}
+    by_action = {a: sum(x.action == a for x in answer_file.answers) for a in ANSWER_ACTIONS}
     report = ImportReport(
         file=str(path),
         sha256=answer_file.sha256,
@@ -325,9 +427,11 @@ def import_file(out_root: Path, path: Path, *, ledger_file: Path | None = None) 
                 [
                     (
                         a.key,
+                        a.member,
                         answer_file.county_code,
                         seq,
                         a.action,
+                        a.new_value or None,
                         a.note or None,
                         fingerprints[a.key],
                         a.sheet,

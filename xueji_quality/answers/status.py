@@ -13,13 +13,31 @@ Status of an item found by this run (see :mod:`ledger` for where it is kept):
 
 An item listed by the last recorded run and not found now becomes 已解决.
 
+A duplicate group is answered record by record (保留 / 删除 / 变更 / 佐证); the latest answer to
+each of its records since the group was (re)opened counts, whichever county gave it, and together
+they make the group's answer:
+
+- a record 删除 or 变更 → the group's answer is that (the latest of them): somebody acted, and the
+  group is 已答复待修正 while the export still shows it;
+- else a record 佐证 (its records are different students) → 佐证, judged against the group's
+  fingerprint as above;
+- else only 保留 (or nothing): nobody acted yet, the group stays 未处理 (or 重新出现): keeping one
+  registration settles nothing until the other is removed or corrected.
+
+A group answered as a whole (a list written before answers were per record) counts as the answer
+of one record. The importer has already refused a file whose answers to one group contradict each
+other.
+
 What 佐证 does: a 佐证'd duplicate group or warning is dropped from the lists (counted as
 suppressed) while its records are unchanged. A 佐证'd *error* stays listed, marked 已佐证: a clerk's
 evidence that an ID number is right despite a failed check character, or that a required field may
 stay empty, cannot make the record pass the Ministry's checks, so the province keeps seeing it.
 
-A cross-county duplicate group is one item with one status in every county it touches; the
-latest answer from any of those counties holds.
+A cross-county duplicate group is one problem with one status in every county it touches. Each
+county's records of the group are its items (:mod:`xueji_quality.reports.county_totals`), so the
+statuses table has a row per problem row and per record of a group, and every figure of the
+progress table counts items as the county lists do. Warnings need no answer: the status columns
+of the progress table count errors only.
 """
 
 from __future__ import annotations
@@ -36,6 +54,9 @@ from xueji_quality import schema
 from xueji_quality.answers import identity, ledger
 
 PROGRESS_COLUMNS: tuple[str, ...] = (
+    "合计",
+    "错误合计",
+    "警告",
     "新增",
     "未处理",
     "已答复待修正",
@@ -62,8 +83,10 @@ OPEN_STATUSES: tuple[str, ...] = (
 class LedgerResult:
     """What :func:`apply_ledger` found; :func:`record_run` writes it once the run is published.
 
-    problems / duplicates: the rows still to be listed, with ``problem_key`` and ``status``;
-    statuses: one row per (problem_key, county_code) of every item found, listed or not;
+    problems / duplicates: the rows still to be listed, with ``problem_key`` and ``status`` (and
+    ``member`` for duplicate rows); statuses: one row per item found, listed or not (a problem
+    row, or a record of a group with its county), with problem_key, county_code, kind, severity,
+    status, listed …;
     progress: one row per county (区县代码 and :data:`PROGRESS_COLUMNS`); counts: for the manifest.
     Unpacks as ``problems, duplicates, statuses, counts``.
     """
@@ -96,14 +119,14 @@ def _graduating(roster: pd.DataFrame) -> pd.Series:
 def _item_rows(
     problems: pd.DataFrame, duplicates: pd.DataFrame, roster: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Keyed problems, keyed duplicates, and one row per (key, county) with its facts."""
+    """Keyed problems, keyed duplicates, and one row per item with its facts."""
     problems = problems.reset_index(drop=True)
     duplicates = duplicates.reset_index(drop=True)
     graduating = _graduating(roster.drop_duplicates("record_id"))
     p_keys = identity.problem_keys(problems, roster)
     g_keys = identity.group_keys(duplicates, roster)
     problems = problems.assign(problem_key=p_keys["problem_key"])
-    duplicates = duplicates.assign(problem_key=g_keys["problem_key"])
+    duplicates = duplicates.assign(problem_key=g_keys["problem_key"], member=g_keys["member"])
     p_items = pd.DataFrame(
         {
             "problem_key": p_keys["problem_key"],
@@ -112,7 +135,6 @@ def _item_rows(
             "rule": problems["rule"].astype("string"),
             "field": problems["field"].astype("string"),
             "severity": problems["severity"].astype("string"),
-            "identity": p_keys["identity"],
             "fingerprint": p_keys["fingerprint"],
             "graduating": graduating.reindex(problems["record_id"].astype("string"))
             .fillna(False)
@@ -127,19 +149,14 @@ def _item_rows(
             "rule": duplicates["dup_class"].astype("string"),
             "field": pd.Series(pd.NA, index=duplicates.index, dtype="string"),
             "severity": "E",
-            "identity": g_keys["identity"],
             "fingerprint": g_keys["fingerprint"],
             "graduating": graduating.reindex(duplicates["record_id"].astype("string"))
             .fillna(False)
             .to_numpy(dtype=bool),
         }
     )
+    # One item per record of a group, in the record's county.
     g_items = g_items.dropna(subset=["county_code"])
-    if len(g_items):
-        grad = g_items.groupby(["problem_key", "county_code"])["graduating"].transform("max")
-        g_items = g_items.assign(graduating=grad.astype(bool)).drop_duplicates(
-            ["problem_key", "county_code"]
-        )
     per_county = pd.concat([p_items, g_items], ignore_index=True)
     per_county["kind"] = per_county["kind"].astype("string")
     per_county["severity"] = per_county["severity"].astype("string")
@@ -147,7 +164,7 @@ def _item_rows(
 
 
 def _ledger_state(connection) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Known problems, and for each the latest answer given since it was last (re)opened."""
+    """Known problems, and for each the answer that counts (see the module docstring)."""
     known = ledger.read_frame(
         connection,
         "SELECT key AS problem_key, status AS previous_status, opened_seq, first_seen_date,"
@@ -155,12 +172,29 @@ def _ledger_state(connection) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
     latest = ledger.read_frame(
         connection,
-        "SELECT a.key AS problem_key, a.action, a.fingerprint AS answered_fingerprint"
+        "SELECT a.id, a.key AS problem_key, a.action, a.fingerprint AS answered_fingerprint"
         " FROM answers a JOIN problems p ON p.key = a.key"
         " WHERE a.id = (SELECT MAX(b.id) FROM answers b"
-        "               WHERE b.key = a.key AND b.run_seq >= p.opened_seq)",
+        "               WHERE b.key = a.key AND b.member IS a.member"
+        "               AND b.run_seq >= p.opened_seq)",
     )
-    return known, latest
+    return known, deciding_answers(latest)
+
+
+# Which answer to a group's records decides its status: acting first, then proving.
+_ANSWER_RANK = {"删除": 0, "变更": 0, "佐证": 1, "保留": 2}
+
+
+def deciding_answers(latest: pd.DataFrame) -> pd.DataFrame:
+    """One answer per problem key from the latest answer to each of its records: a 删除 or 变更
+    (the latest), else a 佐证 (the latest), else a 保留. Columns problem_key, action,
+    answered_fingerprint."""
+    columns = ["problem_key", "action", "answered_fingerprint"]
+    if latest.empty:
+        return pd.DataFrame(columns=columns)
+    ranked = latest.assign(_rank=latest["action"].map(_ANSWER_RANK).fillna(3))
+    ranked = ranked.sort_values(["problem_key", "_rank", "id"], ascending=[True, True, False])
+    return ranked.drop_duplicates("problem_key")[columns].reset_index(drop=True)
 
 
 def decide_status(items: pd.DataFrame) -> pd.Series:
@@ -222,18 +256,20 @@ def apply_ledger(
         previous_run = ledger.last_run(connection)
         answered = ledger.read_frame(
             connection,
-            "SELECT a.county_code, COUNT(DISTINCT a.key) AS answered FROM answers a"
+            "SELECT a.county_code, COUNT(DISTINCT a.key || '|' || IFNULL(a.member, ''))"
+            " AS answered FROM answers a"
             " JOIN imports i ON i.id = a.import_id WHERE i.imported_at > ?"
             " GROUP BY a.county_code",
             (previous_run["recorded_at"] if previous_run else "",),
         )
         counties_of = ledger.read_frame(
-            connection, "SELECT key AS problem_key, county_code FROM problem_counties"
+            connection, "SELECT key AS problem_key, county_code, items FROM problem_counties"
         )
     finally:
         connection.close()
 
     items = per_county.drop_duplicates("problem_key").drop(columns=["county_code", "graduating"])
+    latest = latest.astype({"problem_key": "string"})
     items = items.merge(known, on="problem_key", how="left").merge(
         latest, on="problem_key", how="left"
     )
@@ -277,7 +313,8 @@ def apply_ledger(
     progress = _progress(statuses, resolved, answered, run_date)
     counts = {
         "ledger": str(path),
-        "items": len(items),
+        "items": len(statuses),
+        "problem_keys": len(items),
         "suppressed": int(items["suppressed"].sum()),
         "suppressed_duplicate_groups": int((items["suppressed"] & (items["kind"] == "D")).sum()),
         "suppressed_warnings": int((items["suppressed"] & (items["kind"] == "P")).sum()),
@@ -288,6 +325,7 @@ def apply_ledger(
         "previous_run": previous_run["run_id"] if previous_run else None,
     }
     counts["by_status"][ledger.RESOLVED] = counts["resolved_since_last_run"]
+    counts["progress"] = progress_totals(progress)
     return LedgerResult(
         out_root=Path(out_root),
         ledger_file=path,
@@ -308,7 +346,7 @@ def apply_ledger(
 def _progress(
     statuses: pd.DataFrame, resolved: pd.DataFrame, answered: pd.DataFrame, run_date: date
 ) -> pd.DataFrame:
-    """One row per county: 区县代码 and PROGRESS_COLUMNS."""
+    """One row per county: 区县代码 and PROGRESS_COLUMNS (see the module docstring)."""
     codes = sorted(
         set(statuses["county_code"].dropna())
         | set(resolved["county_code"].dropna())
@@ -320,7 +358,11 @@ def _progress(
             pd.Timestamp(run_date) - pd.to_datetime(statuses["first_seen_date"], errors="coerce")
         ).dt.days
     )
-    open_items = frame[frame["status"].isin(OPEN_STATUSES)]
+    error = ((frame["kind"] == "D") | (frame["severity"] != "W")).fillna(True).to_numpy(bool)
+    listed = frame[frame["listed"].to_numpy(dtype=bool)]
+    listed_error = error[frame["listed"].to_numpy(dtype=bool)]
+    errors = frame[error]
+    open_items = errors[errors["status"].isin(OPEN_STATUSES)]
 
     def count(rows: pd.DataFrame) -> pd.Series:
         return rows.groupby("county_code").size().reindex(table.index, fill_value=0)
@@ -328,26 +370,45 @@ def _progress(
     def oldest(rows: pd.DataFrame) -> pd.Series:
         return rows.groupby("county_code")["age"].max().reindex(table.index).fillna(0)
 
-    graduating = frame[frame["graduating"]]
-    table["新增"] = count(frame[frame["status"] == ledger.NEW])
+    graduating = errors[errors["graduating"]]
+    table["合计"] = count(listed)
+    table["错误合计"] = count(listed[listed_error])
+    table["警告"] = count(listed[~listed_error])
+    table["新增"] = count(errors[errors["status"] == ledger.NEW])
     table["未处理"] = count(open_items)
-    table["已答复待修正"] = count(frame[frame["status"] == ledger.ANSWERED_NOT_FIXED])
-    table["重新出现"] = count(frame[frame["status"] == ledger.REOPENED])
-    table["已佐证"] = count(frame[frame["status"] == ledger.CONFIRMED])
+    table["已答复待修正"] = count(errors[errors["status"] == ledger.ANSWERED_NOT_FIXED])
+    table["重新出现"] = count(errors[errors["status"] == ledger.REOPENED])
+    table["已佐证"] = count(errors[errors["status"] == ledger.CONFIRMED])
     table["不再列出"] = count(frame[frame["suppressed"]])
     table["本次已答复"] = (
         answered.set_index("county_code")["answered"].reindex(table.index).fillna(0)
         if len(answered)
         else 0
     )
-    table["本次已解决"] = count(resolved.dropna(subset=["county_code"]))
+    gone = resolved.dropna(subset=["county_code"])
+    table["本次已解决"] = (
+        gone.groupby("county_code")["items"].sum().reindex(table.index, fill_value=0)
+        if len(gone)
+        else 0
+    )
     table["最久未处理天数"] = oldest(open_items)
     table["毕业年级·新增"] = count(graduating[graduating["status"] == ledger.NEW])
     table["毕业年级·未处理"] = count(graduating[graduating["status"].isin(OPEN_STATUSES)])
     table["毕业年级·最久未处理天数"] = oldest(graduating[graduating["status"].isin(OPEN_STATUSES)])
-    table = table.astype("int64").reset_index().rename(columns={"county_code": "区县代码"})
+    table = table[list(PROGRESS_COLUMNS)].astype("int64")
+    table = table.reset_index().rename(columns={"county_code": "区县代码"})
     table["区县代码"] = table["区县代码"].astype("string")
     return table
+
+
+def progress_totals(progress: pd.DataFrame) -> dict[str, int]:
+    """The province's figures of a progress table: sums, and the maximum of the day columns."""
+    return {
+        column: int(progress[column].max() if column.endswith("天数") else progress[column].sum())
+        if len(progress)
+        else 0
+        for column in PROGRESS_COLUMNS
+    }
 
 
 def record_run(result: LedgerResult) -> int:
@@ -376,48 +437,43 @@ def record_run(result: LedgerResult) -> int:
             )
             seq = int(cursor.lastrowid)
             rows = [
-                (
-                    key,
-                    kind,
-                    _none(rule),
-                    _none(fld),
-                    _none(severity),
-                    _none(ident),
-                    seq,
-                    run_date,
-                    status,
-                    bool(reopen),
-                )
-                for key, kind, rule, fld, severity, ident, status, reopen in zip(
+                (key, kind, _none(rule), _none(fld), _none(severity), seq, run_date, status, reopen)
+                for key, kind, rule, fld, severity, status, reopen in zip(
                     items["problem_key"].tolist(),
                     items["kind"].tolist(),
                     items["rule"].tolist(),
                     items["field"].tolist(),
                     items["severity"].tolist(),
-                    items["identity"].tolist(),
                     items["status"].tolist(),
-                    items["reopen"].tolist(),
+                    items["reopen"].astype(bool).tolist(),
                     strict=True,
                 )
             ]
             connection.executemany(
-                "INSERT INTO problems (key, kind, rule, field, severity, identity,"
+                "INSERT INTO problems (key, kind, rule, field, severity,"
                 " first_seen_seq, first_seen_date, last_seen_seq, last_seen_date, opened_seq,"
                 " status, status_seq)"
-                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?8, ?7, ?9, ?7)"
-                " ON CONFLICT (key) DO UPDATE SET last_seen_seq = ?7, last_seen_date = ?8,"
-                " status_seq = CASE WHEN status = ?9 THEN status_seq ELSE ?7 END,"
-                " status = ?9, opened_seq = CASE WHEN ?10 THEN ?7 ELSE opened_seq END",
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6, ?7, ?6, ?8, ?6)"
+                " ON CONFLICT (key) DO UPDATE SET last_seen_seq = ?6, last_seen_date = ?7,"
+                " status_seq = CASE WHEN status = ?8 THEN status_seq ELSE ?6 END,"
+                " status = ?8, opened_seq = CASE WHEN ?9 THEN ?6 ELSE opened_seq END",
                 rows,
             )
             connection.executemany(
                 "UPDATE problems SET status = ?, status_seq = ? WHERE key = ?",
                 [(ledger.RESOLVED, seq, k) for k in result.resolved["problem_key"].tolist()],
             )
-            pairs = result.statuses[["problem_key", "county_code"]].dropna().drop_duplicates()
+            per_county = (
+                result.statuses[["problem_key", "county_code"]]
+                .dropna()
+                .groupby(["problem_key", "county_code"], sort=False)
+                .size()
+                .reset_index()
+            )
             connection.executemany(
-                "INSERT OR IGNORE INTO problem_counties (key, county_code) VALUES (?, ?)",
-                pairs.itertuples(index=False, name=None),
+                "INSERT INTO problem_counties (key, county_code, items) VALUES (?, ?, ?)"
+                " ON CONFLICT (key, county_code) DO UPDATE SET items = excluded.items",
+                [(k, c, int(n)) for k, c, n in per_county.itertuples(index=False, name=None)],
             )
             # A key keeps its fingerprint version while it does not change between sightings.
             connection.executemany(

@@ -10,8 +10,9 @@ The flow calls, in order::
     publish(staging, out_root, run_id)         # atomic rename, then ``latest``
 
 Output layout of ``<out>/<run_id>/``: ``manifest.json``; ``province/summary.xlsx``,
-``province/{problems,duplicates,quarantine}.parquet``; ``counties/<code>/<code>_<name>_问题学籍清单.xlsx``
-and ``counties/<code>/{problems,duplicates}.parquet``.
+``province/{problems,duplicates,quarantine}.parquet``; ``counties/<code>/<code>_<name>_问题学籍清单.xlsx``,
+``counties/<code>/{problems,duplicates}.parquet`` and, with ``per_school``,
+``counties/<code>/schools/<学校标识码>_<学校名称>.xlsx``.
 """
 
 from __future__ import annotations
@@ -24,12 +25,21 @@ import pandas as pd
 from xueji_quality.reports import tables
 from xueji_quality.reports.county_report import (
     county_file_stem,
+    iter_county_workbooks,
+    iter_school_workbooks,
     mask_id_numbers,
+    run_id_of,
     split_by_county,
     write_county_reports,
 )
 from xueji_quality.reports.county_sheets import SHEET_MAX_ROWS
-from xueji_quality.reports.manifest import read_manifest, verify_files, write_manifest
+from xueji_quality.reports.manifest import (
+    manifest_totals,
+    read_manifest,
+    totals_lines,
+    verify_files,
+    write_manifest,
+)
 from xueji_quality.reports.publish import (
     STAGING_PREFIX,
     RunLocked,
@@ -40,10 +50,14 @@ from xueji_quality.reports.publish import (
     staging_dir,
 )
 from xueji_quality.reports.summary import (
+    ANSWERED,
+    OPEN,
     PROBLEM_CLASSES,
+    RESOLVED,
     problem_class,
     problem_items,
     roster_context,
+    run_history,
     write_summary,
 )
 
@@ -65,9 +79,18 @@ def write_province_outputs(
     ``roster`` may hold only the records the problems and groups name when ``records`` (records
     per county code) gives the counties' sizes.
 
+    The summary's trend across runs reads the earlier runs under the run folder's parent (the
+    output root) and this run's ``progress``.
+
     Returns their file entries ({path, sha256, rows}); rows of summary.xlsx = county rows.
     """
     run_dir = Path(run_dir)
+    run_id = run_id_of(run_dir)
+    current = None
+    if progress is not None:
+        figures = {c: int(progress[c].sum()) for c in (OPEN, ANSWERED, RESOLVED)}
+        current = (run_id, run_date.isoformat(), figures)
+    history = run_history(run_dir.parent, current)
     folder = tables.make_dirs(run_dir / "province")
     files = [
         tables.write_problems(run_dir, "province/problems.parquet", problems),
@@ -86,6 +109,8 @@ def write_province_outputs(
         run_date=run_date,
         progress=progress,
         records=records,
+        history=history,
+        run_id=run_id,
     )
     files.append(tables.file_entry(run_dir, summary, counties))
     return files
@@ -100,7 +125,11 @@ __all__ = [
     "SHEET_MAX_ROWS",
     "clean_stale_staging",
     "county_file_stem",
+    "iter_county_workbooks",
+    "iter_school_workbooks",
+    "manifest_totals",
     "mask_id_numbers",
+    "totals_lines",
     "new_run_id",
     "problem_class",
     "publish",

@@ -5,6 +5,19 @@ The rows come shaped by :mod:`xueji_quality.reports.county_report`: one object a
 list column, in the contract's column order (the similarity score as float64). A sheet holds at
 most ``SHEET_MAX_ROWS`` rows (Excel's limit, header included); longer lists continue on
 错误学籍(2), 错误学籍(3) … and a duplicate group is never split unless it alone exceeds a sheet.
+
+What a clerk sees and prints:
+
+- each column is as wide as its longest value up to the contract's width, and wraps beyond it,
+  so nothing is cut off on screen or paper;
+- the columns the clerk fills in (处理方式, 更正后的值, 备注) have a fill of their own and are
+  unlocked; 严重程度 is red for an error and amber for a warning; a duplicate group's rows share
+  a fill that alternates from group to group, and another county's (or school's) records are
+  grey;
+- every sheet prints landscape on A4, one page wide, the header row repeated on every page,
+  with the county, the run and 第 N 页，共 M 页 in the footer;
+- 说明 is protected (no password); the list sheets are not: Excel refuses to sort a protected
+  sheet's rows that hold locked cells whatever the protection allows, and clerks sort.
 """
 
 from __future__ import annotations
@@ -17,17 +30,42 @@ import pandas as pd
 import xlsxwriter
 
 from xueji_quality import schema, workbook
+from xueji_quality.reports.county_totals import (
+    ERRORS,
+    GROUPS,
+    ITEM_WORD,
+    ITEMS,
+    PROBLEM_CLASSES,
+    STUDENTS,
+    WARNINGS,
+    class_counts,
+)
 from xueji_quality.reports.summary import (
     WORKBOOK_OPTIONS,
-    class_counts,
+    print_setup,
     write_count_sheet,
     write_lines,
 )
+from xueji_quality.rule_names import rule_names
 from xueji_quality.workbook import Column
 
 # Rows per worksheet, header included (Excel's own limit). Tests lower it to check continuation.
 SHEET_MAX_ROWS = 1_048_576
 SEVERITY_LABELS: dict[str, str] = {"E": "错误", "W": "警告"}
+
+HEADER_FILL = "#DDEBF7"
+CLERK_HEADER_FILL = "#FFD966"
+CLERK_FILL = "#FFF2CC"
+ERROR_FILL, ERROR_FONT = "#FFC7CE", "#9C0006"
+WARNING_FILL, WARNING_FONT = "#FFEB9C", "#9C5700"
+GROUP_FILLS = ("#FFFFFF", "#E2EFDA")
+COUNTERPART_FILL, COUNTERPART_FONT = "#EDEDED", "#595959"
+TAB_COLOURS = {
+    workbook.PROBLEM_SHEET: "#C00000",
+    workbook.DUPLICATE_SHEET: "#ED7D31",
+    workbook.WARNING_SHEET: "#BF8F00",
+}
+MIN_WIDTH = 4
 
 
 def problem_pieces(rows: int) -> list[tuple[int, int]]:
@@ -64,40 +102,105 @@ def duplicate_pieces(group_ids: np.ndarray) -> list[tuple[int, int]]:
     return pieces
 
 
+def display_width(values: np.ndarray) -> int:
+    """Widest value in character cells (a CJK character takes two)."""
+    if len(values) == 0:
+        return 0
+    text = pd.Series(values, dtype="string").fillna("")
+    return int((text.str.len() + text.str.count(r"[^\x00-\xff]")).max())
+
+
+def column_widths(layout: tuple[Column, ...], columns: list[np.ndarray]) -> list[int]:
+    """Each column as wide as its longest value (and half its header, which wraps) up to the
+    contract's width."""
+    widths = []
+    for column, values in zip(layout, columns, strict=True):
+        header = display_width(np.array([column.header], dtype=object))
+        if column.kind == "number":
+            content = 6
+        else:
+            content = display_width(values)
+        widths.append(min(column.width, max(MIN_WIDTH, content + 1, (header + 1) // 2 + 1)))
+    return widths
+
+
 class _Formats:
+    """Cell formats by their properties, made once per workbook."""
+
     def __init__(self, book: xlsxwriter.Workbook) -> None:
+        self.book = book
+        self.made: dict[tuple, object] = {}
         self.bold = book.add_format({"bold": True})
         self.title = book.add_format({"bold": True, "font_size": 14})
-        self.header = book.add_format(
-            {"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "top"}
-        )
-        self.text = book.add_format({"num_format": "@"})
         self.wrap = book.add_format({"text_wrap": True, "valign": "top"})
-        fills = ("#FFFFFF", "#FFF2CC")
-        self.group = [
-            [book.add_format({"bg_color": fill, "num_format": "@", "top": top}) for top in (0, 1)]
-            for fill in fills
-        ]
-        self.group_score = [
-            [
-                book.add_format({"bg_color": fill, "num_format": "0.00", "top": top})
-                for top in (0, 1)
-            ]
-            for fill in fills
-        ]
+        self.header = self.get(bold=True, bg_color=HEADER_FILL, border=1)
+        self.clerk_header = self.get(bold=True, bg_color=CLERK_HEADER_FILL, border=1)
+
+    def get(self, **properties) -> object:
+        key = tuple(sorted(properties.items()))
+        found = self.made.get(key)
+        if found is None:
+            found = self.book.add_format({"text_wrap": True, "valign": "top", **properties})
+            self.made[key] = found
+        return found
+
+    def cell(
+        self,
+        column: Column,
+        *,
+        fill: str | None = None,
+        top: bool = False,
+        other: bool = False,
+        severity: str | None = None,
+    ) -> object:
+        """The format of a list cell: by its column, the row's fill and kind."""
+        properties: dict = {}
+        if column.kind == "text":
+            properties["num_format"] = "@"
+        elif column.kind == "number":
+            properties["num_format"] = "0.00"
+        if fill and fill != "#FFFFFF":
+            properties["bg_color"] = fill
+        if top:
+            properties["top"] = 1
+        if other:
+            properties["font_color"] = COUNTERPART_FONT
+        if column.filled_by_clerk:
+            properties["locked"] = False
+            properties["border"] = 1
+            properties["border_color"] = "#BFBFBF"
+            properties["bg_color"] = COUNTERPART_FILL if other else CLERK_FILL
+            if top:
+                properties["top"] = 1
+                properties["top_color"] = "#000000"
+        if column.field == "severity" and severity in ("错误", "警告"):
+            error = severity == "错误"
+            properties["bg_color"] = ERROR_FILL if error else WARNING_FILL
+            properties["font_color"] = ERROR_FONT if error else WARNING_FONT
+        return self.get(**properties)
 
 
-def _start_list_sheet(sheet, columns: tuple[Column, ...], formats: _Formats, rows: int) -> None:
-    for position, column in enumerate(columns):
+def _start_list_sheet(
+    sheet,
+    layout: tuple[Column, ...],
+    widths: list[int],
+    formats: _Formats,
+    rows: int,
+    actions: tuple[str, ...] | None,
+    action_help: str = "",
+) -> None:
+    for position, (column, width) in enumerate(zip(layout, widths, strict=True)):
         options = {"hidden": True} if column.hidden else None
-        cell_format = formats.text if column.kind == "text" else None
-        sheet.set_column(position, position, column.width, cell_format, options)
-    for position, column in enumerate(columns):
-        sheet.write_string(0, position, column.header, formats.header)
+        sheet.set_column(position, position, width, formats.cell(column), options)
+    for position, column in enumerate(layout):
+        header = formats.clerk_header if column.filled_by_clerk else formats.header
+        sheet.write_string(0, position, column.header, header)
     sheet.freeze_panes(1, 0)
     last_row = max(rows, 1)
-    sheet.autofilter(0, 0, last_row, len(columns) - 1)
-    action = workbook.position(columns, "action")
+    sheet.autofilter(0, 0, last_row, len(layout) - 1)
+    if actions is None:
+        return
+    action = workbook.position(layout, "action")
     sheet.data_validation(
         1,
         action,
@@ -105,19 +208,38 @@ def _start_list_sheet(sheet, columns: tuple[Column, ...], formats: _Formats, row
         action,
         {
             "validate": "list",
-            "source": list(workbook.ACTIONS),
+            "source": list(actions),
+            "input_title": workbook.ACTION_HEADER,
+            "input_message": action_help,
             "error_title": workbook.ACTION_HEADER,
-            "error_message": f"请选择：{'、'.join(workbook.ACTIONS[:-1])}或{workbook.ACTIONS[-1]}",
+            "error_message": f"请选择：{'、'.join(actions[:-1])}或{actions[-1]}",
         },
     )
 
 
-def _write_problem_rows(sheet, columns: list[np.ndarray], start: int, stop: int) -> None:
+def _write_problem_rows(
+    sheet,
+    layout: tuple[Column, ...],
+    columns: list[np.ndarray],
+    formats: _Formats,
+    start: int,
+    stop: int,
+) -> None:
     write = sheet.write_string
+    blank = sheet.write_blank
+    plain = [formats.cell(column) for column in layout]
+    at = workbook.position(layout, "severity")
+    severity_format = {
+        label: formats.cell(layout[at], severity=label) for label in SEVERITY_LABELS.values()
+    }
+    clerk = [position for position, column in enumerate(layout) if column.filled_by_clerk]
     for row, values in enumerate(zip(*(c[start:stop] for c in columns), strict=True), start=1):
         for position, value in enumerate(values):
+            cell = severity_format.get(value, plain[at]) if position == at else plain[position]
             if value:
-                write(row, position, value)
+                write(row, position, value, cell)
+            elif position in clerk:
+                blank(row, position, None, cell)
 
 
 def _write_duplicate_rows(
@@ -126,6 +248,7 @@ def _write_duplicate_rows(
     columns: list[np.ndarray],
     parity: np.ndarray,
     first: np.ndarray,
+    other: np.ndarray,
     formats: _Formats,
     start: int,
     stop: int,
@@ -133,18 +256,30 @@ def _write_duplicate_rows(
     write = sheet.write_string
     blank = sheet.write_blank
     numbers = {position for position, column in enumerate(layout) if column.kind == "number"}
+    # One list of cell formats per (fill, first row of its group, another's record).
+    styles = {
+        (odd, top, foreign): [
+            formats.cell(column, fill=GROUP_FILLS[odd], top=bool(top), other=bool(foreign))
+            for column in layout
+        ]
+        for odd in (0, 1)
+        for top in (0, 1)
+        for foreign in (0, 1)
+    }
     rows = zip(
         parity[start:stop].tolist(),
         first[start:stop].tolist(),
+        other[start:stop].tolist(),
         *(c[start:stop].tolist() for c in columns),
         strict=True,
     )
-    for row, (odd, top, *values) in enumerate(rows, start=1):
-        cell = formats.group[odd][top]
+    for row, (odd, top, foreign, *values) in enumerate(rows, start=1):
+        style = styles[(odd, top, int(foreign))]
         for position, value in enumerate(values):
+            cell = style[position]
             if position in numbers:
                 if value == value:  # NaN stays blank
-                    sheet.write_number(row, position, value, formats.group_score[odd][top])
+                    sheet.write_number(row, position, value, cell)
                 else:
                     blank(row, position, None, cell)
             elif value:
@@ -169,48 +304,79 @@ def _code_table(rule_catalogue: pd.DataFrame) -> pd.DataFrame:
                 "疑似重复：同一学生可能被登记了两次（证件号一位之差、同音姓名、日月颠倒等）",
             ],
             "suggestion": [
-                "核实每条学籍：保留学生实际就读的一条，其余删除；确为不同学生的，更正证件号",
-                "核实是否同一学生：是则删除多余学籍；不是则选择“佐证”并在备注中说明",
+                "逐条核实：学生实际就读的一条“保留”，其余“删除”；证件号录错的“变更”",
+                "是同一学生：一条“保留”，其余“删除”；不是同一学生：各条“佐证”并在备注写明依据",
             ],
         },
         dtype="string",
     )
-    return pd.concat([catalogue, duplicates], ignore_index=True).fillna("")
+    table = pd.concat([catalogue, duplicates], ignore_index=True).fillna("")
+    table.insert(1, "rule_name", rule_names(table["rule"]).to_numpy())
+    return table
 
 
-def _write_about_sheet(
-    sheet,
-    formats: _Formats,
+def about_lines(
+    counts: dict,
     *,
     county_label: str,
     province: str,
     run_date: date,
-    counts: dict,
-    rule_catalogue: pd.DataFrame,
-    run_id: str = "",
-    show_status: bool = False,
-) -> None:
-    sheet.set_column(0, 0, 22)
-    sheet.set_column(1, 1, 10)
-    sheet.set_column(2, 2, 16)
-    sheet.set_column(3, 4, 60, formats.wrap)
-    sheet.write_string(0, 0, f"{county_label} 问题学籍清单", formats.title)
+    run_id: str,
+    show_status: bool,
+    school: bool,
+) -> list[str]:
+    """The text of 说明 above the code table: the list's figures and how to answer it."""
+    unit = "本校" if school else "本区县"
+    by_class = counts["items_by_class"]
+    students = "" if school else f"{unit}在籍学生 {counts['records']} 人。"
     lines = [
-        f"运行日期：{run_date.isoformat()}    省份代码：{province}    区县：{county_label}",
-        f"本区县在籍学生 {counts['records']} 人；错误学籍 {counts['problem_rows']} 条，"
-        f"重复学籍 {counts['duplicate_groups']} 组（本区县 {counts['duplicate_rows']} 条），"
-        f"涉及学生 {counts['records_with_problems']} 人。",
-        "本清单列出学籍数据查重查错发现的问题，请转交各学校逐条核实并在“处理方式”列选择处理结果：",
-        "  佐证：学籍信息无误，予以保留（须有佐证材料，如“经核实不是同一学生”，写在备注中）；",
-        "  变更：已在学籍系统中更正（在备注中写明更正后的值）；",
+        f"运行日期：{run_date.isoformat()}    运行编号：{run_id}    省份代码：{province}    "
+        f"{'学校' if school else '区县'}：{county_label}",
+        "",
+        "■ 本清单的数字（与“汇总”表合计行一致）",
+        f"{students}{ITEM_WORD}{ITEMS} {counts['items']} 条："
+        f"{ERRORS} {counts['error_items']} 条（须逐条答复），"
+        f"{WARNINGS} {counts['warning_items']} 条（见“{workbook.WARNING_SHEET}”，无须答复）；"
+        f"{STUDENTS} {counts['records_with_problems']} 人。",
+        "按类别：" + "，".join(f"{c} {by_class.get(c, 0)} 条" for c in PROBLEM_CLASSES) + "。",
+        f"{workbook.PROBLEM_SHEET} {counts['error_rows']} 行；{workbook.DUPLICATE_SHEET}："
+        f"{GROUPS} {counts['duplicate_groups']}，{unit}学籍 {counts['duplicate_rows']} 行"
+        f"（另列外{'校' if school else '区县'}记录 {counts['counterpart_rows']} 行供核对，不计入）；"
+        f"{workbook.WARNING_SHEET} {counts['warning_rows']} 行。",
+        "一个问题条目是一条学籍的一个问题，或重复组中的一条学籍；一个重复组有几条本"
+        f"{'校' if school else '区县'}学籍就计几条。",
+        "",
+        "■ 怎样答复",
+        f"在黄色的“{workbook.ACTION_HEADER}”列选择处理结果，需要时填写“{workbook.NEW_VALUE_HEADER}”"
+        f"和“{workbook.NOTE_HEADER}”，然后把本文件交回。",
+        f"“{workbook.PROBLEM_SHEET}”每行是一条学籍的一个问题：",
+        "  佐证：学籍信息无误，予以保留（在备注中写明依据）；",
+        f"  变更：已在学籍系统中更正（在“{workbook.NEW_VALUE_HEADER}”中写更正后的值）；",
         "  删除：该学生不在本校就读，学籍已删除。",
-        "排序：六年级、九年级（初三）、高三的学生排在最前，须在毕业办理前处理完；其后按学校、年级、班级。",
-        "“错误学籍”每行是一条学籍的一个问题；“重复学籍”每组是可能为同一学生的多条学籍，组与组之间底色交替。",
-        "跨区县的重复组在涉及的每个区县清单中都出现；外区县的记录只列出学校、区县、姓名和遮蔽的证件号，由所在区县处理。",
+        f"“{workbook.DUPLICATE_SHEET}”每组是可能为同一学生的几条学籍，每条学籍单独答复：",
+        "  保留：这条学籍是学生实际就读的一条，保留；",
+        "  删除：这条学籍是多余的（学生不在这里就读），删除；",
+        f"  变更：这条学籍的信息录错了，已更正（如证件号，写在“{workbook.NEW_VALUE_HEADER}”中）；",
+        "  佐证：这几条学籍不是同一学生（如双胞胎），都保留（在备注中写明依据）。",
+        "  例：一组两条，甲校记录号 R1、乙校记录号 R2。",
+        "    同一学生，在甲校就读：R1 选“保留”，R2 选“删除”；",
+        f"    同一学生，R2 的证件号录错：R1 选“保留”，R2 选“变更”并在“{workbook.NEW_VALUE_HEADER}”"
+        "写正确的号码；",
+        "    不是同一学生：R1、R2 都选“佐证”，备注写“双胞胎，已核对户口簿”。",
+        "  以下答复自相矛盾，整份清单将被退回并指明行号：同一组既有“佐证”又有“保留”或“删除”；"
+        "同一组两条以上“保留”；一组的每条学籍都“删除”而备注都为空。",
+        f"  灰色的外{'校' if school else '区县'}记录只供核对，由其所在"
+        f"{'学校' if school else '区县'}答复，请勿填写。",
+        f"“{workbook.WARNING_SHEET}”列出需要核实但不一定是错误的情况（如年龄与年级不符），无须答复；"
+        "核实有误的请直接在学籍系统中更正。",
+        "",
+        "■ 排序与使用",
+        "六年级、九年级（初三）、高三的学生排在最前，须在毕业办理前处理完；其后按学校、年级、班级。",
+        "重复组与组之间底色交替。跨区县的重复组在涉及的每个区县清单中都出现；外区县的记录只列出学校、"
+        "区县、姓名和遮蔽的证件号，由所在区县处理。",
         "行数超过一张工作表上限时，续在“错误学籍(2)”等工作表中。",
-        f"运行编号：{run_id}。填好“处理方式”和“备注”后将本文件交回即可：可以排序、筛选、加列、"
-        f"改工作表名，但请勿删除或修改隐藏的“{workbook.KEY_HEADER}”列"
-        f"和隐藏的“{workbook.MARKER_SHEET}”工作表，"
+        "可以排序、筛选、加列、改工作表名；请勿删除或修改隐藏的"
+        f"“{workbook.KEY_HEADER}”列和隐藏的“{workbook.MARKER_SHEET}”工作表："
         "交回的清单按问题编号而非行号对应到问题。",
     ]
     if show_status:
@@ -218,30 +384,48 @@ def _write_about_sheet(
             "“状态”列：新增（本次首次发现）；未处理；已答复待修正（已答复变更/删除，但本次导出中问题仍在）；"
             "重新出现（曾解决或曾佐证，但学籍信息已变化或问题再次出现）；"
             "已佐证（错误类问题已佐证，仍须在学籍系统中核对）。",
-            "已佐证的重复组和警告在学籍信息不变时不再列出；任何一条相关学籍变化后会重新列出。",
+            "已佐证的重复组在学籍信息不变时不再列出；任何一条相关学籍变化后会重新列出。"
+            "只答复了“保留”、其余学籍未答复删除或变更的重复组仍为未处理。",
         ]
+    return lines
+
+
+def _write_about_sheet(
+    sheet,
+    formats: _Formats,
+    lines: list[str],
+    title: str,
+    rule_catalogue: pd.DataFrame,
+) -> None:
+    sheet.set_column(0, 0, 20)
+    sheet.set_column(1, 1, 18)
+    sheet.set_column(2, 2, 8)
+    sheet.set_column(3, 3, 14)
+    sheet.set_column(4, 5, 48, formats.wrap)
+    sheet.write_string(0, 0, title, formats.title)
     row = write_lines(sheet, ["", *lines], formats.bold, start=1)
     row += 1
     sheet.write_string(row, 0, "■ 问题代码说明", formats.bold)
     row += 1
-    for position, header in enumerate(("问题代码", "严重程度", "字段", "问题说明", "修改建议")):
+    columns = ("rule", "rule_name", "severity", "field", "message", "suggestion")
+    for position, header in enumerate(
+        ("问题代码", "问题名称", "严重程度", "字段", "问题说明", "修改建议")
+    ):
         sheet.write_string(row, position, header, formats.header)
     table = _code_table(rule_catalogue)
-    for values in zip(
-        *(table[c].tolist() for c in ("rule", "severity", "field", "message", "suggestion")),
-        strict=True,
-    ):
+    for values in zip(*(table[c].tolist() for c in columns), strict=True):
         row += 1
         for position, value in enumerate(values):
             if value:
-                sheet.write_string(row, position, value, formats.wrap if position >= 3 else None)
+                sheet.write_string(row, position, value, formats.wrap if position >= 4 else None)
 
 
 def write_county_workbook(
     path: Path,
-    problem_columns: list[np.ndarray],
+    error_columns: list[np.ndarray],
     duplicate_columns: list[np.ndarray],
-    county_items: pd.DataFrame,
+    warning_columns: list[np.ndarray],
+    list_items: pd.DataFrame,
     counts: dict,
     *,
     county_label: str,
@@ -251,63 +435,102 @@ def write_county_workbook(
     show_status: bool = False,
     run_id: str = "",
     county_code: str = "",
+    school: bool = False,
 ) -> None:
-    """One county's workbook. ``problem_columns`` / ``duplicate_columns``: the list sheets'
-    columns in the contract's order (:func:`xueji_quality.workbook.problem_columns` and
-    :func:`~xueji_quality.workbook.duplicate_columns` with ``show_status``), duplicate rows in
-    group blocks."""
+    """One county's (or, with ``school``, one school's) workbook. ``error_columns`` /
+    ``duplicate_columns`` / ``warning_columns``: the list sheets' columns in the contract's order
+    (:func:`xueji_quality.workbook.problem_columns` and
+    :func:`~xueji_quality.workbook.duplicate_columns` with ``show_status``, and
+    :data:`~xueji_quality.workbook.WARNING_COLUMNS`), duplicate rows in group blocks.
+    ``list_items``: the list's items (:func:`~xueji_quality.reports.county_totals.problem_items`),
+    counted on 汇总; ``counts``: the figures 说明 states."""
     book = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
     formats = _Formats(book)
+    footer = county_label
     about = book.add_worksheet(workbook.ABOUT_SHEET)
-    _write_about_sheet(
-        about,
-        formats,
+    lines = about_lines(
+        counts,
         county_label=county_label,
         province=province,
         run_date=run_date,
-        counts=counts,
-        rule_catalogue=rule_catalogue,
         run_id=run_id,
         show_status=show_status,
+        school=school,
+    )
+    _write_about_sheet(about, formats, lines, f"{county_label} 问题学籍清单", rule_catalogue)
+    print_setup(about, footer, run_id, title_rows=False)
+    about.protect("", {"select_locked_cells": True, "select_unlocked_cells": True})
+
+    by_school = class_counts(list_items, ["school_code", "school_name"])
+    by_school = by_school.sort_values(
+        [ERRORS, ITEMS, "school_code"], ascending=[False, False, True], kind="stable"
+    ).rename(columns={"school_code": "学校标识码", "school_name": "学校名称"})
+    summary = write_count_sheet(
+        book, workbook.SUMMARY_SHEET, by_school, ["学校标识码", "学校名称"], ITEMS
+    )
+    print_setup(summary, footer, run_id)
+
+    error_layout = workbook.problem_columns(show_status)
+    _write_problem_list(
+        book,
+        workbook.PROBLEM_SHEET,
+        error_layout,
+        error_columns,
+        formats,
+        footer,
+        run_id,
+        workbook.ACTIONS,
+        "佐证：信息无误，保留（备注写依据）；变更：已更正（写更正后的值）；删除：学生不在本校就读",
     )
 
-    by_school = class_counts(county_items, ["school_code", "school_name"])
-    by_school = by_school.sort_values(
-        ["错误合计", "合计", "school_code"], ascending=[False, False, True], kind="stable"
-    ).rename(columns={"school_code": "学校标识码", "school_name": "学校名称"})
-    write_count_sheet(book, workbook.SUMMARY_SHEET, by_school, ["学校标识码", "学校名称"], "合计")
-
-    problem_layout = workbook.problem_columns(show_status)
     duplicate_layout = workbook.duplicate_columns(show_status)
-    rows = len(problem_columns[0])
-    pieces = problem_pieces(rows)
-    for sheet_name, (start, stop) in zip(
-        workbook.sheet_names(workbook.PROBLEM_SHEET, len(pieces)), pieces, strict=True
-    ):
-        sheet = book.add_worksheet(sheet_name)
-        _start_list_sheet(sheet, problem_layout, formats, stop - start)
-        _write_problem_rows(sheet, problem_columns, start, stop)
-
     group_ids = duplicate_columns[workbook.position(duplicate_layout, "group_id")]
+    keys = duplicate_columns[workbook.position(duplicate_layout, "problem_key")]
+    other = np.array([workbook.OTHER_MEMBER in key for key in keys.tolist()], dtype=bool)
     rows = len(group_ids)
     new_group = np.r_[True, group_ids[1:] != group_ids[:-1]] if rows else np.array([], bool)
     parity = ((np.cumsum(new_group) - 1) % 2).astype(int) if rows else np.array([], int)
+    widths = column_widths(duplicate_layout, duplicate_columns)
     pieces = duplicate_pieces(group_ids)
     for sheet_name, (start, stop) in zip(
         workbook.sheet_names(workbook.DUPLICATE_SHEET, len(pieces)), pieces, strict=True
     ):
         sheet = book.add_worksheet(sheet_name)
-        _start_list_sheet(sheet, duplicate_layout, formats, stop - start)
+        sheet.set_tab_color(TAB_COLOURS[workbook.DUPLICATE_SHEET])
+        _start_list_sheet(
+            sheet,
+            duplicate_layout,
+            widths,
+            formats,
+            stop - start,
+            workbook.DUPLICATE_ACTIONS,
+            "每条学籍单独答复。保留：学生在此就读；删除：多余的一条；变更：信息已更正；"
+            "佐证：不是同一学生（各条都选佐证，备注写依据）",
+        )
+        print_setup(sheet, footer, run_id)
         _write_duplicate_rows(
             sheet,
             duplicate_layout,
             duplicate_columns,
             parity,
             new_group.astype(int),
+            other,
             formats,
             start,
             stop,
         )
+
+    _write_problem_list(
+        book,
+        workbook.WARNING_SHEET,
+        workbook.WARNING_COLUMNS,
+        warning_columns,
+        formats,
+        footer,
+        run_id,
+        None,
+    )
+
     marker = book.add_worksheet(workbook.MARKER_SHEET)
     values = {"run_id": run_id, "county_code": county_code, "format": workbook.FORMAT_NAME}
     for row, (field, label) in enumerate(workbook.MARKER_FIELDS):
@@ -316,3 +539,28 @@ def write_county_workbook(
     about.activate()
     marker.hide()
     book.close()
+
+
+def _write_problem_list(
+    book: xlsxwriter.Workbook,
+    base: str,
+    layout: tuple[Column, ...],
+    columns: list[np.ndarray],
+    formats: _Formats,
+    footer: str,
+    run_id: str,
+    actions: tuple[str, ...] | None,
+    action_help: str = "",
+) -> None:
+    """错误学籍 (answered with ``actions``) or 提醒 (``actions`` None), continued on more sheets
+    when longer than one."""
+    widths = column_widths(layout, columns)
+    pieces = problem_pieces(len(columns[0]))
+    for sheet_name, (start, stop) in zip(
+        workbook.sheet_names(base, len(pieces)), pieces, strict=True
+    ):
+        sheet = book.add_worksheet(sheet_name)
+        sheet.set_tab_color(TAB_COLOURS[base])
+        _start_list_sheet(sheet, layout, widths, formats, stop - start, actions, action_help)
+        print_setup(sheet, footer, run_id)
+        _write_problem_rows(sheet, layout, columns, formats, start, stop)

@@ -1,35 +1,259 @@
-"""Totals per county for a run's overview: list items per problem class beside duplicate groups.
+"""Every figure a run reports, defined and counted here once.
 
-Two different things are counted, and each column's name says which:
+Three things are counted, each under one name wherever it appears (county 说明 and 汇总, the
+province summary's 区县汇总 and 处理进度, the manifest, the command line):
 
-- ``问题条数·<类别>``: items of the county's list by the classes of the province summary, counted
-  by :func:`xueji_quality.reports.summary.county_table` from the same item table
-  (:func:`~xueji_quality.reports.summary.problem_items`): a problem row is one item, and every
-  record of the county in a duplicate group is one item. These are the figures of the summary's
-  区县汇总 sheet and of the county list's own 汇总 sheet;
-- ``重复组数·<类别>``: duplicate groups with at least one member in the county; a group spanning
-  two counties counts once in each.
+- **问题条目** (an item): one row a county's list carries for one of its own records: a problem
+  of a record (an error on 错误学籍 or a warning on 提醒), or one of the county's records in a
+  duplicate group (重复学籍; each record is answered on its own). Items fall into the classes
+  :data:`PROBLEM_CLASSES`; :data:`ERRORS` (错误合计) are the items of the four error classes, to
+  be answered; :data:`WARNINGS` (警告) need no answer; :data:`ITEMS` (合计) is both;
+- **涉及学生数**: records of the county with at least one item;
+- **重复组**: duplicate groups with a record in the county. A group spanning two counties is one
+  group of each county's, and one group of the province.
 
-A group of three records in one county is therefore 3 under 问题条数·身份证号重复 and 1 under
-重复组数·身份证号重复.
+A group of three records in one county is therefore 3 items (身份证号重复) and 1 group. A
+cross-county group's records are items of their own county only, so county figures add up to the
+province's, except groups.
+
+Every item falls into exactly one class:
+
+- 身份证号错误: an error (severity E) on the field ``id_number`` (missing, format, check
+  character, date inside the number, legacy 15-digit, spreadsheet damage) or saying that a field
+  disagrees with the number (``ID_MATCH_RULES``: sex, birth date). The ID *type* code is another
+  field;
+- 身份证号重复: a record in a ``DUP_ID`` group;
+- 疑似重复: a record in a ``DUP_FUZZY`` group;
+- 其他字段错误: any other error;
+- 警告: any warning (severity W), whatever the field.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from xueji_quality.reports.summary import (
-    DUP_CLASS_LABELS,
-    FUZZY_DUPLICATE,
-    PROBLEM_CLASSES,
-    county_table,
-    problem_items,
-    roster_context,
+from xueji_quality import regions, schema
+
+ID_ERROR = "身份证号错误"
+ID_DUPLICATE = "身份证号重复"
+FUZZY_DUPLICATE = "疑似重复"
+OTHER_ERROR = "其他字段错误"
+WARNING = "警告"
+PROBLEM_CLASSES: tuple[str, ...] = (ID_ERROR, ID_DUPLICATE, FUZZY_DUPLICATE, OTHER_ERROR, WARNING)
+ERROR_CLASSES: tuple[str, ...] = PROBLEM_CLASSES[:4]
+DUP_CLASS_LABELS: dict[str, str] = {"DUP_ID": ID_DUPLICATE, "DUP_FUZZY": FUZZY_DUPLICATE}
+GRADUATING_PREFIX = "毕业年级·"
+# Errors outside the ID_ prefix that the Ministry counts as 身份证号错误: sex or birth date
+# disagreeing with the number.
+ID_MATCH_RULES: frozenset[str] = frozenset({"SEX_MISMATCH", "BIRTHDATE_MISMATCH"})
+
+# The names of the figures, as every table, sheet and message shows them.
+ITEMS = "合计"
+ERRORS = "错误合计"
+WARNINGS = WARNING
+STUDENTS = "涉及学生数"
+GROUPS = "重复组数"
+RECORDS = "在籍学生数"
+ITEM_WORD = "问题条目"
+
+COUNT_COLUMNS: tuple[str, ...] = (
+    *PROBLEM_CLASSES,
+    ERRORS,
+    ITEMS,
+    *(GRADUATING_PREFIX + c for c in PROBLEM_CLASSES),
+    GRADUATING_PREFIX + ITEMS,
+    STUDENTS,
 )
+
+ROSTER_CONTEXT_COLUMNS: tuple[str, ...] = (
+    "record_id",
+    "school_code",
+    "school_name",
+    "grade",
+    "grade_level",
+    "class_name",
+    "name",
+    "id_number",
+    "student_no",
+)
+
+
+def problem_class(rules: pd.Series, severities: pd.Series, fields: pd.Series) -> pd.Series:
+    """Class of each problem row (see the module docstring)."""
+    rules = rules.astype("string").fillna("")
+    severities = severities.astype("string").fillna("")
+    fields = fields.astype("string").fillna("")
+    labels = np.select(
+        [
+            (severities == "W").to_numpy(dtype=bool),
+            ((fields == "id_number") | rules.isin(ID_MATCH_RULES)).to_numpy(dtype=bool),
+        ],
+        [WARNING, ID_ERROR],
+        OTHER_ERROR,
+    )
+    return pd.Series(labels, index=rules.index, dtype="string")
+
+
+def roster_context(roster: pd.DataFrame) -> pd.DataFrame:
+    """The roster columns a report shows next to a problem, one row per record_id."""
+    context = pd.DataFrame(index=roster.index)
+    for column in ROSTER_CONTEXT_COLUMNS:
+        if column in roster.columns:
+            context[column] = roster[column]
+        elif column == "grade_level":
+            context[column] = pd.array([pd.NA] * len(roster), dtype="Int8")
+        else:
+            context[column] = pd.array([pd.NA] * len(roster), dtype="string")
+    # record_id is unique by contract; keep the first should an export repeat its own key.
+    context = context.drop_duplicates("record_id")
+    context["graduating"] = context["grade_level"].isin(schema.GRADUATING_LEVELS).to_numpy(bool)
+    return context.reset_index(drop=True)
+
+
+def problem_items(
+    context: pd.DataFrame, problems: pd.DataFrame, duplicates: pd.DataFrame
+) -> pd.DataFrame:
+    """One row per item (see the module docstring): each problem row and each record of a
+    duplicate group.
+
+    Columns: county_code, record_id, school_code, school_name, problem_class, graduating, and
+    group_id (empty for problem rows).
+    """
+    lookup = context.set_index("record_id")
+    problem_part = pd.DataFrame(
+        {
+            "county_code": problems["county_code"].astype("string").to_numpy(),
+            "record_id": problems["record_id"].astype("string").to_numpy(),
+            "problem_class": problem_class(
+                problems["rule"], problems["severity"], problems["field"]
+            ).to_numpy(),
+        }
+    )
+    found = lookup.reindex(problem_part["record_id"])
+    problem_part["school_code"] = found["school_code"].to_numpy()
+    problem_part["school_name"] = found["school_name"].to_numpy()
+    problem_part["graduating"] = found["graduating"].fillna(False).to_numpy(dtype=bool)
+
+    duplicate_part = pd.DataFrame(
+        {
+            "county_code": duplicates["county_code"].astype("string").to_numpy(),
+            "record_id": duplicates["record_id"].astype("string").to_numpy(),
+            "problem_class": duplicates["dup_class"].map(DUP_CLASS_LABELS).to_numpy(),
+            "school_code": duplicates["school_code"].astype("string").to_numpy(),
+            "school_name": duplicates["school_name"].astype("string").to_numpy(),
+            "group_id": duplicates["group_id"].astype("string").to_numpy(),
+        }
+    )
+    found = lookup.reindex(duplicate_part["record_id"])
+    duplicate_part["graduating"] = found["graduating"].fillna(False).to_numpy(dtype=bool)
+    items = pd.concat([problem_part, duplicate_part], ignore_index=True)
+    items["problem_class"] = items["problem_class"].fillna(FUZZY_DUPLICATE).astype("string")
+    for column in ("county_code", "record_id", "school_code", "school_name", "group_id"):
+        items[column] = items[column].astype("string")
+    return items
+
+
+def class_counts(items: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Items per ``by`` × class, 错误合计, 合计, graduating-grade items per class and 涉及学生数."""
+    keys = items[by].fillna("")
+    frame = keys.assign(problem_class=items["problem_class"], graduating=items["graduating"])
+    counts = pd.crosstab([frame[c] for c in by], frame["problem_class"]).reindex(
+        columns=list(PROBLEM_CLASSES), fill_value=0
+    )
+    graduating = frame[frame["graduating"]]
+    grad_counts = (
+        pd.crosstab([graduating[c] for c in by], graduating["problem_class"])
+        .reindex(columns=list(PROBLEM_CLASSES), fill_value=0)
+        .reindex(counts.index, fill_value=0)
+    )
+    grad_counts.columns = [GRADUATING_PREFIX + c for c in PROBLEM_CLASSES]
+    out = counts.copy()
+    out[ERRORS] = counts[list(ERROR_CLASSES)].sum(axis=1)
+    out[ITEMS] = counts.sum(axis=1)
+    out = out.join(grad_counts)
+    out[GRADUATING_PREFIX + ITEMS] = grad_counts.sum(axis=1)
+    students = frame.assign(record_id=items["record_id"]).groupby(by)["record_id"].nunique()
+    out[STUDENTS] = students.reindex(out.index, fill_value=0)
+    out = out.reset_index()
+    out.columns.name = None
+    return out.astype({c: "int64" for c in out.columns if c not in by})
+
+
+def item_figures(items: pd.DataFrame) -> dict:
+    """The figures of one county's items, as its 说明 states them and the manifest keeps them:
+    items, error_items, warning_items, items_by_class, records_with_problems, duplicate_groups,
+    graduating_items, graduating_error_items."""
+    by_class = items["problem_class"].value_counts().reindex(list(PROBLEM_CLASSES), fill_value=0)
+    errors = items["problem_class"].isin(ERROR_CLASSES).to_numpy(dtype=bool)
+    graduating = items["graduating"].to_numpy(dtype=bool)
+    groups = items["group_id"] if "group_id" in items.columns else pd.Series(dtype="string")
+    return {
+        "items": len(items),
+        "error_items": int(errors.sum()),
+        "warning_items": int((~errors).sum()),
+        "items_by_class": {c: int(v) for c, v in by_class.items()},
+        "records_with_problems": int(items["record_id"].nunique()),
+        "duplicate_groups": int(groups.dropna().nunique()),
+        "graduating_items": int(graduating.sum()),
+        "graduating_error_items": int((graduating & errors).sum()),
+    }
+
+
+def county_sizes(roster: pd.DataFrame) -> pd.Series:
+    """Records per county code of a roster."""
+    return pd.Series(roster["county_code"], dtype="string").dropna().value_counts()
+
+
+def prefecture_names(codes: pd.Series) -> pd.Series:
+    """The prefecture (地市) of each county code, by the name of its ``xxxx00`` code; a county of
+    a municipality or a province-governed county gets its province's name."""
+    codes = codes.astype("string")
+    own = regions.county_names(codes.str.slice(0, 4) + "00")
+    province = regions.county_names(codes.str.slice(0, 2) + "0000")
+    placeholder = own.isin(["", "市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"])
+    names = own.where(~placeholder, province)
+    return names.mask(names == "", "未知地市").astype("string")
+
+
+def county_table(
+    roster: pd.DataFrame,
+    items: pd.DataFrame,
+    counties: list[str] | None = None,
+    records: pd.Series | None = None,
+) -> pd.DataFrame:
+    """One row per county: 区县代码, 区县名称, 地市, 在籍学生数, the count columns, 重复组数; worst
+    first.
+
+    ``records`` (records per county code) stands for the roster's counts when the roster given
+    holds only the records the items name (a staged province is never read whole).
+    """
+    sizes = county_sizes(roster) if records is None else records
+    known = {str(c) for c in sizes.index} | set(items["county_code"].dropna().unique())
+    if counties is not None:
+        known = set(counties)
+    counts = class_counts(items, ["county_code"])
+    table = pd.DataFrame({"county_code": sorted(known)}, dtype="string")
+    table = table.merge(counts.astype({"county_code": "string"}), on="county_code", how="left")
+    for column in COUNT_COLUMNS:
+        table[column] = table[column].fillna(0).astype("int64")
+    table[RECORDS] = table["county_code"].map(sizes).fillna(0).astype("int64")
+    groups = items.dropna(subset=["group_id"]).groupby("county_code")["group_id"].nunique()
+    table[GROUPS] = table["county_code"].map(groups).fillna(0).astype("int64")
+    names = regions.county_names(table["county_code"])
+    table["区县名称"] = names.mask(names == "", "未知区县").to_numpy()
+    table["地市"] = prefecture_names(table["county_code"]).to_numpy()
+    table = table.sort_values(
+        [ERRORS, ITEMS, "county_code"], ascending=[False, False, True], kind="stable"
+    )
+    table = table.rename(columns={"county_code": "区县代码"})
+    columns = ["区县代码", "区县名称", "地市", RECORDS, *COUNT_COLUMNS, GROUPS]
+    return table[columns].reset_index(drop=True)
+
 
 ITEM_PREFIX = "问题条数·"
 GROUP_PREFIX = "重复组数·"
-ITEM_COLUMNS: tuple[str, ...] = (*PROBLEM_CLASSES, "错误合计", "合计")
+ITEM_COLUMNS: tuple[str, ...] = (*PROBLEM_CLASSES, ERRORS, ITEMS)
 GROUP_CLASSES: tuple[str, ...] = tuple(DUP_CLASS_LABELS.values())
 
 
@@ -57,15 +281,15 @@ def county_totals(
     duplicates: pd.DataFrame,
     records: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """One row per county of the province summary, in its order (worst first).
+    """One row per county of the province summary, in its order (worst first): a run's overview.
 
     Columns: 区县代码, 区县名称, 在籍学生数, ``问题条数·<类别>`` for each problem class and
-    错误合计 and 合计, then ``重复组数·<类别>`` for 身份证号重复 and 疑似重复. ``roster`` and
-    ``records`` (records per county code) as for :func:`~xueji_quality.reports.summary.county_table`.
+    错误合计 and 合计 (the 区县汇总 figures), then ``重复组数·<类别>`` for 身份证号重复 and
+    疑似重复. ``roster`` and ``records`` as for :func:`county_table`.
     """
     items = problem_items(roster_context(roster), problems, duplicates)
     table = county_table(roster, items, records=records)
-    table = table[["区县代码", "区县名称", "在籍学生数", *ITEM_COLUMNS]]
+    table = table[["区县代码", "区县名称", RECORDS, *ITEM_COLUMNS]]
     table = table.rename(columns={c: ITEM_PREFIX + c for c in ITEM_COLUMNS})
     groups = duplicate_groups_by_county(duplicates).set_index("county_code")
     codes = table["区县代码"].astype("string")

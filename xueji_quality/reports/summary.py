@@ -1,27 +1,35 @@
-"""Problem classes and the province summary (province/summary.xlsx).
+"""The province summary (province/summary.xlsx) a provincial data officer reads at a glance.
 
-The Ministry names three kinds of trouble (身份证号重复, 身份证号错误, 姓名+性别+出生日期重复 and
-near-duplicates); a county also has to clear every other wrong field and should look at warnings.
-Every item of a county list falls into exactly one class:
+Sheets:
 
-- 身份证号错误: an error (severity E) on the field ``id_number`` (missing, format, check
-  character, date inside the number, legacy 15-digit, spreadsheet damage) or saying that a field
-  disagrees with the number (``ID_MATCH_RULES``: sex, birth date). The ID *type* code is another
-  field;
-- 身份证号重复: a record in a ``DUP_ID`` group (one row per record of the county in the group);
-- 疑似重复: a record in a ``DUP_FUZZY`` group;
-- 其他字段错误: any other error;
-- 警告: any warning (severity W), whatever the field.
+- 说明: what the figures mean (the definitions of :mod:`county_totals`) and the province's
+  totals;
+- 图表: native Excel charts: items by problem class; counties ranked by errors per 1,000
+  students; items by class per 地市 (prefecture); and, when earlier runs exist under the same
+  output root, the trend across runs of items open, answered and resolved;
+- 区县汇总: one row per county with its items per class, the same counts restricted to the
+  graduating grades (六年级, 九年级, 高三), the roster size, the students concerned and the
+  duplicate groups; worst first (errors to clear, then all items). Its totals row is the sum of
+  the county rows, and each county row equals the totals row of that county's own 汇总 sheet:
+  both are counted from the same item table (:func:`county_totals.problem_items`);
+- 区县排名: counties by errors per 1,000 students (a large county is not the worst one for
+  having more students);
+- 地市汇总: the county rows added up by prefecture;
+- 规则统计, 隔离行: items per rule, quarantined rows per file and reason;
+- 处理进度 (when the run knows the answer ledger): per county, the items listed and their
+  statuses;
+- 历次运行 (when there are earlier runs): the figures of the trend chart, from earlier runs'
+  manifests and the answer ledger.
 
-The summary holds one row per county with its items per class, the same counts restricted to the
-graduating grades (六年级, 九年级, 高三), the roster size and the number of students concerned;
-counties are sorted by errors to clear (all classes but 警告), then by all items. Its totals row
-is the sum of the county rows, and each county row equals the totals row of that county's own
-汇总 sheet: both are counted from the same item table (:func:`problem_items`).
+The counting itself lives in :mod:`xueji_quality.reports.county_totals`; the names below are
+re-exported from there for the modules that import them from here.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -29,20 +37,56 @@ import numpy as np
 import pandas as pd
 import xlsxwriter
 
-from xueji_quality import regions, schema
+from xueji_quality import regions
+from xueji_quality.reports.county_totals import (
+    COUNT_COLUMNS,
+    DUP_CLASS_LABELS,
+    ERROR_CLASSES,
+    ERRORS,
+    FUZZY_DUPLICATE,
+    GRADUATING_PREFIX,
+    GROUPS,
+    ID_DUPLICATE,
+    ID_ERROR,
+    ID_MATCH_RULES,
+    ITEM_WORD,
+    ITEMS,
+    OTHER_ERROR,
+    PROBLEM_CLASSES,
+    RECORDS,
+    STUDENTS,
+    WARNING,
+    WARNINGS,
+    class_counts,
+    county_sizes,
+    county_table,
+    problem_class,
+    problem_items,
+    roster_context,
+)
+from xueji_quality.rule_names import rule_names
 
-ID_ERROR = "身份证号错误"
-ID_DUPLICATE = "身份证号重复"
-FUZZY_DUPLICATE = "疑似重复"
-OTHER_ERROR = "其他字段错误"
-WARNING = "警告"
-PROBLEM_CLASSES: tuple[str, ...] = (ID_ERROR, ID_DUPLICATE, FUZZY_DUPLICATE, OTHER_ERROR, WARNING)
-ERROR_CLASSES: tuple[str, ...] = PROBLEM_CLASSES[:4]
-DUP_CLASS_LABELS: dict[str, str] = {"DUP_ID": ID_DUPLICATE, "DUP_FUZZY": FUZZY_DUPLICATE}
-GRADUATING_PREFIX = "毕业年级·"
-# Errors outside the ID_ prefix that the Ministry counts as 身份证号错误: sex or birth date
-# disagreeing with the number.
-ID_MATCH_RULES: frozenset[str] = frozenset({"SEX_MISMATCH", "BIRTHDATE_MISMATCH"})
+__all__ = [
+    "COUNT_COLUMNS",
+    "DUP_CLASS_LABELS",
+    "ERROR_CLASSES",
+    "FUZZY_DUPLICATE",
+    "GRADUATING_PREFIX",
+    "ID_DUPLICATE",
+    "ID_ERROR",
+    "ID_MATCH_RULES",
+    "OTHER_ERROR",
+    "PROBLEM_CLASSES",
+    "WARNING",
+    "class_counts",
+    "county_sizes",
+    "county_table",
+    "problem_class",
+    "problem_items",
+    "roster_context",
+    "run_history",
+    "write_summary",
+]
 
 WORKBOOK_OPTIONS = {
     "constant_memory": True,
@@ -50,161 +94,36 @@ WORKBOOK_OPTIONS = {
     "strings_to_formulas": False,
     "strings_to_urls": False,
 }
+RATE = "每千名学生错误数"
+PREFECTURE = "地市"
+PROGRESS_SHEET = "处理进度"
+HISTORY_SHEET = "历次运行"
+# The trend's figures, named as on 处理进度.
+OPEN, ANSWERED, RESOLVED = "未处理", "本次已答复", "本次已解决"
+TREND_COLUMNS: tuple[str, ...] = (OPEN, ANSWERED, RESOLVED)
+RANKED_IN_CHART = 30
+HISTORY_RUNS = 30
+CLASS_COLOURS = ("#C00000", "#ED7D31", "#FFC000", "#5B9BD5", "#A5A5A5")
+_RUN_FOLDER = re.compile(r"[0-9A-Za-z]{1,12}-\d{8}(-\d+)?")
 
-ROSTER_CONTEXT_COLUMNS: tuple[str, ...] = (
-    "record_id",
-    "school_code",
-    "school_name",
-    "grade",
-    "grade_level",
-    "class_name",
-    "name",
-    "id_number",
-    "student_no",
-)
+
+def _footer_text(text: str) -> str:
+    return text.replace("&", "&&")
 
 
-def problem_class(rules: pd.Series, severities: pd.Series, fields: pd.Series) -> pd.Series:
-    """Class of each problem row (see the module docstring)."""
-    rules = rules.astype("string").fillna("")
-    severities = severities.astype("string").fillna("")
-    fields = fields.astype("string").fillna("")
-    labels = np.select(
-        [
-            (severities == "W").to_numpy(dtype=bool),
-            ((fields == "id_number") | rules.isin(ID_MATCH_RULES)).to_numpy(dtype=bool),
-        ],
-        [WARNING, ID_ERROR],
-        OTHER_ERROR,
+def print_setup(sheet, footer: str, run_id: str, *, title_rows: bool = True) -> None:
+    """Landscape A4, one page wide, the header row on every page, narrow margins, and a footer
+    naming ``footer`` (the county), the run and the page."""
+    sheet.set_landscape()
+    sheet.set_paper(9)
+    sheet.fit_to_pages(1, 0)
+    sheet.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
+    if title_rows:
+        sheet.repeat_rows(0)
+    sheet.set_footer(
+        f"&L{_footer_text(footer)}&C运行编号 {_footer_text(run_id)}&R第 &P 页，共 &N 页",
+        {"margin": 0.3},
     )
-    return pd.Series(labels, index=rules.index, dtype="string")
-
-
-def roster_context(roster: pd.DataFrame) -> pd.DataFrame:
-    """The roster columns a report shows next to a problem, one row per record_id."""
-    context = pd.DataFrame(index=roster.index)
-    for column in ROSTER_CONTEXT_COLUMNS:
-        if column in roster.columns:
-            context[column] = roster[column]
-        elif column == "grade_level":
-            context[column] = pd.array([pd.NA] * len(roster), dtype="Int8")
-        else:
-            context[column] = pd.array([pd.NA] * len(roster), dtype="string")
-    # record_id is unique by contract; keep the first should an export repeat its own key.
-    context = context.drop_duplicates("record_id")
-    context["graduating"] = context["grade_level"].isin(schema.GRADUATING_LEVELS).to_numpy(bool)
-    return context.reset_index(drop=True)
-
-
-def problem_items(
-    context: pd.DataFrame, problems: pd.DataFrame, duplicates: pd.DataFrame
-) -> pd.DataFrame:
-    """One row per item a county must handle: each problem row and each record in a duplicate group.
-
-    Columns: county_code, record_id, school_code, school_name, problem_class, graduating.
-    """
-    lookup = context.set_index("record_id")
-    problem_part = pd.DataFrame(
-        {
-            "county_code": problems["county_code"].astype("string").to_numpy(),
-            "record_id": problems["record_id"].astype("string").to_numpy(),
-            "problem_class": problem_class(
-                problems["rule"], problems["severity"], problems["field"]
-            ).to_numpy(),
-        }
-    )
-    found = lookup.reindex(problem_part["record_id"])
-    problem_part["school_code"] = found["school_code"].to_numpy()
-    problem_part["school_name"] = found["school_name"].to_numpy()
-    problem_part["graduating"] = found["graduating"].fillna(False).to_numpy(dtype=bool)
-
-    duplicate_part = pd.DataFrame(
-        {
-            "county_code": duplicates["county_code"].astype("string").to_numpy(),
-            "record_id": duplicates["record_id"].astype("string").to_numpy(),
-            "problem_class": duplicates["dup_class"].map(DUP_CLASS_LABELS).to_numpy(),
-            "school_code": duplicates["school_code"].astype("string").to_numpy(),
-            "school_name": duplicates["school_name"].astype("string").to_numpy(),
-        }
-    )
-    found = lookup.reindex(duplicate_part["record_id"])
-    duplicate_part["graduating"] = found["graduating"].fillna(False).to_numpy(dtype=bool)
-    items = pd.concat([problem_part, duplicate_part], ignore_index=True)
-    items["problem_class"] = items["problem_class"].fillna(FUZZY_DUPLICATE).astype("string")
-    for column in ("county_code", "record_id", "school_code", "school_name"):
-        items[column] = items[column].astype("string")
-    return items
-
-
-def class_counts(items: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Items per ``by`` × class, graduating-grade items per class, 合计 and 涉及学生数."""
-    keys = items[by].fillna("")
-    frame = keys.assign(problem_class=items["problem_class"], graduating=items["graduating"])
-    counts = pd.crosstab([frame[c] for c in by], frame["problem_class"]).reindex(
-        columns=list(PROBLEM_CLASSES), fill_value=0
-    )
-    graduating = frame[frame["graduating"]]
-    grad_counts = (
-        pd.crosstab([graduating[c] for c in by], graduating["problem_class"])
-        .reindex(columns=list(PROBLEM_CLASSES), fill_value=0)
-        .reindex(counts.index, fill_value=0)
-    )
-    grad_counts.columns = [GRADUATING_PREFIX + c for c in PROBLEM_CLASSES]
-    out = counts.copy()
-    out["错误合计"] = counts[list(ERROR_CLASSES)].sum(axis=1)
-    out["合计"] = counts.sum(axis=1)
-    out = out.join(grad_counts)
-    out[GRADUATING_PREFIX + "合计"] = grad_counts.sum(axis=1)
-    students = frame.assign(record_id=items["record_id"]).groupby(by)["record_id"].nunique()
-    out["涉及学生数"] = students.reindex(out.index, fill_value=0)
-    out = out.reset_index()
-    out.columns.name = None
-    return out.astype({c: "int64" for c in out.columns if c not in by})
-
-
-COUNT_COLUMNS: tuple[str, ...] = (
-    *PROBLEM_CLASSES,
-    "错误合计",
-    "合计",
-    *(GRADUATING_PREFIX + c for c in PROBLEM_CLASSES),
-    GRADUATING_PREFIX + "合计",
-    "涉及学生数",
-)
-
-
-def county_sizes(roster: pd.DataFrame) -> pd.Series:
-    """Records per county code of a roster."""
-    return pd.Series(roster["county_code"], dtype="string").dropna().value_counts()
-
-
-def county_table(
-    roster: pd.DataFrame,
-    items: pd.DataFrame,
-    counties: list[str] | None = None,
-    records: pd.Series | None = None,
-) -> pd.DataFrame:
-    """One row per county: 区县代码, 区县名称, 在籍学生数, the count columns; worst first.
-
-    ``records`` (records per county code) stands for the roster's counts when the roster given
-    holds only the records the items name (a staged province is never read whole).
-    """
-    sizes = county_sizes(roster) if records is None else records
-    known = {str(c) for c in sizes.index} | set(items["county_code"].dropna().unique())
-    if counties is not None:
-        known = set(counties)
-    counts = class_counts(items, ["county_code"])
-    table = pd.DataFrame({"county_code": sorted(known)}, dtype="string")
-    table = table.merge(counts.astype({"county_code": "string"}), on="county_code", how="left")
-    for column in COUNT_COLUMNS:
-        table[column] = table[column].fillna(0).astype("int64")
-    table["在籍学生数"] = table["county_code"].map(sizes).fillna(0).astype("int64")
-    names = regions.county_names(table["county_code"])
-    table["区县名称"] = names.mask(names == "", "未知区县").to_numpy()
-    table = table.sort_values(
-        ["错误合计", "合计", "county_code"], ascending=[False, False, True], kind="stable"
-    )
-    table = table.rename(columns={"county_code": "区县代码"})
-    return table[["区县代码", "区县名称", "在籍学生数", *COUNT_COLUMNS]].reset_index(drop=True)
 
 
 def write_count_sheet(
@@ -214,12 +133,16 @@ def write_count_sheet(
     text_columns: list[str],
     total_label: str,
     untotalled: tuple[str, ...] = (),
-) -> None:
-    """A table of counts: text key columns, integer columns, a frozen header and a totals row."""
+    decimals: tuple[str, ...] = (),
+):
+    """A table of counts: text key columns, number columns, a frozen header and a totals row.
+
+    Returns the worksheet."""
     header = workbook.add_format(
-        {"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True}
+        {"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "top"}
     )
     text = workbook.add_format({"num_format": "@"})
+    one_decimal = workbook.add_format({"num_format": "0.0"})
     total = workbook.add_format({"bold": True, "top": 2})
     sheet = workbook.add_worksheet(name)
     for position, column in enumerate(table.columns):
@@ -227,7 +150,9 @@ def write_count_sheet(
             width = 30 if "名称" in column else 14
             sheet.set_column(position, position, width, text)
         else:
-            sheet.set_column(position, position, max(8, min(18, 2 * len(column) + 2)))
+            cell_format = one_decimal if column in decimals else None
+            width = max(8, min(18, 2 * len(column) + 2))
+            sheet.set_column(position, position, width, cell_format)
     sheet.set_row(0, 32)
     for position, column in enumerate(table.columns):
         sheet.write_string(0, position, column, header)
@@ -242,19 +167,20 @@ def write_count_sheet(
             if is_text[position]:
                 if value:
                     sheet.write_string(row, position, value)
-            else:
+            elif value == value:  # NaN stays blank
                 sheet.write_number(row, position, value)
     last = row + 1
     sheet.write_string(last, 0, total_label, total)
     for position, column in enumerate(table.columns):
         if position == 0:
             continue
-        if is_text[position] or column in untotalled:
+        if is_text[position] or column in untotalled or column in decimals:
             sheet.write_blank(last, position, None, total)
         else:
             sheet.write_number(last, position, int(table[column].sum()), total)
     sheet.freeze_panes(1, 0)
     sheet.autofilter(0, 0, max(row, 1), len(table.columns) - 1)
+    return sheet
 
 
 def write_lines(sheet, lines: list[str], bold, start: int = 0) -> int:
@@ -267,26 +193,206 @@ def write_lines(sheet, lines: list[str], bold, start: int = 0) -> int:
 
 
 PROGRESS_NOTES: tuple[str, ...] = (
-    "■ 处理进度（按问题计：一条错误、一个重复组在其涉及的每个区县各计一条）",
+    "■ 处理进度（按问题条目计，与区县汇总相同：一条错误、重复组中的一条学籍各计一条）",
+    f"{ITEMS}、{ERRORS}、{WARNINGS}：本次清单列出的问题条目，与“区县汇总”同名列相等；"
+    "以下各列只计错误（警告无须答复）。",
     "新增：本次首次发现；未处理：新增、未答复、重新出现和已答复待修正之和，须继续处理；"
     "已答复待修正：已答复变更/删除，但本次导出中问题仍在；重新出现：曾解决或曾佐证，但问题再次出现或学籍已变化；"
     "已佐证：最近一次答复为佐证且学籍未变；不再列出：已佐证的重复组和警告，本次清单不再列出；"
-    "本次已答复：上次运行以来导入的答复涉及的问题数；本次已解决：上次运行列出、本次导出中已不存在的问题数；"
+    f"{ERRORS} = 未处理 + 已佐证 − 不再列出中的错误。",
+    "本次已答复：上次运行以来导入的答复涉及的问题条目数；本次已解决：上次运行列出、本次导出中已不存在的问题条目数；"
     "最久未处理天数：未处理问题中首次发现距今最久的天数；“毕业年级·”开头的列只计六年级、九年级（初三）、高三学生。",
 )
 
 
-def write_progress_sheet(workbook: xlsxwriter.Workbook, progress: pd.DataFrame) -> None:
+def write_progress_sheet(workbook: xlsxwriter.Workbook, progress: pd.DataFrame, footer, run_id):
     """处理进度: one row per county with the answer ledger's figures, worst first."""
     table = progress.copy()
     table["区县代码"] = table["区县代码"].astype("string")
     names = regions.county_names(table["区县代码"])
     table.insert(1, "区县名称", names.mask(names == "", "未知区县").to_numpy())
     table = table.sort_values(
-        ["未处理", "最久未处理天数", "区县代码"], ascending=[False, False, True], kind="stable"
+        [OPEN, "最久未处理天数", "区县代码"], ascending=[False, False, True], kind="stable"
     ).reset_index(drop=True)
     days = tuple(c for c in table.columns if c.endswith("天数"))
-    write_count_sheet(workbook, "处理进度", table, ["区县代码", "区县名称"], "全省合计", days)
+    sheet = write_count_sheet(
+        workbook, PROGRESS_SHEET, table, ["区县代码", "区县名称"], "全省合计", days
+    )
+    print_setup(sheet, footer, run_id)
+
+
+def _progress_figures(counts: dict) -> dict[str, int] | None:
+    """Open, answered and resolved items of a run from its answer counts (a manifest's
+    ``answers`` or a ledger run's counts)."""
+    progress = counts.get("progress")
+    if isinstance(progress, dict) and all(c in progress for c in TREND_COLUMNS):
+        return {c: int(progress[c]) for c in TREND_COLUMNS}
+    return None
+
+
+def run_history(
+    out_root: Path, current: tuple[str, str, dict[str, int]] | None = None
+) -> pd.DataFrame:
+    """Open, answered and resolved items per run under ``out_root``, oldest first.
+
+    Read from each published run's manifest (its ``answers.progress``) and from the answer
+    ledger's runs (which keeps the same counts, also of runs whose folders were pruned);
+    ``current``: (run_id, run_date, figures) of the run being written. At most the last
+    :data:`HISTORY_RUNS` runs. Columns: 运行编号, 运行日期, 未处理, 本次已答复, 本次已解决.
+    """
+    out_root = Path(out_root)
+    found: dict[str, tuple[str, dict[str, int]]] = {}
+    ledger_file = out_root / "ledger.sqlite"
+    if ledger_file.is_file():
+        try:
+            connection = sqlite3.connect(f"{ledger_file.as_uri()}?mode=ro", uri=True)
+            try:
+                rows = connection.execute("SELECT run_id, run_date, counts FROM runs").fetchall()
+            finally:
+                connection.close()
+        except sqlite3.Error:
+            rows = []
+        for run_id, run_date, counts in rows:
+            figures = _progress_figures(json.loads(counts or "{}"))
+            if figures is not None:
+                found[run_id] = (run_date, figures)
+    for manifest in out_root.glob("*/manifest.json"):
+        if not _RUN_FOLDER.fullmatch(manifest.parent.name) or manifest.parent.is_symlink():
+            continue
+        try:
+            content = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        figures = _progress_figures(content.get("answers") or {})
+        if figures is not None:
+            found[str(content.get("run_id", manifest.parent.name))] = (
+                str(content.get("run_date", "")),
+                figures,
+            )
+    if current is not None:
+        found[current[0]] = (current[1], current[2])
+    table = pd.DataFrame(
+        [
+            {"运行编号": run_id, "运行日期": run_date, **figures}
+            for run_id, (run_date, figures) in found.items()
+        ],
+        columns=["运行编号", "运行日期", *TREND_COLUMNS],
+    )
+    if table.empty:
+        return table
+    # Runs of one day are numbered -2, -3 …: order by date, then by that number.
+    number = table["运行编号"].str.extract(r"-\d{8}(?:-(\d+))?$")[0].fillna("1").astype(int)
+    table = table.assign(_n=number).sort_values(["运行日期", "_n"], kind="stable")
+    table = table.drop(columns="_n").tail(HISTORY_RUNS).reset_index(drop=True)
+    return table.astype({c: "int64" for c in TREND_COLUMNS})
+
+
+def ranked_counties(table: pd.DataFrame) -> pd.DataFrame:
+    """Counties by errors per 1,000 students, highest first (counties without students last)."""
+    ranked = table[["区县代码", "区县名称", PREFECTURE, RECORDS, ERRORS, ITEMS]].copy()
+    students = ranked[RECORDS].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(students > 0, 1000.0 * ranked[ERRORS].to_numpy() / students, np.nan)
+    ranked[RATE] = np.round(rate, 1)
+    return ranked.sort_values(
+        [RATE, ERRORS, "区县代码"], ascending=[False, False, True], na_position="last"
+    ).reset_index(drop=True)
+
+
+def prefecture_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The county rows added up by 地市 (no group counts: a group spans counties)."""
+    columns = [RECORDS, *PROBLEM_CLASSES, ERRORS, ITEMS, STUDENTS]
+    sums = table.groupby(PREFECTURE, sort=False)[columns].sum()
+    counties = table.groupby(PREFECTURE, sort=False)["区县代码"].size().rename("区县数")
+    out = pd.concat([counties, sums], axis=1).reset_index()
+    students = out[RECORDS].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(students > 0, 1000.0 * out[ERRORS].to_numpy() / students, np.nan)
+    out[RATE] = np.round(rate, 1)
+    out = out.sort_values([ERRORS, ITEMS, PREFECTURE], ascending=[False, False, True])
+    return out.astype({c: "int64" for c in ["区县数", *columns]}).reset_index(drop=True)
+
+
+def _add_charts(
+    workbook: xlsxwriter.Workbook,
+    sheet,
+    county_rows: int,
+    ranked_rows: int,
+    prefecture_rows: int,
+    history_rows: int,
+) -> None:
+    """The four charts on 图表, each reading its table's cells."""
+    classes_at = 4  # 区县汇总: 区县代码, 区县名称, 地市, 在籍学生数, then the classes
+    total_row = county_rows + 1
+    by_class = workbook.add_chart({"type": "column"})
+    by_class.add_series(
+        {
+            "name": "问题条目",
+            "categories": ["区县汇总", 0, classes_at, 0, classes_at + len(PROBLEM_CLASSES) - 1],
+            "values": [
+                "区县汇总",
+                total_row,
+                classes_at,
+                total_row,
+                classes_at + len(PROBLEM_CLASSES) - 1,
+            ],
+            "points": [{"fill": {"color": c}} for c in CLASS_COLOURS],
+            "data_labels": {"value": True},
+        }
+    )
+    by_class.set_title({"name": "全省问题条目（按类别）"})
+    by_class.set_legend({"none": True})
+    by_class.set_y_axis({"name": "条"})
+    sheet.insert_chart(1, 0, by_class, {"x_scale": 1.3, "y_scale": 1.2})
+
+    shown = min(ranked_rows, RANKED_IN_CHART)
+    ranked = workbook.add_chart({"type": "bar"})
+    if shown:
+        ranked.add_series(
+            {
+                "name": RATE,
+                "categories": ["区县排名", 1, 1, shown, 1],
+                "values": ["区县排名", 1, 6, shown, 6],
+                "fill": {"color": "#C00000"},
+                "data_labels": {"value": True, "num_format": "0.0"},
+            }
+        )
+    ranked.set_title({"name": f"区县{RATE}（前 {shown} 名）"})
+    ranked.set_legend({"none": True})
+    ranked.set_y_axis({"reverse": True})
+    ranked.set_x_axis({"name": "每千名在籍学生的错误条目"})
+    sheet.insert_chart(1, 10, ranked, {"x_scale": 1.3, "y_scale": max(1.2, 0.12 * shown)})
+
+    prefecture = workbook.add_chart({"type": "column", "subtype": "stacked"})
+    if prefecture_rows:
+        for offset, colour in enumerate(CLASS_COLOURS[: len(PROBLEM_CLASSES)]):
+            prefecture.add_series(
+                {
+                    "name": ["地市汇总", 0, 3 + offset],
+                    "categories": ["地市汇总", 1, 0, prefecture_rows, 0],
+                    "values": ["地市汇总", 1, 3 + offset, prefecture_rows, 3 + offset],
+                    "fill": {"color": colour},
+                }
+            )
+    prefecture.set_title({"name": "各地市问题条目（按类别）"})
+    prefecture.set_y_axis({"name": "条"})
+    sheet.insert_chart(20, 0, prefecture, {"x_scale": 1.3, "y_scale": 1.2})
+
+    if history_rows:
+        trend = workbook.add_chart({"type": "line"})
+        for offset, colour in enumerate(("#C00000", "#5B9BD5", "#70AD47")):
+            trend.add_series(
+                {
+                    "name": [HISTORY_SHEET, 0, 2 + offset],
+                    "categories": [HISTORY_SHEET, 1, 0, history_rows, 0],
+                    "values": [HISTORY_SHEET, 1, 2 + offset, history_rows, 2 + offset],
+                    "line": {"color": colour, "width": 2.25},
+                    "marker": {"type": "circle", "size": 6},
+                }
+            )
+        trend.set_title({"name": "历次运行：未处理、已答复、已解决的问题条目"})
+        trend.set_y_axis({"name": "条"})
+        sheet.insert_chart(39, 0, trend, {"x_scale": 1.3, "y_scale": 1.2})
 
 
 def write_summary(
@@ -300,13 +406,15 @@ def write_summary(
     run_date: date,
     progress: pd.DataFrame | None = None,
     records: pd.Series | None = None,
+    history: pd.DataFrame | None = None,
+    run_id: str = "",
 ) -> int:
     """Write province/summary.xlsx; return the number of county rows.
 
     ``records``: records per county code, when ``roster`` holds only the flagged records.
-
     ``progress`` (one row per county: 区县代码 and the answer ledger's figures, see
-    ``xueji_quality.answers.PROGRESS_COLUMNS``) adds the sheet 处理进度.
+    ``xueji_quality.answers.PROGRESS_COLUMNS``) adds the sheet 处理进度; ``history`` (see
+    :func:`run_history`) the sheet 历次运行 and the trend chart when it holds two runs or more.
     """
     table = county_table(roster, items, records=records)
     total = len(roster) if records is None else int(records.sum())
@@ -317,38 +425,76 @@ def write_summary(
     workbook = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
     bold = workbook.add_format({"bold": True})
     about = workbook.add_worksheet("说明")
-    about.set_column(0, 0, 110)
+    about.set_column(0, 0, 120)
+    groups = int(items["group_id"].dropna().nunique()) if "group_id" in items.columns else 0
     lines = [
         f"■ {province_label} 学籍数据查重查错汇总",
-        f"运行日期：{run_date.isoformat()}",
+        f"运行日期：{run_date.isoformat()}    运行编号：{run_id}",
         f"在籍学生（已读入）：{total} 条；无法读入而隔离的行：{len(quarantine)} 条（见 quarantine.parquet）",
-        f"问题条目：{int(table['合计'].sum())} 条，涉及学生 {int(table['涉及学生数'].sum())} 人",
+        f"{ITEM_WORD}{ITEMS} {int(table[ITEMS].sum())} 条：{ERRORS} {int(table[ERRORS].sum())} 条，"
+        f"{WARNINGS} {int(table[WARNINGS].sum())} 条；{STUDENTS} {int(table[STUDENTS].sum())} 人；"
+        f"{GROUPS} {groups}（全省，跨区县的组计一次；“区县汇总”中各区县各计一次）",
+        "",
+        "■ 怎样计数（全省汇总、区县清单的“说明”和“汇总”、处理进度与运行清单 manifest.json 用同一口径）",
+        "一个问题条目是区县清单中的一行：一条学籍的一个问题（错误或警告），或重复组中本区县的一条学籍；"
+        "跨区县的重复组中，每条学籍只计入其所在区县。",
+        f"{ERRORS}：前四类之和（须逐条答复）；{WARNINGS}：须核实但无须答复；{ITEMS}：全部条目；"
+        f"{STUDENTS}：有问题条目的学籍数；{GROUPS}：有本区县学籍的重复组数。",
         "",
         "■ 问题类别",
         f"{ID_ERROR}：身份证件号无法成立（缺失、格式、校验码、出生日期、15 位旧号、表格软件损坏）或性别/出生日期与证件号不符",
-        f"{ID_DUPLICATE}：同一身份证件号登记多次，每条涉及本区县的学籍计一条（跨区县的重复组在两个区县各自计数）",
+        f"{ID_DUPLICATE}：同一身份证件号登记多次，每条涉及本区县的学籍计一条",
         f"{FUZZY_DUPLICATE}：疑似同一学生重复登记（证件号一位之差、同音姓名、日月颠倒等），每条涉及的学籍计一条",
         f"{OTHER_ERROR}：其他字段的错误（必填项缺失、代码不在代码表内、学籍号格式等）",
-        f"{WARNING}：需要核实但不一定是错误的情况（年龄与年级不符、行政区划代码过期等）",
-        "错误合计：前四类之和（必须处理）；合计：全部条目；"
+        f"{WARNING}：需要核实但不一定是错误的情况（年龄与年级相差一年以上、行政区划代码过期等）",
         f"“{GRADUATING_PREFIX}”开头的列：六年级、九年级（初三）、高三学生的条目，须在毕业办理前处理",
-        "区县按错误合计从多到少排列；最后一行为全省合计，等于各区县清单“汇总”表合计行之和。",
+        f"区县按{ERRORS}从多到少排列；最后一行为全省合计，等于各区县清单“汇总”表合计行之和。",
+        f"{RATE}：{ERRORS} ÷ {RECORDS} × 1000，大小不同的区县可以相比（“区县排名”）；"
+        "“地市汇总”把各区县按所属地市相加。",
     ]
     if progress is not None:
         lines += ["", *PROGRESS_NOTES]
     write_lines(about, lines, bold)
-    write_count_sheet(workbook, "区县汇总", table, ["区县代码", "区县名称"], "全省合计")
+    print_setup(about, province_label, run_id, title_rows=False)
+
+    charts = workbook.add_worksheet("图表")
+    charts.write_string(0, 0, f"{province_label} 图表（数据见各表）", bold)
+    charts.set_landscape()
+    charts.set_paper(9)
+    charts.fit_to_pages(1, 0)
+
+    county_sheet = write_count_sheet(
+        workbook, "区县汇总", table, ["区县代码", "区县名称", PREFECTURE], "全省合计", (GROUPS,)
+    )
+    print_setup(county_sheet, province_label, run_id)
+    ranked = ranked_counties(table)
+    ranked_sheet = write_count_sheet(
+        workbook,
+        "区县排名",
+        ranked,
+        ["区县代码", "区县名称", PREFECTURE],
+        "全省合计",
+        decimals=(RATE,),
+    )
+    print_setup(ranked_sheet, province_label, run_id)
+    prefectures = prefecture_table(table)
+    prefecture_sheet = write_count_sheet(
+        workbook, "地市汇总", prefectures, [PREFECTURE], "全省合计", decimals=(RATE,)
+    )
+    print_setup(prefecture_sheet, province_label, run_id)
 
     rules = pd.DataFrame(
         {
             "问题代码": problems["rule"].astype("string"),
+            "问题名称": rule_names(problems["rule"]),
             "严重程度": problems["severity"].map({"E": "错误", "W": "警告"}).astype("string"),
             "问题类别": problem_class(problems["rule"], problems["severity"], problems["field"]),
             "county_code": problems["county_code"].astype("string"),
         }
     )
+    keys = ["问题代码", "问题名称", "严重程度", "问题类别"]
     by_rule = (
-        rules.groupby(["问题代码", "严重程度", "问题类别"], dropna=False)
+        rules.groupby(keys, dropna=False)
         .agg(条目数=("county_code", "size"), 涉及区县数=("county_code", "nunique"))
         .reset_index()
         .sort_values(["条目数", "问题代码"], ascending=[False, True], kind="stable")
@@ -362,12 +508,12 @@ def write_summary(
             .rename(columns={"problem_class": "问题类别"})
         )
         by_dup["问题代码"] = by_dup["问题类别"].map({v: k for k, v in DUP_CLASS_LABELS.items()})
+        by_dup["问题名称"] = rule_names(by_dup["问题代码"]).to_numpy()
         by_dup["严重程度"] = "错误"
         by_rule = pd.concat([by_rule, by_dup[by_rule.columns]], ignore_index=True)
     by_rule = by_rule.astype({"条目数": "int64", "涉及区县数": "int64"})
-    write_count_sheet(
-        workbook, "规则统计", by_rule, ["问题代码", "严重程度", "问题类别"], "合计", ("涉及区县数",)
-    )
+    rule_sheet = write_count_sheet(workbook, "规则统计", by_rule, keys, ITEMS, ("涉及区县数",))
+    print_setup(rule_sheet, province_label, run_id)
 
     held = pd.DataFrame(
         {
@@ -377,8 +523,18 @@ def write_summary(
     )
     by_reason = held.groupby(["来源文件", "原因"], dropna=False).size().rename("行数").reset_index()
     by_reason = by_reason.astype({"行数": "int64"})
-    write_count_sheet(workbook, "隔离行", by_reason, ["来源文件", "原因"], "合计")
+    held_sheet = write_count_sheet(workbook, "隔离行", by_reason, ["来源文件", "原因"], ITEMS)
+    print_setup(held_sheet, province_label, run_id)
     if progress is not None:
-        write_progress_sheet(workbook, progress)
+        write_progress_sheet(workbook, progress, province_label, run_id)
+    history_rows = 0
+    if history is not None and len(history) >= 2:
+        history_rows = len(history)
+        history_sheet = write_count_sheet(
+            workbook, HISTORY_SHEET, history, ["运行编号", "运行日期"], "", TREND_COLUMNS
+        )
+        print_setup(history_sheet, province_label, run_id)
+    _add_charts(workbook, charts, len(table), len(ranked), len(prefectures), history_rows)
+    about.activate()
     workbook.close()
     return len(table)
