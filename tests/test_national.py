@@ -33,7 +33,7 @@ KEY_TEXT = "national-test-key-5f0c1d2e3b4a69788796a5b4c3d2e1f0"
 KEY = tokens.key_from_bytes(KEY_TEXT.encode())
 HEADER = (
     "记录号,姓名,性别,出生日期,身份证件类型,身份证件号,学籍号,学校标识码,学校名称,所在区县,"
-    "年级,入学年月,监护人姓名"
+    "年级,入学年月,监护人姓名,户口所在地"
 )
 ID_SHAPE = re.compile(rb"\d{17}[\dX]")
 
@@ -171,11 +171,25 @@ def test_sex_and_birth_date_come_from_the_id_when_the_fields_lack_them():
     assert made["name_tokens"][0].as_py()[0] in made["name_tokens"][2].as_py()
 
 
+def test_the_household_province_is_read_from_codes_names_or_the_id():
+    ids = tokens.usable_ids(
+        pa.array(["43122420140601425X", None, None, None, None, None]),
+        pa.array([None] * 6, pa.string()),
+    )
+    found = tokens.household_provinces(
+        pa.array([None, "431224", "溆浦县", "湖南省长沙市岳麓区", "朝阳区", "990000"]), ids
+    )
+    # 朝阳区 is in Beijing and in Changchun: no province; 99 is none.
+    assert found.to_pylist() == ["43", "43", "43", "43", "", ""]
+
+
 # --- hand-made provinces ---------------------------------------------------------------------
 
 
 def hand_made_rosters(folder: Path) -> dict[str, Path]:
-    """Two small provinces typed by hand: five pairs of one student, three of two students."""
+    """Two small provinces typed by hand: five pairs of one student, four of two students (A4/B4
+    namesakes with two valid IDs; A5/B5 and A8/B8 namesakes where one has no ID, A5's guardian
+    differing, A8's household in another province; A6/B6 twins)."""
     a1 = valid_id("44010320150302123")
     a2 = valid_id("44010620140715002")
     a4 = valid_id("44010320160505004")
@@ -185,26 +199,29 @@ def hand_made_rosters(folder: Path) -> dict[str, Path]:
     twin2 = valid_id("44010320170202012")
     a7 = valid_id("45010320151010026")
     a9 = valid_id("44010320110808017")
+    b8 = valid_id("45010320140404002")
     rows = {
         "44": [
-            f"A1,王小明,男,2015-03-02,1,{a1},G{a1},2144010001,荔湾区第一小学,440103,五年级,2021-09,王大明",
-            f"A2,李静,2,2014-07-15,1,{a2},G{a2},2144010002,越秀区第二小学,440104,六年级,2020-09,李强",
-            "A3,张伟,1,2012-01-20,1,,,3144010003,荔湾区第三中学,440103,初三,2019-09,张建国",
-            f"A4,陈晨,2,2016-05-05,1,{a4},G{a4},2144010001,荔湾区第一小学,440103,四年级,2022-09,陈刚",
-            "A5,刘洋,1,2013-09-09,1,,,2144010001,荔湾区第一小学,440103,六年级,2019-09,刘一",
-            f"A6,黄子轩,1,2017-02-02,1,{twin},G{twin},2144010001,荔湾区第一小学,440103,三年级,2023-09,黄海",
-            f"A7,单丽,女,2015-10-10,1,{typo(a7, 12)},,2144010002,越秀区第二小学,440104,五年级,2024-03,单强",
-            f"A9,周杰,1,2011-08-08,1,,G{a9},3144010003,荔湾区第三中学,440103,初二,2023-09,周华",
+            f"A1,王小明,男,2015-03-02,1,{a1},G{a1},2144010001,荔湾区第一小学,440103,五年级,2021-09,王大明,440103",
+            f"A2,李静,2,2014-07-15,1,{a2},G{a2},2144010002,越秀区第二小学,440104,六年级,2020-09,李强,440106",
+            "A3,张伟,1,2012-01-20,1,,,3144010003,荔湾区第三中学,440103,初三,2019-09,张建国,450102",
+            f"A4,陈晨,2,2016-05-05,1,{a4},G{a4},2144010001,荔湾区第一小学,440103,四年级,2022-09,陈刚,440103",
+            "A5,刘洋,1,2013-09-09,1,,,2144010001,荔湾区第一小学,440103,六年级,2019-09,刘一,440103",
+            f"A6,黄子轩,1,2017-02-02,1,{twin},G{twin},2144010001,荔湾区第一小学,440103,三年级,2023-09,黄海,440103",
+            f"A7,单丽,女,2015-10-10,1,{typo(a7, 12)},,2144010002,越秀区第二小学,440104,五年级,2024-03,单强,450103",
+            f"A9,周杰,1,2011-08-08,1,,G{a9},3144010003,荔湾区第三中学,440103,初二,2023-09,周华,湖南省长沙市",
+            "A8,孙悦,2,2014-04-04,1,,,2144010001,荔湾区第一小学,440103,六年级,2020-09,孙涛,430102",
         ],
         "45": [
-            f"B1,王小明,1,2015-03-02,1,{a1},G{a1},2145010001,青秀区第一小学,450103,五年级,2023-09,王大明",
-            f"B2,李静,女,2014-07-15,1,{typo(a2, 15)},,2145010002,兴宁区第二小学,450102,六年级,2023-03,李强",
-            f"B3,张玮,1,2012-01-20,1,{valid_id('45010220120120013')},,3145010003,兴宁区第三中学,450102,初二,2019-09,张建国",
-            f"B4,陈晨,2,2016-05-05,1,{b4},G{b4},2145010001,青秀区第一小学,450103,四年级,2022-09,陈刚",
-            f"B5,刘洋,1,2013-09-09,1,{a5},G{a5},2145010001,青秀区第一小学,450103,六年级,2019-09,赵二",
-            f"B6,黄子涵,2,2017-02-02,1,{twin2},G{twin2},2145010001,青秀区第一小学,450103,三年级,2023-09,黄海",
-            f"B7,善丽,2,2015-10-10,1,{a7},G{a7},2145010002,兴宁区第二小学,450102,五年级,2021-09,单强",
-            f"B9,周杰,1,2011-08-08,1,{a9},G{a9},3145010003,兴宁区第三中学,450102,初二,2022-09,周华",
+            f"B1,王小明,1,2015-03-02,1,{a1},G{a1},2145010001,青秀区第一小学,450103,五年级,2023-09,王大明,440103",
+            f"B2,李静,女,2014-07-15,1,{typo(a2, 15)},,2145010002,兴宁区第二小学,450102,六年级,2023-03,李强,440106",
+            f"B3,张玮,1,2012-01-20,1,{valid_id('45010220120120013')},,3145010003,兴宁区第三中学,450102,初二,2019-09,张建国,450102",
+            f"B4,陈晨,2,2016-05-05,1,{b4},G{b4},2145010001,青秀区第一小学,450103,四年级,2022-09,陈刚,450103",
+            f"B5,刘洋,1,2013-09-09,1,{a5},G{a5},2145010001,青秀区第一小学,450103,六年级,2019-09,赵二,450103",
+            f"B6,黄子涵,2,2017-02-02,1,{twin2},G{twin2},2145010001,青秀区第一小学,450103,三年级,2023-09,黄海,440103",
+            f"B7,善丽,2,2015-10-10,1,{a7},G{a7},2145010002,兴宁区第二小学,450102,五年级,2021-09,单强,",
+            f"B9,周杰,1,2011-08-08,1,{a9},G{a9},3145010003,兴宁区第三中学,450102,初二,2022-09,周华,430104",
+            f"B8,孙悦,2,2014-04-04,1,{b8},G{b8},2145010001,青秀区第一小学,450103,六年级,2020-09,孙涛,450103",
         ],
     }
     paths = {}
@@ -278,7 +295,7 @@ def test_without_the_guardian_a_missing_id_links_a_namesake(hand_made, dask_clie
     settings = link.LinkSettings(missing_id_needs_guardian=False)
     link.national_link(hand_made["files"], tmp_path, dask_client, settings)
     found = pd.read_parquet(tmp_path / "returns" / "44.parquet")
-    assert set(found["record_key"]) == {"A1", "A2", "A3", "A5", "A7", "A9"}
+    assert set(found["record_key"]) == {"A1", "A2", "A3", "A5", "A7", "A8", "A9"}
 
 
 def test_returns_become_problem_rows_naming_the_other_province(hand_made):
@@ -469,21 +486,21 @@ def published_run(folder: Path, roster: Path, rows_staged: int) -> Path:
 
 def test_export_of_a_run_checks_its_inputs_and_writes_a_manifest_without_the_key(tmp_path):
     rosters = hand_made_rosters(tmp_path)
-    run_dir = published_run(tmp_path, rosters["44"], 8)
+    run_dir = published_run(tmp_path, rosters["44"], 9)
     out = tmp_path / "exchange" / "44.parquet"
     manifest = exchange.export_national(run_dir, KEY, out)
-    assert manifest["rows"] == 8 and manifest["key_fingerprint"] == KEY.fingerprint
+    assert manifest["rows"] == 9 and manifest["key_fingerprint"] == KEY.fingerprint
     written = json.loads((tmp_path / "exchange" / "44.manifest.json").read_text("utf-8"))
     assert written["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
-    assert written["tokens"]["id_state_none"] == 2  # A3 and A5; A9's ID is in its 学籍号
+    assert written["tokens"]["id_state_none"] == 3  # A3, A5, A8; A9's ID is in its 学籍号
     assert exchange.exchange_info(out)["run_id"] == "44-20261128"
     assert not list((tmp_path / "out").glob(".tmp-*")), "the staged copy is removed"
     assert KEY_TEXT not in json.dumps(written)
     from xueji_quality.reports.manifest import MANIFEST_NAME
 
     assert exchange.MANIFEST_NAME == MANIFEST_NAME
-    wrong_rows = published_run(tmp_path / "again", rosters["44"], 9)
-    with pytest.raises(InputError, match="入库 9 条"):
+    wrong_rows = published_run(tmp_path / "again", rosters["44"], 10)
+    with pytest.raises(InputError, match="入库 10 条"):
         exchange.export_national(wrong_rows, KEY, tmp_path / "x.parquet")
     rosters["44"].write_text(rosters["44"].read_text("utf-8") + "\n", encoding="utf-8")
     with pytest.raises(InputError, match="SHA-256"):
@@ -575,7 +592,7 @@ def test_the_export_flow_never_logs_the_key(hand_made, tmp_path, prefect_harness
     from pipelines.national import national_export
 
     rosters = hand_made_rosters(tmp_path)
-    run_dir = published_run(tmp_path, rosters["45"], 8)
+    run_dir = published_run(tmp_path, rosters["45"], 9)
     monkeypatch.setenv(tokens.KEY_ENV, KEY_TEXT)
     state = national_export(str(run_dir), str(tmp_path / "45.parquet"), return_state=True)
     manifest = state.result()

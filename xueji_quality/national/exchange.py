@@ -75,6 +75,7 @@ READ_COLUMNS = (
     "sex",
     "birth_date",
     "guardian_name",
+    "household_region",
 )
 EXCHANGE_SCHEMA = pa.schema(
     [(c, pa.string()) for c in RECORD_COLUMNS]

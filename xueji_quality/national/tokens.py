@@ -25,11 +25,13 @@ different kinds never meet):
   mode, so 单 曾 解 仇 区 查 朴 覃 are given every reading and the surname reading is among
   them; one token per combination of readings, at most ``MAX_READINGS`` per name (beyond that,
   the later characters keep their common reading only).
-- ``family``: ``family␟<reading>␟<guardian's reading>␟<sex>␟<birth date>``: the common reading
-  of the name and of 监护人姓名 (cleaned as names are). A record without an ID meets another
-  on name and birth date only by chance at national scale (common names share birthdays), so
-  the national run asks such a pair to agree on the guardian as well, as the provincial linkage
-  does for a missing ID; homophones of either name (张伟/张玮) share the common reading.
+- ``family``: ``family␟<reading>␟<guardian's reading>␟<sex>␟<birth date>␟<household province>``:
+  the common reading of the name and of 监护人姓名 (cleaned as names are), and the province of
+  户口所在地 (``household_provinces``). A record without an ID meets another on name and birth
+  date by chance at national scale (common names share birthdays, and common guardian names
+  too), so the national run asks such a pair to agree on the guardian and on the province of
+  the household registration as well, which a child keeps wherever it goes to school;
+  homophones of either name (张伟/张玮) share the common reading.
 
 A missing sex is taken from the ID's 17th digit, else both sexes are tokenised; a missing or
 unreal birth date is taken from the date inside the ID, else the record has no name tokens (a
@@ -54,6 +56,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +65,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pypinyin import Style, pinyin
 
-from xueji_quality import normalize
+from xueji_quality import normalize, regions
 from xueji_quality.errors import InputError
 from xueji_quality.standards import dates, iso7064, resident_id
 from xueji_quality.standards.fixed_width import fixed_width_bytes
@@ -359,6 +362,40 @@ def reading_combinations(names: pa.Array, limit: int = MAX_READINGS) -> tuple[np
     return combo_name, combo_text
 
 
+@cache
+def _province_of_names() -> tuple[dict[str, str], dict[str, str]]:
+    """(region name -> its 2-digit province, for names only one province ever used; province
+    name (湖南省) -> its 2-digit code)."""
+    eras = regions.region_eras()
+    provinces = eras.assign(p=eras["code"].str[:2]).groupby("name")["p"].agg(set)
+    unique = {str(name): next(iter(p)) for name, p in provinces.items() if len(p) == 1}
+    names = {str(n): str(c)[:2] for c, n in zip(eras["code"], eras["province"], strict=True)}
+    return unique, names
+
+
+def household_provinces(household: pa.Array, ids: Identities) -> pa.Array:
+    """The 2-digit province of 户口所在地: a county code's first two digits; a region name's
+    province where only one province ever used the name; the province a text begins with
+    (湖南省长沙市…); when the field is blank, the province of the ID's address code; else ''."""
+    known = regions.province_codes()
+    by_name, province_names = _province_of_names()
+    encoded = pc.dictionary_encode(household)
+    found = []
+    for text in encoded.dictionary.to_pylist():  # distinct values: a few thousand
+        if len(text) == 6 and text.isdigit():
+            found.append(text[:2] if text[:2] in known else "")
+        elif text in by_name:
+            found.append(by_name[text])
+        else:
+            found.append(next((c for n, c in province_names.items() if text.startswith(n)), ""))
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    values = np.array([*found, ""], dtype=object)[codes]
+    address = (ids.digits[:, 0].astype(np.int64) * 10 + ids.digits[:, 1]).astype(str)
+    from_id = np.char.zfill(address, 2).astype(object)
+    usable = (codes < 0) & (ids.state != ID_NONE) & np.isin(from_id, list(known))
+    return pa.array(np.where(usable, from_id, values).tolist(), pa.string())
+
+
 def _common_readings(names: pa.Array) -> tuple[np.ndarray, pa.Array]:
     """Code of each value's common reading (-1 for null) and the readings by code."""
     encoded = pc.dictionary_encode(names)
@@ -389,7 +426,7 @@ def record_tokens(frame: pd.DataFrame, key: NationalKey) -> pa.Table:
     empty). ``id_state``: ID_NONE / ID_VALID / ID_INVALID; ``id_token``: the ID's token (null
     without a usable ID); ``near_tokens``: tokens of the valid typo neighbours of an ID failing
     its check; ``name_tokens``, ``reading_tokens`` and ``family_tokens``: one per sex option
-    (and reading). Also reads ``guardian_name``.
+    (and reading). Also reads ``guardian_name`` and ``household_region``.
     """
     n = len(frame)
     ids = usable_ids(_text(frame, "id_number"), _text(frame, "student_no"))
@@ -446,6 +483,7 @@ def record_tokens(frame: pd.DataFrame, key: NationalKey) -> pa.Table:
     )
     # Common readings of the name and of the guardian, one row per (record, sex).
     guardians = clean_names(_text(frame, "guardian_name"))
+    household = household_provinces(_text(frame, "household_region"), ids)
     guardian_code, guardian_readings = _common_readings(guardians)
     name_readings = combo_text.take(pa.array(first))
     record_guardian = guardian_code[sex_record]
@@ -462,6 +500,7 @@ def record_tokens(frame: pd.DataFrame, key: NationalKey) -> pa.Table:
                 guardian_readings.take(pa.array(record_guardian[has_guardian])),
                 sex.filter(pa.array(has_guardian)),
                 record_birth.filter(pa.array(has_guardian)),
+                household.take(pa.array(family_record)),
             ),
         ),
     )
