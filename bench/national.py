@@ -2,7 +2,8 @@
 
     python bench/national.py --rows 250000 [--provinces 44,45,43,36] [--seed 7] [--out DIR]
                              [--workers 2] [--memory-limit 4GB] [--dask-address tcp://H:P]
-                             [--partitions P] [--keep]
+                             [--partitions P] [--token-rows-per-partition R]
+                             [--rows-per-piece R] [--keep]
 
 For each ``--rows`` (a comma list runs several sizes, smallest first, to show per-worker memory
 as the provinces grow):
@@ -14,7 +15,10 @@ as the provinces grow):
 3. the national linkage on a LocalCluster of ``--workers`` single-threaded processes with
    ``--memory-limit`` each (or the cluster at ``--dask-address``): wall time per stage, token
    rows by kind, partitions and their sizes, shuffle bytes (26 bytes per token row), pairs, and
-   per worker its busy time and peak RSS;
+   per worker its busy time and peak RSS (``--token-rows-per-partition`` sets the size of the
+   token partitions and ``--rows-per-piece`` that of the pieces each task reads: what a worker
+   holds at once. Small values show, at small sizes, per-worker memory staying flat while the
+   partitions multiply);
 4. each province's returns read back into problem rows (``national.returns``): wall time;
 5. precision, recall and linked twins/namesakes against the generator's truth.
 
@@ -134,7 +138,11 @@ def run_size(args, rows: int, key_file: Path) -> dict:
     files = [exchange_dir / f"{p}.parquet" for p in provinces]
     national = folder / "national"
     shutil.rmtree(national, ignore_errors=True)
-    settings = link.LinkSettings(partitions=args.partitions)
+    settings = link.LinkSettings(
+        partitions=args.partitions,
+        token_rows_per_partition=args.token_rows_per_partition,
+        rows_per_piece=args.rows_per_piece,
+    )
     started = time.perf_counter()
     with Peak() as client_peak:
         if args.dask_address:
@@ -239,6 +247,15 @@ def main() -> None:
     parser.add_argument("--memory-limit", default="4GB")
     parser.add_argument("--dask-address", default=None)
     parser.add_argument("--partitions", type=int, default=None)
+    parser.add_argument(
+        "--token-rows-per-partition",
+        type=int,
+        default=4_000_000,
+        help="令牌分区的目标行数（小规模试验时调小，可看到分区变多而每个工作进程内存不变）",
+    )
+    parser.add_argument(
+        "--rows-per-piece", type=int, default=500_000, help="每个读入任务读的交换文件记录数"
+    )
     parser.add_argument("--keep", action="store_true", help="保留并复用生成的花名册")
     args = parser.parse_args()
     temporary = None

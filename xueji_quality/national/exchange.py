@@ -57,7 +57,7 @@ METADATA_KEY = b"xueji.national"
 # A published run's manifest (reports.manifest.MANIFEST_NAME; not imported, so that Dask workers
 # reading exchange files never import the report writers).
 MANIFEST_NAME = "manifest.json"
-ROW_GROUP_ROWS = 250_000
+ROW_GROUP_ROWS = 100_000
 # Staged rows tokenised at a time (bounds the export's memory).
 CHUNK_ROWS = 1_000_000
 RECORD_COLUMNS = ("record_key", "province", "county_code", "school_code", "grade", "enroll_date")
