@@ -114,8 +114,8 @@ _RECORD_COLUMNS: tuple[Column, ...] = (
 )
 _FINDING_COLUMNS: tuple[Column, ...] = (
     Column("问题代码", "rule", 16, "text", wrap=True),
-    Column("问题名称", "rule_name", 12, wrap=True),
-    Column("严重程度", "severity", 5, wrap=True),
+    Column("问题名称", "rule_name", 14, wrap=True),
+    Column("严重程度", "severity", 6, wrap=True),
     Column("字段", "field", 9, wrap=True),
     Column("原值", "value", 19, "text", wrap=True),
     Column("问题说明", "message", 32, wrap=True),

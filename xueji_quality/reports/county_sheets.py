@@ -41,7 +41,10 @@ from xueji_quality.reports.county_totals import (
     class_counts,
 )
 from xueji_quality.reports.summary import (
+    LINE_HEIGHT,
     WORKBOOK_OPTIONS,
+    display_widths,
+    line_counts,
     print_setup,
     write_count_sheet,
     write_lines,
@@ -102,26 +105,36 @@ def duplicate_pieces(group_ids: np.ndarray) -> list[tuple[int, int]]:
     return pieces
 
 
-def display_width(values: np.ndarray) -> int:
-    """Widest value in character cells (a CJK character takes two)."""
-    if len(values) == 0:
-        return 0
-    text = pd.Series(values, dtype="string").fillna("")
-    return int((text.str.len() + text.str.count(r"[^\x00-\xff]")).max())
-
-
 def column_widths(layout: tuple[Column, ...], columns: list[np.ndarray]) -> list[int]:
     """Each column as wide as its longest value (and half its header, which wraps) up to the
-    contract's width."""
+    contract's width; a column the clerk fills in gets its full width to write in."""
     widths = []
     for column, values in zip(layout, columns, strict=True):
-        header = display_width(np.array([column.header], dtype=object))
-        if column.kind == "number":
-            content = 6
-        else:
-            content = display_width(values)
-        widths.append(min(column.width, max(MIN_WIDTH, content + 1, (header + 1) // 2 + 1)))
+        header = int(display_widths([column.header])[0])
+        if column.filled_by_clerk:
+            widths.append(column.width)
+            continue
+        content = 6 if column.kind == "number" or len(values) == 0 else display_widths(values).max()
+        widths.append(int(min(column.width, max(MIN_WIDTH, content + 1, (header + 1) // 2 + 1))))
     return widths
+
+
+def row_lines(
+    layout: tuple[Column, ...], columns: list[np.ndarray], widths: list[int]
+) -> np.ndarray:
+    """Lines each row takes: its most wrapped cell (hidden and number columns aside)."""
+    rows = len(columns[0]) if columns else 0
+    lines = np.ones(rows, dtype=int)
+    for column, values, width in zip(layout, columns, widths, strict=True):
+        if column.hidden or column.kind == "number" or rows == 0:
+            continue
+        lines = np.maximum(lines, line_counts(values, width))
+    return lines
+
+
+def _header_height(layout: tuple[Column, ...], widths: list[int]) -> float:
+    lines = max(int(line_counts([c.header], w)[0]) for c, w in zip(layout, widths, strict=True))
+    return LINE_HEIGHT * lines
 
 
 class _Formats:
@@ -133,6 +146,7 @@ class _Formats:
         self.bold = book.add_format({"bold": True})
         self.title = book.add_format({"bold": True, "font_size": 14})
         self.wrap = book.add_format({"text_wrap": True, "valign": "top"})
+        self.bold_wrap = book.add_format({"bold": True, "text_wrap": True, "valign": "top"})
         self.header = self.get(bold=True, bg_color=HEADER_FILL, border=1)
         self.clerk_header = self.get(bold=True, bg_color=CLERK_HEADER_FILL, border=1)
 
@@ -192,6 +206,7 @@ def _start_list_sheet(
     for position, (column, width) in enumerate(zip(layout, widths, strict=True)):
         options = {"hidden": True} if column.hidden else None
         sheet.set_column(position, position, width, formats.cell(column), options)
+    sheet.set_row(0, _header_height(layout, widths))
     for position, column in enumerate(layout):
         header = formats.clerk_header if column.filled_by_clerk else formats.header
         sheet.write_string(0, position, column.header, header)
@@ -221,6 +236,7 @@ def _write_problem_rows(
     sheet,
     layout: tuple[Column, ...],
     columns: list[np.ndarray],
+    lines: np.ndarray,
     formats: _Formats,
     start: int,
     stop: int,
@@ -233,7 +249,10 @@ def _write_problem_rows(
         label: formats.cell(layout[at], severity=label) for label in SEVERITY_LABELS.values()
     }
     clerk = [position for position, column in enumerate(layout) if column.filled_by_clerk]
-    for row, values in enumerate(zip(*(c[start:stop] for c in columns), strict=True), start=1):
+    rows = zip(lines[start:stop].tolist(), *(c[start:stop] for c in columns), strict=True)
+    for row, (height, *values) in enumerate(rows, start=1):
+        if height > 1:
+            sheet.set_row(row, LINE_HEIGHT * height)
         for position, value in enumerate(values):
             cell = severity_format.get(value, plain[at]) if position == at else plain[position]
             if value:
@@ -246,6 +265,7 @@ def _write_duplicate_rows(
     sheet,
     layout: tuple[Column, ...],
     columns: list[np.ndarray],
+    lines: np.ndarray,
     parity: np.ndarray,
     first: np.ndarray,
     other: np.ndarray,
@@ -267,13 +287,16 @@ def _write_duplicate_rows(
         for foreign in (0, 1)
     }
     rows = zip(
+        lines[start:stop].tolist(),
         parity[start:stop].tolist(),
         first[start:stop].tolist(),
         other[start:stop].tolist(),
         *(c[start:stop].tolist() for c in columns),
         strict=True,
     )
-    for row, (odd, top, foreign, *values) in enumerate(rows, start=1):
+    for row, (height, odd, top, foreign, *values) in enumerate(rows, start=1):
+        if height > 1:
+            sheet.set_row(row, LINE_HEIGHT * height)
         style = styles[(odd, top, int(foreign))]
         for position, value in enumerate(values):
             cell = style[position]
@@ -390,6 +413,9 @@ def about_lines(
     return lines
 
 
+ABOUT_WIDTHS = (22, 18, 6, 14, 46, 46)
+
+
 def _write_about_sheet(
     sheet,
     formats: _Formats,
@@ -397,13 +423,18 @@ def _write_about_sheet(
     title: str,
     rule_catalogue: pd.DataFrame,
 ) -> None:
-    sheet.set_column(0, 0, 20)
-    sheet.set_column(1, 1, 18)
-    sheet.set_column(2, 2, 8)
-    sheet.set_column(3, 3, 14)
-    sheet.set_column(4, 5, 48, formats.wrap)
+    for position, width in enumerate(ABOUT_WIDTHS):
+        sheet.set_column(position, position, width, formats.wrap)
     sheet.write_string(0, 0, title, formats.title)
-    row = write_lines(sheet, ["", *lines], formats.bold, start=1)
+    row = write_lines(
+        sheet,
+        ["", *lines],
+        formats.wrap,
+        formats.bold_wrap,
+        start=1,
+        width=sum(ABOUT_WIDTHS),
+        last_column=len(ABOUT_WIDTHS) - 1,
+    )
     row += 1
     sheet.write_string(row, 0, "■ 问题代码说明", formats.bold)
     row += 1
@@ -413,11 +444,16 @@ def _write_about_sheet(
     ):
         sheet.write_string(row, position, header, formats.header)
     table = _code_table(rule_catalogue)
-    for values in zip(*(table[c].tolist() for c in columns), strict=True):
+    lines = np.ones(len(table), dtype=int)
+    for column, width in zip(columns, ABOUT_WIDTHS, strict=True):
+        lines = np.maximum(lines, line_counts(table[column].to_numpy(dtype=object), width))
+    for height, *values in zip(lines.tolist(), *(table[c].tolist() for c in columns), strict=True):
         row += 1
+        if height > 1:
+            sheet.set_row(row, LINE_HEIGHT * height)
         for position, value in enumerate(values):
             if value:
-                sheet.write_string(row, position, value, formats.wrap if position >= 4 else None)
+                sheet.write_string(row, position, value, formats.wrap)
 
 
 def write_county_workbook(
@@ -491,6 +527,7 @@ def write_county_workbook(
     new_group = np.r_[True, group_ids[1:] != group_ids[:-1]] if rows else np.array([], bool)
     parity = ((np.cumsum(new_group) - 1) % 2).astype(int) if rows else np.array([], int)
     widths = column_widths(duplicate_layout, duplicate_columns)
+    lines = row_lines(duplicate_layout, duplicate_columns, widths)
     pieces = duplicate_pieces(group_ids)
     for sheet_name, (start, stop) in zip(
         workbook.sheet_names(workbook.DUPLICATE_SHEET, len(pieces)), pieces, strict=True
@@ -512,6 +549,7 @@ def write_county_workbook(
             sheet,
             duplicate_layout,
             duplicate_columns,
+            lines,
             parity,
             new_group.astype(int),
             other,
@@ -555,6 +593,7 @@ def _write_problem_list(
     """错误学籍 (answered with ``actions``) or 提醒 (``actions`` None), continued on more sheets
     when longer than one."""
     widths = column_widths(layout, columns)
+    lines = row_lines(layout, columns, widths)
     pieces = problem_pieces(len(columns[0]))
     for sheet_name, (start, stop) in zip(
         workbook.sheet_names(base, len(pieces)), pieces, strict=True
@@ -563,4 +602,4 @@ def _write_problem_list(
         sheet.set_tab_color(TAB_COLOURS[base])
         _start_list_sheet(sheet, layout, widths, formats, stop - start, actions, action_help)
         print_setup(sheet, footer, run_id)
-        _write_problem_rows(sheet, layout, columns, formats, start, stop)
+        _write_problem_rows(sheet, layout, columns, lines, formats, start, stop)

@@ -211,7 +211,9 @@ def prefecture_names(codes: pd.Series) -> pd.Series:
     codes = codes.astype("string")
     own = regions.county_names(codes.str.slice(0, 4) + "00")
     province = regions.county_names(codes.str.slice(0, 2) + "0000")
-    placeholder = own.isin(["", "市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"])
+    placeholder = own.isin(
+        ["", "市辖区", "县", "省直辖县级行政单位", "省直辖行政单位", "自治区直辖县级行政单位"]
+    )
     names = own.where(~placeholder, province)
     return names.mask(names == "", "未知地市").astype("string")
 

@@ -102,9 +102,29 @@ HISTORY_SHEET = "历次运行"
 OPEN, ANSWERED, RESOLVED = "未处理", "本次已答复", "本次已解决"
 TREND_COLUMNS: tuple[str, ...] = (OPEN, ANSWERED, RESOLVED)
 RANKED_IN_CHART = 30
+# A rate over a handful of students says nothing (one error in three students is 333 per 1,000).
+MIN_STUDENTS_FOR_RATE = 100
 HISTORY_RUNS = 30
 CLASS_COLOURS = ("#C00000", "#ED7D31", "#FFC000", "#5B9BD5", "#A5A5A5")
 _RUN_FOLDER = re.compile(r"[0-9A-Za-z]{1,12}-\d{8}(-\d+)?")
+
+
+LINE_HEIGHT = 15.0  # points per line of 11-point text
+NUMBER_WIDTH = 9
+
+
+def display_widths(values: np.ndarray | list) -> np.ndarray:
+    """Width of each text in character cells (a CJK character takes two)."""
+    text = pd.Series(values, dtype="string").fillna("")
+    return (text.str.len() + text.str.count(r"[^\x00-\xff]")).to_numpy(dtype=float)
+
+
+def line_counts(values: np.ndarray | list, width: float) -> np.ndarray:
+    """Lines each text takes when wrapped in a column ``width`` characters wide (one character
+    spare for breaks at word ends)."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=int)
+    return np.maximum(1, np.ceil(display_widths(values) / max(1.0, width - 1))).astype(int)
 
 
 def _footer_text(text: str) -> str:
@@ -141,19 +161,24 @@ def write_count_sheet(
     header = workbook.add_format(
         {"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "top"}
     )
-    text = workbook.add_format({"num_format": "@"})
+    text = workbook.add_format({"num_format": "@", "text_wrap": True, "valign": "top"})
     one_decimal = workbook.add_format({"num_format": "0.0"})
     total = workbook.add_format({"bold": True, "top": 2})
     sheet = workbook.add_worksheet(name)
+    widths = []
     for position, column in enumerate(table.columns):
         if column in text_columns:
-            width = 30 if "名称" in column else 14
+            width = 30 if "名称" in column or "原因" in column or "文件" in column else 13
             sheet.set_column(position, position, width, text)
         else:
             cell_format = one_decimal if column in decimals else None
-            width = max(8, min(18, 2 * len(column) + 2))
+            width = NUMBER_WIDTH
             sheet.set_column(position, position, width, cell_format)
-    sheet.set_row(0, 32)
+        widths.append(width)
+    header_lines = max(
+        int(line_counts([c], w)[0]) for c, w in zip(table.columns, widths, strict=True)
+    )
+    sheet.set_row(0, LINE_HEIGHT * header_lines)
     for position, column in enumerate(table.columns):
         sheet.write_string(0, position, column, header)
     columns = [
@@ -183,12 +208,31 @@ def write_count_sheet(
     return sheet
 
 
-def write_lines(sheet, lines: list[str], bold, start: int = 0) -> int:
-    """Plain text lines in column A (a heading is a line starting with '■'); next free row."""
+def write_lines(
+    sheet,
+    lines: list[str],
+    plain,
+    heading,
+    *,
+    start: int = 0,
+    width: float = 120,
+    last_column: int = 0,
+) -> int:
+    """Text lines, each across columns A..``last_column`` (``width`` characters together),
+    wrapped, its row as high as its lines; a line starting with '■' is a heading. Returns the
+    next free row."""
     row = start
     for row, line in enumerate(lines, start=start):
-        if line:
-            sheet.write_string(row, 0, line, bold if line.startswith("■") else None)
+        if not line:
+            continue
+        lines_needed = int(line_counts([line], width)[0])
+        if lines_needed > 1:
+            sheet.set_row(row, LINE_HEIGHT * lines_needed)
+        cell_format = heading if line.startswith("■") else plain
+        if last_column:
+            sheet.merge_range(row, 0, row, last_column, line, cell_format)
+        else:
+            sheet.write_string(row, 0, line, cell_format)
     return row + 1
 
 
@@ -288,11 +332,16 @@ def run_history(
 
 
 def ranked_counties(table: pd.DataFrame) -> pd.DataFrame:
-    """Counties by errors per 1,000 students, highest first (counties without students last)."""
+    """Counties by errors per 1,000 students, highest first; counties of fewer than
+    :data:`MIN_STUDENTS_FOR_RATE` students have no rate and come last."""
     ranked = table[["区县代码", "区县名称", PREFECTURE, RECORDS, ERRORS, ITEMS]].copy()
     students = ranked[RECORDS].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(students > 0, 1000.0 * ranked[ERRORS].to_numpy() / students, np.nan)
+        rate = np.where(
+            students >= MIN_STUDENTS_FOR_RATE,
+            1000.0 * ranked[ERRORS].to_numpy() / students,
+            np.nan,
+        )
     ranked[RATE] = np.round(rate, 1)
     return ranked.sort_values(
         [RATE, ERRORS, "区县代码"], ascending=[False, False, True], na_position="last"
@@ -346,8 +395,8 @@ def _add_charts(
     sheet.insert_chart(1, 0, by_class, {"x_scale": 1.3, "y_scale": 1.2})
 
     shown = min(ranked_rows, RANKED_IN_CHART)
-    ranked = workbook.add_chart({"type": "bar"})
     if shown:
+        ranked = workbook.add_chart({"type": "bar"})
         ranked.add_series(
             {
                 "name": RATE,
@@ -357,14 +406,15 @@ def _add_charts(
                 "data_labels": {"value": True, "num_format": "0.0"},
             }
         )
-    ranked.set_title({"name": f"区县{RATE}（前 {shown} 名）"})
-    ranked.set_legend({"none": True})
-    ranked.set_y_axis({"reverse": True})
-    ranked.set_x_axis({"name": "每千名在籍学生的错误条目"})
-    sheet.insert_chart(1, 10, ranked, {"x_scale": 1.3, "y_scale": max(1.2, 0.12 * shown)})
+        ranked.set_title({"name": f"区县{RATE}（前 {shown} 名）"})
+        ranked.set_legend({"none": True})
+        ranked.set_y_axis({"reverse": True, "interval_unit": 1})
+        ranked.set_x_axis({"name": "每千名在籍学生的错误条目"})
+        scale = min(3.6, max(1.2, 0.12 * shown))
+        sheet.insert_chart(1, 10, ranked, {"x_scale": 1.3, "y_scale": scale})
 
-    prefecture = workbook.add_chart({"type": "column", "subtype": "stacked"})
     if prefecture_rows:
+        prefecture = workbook.add_chart({"type": "column", "subtype": "stacked"})
         for offset, colour in enumerate(CLASS_COLOURS[: len(PROBLEM_CLASSES)]):
             prefecture.add_series(
                 {
@@ -374,9 +424,10 @@ def _add_charts(
                     "fill": {"color": colour},
                 }
             )
-    prefecture.set_title({"name": "各地市问题条目（按类别）"})
-    prefecture.set_y_axis({"name": "条"})
-    sheet.insert_chart(20, 0, prefecture, {"x_scale": 1.3, "y_scale": 1.2})
+        prefecture.set_title({"name": "各地市问题条目（按类别）"})
+        prefecture.set_x_axis({"interval_unit": 1})
+        prefecture.set_y_axis({"name": "条"})
+        sheet.insert_chart(19, 0, prefecture, {"x_scale": 1.3, "y_scale": 1.2})
 
     if history_rows:
         trend = workbook.add_chart({"type": "line"})
@@ -392,7 +443,7 @@ def _add_charts(
             )
         trend.set_title({"name": "历次运行：未处理、已答复、已解决的问题条目"})
         trend.set_y_axis({"name": "条"})
-        sheet.insert_chart(39, 0, trend, {"x_scale": 1.3, "y_scale": 1.2})
+        sheet.insert_chart(37, 0, trend, {"x_scale": 1.3, "y_scale": 1.2})
 
 
 def write_summary(
@@ -424,6 +475,8 @@ def write_summary(
         province_label = province
     workbook = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
     bold = workbook.add_format({"bold": True})
+    plain = workbook.add_format({"text_wrap": True, "valign": "top"})
+    heading = workbook.add_format({"bold": True, "text_wrap": True, "valign": "top"})
     about = workbook.add_worksheet("说明")
     about.set_column(0, 0, 120)
     groups = int(items["group_id"].dropna().nunique()) if "group_id" in items.columns else 0
@@ -449,19 +502,22 @@ def write_summary(
         f"{WARNING}：需要核实但不一定是错误的情况（年龄与年级相差一年以上、行政区划代码过期等）",
         f"“{GRADUATING_PREFIX}”开头的列：六年级、九年级（初三）、高三学生的条目，须在毕业办理前处理",
         f"区县按{ERRORS}从多到少排列；最后一行为全省合计，等于各区县清单“汇总”表合计行之和。",
-        f"{RATE}：{ERRORS} ÷ {RECORDS} × 1000，大小不同的区县可以相比（“区县排名”）；"
+        f"{RATE}：{ERRORS} ÷ {RECORDS} × 1000，大小不同的区县可以相比（“区县排名”；"
+        f"在籍学生不足 {MIN_STUDENTS_FOR_RATE} 人的区县不计算）；"
         "“地市汇总”把各区县按所属地市相加。",
     ]
     if progress is not None:
         lines += ["", *PROGRESS_NOTES]
-    write_lines(about, lines, bold)
+    write_lines(about, lines, plain, heading, width=120)
     print_setup(about, province_label, run_id, title_rows=False)
 
     charts = workbook.add_worksheet("图表")
     charts.write_string(0, 0, f"{province_label} 图表（数据见各表）", bold)
+    # The charts print as one landscape page, like a dashboard.
     charts.set_landscape()
     charts.set_paper(9)
-    charts.fit_to_pages(1, 0)
+    charts.fit_to_pages(1, 1)
+    charts.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
 
     county_sheet = write_count_sheet(
         workbook, "区县汇总", table, ["区县代码", "区县名称", PREFECTURE], "全省合计", (GROUPS,)
@@ -534,7 +590,8 @@ def write_summary(
             workbook, HISTORY_SHEET, history, ["运行编号", "运行日期"], "", TREND_COLUMNS
         )
         print_setup(history_sheet, province_label, run_id)
-    _add_charts(workbook, charts, len(table), len(ranked), len(prefectures), history_rows)
+    rated = int(ranked[RATE].notna().sum())
+    _add_charts(workbook, charts, len(table), rated, len(prefectures), history_rows)
     about.activate()
     workbook.close()
     return len(table)
