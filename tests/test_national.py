@@ -409,6 +409,40 @@ def test_generated_provinces_precision_recall_and_no_twin_or_namesake(generated)
     assert scored["one_sided"] == 0
 
 
+def test_generated_pairs_are_what_their_kind_says(generated):
+    made = generated["made"]
+    rosters = {
+        p: pd.read_csv(path, dtype=str).set_index("记录号") for p, path in made["rosters"].items()
+    }
+    truth = pd.concat(
+        [
+            pd.read_csv(made["truth_cross_province"], dtype=str),
+            pd.read_csv(made["truth_cross_negatives"], dtype=str),
+        ]
+    )
+    assert (truth["province_a"] != truth["province_b"]).all()
+    for row in truth.itertuples():
+        a = rosters[row.province_a].loc[row.record_id_a]
+        b = rosters[row.province_b].loc[row.record_id_b]
+        a_id, b_id = a["身份证件号"], b["身份证件号"]
+        valid_b = isinstance(b_id, str) and resident_id.is_valid(b_id)
+        if row.kind in ("cross_missing_id", "cross_homophone_missing"):
+            assert pd.isna(b_id)
+        elif row.kind == "cross_same_id":
+            assert a_id == b_id and a["姓名"] == b["姓名"]
+        elif row.kind in ("cross_id_typo", "cross_homophone", "cross_namesakes_typo"):
+            assert not valid_b and a_id != b_id
+        else:
+            assert valid_b and a_id != b_id
+        if row.kind.startswith("cross_homophone"):
+            assert a["姓名"] != b["姓名"] and a["姓名"][0] == b["姓名"][0]
+        if row.kind.startswith("cross_namesakes"):
+            assert a["姓名"] == b["姓名"] and a["出生日期"] == b["出生日期"]
+        if row.kind == "cross_twins":
+            assert a["姓名"] != b["姓名"] and a["监护人姓名"] == b["监护人姓名"]
+            assert abs(int(a_id[14:17]) - int(b_id[14:17])) <= 4 and a_id[:14] == b_id[:14]
+
+
 def test_no_plain_id_or_name_and_no_key_in_any_output(generated):
     folder = generated["folder"]
     plain_names: set[bytes] = set()

@@ -63,9 +63,10 @@ _HOST_FIELDS = ("school_code", "school_name", "school_county", "class_name", "en
 _HOMOPHONE_CHARS = "".join(nm.HOMOPHONES)
 
 
-def _read_roster(path: Path, fmt: str) -> pa.Table:
+def _read_roster(path: Path, fmt: str, columns: list[str] | None = None) -> pa.Table:
+    """The roster file as text columns (only ``columns`` when given)."""
     if fmt == "parquet":
-        return pq.read_table(path)
+        return pq.read_table(path, columns=columns)
     encoding = "gb18030" if fmt == "csv-gb18030" else "utf8"
     with open(path, encoding=encoding) as handle:
         header = handle.readline().rstrip("\r\n").split(",")
@@ -73,20 +74,24 @@ def _read_roster(path: Path, fmt: str) -> pa.Table:
         path,
         read_options=pacsv.ReadOptions(encoding=encoding),
         convert_options=pacsv.ConvertOptions(
-            column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=False
+            column_types=dict.fromkeys(header, pa.string()),
+            strings_can_be_null=False,
+            include_columns=columns,
         ),
     )
 
 
-def _append_rows(path: Path, fmt: str, table: pa.Table, rows: pd.DataFrame) -> None:
-    """Append ``rows`` (the roster's columns) to the roster file ``path`` (read as ``table``)."""
-    extra = pa.Table.from_pandas(rows[table.column_names], preserve_index=False)
-    extra = extra.cast(pa.schema([(c, pa.string()) for c in table.column_names]))
+def _append_rows(path: Path, fmt: str, rows: pd.DataFrame) -> None:
+    """Append ``rows`` (the roster's columns, in its order) to the roster file ``path``."""
+    extra = pa.Table.from_pandas(rows, preserve_index=False)
+    extra = extra.cast(pa.schema([(c, pa.string()) for c in extra.column_names]))
     if fmt == "parquet":
         temporary = path.with_name(path.name + ".tmp")
-        with pq.ParquetWriter(temporary, table.schema) as writer:
-            writer.write_table(table)
-            writer.write_table(extra.cast(table.schema))
+        source = pq.ParquetFile(path)
+        with pq.ParquetWriter(temporary, source.schema_arrow) as writer:
+            for g in range(source.num_row_groups):  # a row group at a time
+                writer.write_table(source.read_row_group(g))
+            writer.write_table(extra.select(source.schema_arrow.names).cast(source.schema_arrow))
         temporary.replace(path)
         return
     with open(path, "ab") as handle:
@@ -104,15 +109,22 @@ def _excluded(folder: Path) -> set[str]:
     return ids
 
 
-def _eligible(frame: pd.DataFrame, excluded: set[str]) -> np.ndarray:
-    """Rows a student may be copied from: resident ID, valid number, plain name, no problem."""
-    ids = frame[_H["id_number"]]
-    digits, shaped = resident_id.digit_matrix(pa.array(ids, pa.string()))
+_POOL_FIELDS = ("export_key", "name", "id_type", "id_number")
+
+
+def _pool(table: pa.Table, excluded: set[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows a student may be copied from (resident ID, valid number, plain name, no planted
+    problem), and which of them have a given-name character with a homophone."""
+    frame = table.to_pandas()
+    digits, shaped = resident_id.digit_matrix(table[_H["id_number"]])
     valid = shaped & iso7064.check_ok_column(digits)
-    plain = frame[_H["name"]].str.fullmatch(r"[\u4e00-\u9fff]{2,4}").to_numpy(dtype=bool)
+    names = frame[_H["name"]]
+    plain = names.str.fullmatch(r"[\u4e00-\u9fff]{2,4}").to_numpy(dtype=bool)
     typed = frame[_H["id_type"]].isin(["1", "居民身份证"]).to_numpy()
     free = ~frame[_H["export_key"]].isin(excluded).to_numpy()
-    return np.flatnonzero(valid & plain & typed & free)
+    rows = np.flatnonzero(valid & plain & typed & free)
+    homophone = names.str[1:].str.contains(f"[{_HOMOPHONE_CHARS}]").to_numpy(dtype=bool)
+    return rows, homophone[rows]
 
 
 def _typos(rng: np.random.Generator, ids: np.ndarray, issued: Issued) -> np.ndarray:
@@ -303,14 +315,17 @@ def generate_national(
             out_dir / province, rows, province_seed, province, fmt, rates, counties, issued=issued
         )
     rng = np.random.default_rng([seed, len(provinces), 17])
-    tables = {p: _read_roster(Path(written[p]["roster"]), fmt) for p in provinces}
-    frames = {p: tables[p].to_pandas() for p in provinces}
-    pools = {p: _eligible(frames[p], _excluded(out_dir / p)) for p in provinces}
-    used = {p: np.zeros(len(frames[p]), dtype=bool) for p in provinces}
-    given_pool = np.array(sorted(set("".join(nm.BOY_CHARS + nm.GIRL_CHARS))), dtype=object)
-    truth: dict[str, list[pd.DataFrame]] = {"duplicates": [], "negatives": []}
-    planted: dict[str, list[pd.DataFrame]] = {p: [] for p in provinces}
-    next_key = {p: len(frames[p]) + 1 for p in provinces}
+    # What planting needs of each roster: its pool of students, then only the chosen rows
+    # (a province of millions is never held whole; one is read at a time).
+    pools, homophone, sizes, width = {}, {}, {}, {}
+    for province in provinces:
+        table = _read_roster(Path(written[province]["roster"]), fmt, [_H[f] for f in _POOL_FIELDS])
+        pools[province], homophone[province] = _pool(table, _excluded(out_dir / province))
+        sizes[province] = table.num_rows
+        width[province] = len(table[_H["export_key"]][0].as_py()) - 1
+        del table
+    used = {p: np.zeros(len(pools[p]), dtype=bool) for p in provinces}
+    plans = []  # (destination, kind, source, student rows in source, host rows in destination)
     for destination in provinces:
         others = [p for p in provinces if p != destination]
         for kind, count in _counts(rows, cross).items():
@@ -319,50 +334,62 @@ def generate_national(
             sources = np.array(others)[rng.integers(0, len(others), size=count)]
             for source in others:
                 n = int((sources == source).sum())
-                free = pools[source][~used[source][pools[source]]]
+                free = ~used[source]
                 if kind.startswith("cross_homophone"):
-                    names = frames[source][_H["name"]].to_numpy(dtype=object)[free]
-                    has = pd.Series(names).str[1:].str.contains(f"[{_HOMOPHONE_CHARS}]")
-                    free = free[has.to_numpy(dtype=bool)]
+                    free &= homophone[source]
+                free = np.flatnonzero(free)
                 if n == 0 or len(free) < n:
                     continue
                 chosen = rng.choice(free, size=n, replace=False)
                 used[source][chosen] = True
-                hosts = rng.choice(pools[destination], size=n, replace=True)
-                made = _plant(
-                    rng,
-                    kind,
-                    frames[source].iloc[chosen],
-                    frames[destination].iloc[hosts].reset_index(drop=True),
-                    issued,
-                    given_pool,
+                hosts = rng.choice(len(pools[destination]), size=n, replace=True)
+                plans.append(
+                    (destination, kind, source, pools[source][chosen], pools[destination][hosts])
                 )
-                width = len(str(frames[destination][_H["export_key"]].iloc[0])) - 1
-                keys = [
-                    f"R{k:0{width}d}"
-                    for k in range(next_key[destination], next_key[destination] + n)
-                ]
-                next_key[destination] += n
-                made[_H["export_key"]] = keys
-                planted[destination].append(made)
-                pairs = pd.DataFrame(
-                    {
-                        "province_a": source,
-                        "record_id_a": frames[source][_H["export_key"]].to_numpy()[chosen],
-                        "province_b": destination,
-                        "record_id_b": keys,
-                        "kind": kind,
-                    }
-                )
-                truth["negatives" if kind in CROSS_NEGATIVE_KINDS else "duplicates"].append(pairs)
+    wanted = {p: set() for p in provinces}
+    for destination, _, source, students, hosts in plans:
+        wanted[source].update(students.tolist())
+        wanted[destination].update(hosts.tolist())
+    picked = {}
+    for province in provinces:
+        table = _read_roster(Path(written[province]["roster"]), fmt)
+        at = np.array(sorted(wanted[province]), dtype=np.int64)
+        picked[province] = table.take(pa.array(at)).to_pandas().set_axis(at)
+        del table
+    given_pool = np.array(sorted(set("".join(nm.BOY_CHARS + nm.GIRL_CHARS))), dtype=object)
+    truth: dict[str, list[pd.DataFrame]] = {"duplicates": [], "negatives": []}
+    planted: dict[str, list[pd.DataFrame]] = {p: [] for p in provinces}
+    next_key = {p: sizes[p] + 1 for p in provinces}
+    for destination, kind, source, students, hosts in plans:
+        n = len(students)
+        made = _plant(
+            rng,
+            kind,
+            picked[source].loc[students],
+            picked[destination].loc[hosts].reset_index(drop=True),
+            issued,
+            given_pool,
+        )
+        first = next_key[destination]
+        keys = [f"R{k:0{width[destination]}d}" for k in range(first, first + n)]
+        next_key[destination] += n
+        made[_H["export_key"]] = keys
+        planted[destination].append(made)
+        pairs = pd.DataFrame(
+            {
+                "province_a": source,
+                "record_id_a": picked[source].loc[students, _H["export_key"]].to_numpy(),
+                "province_b": destination,
+                "record_id_b": keys,
+                "kind": kind,
+            }
+        )
+        truth["negatives" if kind in CROSS_NEGATIVE_KINDS else "duplicates"].append(pairs)
     for province in provinces:
         if planted[province]:
-            _append_rows(
-                Path(written[province]["roster"]),
-                fmt,
-                tables[province],
-                pd.concat(planted[province], ignore_index=True),
-            )
+            rows_added = pd.concat(planted[province], ignore_index=True)
+            rows_added = rows_added[list(picked[province].columns)]
+            _append_rows(Path(written[province]["roster"]), fmt, rows_added)
     paths = {}
     for name, parts in (
         ("truth_cross_province", truth["duplicates"]),
@@ -377,7 +404,7 @@ def generate_national(
         frame.reindex(columns=list(TRUTH_COLUMNS)).to_csv(
             paths[name], index=False, encoding="utf-8"
         )
-    counts = {p: len(frames[p]) + sum(len(x) for x in planted[p]) for p in provinces}
+    counts = {p: sizes[p] + sum(len(x) for x in planted[p]) for p in provinces}
     duplicates = pd.read_csv(paths["truth_cross_province"], dtype=str)
     negatives = pd.read_csv(paths["truth_cross_negatives"], dtype=str)
     return {
