@@ -134,6 +134,8 @@ def national_run(
         description="全国查重的规模、结果与回执位置",
     )
     get_run_logger().info(
-        "全国查重完成：%d 对跨省重复，回执写入 %s", summary["duplicate_pairs"], Path(out) / "returns"
+        "全国查重完成：%d 对跨省重复，回执写入 %s",
+        summary["duplicate_pairs"],
+        Path(out) / "returns",
     )
     return summary
