@@ -246,6 +246,7 @@ def test_rule_catalogue_lists_every_rule():
         "POLICE_ID_NOT_FOUND",
         "POLICE_NAME_MISMATCH",
         "POLICE_ID_CANCELLED",
+        "DUP_CROSS_PROVINCE",
     } == codes
     assert set(catalogue.loc[catalogue["rule"] == "REQUIRED_MISSING", "field"]) == set(
         schema.REQUIRED_VALUES
