@@ -436,11 +436,13 @@ def make_registry(roster: pd.DataFrame, clean: np.ndarray, rng: np.random.Genera
     """registry.parquet: the true identity of every resident ID of the roster (mainland type 1,
     valid shape), residents not in school (30% more), and planted police classes; the roster
     changes only where a placeholder stands for a rare character. truth_police.csv lists them."""
-    ids = roster["id_number"].astype(str)
+    # The number as the police hold it: the export's full-width digits and lowercase x undone.
+    ids = (roster["id_number"].astype(str)
+           .str.translate(str.maketrans("０１２３４５６７８９ｘ", "0123456789X")).str.upper())
     resident = (roster["id_type"] == "1") & ids.str.fullmatch(r"[0-9]{17}[0-9X]")
     people = roster[resident]
     registry = pd.DataFrame({
-        "公民身份号码": people["id_number"].to_numpy(), "姓名": people["name"].to_numpy(),
+        "公民身份号码": ids[resident].to_numpy(), "姓名": people["name"].to_numpy(),
         "性别": np.where(people["sex"] == "1", "男", "女"),
         "出生日期": people["id_number"].str.slice(6, 14).to_numpy(),
         "人员状态": "正常", "record_id": people["record_id"].to_numpy(),
@@ -575,6 +577,8 @@ def score(run_dir: Path, truth: Path) -> None:
     roster_ids = pd.read_csv(truth / "roster.csv", dtype=str, usecols=["序号"])["序号"]
 
     planted_records = set(errors["record_id"]) | set(dups["record_id_b"])
+    if (truth / "truth_police.csv").exists():
+        planted_records |= set(pd.read_csv(truth / "truth_police.csv", dtype=str)["record_id"])
     clean = roster_ids[~roster_ids.isin(planted_records)]
     hard = problems[problems["severity"] == "E"]
     false = hard[hard["record_id"].isin(clean)]
