@@ -77,6 +77,13 @@ def _province(text: str) -> str:
     return text
 
 
+def _provinces(text: str) -> list[str]:
+    codes = [part.strip() for part in text.split(",") if part.strip()]
+    if len(codes) < 2:
+        raise argparse.ArgumentTypeError(f"至少两个省级代码，用逗号分隔（如 44,45），收到 {text!r}")
+    return [_province(code) for code in codes]
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -230,7 +237,8 @@ def _with_debug(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
-        usage="%(prog)s [--debug] {sample,run,serve,evaluate,import-answers,police-request} ...",
+        usage="%(prog)s [--debug] {sample,run,serve,evaluate,import-answers,police-request,"
+        "export-national,national} ...",
         description="中小学生学籍查重查错：按区县生成问题学籍清单",
     )
     parser.add_argument("--debug", action="store_true", help="出错时在终端显示完整回溯")
@@ -247,7 +255,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sample.add_argument("--rows", type=_positive, required=True)
     sample.add_argument("--seed", type=int, default=1)
-    sample.add_argument("--province", type=_province, required=True)
+    sample.add_argument("--province", type=_province, default=None)
     sample.add_argument("--out", type=Path, required=True)
     sample.add_argument(
         "--format", choices=["csv", "csv-gb18030", "xlsx", "parquet"], default="csv"
@@ -260,6 +268,12 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive,
         default=1_000_000,
         help="超过此行数时分块生成并追加写入（内存只需一块），默认 1000000",
+    )
+    sample.add_argument(
+        "--provinces",
+        type=_provinces,
+        default=None,
+        help="多个省（如 44,45,43,36）：每省一份学籍，含跨省重复注册与跨省真值（全国查重用）",
     )
     sample.add_argument(
         "--police",
@@ -306,6 +320,17 @@ def _parser() -> argparse.ArgumentParser:
         help="公安返回的比对结果文件（police-request 请求的答复）",
     )
     run.add_argument(
+        "--national-returns",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="全国查重回执（returns/<省份>.parquet），列出外省已注册有学籍的学生",
+    )
+    run.add_argument(
+        "--per-school", action="store_true", help="每个区县清单旁再按学校各写一个小工作簿"
+    )
+    run.add_argument(
         "--task-runner", choices=["threads", "dask"], default="threads", help="任务执行器"
     )
     run.add_argument("--dask-address", default=None, help="Dask 集群地址，如 tcp://HOST:8786")
@@ -326,6 +351,42 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--mask-ids", action="store_true")
     serve.add_argument("--suites", type=Path, default=None, help="GX 规则套件目录")
     serve.add_argument("--linkage-config", type=Path, default=None, help="查重模型参数文件")
+
+    export = _with_debug(
+        sub.add_parser(
+            "export-national",
+            prog=f"{PROG} export-national",
+            help="从一次运行生成全国查重交换文件（只含密钥令牌，不含身份证号、姓名）",
+            usage="%(prog)s RUN_DIR --out FILE.parquet [--key-file KEY] [--inputs FILE...]",
+        )
+    )
+    export.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="一次运行的报告目录")
+    export.add_argument("--out", type=Path, required=True, help="交换文件（Parquet）")
+    export.add_argument(
+        "--key-file",
+        type=Path,
+        default=None,
+        help="全国密钥文件；不给时读环境变量 XUEJI_NATIONAL_KEY（密钥不写入任何输出）",
+    )
+    export.add_argument(
+        "--inputs", nargs="+", type=Path, default=None, help="该次运行的导出文件已移动时的新位置"
+    )
+
+    national = _with_debug(
+        sub.add_parser(
+            "national",
+            prog=f"{PROG} national",
+            help="在 Dask 上对各省交换文件做全国跨省查重，写出各省回执",
+            usage="%(prog)s FILE... --out DIR [--dask-address tcp://HOST:PORT] [--workers N]",
+        )
+    )
+    national.add_argument("files", nargs="+", type=Path, metavar="FILE", help="各省交换文件")
+    national.add_argument("--out", type=Path, required=True, help="输出目录（returns/ 与汇总）")
+    national.add_argument("--dask-address", default=None, help="Dask 集群地址；不给时启动本机集群")
+    national.add_argument("--workers", type=_positive, default=2, help="本机集群的 worker 数")
+    national.add_argument(
+        "--memory-limit", default="4GB", help="本机集群每个 worker 的内存上限，默认 4GB"
+    )
 
     request = _with_debug(
         sub.add_parser(
@@ -454,21 +515,35 @@ def _import_answers(args: argparse.Namespace) -> int:
 
 def _sample(args: argparse.Namespace) -> int:
     preflight.check_output_folder(args.out)
-    from xueji_quality import generator
+    if args.provinces:
+        from xueji_quality.generator.national import generate_national
 
-    summary = generator.write_sample(
-        args.out,
-        args.rows,
-        args.seed,
-        args.province,
-        args.format,
-        counties=args.counties,
-        chunk_rows=args.chunk_rows,
-    )
-    if args.police:
-        from xueji_quality.generator.police import write_police
+        summary = generate_national(
+            args.out,
+            args.provinces,
+            args.rows,
+            args.seed,
+            fmt=args.format,
+            counties=args.counties,
+        )
+    else:
+        if args.province is None:
+            raise preflight.OptionError("sample 需要 --province（一个省）或 --provinces（多个省）")
+        from xueji_quality import generator
 
-        summary |= write_police(args.out, args.seed, args.province)
+        summary = generator.write_sample(
+            args.out,
+            args.rows,
+            args.seed,
+            args.province,
+            args.format,
+            counties=args.counties,
+            chunk_rows=args.chunk_rows,
+        )
+        if args.police:
+            from xueji_quality.generator.police import write_police
+
+            summary |= write_police(args.out, args.seed, args.province)
     for key, value in summary.items():
         print(f"{key}: {value}")
     return 0
@@ -479,6 +554,42 @@ def _check_settings(args: argparse.Namespace) -> None:
         preflight.check_suites(args.suites)
     if args.linkage_config is not None:
         preflight.check_json_file(args.linkage_config)
+
+
+def _export_national(args: argparse.Namespace) -> int:
+    preflight.check_folder(args.run_dir, "RUN_DIR", "运行报告目录")
+    preflight.check_output_folder(args.out.parent, "--out")
+    from xueji_quality.national import exchange, tokens
+
+    key = tokens.load_key(args.key_file)
+    manifest = exchange.export_national(args.run_dir, key, args.out, inputs=args.inputs)
+    print(
+        f"交换文件 {args.out}：记录 {manifest['rows']} 条，令牌 {manifest['token_rows']} 个；"
+        f"密钥指纹 {key.fingerprint}"
+    )
+    return 0
+
+
+def _national(args: argparse.Namespace) -> int:
+    for path in args.files:
+        _check_police_file(path, "FILE")
+    preflight.check_output_folder(args.out)
+    _prepare_prefect()
+    from pipelines.national import national_run
+
+    _filter_prefect_console(args.debug)
+    summary = national_run(
+        files=[str(p) for p in args.files],
+        out=str(args.out),
+        dask_address=args.dask_address,
+        workers=args.workers,
+        memory_limit=args.memory_limit,
+    )
+    print(
+        f"全国查重：记录 {summary['records']} 条，跨省重复 {summary['duplicate_pairs']} 对；"
+        f"回执写入 {args.out / 'returns'}"
+    )
+    return 0
 
 
 def _police_request(args: argparse.Namespace) -> int:
@@ -508,6 +619,8 @@ def _run(args: argparse.Namespace) -> int:
     _check_settings(args)
     _check_police_file(args.police_registry, "--police-registry")
     _check_police_file(args.police_results, "--police-results")
+    for path in args.national_returns or []:
+        _check_police_file(path, "--national-returns")
     if args.counties:
         preflight.check_counties(args.counties, args.province)
     _prepare_prefect()
@@ -539,23 +652,24 @@ def _run(args: argparse.Namespace) -> int:
                 report_processes=1 if args.task_runner == "dask" else 2,
                 police_registry=str(args.police_registry) if args.police_registry else None,
                 police_results=str(args.police_results) if args.police_results else None,
+                national_returns=[str(p) for p in args.national_returns or []] or None,
+                per_school=args.per_school,
             )
+    from xueji_quality.reports.manifest import totals_lines
+
     rows = result["rows"]
     problems = result["problems"]
-    duplicates = result["duplicates"]
     print(f"运行编号 {result['run_id']}")
     print(
         f"读入 {rows['rows_read']} 行；入库 {rows['rows_staged']} 行；"
         f"隔离 {rows['rows_quarantined']} 行；行数守恒：{'是' if rows['holds'] else '否'}"
     )
-    print(
-        f"问题 {len(problems)} 条（错误 {int((problems['severity'] == 'E').sum())}，"
-        f"警告 {int((problems['severity'] == 'W').sum())}）"
-    )
+    # The same totals, under the same names, as the summary and the county lists.
+    for line in totals_lines(result["manifest"]):
+        print(line)
+    print("各规则问题数（按记录）：")
     for rule, count in problems["rule"].value_counts().sort_index().items():
         print(f"  {rule}: {count}")
-    groups = duplicates.drop_duplicates("group_id")["dup_class"].value_counts().sort_index()
-    print(f"重复组 {int(groups.sum())} 个" + "".join(f"；{k} {v}" for k, v in groups.items()))
     print(f"报告目录 {result['run_dir']}")
     return 0
 
@@ -627,6 +741,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "evaluate": _evaluate,
     "import-answers": _import_answers,
     "police-request": _police_request,
+    "export-national": _export_national,
+    "national": _national,
 }
 
 

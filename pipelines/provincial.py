@@ -179,6 +179,32 @@ def police_roster(
     return outcome
 
 
+@task(name="national-returns", cache_policy=NO_CACHE)
+def national_items(
+    store: staging.StagedStore,
+    paths: list[Path],
+    province: str,
+    suites_dir: Path | None,
+    data_docs_dir: Path,
+):
+    from xueji_quality.national import returns
+
+    keys = pd.concat([returns.read_returns(p)["record_key"] for p in paths], ignore_index=True)
+    outcome = returns.national_problems(
+        paths,
+        province,
+        store.records(keys, ["record_id", "county_code", "id_number", "name"]),
+        suites_dir=suites_dir,
+        data_docs_dir=data_docs_dir,
+    )
+    get_run_logger().info(
+        "全国查重回执：跨省重复 %d 条，本次导出中没有的记录 %d 条",
+        len(outcome.problems),
+        len(outcome.unknown_record_keys),
+    )
+    return outcome
+
+
 @task(name="link", cache_policy=NO_CACHE)
 def link_roster(
     store: staging.StagedStore, config_path: Path | None, alone: bool, as_of: date
@@ -216,6 +242,7 @@ def county_report(
     processes: int,
     records: dict[str, int],
     county: str,
+    per_school: bool = False,
 ) -> list[dict]:
     roster, problems, duplicates = tables
     statuses = run_scope.statuses_of_items(statuses, problems, duplicates)
@@ -233,6 +260,7 @@ def county_report(
         statuses=statuses,
         processes=processes,
         records={county: int(records.get(county, 0))},
+        per_school=per_school,
     )
     for entry in written:
         get_run_logger().info(
@@ -305,6 +333,8 @@ def provincial_run(
     report_processes: int = 2,
     police_registry: str | None = None,
     police_results: str | None = None,
+    national_returns: list[str] | None = None,
+    per_school: bool = False,
 ) -> dict:
     """Check one provincial export (or an inbox folder of them) and publish the county lists.
 
@@ -314,7 +344,9 @@ def provincial_run(
     parameters; ``report_processes``: worker processes writing county workbooks (1 under a
     Dask runner, whose workers are processes already); ``police_registry`` /
     ``police_results``: a population registry extract or the police's result file, for the
-    police cross-check (身份证号不存在, 身份证号与姓名不匹配, 已注销).
+    police cross-check (身份证号不存在, 身份证号与姓名不匹配, 已注销); ``national_returns``:
+    the national run's returns files for this province (外省已注册有学籍); ``per_school``: one
+    small workbook per school beside each county's list.
     """
     logger = get_run_logger()
     run_date = as_of or date.today()
@@ -369,6 +401,8 @@ def provincial_run(
                 timings=timings,
                 police_registry=police_registry,
                 police_results=police_results,
+                national_returns=national_returns,
+                per_school=per_school,
             )
         finally:
             store.remove()
@@ -392,6 +426,8 @@ def _check_and_report(
     timings: dict[str, float],
     police_registry: str | None = None,
     police_results: str | None = None,
+    national_returns: list[str] | None = None,
+    per_school: bool = False,
 ) -> dict:
     logger = get_run_logger()
     run_id = reports.new_run_id(out_root, province, run_date)
@@ -426,6 +462,22 @@ def _check_and_report(
             )
             police_facts = runs.manifest_facts(checked)
             timings["police"] = time.perf_counter() - police_started
+
+        national_facts = None
+        if national_returns:
+            returned = national_items(
+                store,
+                [Path(p) for p in national_returns],
+                province,
+                Path(suites_dir) if suites_dir else None,
+                staging_folder / "data_docs" / "national",
+            )
+            problems = pd.concat([problems, returned.problems], ignore_index=True)
+            national_facts = {
+                "files": returned.files,
+                "items": int(len(returned.problems)),
+                "unknown_record_keys": len(returned.unknown_record_keys),
+            }
 
         started = time.perf_counter()
         linked = link_roster(
@@ -485,6 +537,7 @@ def _check_and_report(
             unmapped(report_processes),
             unmapped(scope.county_records),
             scope.counties,
+            per_school=unmapped(per_school),
         )
         county_files = [entry for f in futures.result() for entry in f]
         province_files = province_outputs(
@@ -495,7 +548,10 @@ def _check_and_report(
             store.quarantine,
             province,
             run_date,
-            answered.progress,
+            # A narrowed run's progress covers the counties it lists, as 区县汇总 does.
+            answered.progress[answered.progress["区县代码"].isin(scope.counties)]
+            if counties or schools
+            else answered.progress,
             scope.records,
         )
         stage_done("report", started, len(problems) + len(duplicates))
@@ -541,6 +597,8 @@ def _check_and_report(
         manifest["answers"] = answered.counts
         if police_facts is not None:
             manifest["police"] = police_facts
+        if national_facts is not None:
+            manifest["national_returns"] = national_facts
         reports.write_manifest(staging_folder, manifest)
         previous = previous_manifest(out_root)
         started = time.perf_counter()
