@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xueji_quality import regions, schema
+from xueji_quality import schema
 from xueji_quality.reports import (
     new_run_id,
     publish,
@@ -31,6 +31,7 @@ from xueji_quality.reports import (
     write_manifest,
     write_province_outputs,
 )
+from xueji_quality.standards import gb2260
 
 RULES = (
     ("ID_CHECKSUM", "E", "id_number", "身份证件号校验码错误", "核对身份证件号并更正"),
@@ -51,7 +52,7 @@ def rule_catalogue() -> pd.DataFrame:
 def synthetic_tables(rows: int, seed: int = 7) -> tuple[pd.DataFrame, ...]:
     """roster, problems, duplicates, quarantine with the contract's columns and dtypes."""
     rng = np.random.default_rng(seed)
-    county_codes = regions.counties("44")["code"].head(20).to_numpy(dtype=object)
+    county_codes = gb2260.counties("44")["code"].head(20).to_numpy(dtype=object)
     county = county_codes[rng.integers(0, len(county_codes), rows)]
     school_no = rng.integers(0, 40, rows)
     level = rng.integers(1, 13, rows)

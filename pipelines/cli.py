@@ -68,10 +68,10 @@ PREFECT_FAILURE_LINES = ("Finished in state Failed", "Finished in state Crashed"
 def _province(text: str) -> str:
     if len(text) != 2 or not text.isdigit():
         raise argparse.ArgumentTypeError(f"省级代码应为两位数字（如 44），收到“{text}”")
-    from xueji_quality import regions
+    from xueji_quality.standards import gb2260
 
     try:
-        regions.province_name(text)
+        gb2260.province_name(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text

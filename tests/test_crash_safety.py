@@ -269,8 +269,8 @@ def test_a_step_killed_by_the_system_fails_the_run_and_publishes_nothing(
     tmp_path, capsys, monkeypatch, prefect_harness
 ):
     from pipelines import provincial
-    from xueji_quality import workers
     from pipelines.cli import EXIT_WORKER_DIED, main
+    from xueji_quality import workers
 
     sample = tmp_path / "sample"
     generator.write_sample(sample, 600, 5, PROVINCE, "csv", counties=2)

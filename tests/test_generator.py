@@ -15,7 +15,7 @@ import pytest
 from pypinyin import lazy_pinyin
 from stdnum.iso7064 import mod_11_2
 
-from xueji_quality import normalize, regions, schema
+from xueji_quality import normalize, schema
 from xueji_quality.generator import (
     DEFAULT_RATES,
     DUPLICATE_KINDS,
@@ -31,7 +31,7 @@ from xueji_quality.generator import (
 )
 from xueji_quality.generator.names import HOMOPHONES
 from xueji_quality.generator.piece import KEPT, Kind
-from xueji_quality.standards import iso7064, resident_id
+from xueji_quality.standards import gb2260, iso7064, resident_id
 
 ROWS, SEED, PROVINCE = 5000, 20261128, "44"
 L = schema.FIELDS  # canonical field -> Chinese header
@@ -126,8 +126,8 @@ def test_headers_keys_and_all_values_are_text(built):
 
 def test_counties_are_real_and_some_are_named(built):
     county = built.roster[L["school_county"]]
-    live = regions.counties(PROVINCE)
-    by_name = regions.county_name_to_code(PROVINCE)
+    live = gb2260.counties(PROVINCE)
+    by_name = gb2260.county_name_to_code(PROVINCE)
     codes = county.map(lambda v: by_name.get(v, v))
     used = set(codes) & set(live["code"])
     assert 4 <= len(used) <= 6
@@ -210,7 +210,7 @@ def test_clean_rows_are_consistent(built, roster):
     assert (birth == birth_dates(ids)).all()
     assert (_sex_codes(resident[L["sex"]]) == sex_codes(ids)).all()
     assert (address_codes(ids) == resident[L["household_region"]]).all()
-    assert regions.is_known(address_codes(ids)).all()
+    assert gb2260.is_known(address_codes(ids)).all()
     student_no = resident[L["student_no"]]
     assert student_no.str.fullmatch(r"[GJL]\d{17}[\dX]").all()
     formal = student_no.str.startswith("G")
@@ -276,7 +276,7 @@ def test_planted_errors_break_their_rule(built, roster):
             assert checksum_ok(ids).all() and birth_dates(ids).isna().all()
         elif kind == "ID_REGION_UNKNOWN":
             assert checksum_ok(ids).all()
-            assert not regions.is_known(address_codes(ids)).any()
+            assert not gb2260.is_known(address_codes(ids)).any()
         elif kind == "ID_MISSING":
             assert (ids == "").all() and rows[L["id_type"]].isin(["1", "居民身份证"]).all()
         elif kind == "BIRTHDATE_MISMATCH":
@@ -304,7 +304,7 @@ def test_planted_errors_break_their_rule(built, roster):
             codes = rows[L["school_code"]]
             assert codes.str.fullmatch(r"\d{10}").all() and (codes.str.slice(2, 4) != "44").all()
         elif kind == "COUNTY_UNKNOWN":
-            assert not rows[L["school_county"]].isin(regions.counties(PROVINCE)["code"]).any()
+            assert not rows[L["school_county"]].isin(gb2260.counties(PROVINCE)["code"]).any()
         elif kind == "NAME_CHARS":
             assert not rows[L["name"]].str.fullmatch("[\u4e00-\u9fff·]+").any()
         elif kind == "REQUIRED_MISSING":

@@ -24,8 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from xueji_quality import ingest
 from pipelines.cli import EXIT_INPUT_ERROR, main
+from xueji_quality import ingest
 from xueji_quality.errors import InputError
 
 PROVINCE = "44"

@@ -11,21 +11,23 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from xueji_quality import idcard, ingest, schema
+from xueji_quality import ingest, schema
 from xueji_quality.errors import InputError
 from xueji_quality.generator import police as generated_police
 from xueji_quality.generator import write_sample
 from xueji_quality.police import check, exchange, names
 from xueji_quality.police.registry import read_registry
+from xueji_quality.standards import resident_id
 from xueji_quality.validate import load_suites
 
 
 def make_id(address: str, yyyymmdd: str, sequence: int) -> str:
-    return str(idcard.make_ids(np.array([address]), np.array([yyyymmdd]), np.array([sequence]))[0])
+    body = address + yyyymmdd + f"{sequence:03d}"
+    return body + resident_id.check_digit(body)
 
 
 def with_check(number17: str) -> str:
-    return number17 + idcard.check_digit(pd.Series([number17 + "0"]))[0]
+    return number17 + resident_id.check_digit(number17)
 
 
 # --- a roster and registry written by hand ----------------------------------------------------

@@ -8,21 +8,21 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from xueji_quality import ingest, regions, schema
+from xueji_quality import ingest, schema
 from xueji_quality.reports.county_report import write_county_reports
-from xueji_quality.standards import resident_id
+from xueji_quality.standards import gb2260, resident_id
 from xueji_quality.validate import rule_catalogue, validate_roster
 
 AS_OF = date(2026, 11, 28)
 
 
 def codes_of(province: str, year: int = 2024) -> set[str]:
-    return set(regions.counties(province, year)["code"])
+    return set(gb2260.counties(province, year)["code"])
 
 
 def test_the_four_cities_without_districts_are_what_the_data_says():
-    assert regions.cities_without_districts(2024) == regions.CITIES_WITHOUT_DISTRICTS
-    assert regions.CITIES_WITHOUT_DISTRICTS == {"441900", "442000", "460400", "620200"}
+    assert gb2260.cities_without_districts(2024) == gb2260.CITIES_WITHOUT_DISTRICTS
+    assert gb2260.CITIES_WITHOUT_DISTRICTS == {"441900", "442000", "460400", "620200"}
 
 
 @pytest.mark.parametrize(
@@ -31,18 +31,18 @@ def test_the_four_cities_without_districts_are_what_the_data_says():
     + [("62", "620200", "嘉峪关市")],
 )
 def test_a_city_without_districts_is_a_county_of_its_province(province, code, name):
-    table = regions.counties(province).set_index("code")
+    table = gb2260.counties(province).set_index("code")
     assert table.loc[code, "name"] == name
     assert table.loc[code, "prefecture"] == name
-    assert regions.county_name_to_code(province)[name] == code
-    assert regions.county_names(pd.Series([code], dtype="string")).tolist() == [name]
+    assert gb2260.county_name_to_code(province)[name] == code
+    assert gb2260.county_names(pd.Series([code], dtype="string")).tolist() == [name]
 
 
 def test_a_city_with_districts_is_not_a_county():
     guangdong = codes_of("44")
     assert "440100" not in guangdong and "440106" in guangdong  # 广州 and its 天河区
     assert "440000" not in guangdong and "440101" not in guangdong  # province, 市辖区
-    assert not any(code.endswith("00") for code in guangdong - regions.CITIES_WITHOUT_DISTRICTS)
+    assert not any(code.endswith("00") for code in guangdong - gb2260.CITIES_WITHOUT_DISTRICTS)
 
 
 def test_cities_without_districts_follow_the_years():
@@ -59,23 +59,23 @@ def test_a_county_whose_code_ends_in_01_is_a_county():
     assert len(codes_of("31")) == 16 and len(codes_of("50")) == 38  # 上海, 重庆
     assert "419001" in codes_of("41")  # 济源市 (省直辖)
     assert {"469001", "659001", "522601"} <= codes_of("46") | codes_of("65") | codes_of("52")
-    assert not regions.counties("44")["name"].isin(regions.PLACEHOLDER_NAMES).any()
+    assert not gb2260.counties("44")["name"].isin(gb2260.PLACEHOLDER_NAMES).any()
     assert not any(code[2:4] == "90" and code[4:] == "00" for code in codes_of("46"))
 
 
 def test_county_names_map_to_the_county_in_force_today():
-    guangdong = regions.county_name_to_code("44")
+    guangdong = gb2260.county_name_to_code("44")
     assert guangdong["东莞市"] == "441900"  # not 442502, the county-level 东莞市 of 1985-1988
     assert guangdong["中山市"] == "442000"
     assert guangdong["天河区"] == "440106"
-    hebei = regions.county_name_to_code("13")
+    hebei = gb2260.county_name_to_code("13")
     assert "新华区" not in hebei and "桥西区" not in hebei  # two counties of 河北 each
 
 
 def test_the_province_level_codes():
-    assert len(regions.province_codes()) == 34
-    assert {"11", "44", "65", "71", "81", "82"} <= regions.province_codes()
-    assert not {"00", "20", "80", "83", "90", "99"} & regions.province_codes()
+    assert len(gb2260.province_codes()) == 34
+    assert {"11", "44", "65", "71", "81", "82"} <= gb2260.province_codes()
+    assert not {"00", "20", "80", "83", "90", "99"} & gb2260.province_codes()
 
 
 def make_id(address: str, yyyymmdd: str, sequence: int) -> str:

@@ -52,7 +52,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from xueji_quality import regions, schema
+from xueji_quality import schema
+from xueji_quality.standards import gb2260
 
 STRING = pd.StringDtype("pyarrow")
 
@@ -491,17 +492,17 @@ def grade_levels(grades: pd.Series) -> pd.Series:
 def _county_lookup(province: str) -> tuple[dict[str, str], frozenset[str]]:
     """Name -> code for the counties of a province, with prefecture/province prefixes, and the
     names that two counties share (those cannot be mapped without a prefix)."""
-    lookup = dict(regions.county_name_to_code(province))
-    eras = regions.region_eras()
+    lookup = dict(gb2260.county_name_to_code(province))
+    eras = gb2260.region_eras()
     rows = eras[eras["code"].str.startswith(province)]
-    county_rows = rows[regions.ordinary_county(rows)]
+    county_rows = rows[gb2260.ordinary_county(rows)]
     shared = county_rows.groupby("name")["code"].nunique()
     ambiguous = frozenset(shared[shared > 1].index) - set(lookup)
     try:
-        province_name = regions.province_name(province)
+        province_name = gb2260.province_name(province)
     except ValueError:
         province_name = ""
-    current = regions.counties(province)
+    current = gb2260.counties(province)
     for code, name, prefecture in current.itertuples(index=False):
         for full in (
             f"{prefecture}{name}",

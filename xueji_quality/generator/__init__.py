@@ -11,7 +11,7 @@ Modules, by concern:
 
 - ``build``: ``generate`` / ``generate_chunks`` and ``PLANTED``, the one table of planted kinds
   (pass, truth name, default share, function), in the order their rows are drawn;
-- ``people``: counties (GB/T 2260 through ``regions``), schools and classes, the people as numbers;
+- ``people``: counties (GB/T 2260 through ``standards.gb2260``), schools and classes, the people as numbers;
 - ``duplicates``: second registrations and look-alike students (hard negatives);
 - ``errors``: field errors and values that differ only in writing;
 - ``piece``: the roster under construction and the pool planted rows are taken from;

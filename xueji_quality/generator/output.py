@@ -22,9 +22,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xlsxwriter
 
-from xueji_quality import regions, schema
+from xueji_quality import schema
 from xueji_quality.generator.build import CHUNK_ROWS, GeneratedRoster, generate_chunks
 from xueji_quality.generator.numbers import Issued
+from xueji_quality.standards import gb2260
 
 FORMATS = ("csv", "csv-gb18030", "xlsx", "parquet")
 XLSX_MAX_ROWS = 1_048_575  # one sheet, header row excluded
@@ -212,6 +213,6 @@ def write_sample(
 def _county_count(shown: set[str], province: str) -> int:
     """Counties of the province the roster's schools sit in (codes and names both counted)."""
     province = str(province).zfill(2)
-    by_name = regions.county_name_to_code(province)
+    by_name = gb2260.county_name_to_code(province)
     codes = {by_name.get(v, v) for v in shown}
-    return len(codes & set(regions.counties(province)["code"]))
+    return len(codes & set(gb2260.counties(province)["code"]))

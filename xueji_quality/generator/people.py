@@ -1,6 +1,6 @@
 """The people of a roster as numbers: counties, schools, classes, birth days, households, IDs.
 
-Counties come from GB/T 2260 through ``regions`` (codes in force over the students' whole
+Counties come from GB/T 2260 through ``standards.gb2260`` (codes in force over the students' whole
 lives); schools are sized by the students they receive, at least two per county and stage so
 that a second registration can sit next door. A person is a row of a dict of equal-length
 NumPy columns (``draw_people``).
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from xueji_quality import regions
 from xueji_quality.generator import names as nm
 from xueji_quality.generator.columns import ascii_text, cat, digits, grade_window, zipf
 from xueji_quality.generator.numbers import NONE, Issued, free_bodies, id_body
+from xueji_quality.standards import gb2260
 
 # Population shares (not problems).
 _SHARE_OTHER_ID_TYPE = 0.004
@@ -65,7 +65,7 @@ class Frame:
 
 def stable_codes(prefix: str) -> pd.DataFrame:
     """County-level codes starting with ``prefix`` in force over the students' whole lives."""
-    eras = regions.region_eras()
+    eras = gb2260.region_eras()
     rows = eras[eras["code"].str.startswith(prefix)]
     # Every year of the span must be covered: a code can lapse and be issued again (511403).
     covered = (
@@ -73,7 +73,7 @@ def stable_codes(prefix: str) -> pd.DataFrame:
     ).clip(lower=0)
     years = covered.groupby(rows["code"]).sum()
     stable = years[years >= _IN_FORCE_TO - _IN_FORCE_FROM + 1].index
-    live = regions.counties(prefix[:2], _IN_FORCE_TO)
+    live = gb2260.counties(prefix[:2], _IN_FORCE_TO)
     live = live[live["code"].str.startswith(prefix) & live["code"].isin(stable)]
     return live.reset_index(drop=True)
 
@@ -81,7 +81,7 @@ def stable_codes(prefix: str) -> pd.DataFrame:
 def school_counties(province: str, counties: int | None, rng: np.random.Generator) -> pd.DataFrame:
     """The counties whose schools the roster lists (all stable ones, or ``counties`` of them)."""
     table = stable_codes(province)
-    by_name = regions.county_name_to_code(province)
+    by_name = gb2260.county_name_to_code(province)
     # A county is written by name only where the name maps back to its code alone.
     table["named_ok"] = [
         by_name.get(n) == c for n, c in zip(table["name"], table["code"], strict=True)
@@ -98,7 +98,7 @@ def school_counties(province: str, counties: int | None, rng: np.random.Generato
 
 def unissued_codes(province: str) -> np.ndarray:
     """6-digit codes under the province that GB/T 2260 never issued."""
-    known = regions.known_codes()
+    known = gb2260.known_codes()
     candidates = [f"{province}{p:02d}{c:02d}" for p in (90, 91, 92, 97, 98) for c in range(2, 99)]
     return np.array([c for c in candidates if c not in known])
 

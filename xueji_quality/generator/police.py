@@ -60,11 +60,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from xueji_quality import idcard, normalize, regions, schema
+from xueji_quality import normalize, schema
 from xueji_quality.generator import names as nm
 from xueji_quality.police import exchange, names, registry
 from xueji_quality.police.tables import read_columns
 from xueji_quality.rules import checks
+from xueji_quality.standards import gb2260, resident_id
 
 POLICE_RATES: dict[str, float] = {
     "absent": 0.002,
@@ -231,14 +232,18 @@ def _residents(
     rng: np.random.Generator, count: int, province: str, taken: np.ndarray
 ) -> pd.DataFrame:
     """People not in school: counties of the province, born 2005-2021, common names."""
-    counties = regions.counties(province)["code"].to_numpy(dtype=object)
+    counties = gb2260.counties(province)["code"].to_numpy(dtype=object)
     address = counties[rng.integers(0, len(counties), count)]
     days = rng.integers(
         np.datetime64("2005-01-01").astype(int), np.datetime64("2021-12-31").astype(int), count
     )
     born = pd.to_datetime(days, unit="D").strftime("%Y%m%d").to_numpy(dtype=object)
     sequence = rng.integers(0, 1000, count)
-    ids = pd.Series(idcard.make_ids(address, born, sequence), dtype="string")
+    bodies = np.char.add(
+        np.char.add(np.asarray(address).astype(str), np.asarray(born).astype(str)),
+        np.char.zfill(sequence.astype(str), 3),
+    )
+    ids = pd.Series(resident_id.with_check_digit_column(bodies), dtype="string")
     keep = ~ids.isin(taken).to_numpy() & ~ids.duplicated().to_numpy()
     ids, sequence = ids[keep].reset_index(drop=True), sequence[keep]
     surname_chars = np.array([s for s, _ in nm.SURNAMES], dtype=object)
@@ -283,7 +288,9 @@ def _near_number(ids: pd.Series, taken: pd.Series) -> pd.Series:
             break
         digit = (pd.to_numeric(text[todo].str.slice(15, 16)) + step) % 10
         body = text[todo].str.slice(0, 15) + digit.astype(str) + text[todo].str.slice(16, 17)
-        number = body + idcard.check_digit(body + "0")
+        number = pd.Series(
+            resident_id.with_check_digit_column(body), index=body.index, dtype="string"
+        )
         free = ~number.isin(taken) & ~number.isin(out.dropna())
         out[number.index[free.to_numpy()]] = number[free]
     return out
@@ -355,7 +362,7 @@ def police_sample(
     partner_row = by_record.reindex(partner.reindex(record[failing_rows]).to_numpy()).to_numpy()
     copied = ~np.isnan(partner_row)
     corrected = ids.iloc[failing_rows].str.slice(0, 17)
-    corrected = (corrected + idcard.check_digit(corrected + "0")).to_numpy(dtype=object)
+    corrected = resident_id.with_check_digit_column(corrected).astype(object)
     partner_ids = np.full(len(failing_rows), None, dtype=object)
     partner_ids[copied] = ids.iloc[partner_row[copied].astype(int)].to_numpy(dtype=object)
     true_ids = np.where(copied, partner_ids, corrected)

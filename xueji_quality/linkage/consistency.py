@@ -13,8 +13,7 @@ from functools import cache
 
 import numpy as np
 
-from xueji_quality import regions
-from xueji_quality.standards import dates, resident_id
+from xueji_quality.standards import dates, gb2260, resident_id
 
 CONFLICT_ADDRESS = 1  # the address code was never issued (GB/T 2260), or names no province
 CONFLICT_ID_DATE = 2  # the date inside the ID is not a real date (or lies after the run date)
@@ -44,7 +43,7 @@ def _known_address_table() -> np.ndarray:
     """bool per 6-digit number: an address code an ID may carry (GB/T 2260 codes ever issued,
     and the residence permits' codes, which GB/T 2260 does not list as counties)."""
     table = np.zeros(10**6, dtype=bool)
-    codes = [int(c) for c in regions.known_codes() if len(c) == 6 and c.isdigit()]
+    codes = [int(c) for c in gb2260.known_codes() if len(c) == 6 and c.isdigit()]
     permits = [int(c) for c in resident_id.PERMIT_ADDRESS_CODES]
     table[np.array([*codes, *permits], dtype=np.int64)] = True
     return table

@@ -28,10 +28,11 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from xueji_quality import regions, schema
+from xueji_quality import schema
 from xueji_quality.errors import InputError
 from xueji_quality.files import sha256_file
 from xueji_quality.national.link import RETURN_COLUMNS
+from xueji_quality.standards import gb2260
 
 STAGE = "national"
 RULE = "DUP_CROSS_PROVINCE"
@@ -79,7 +80,7 @@ def _province_names(codes: pd.Series) -> pd.Series:
     names = {}
     for code in codes.dropna().unique():
         try:
-            names[code] = regions.province_name(str(code))
+            names[code] = gb2260.province_name(str(code))
         except ValueError:
             names[code] = f"省份 {code}"
     return codes.map(names).fillna("").astype("string")
@@ -88,7 +89,7 @@ def _province_names(codes: pd.Series) -> pd.Series:
 def _described(returns: pd.DataFrame) -> pd.Series:
     """One text per returns row: where the other registration is."""
     county = returns["other_county_code"].fillna("")
-    county_name = regions.county_names(county)
+    county_name = gb2260.county_names(county)
     grade = returns["other_grade"].map(_GRADE_TEXT).fillna("")
     enroll = returns["other_enroll_date"].fillna("")
     text = (

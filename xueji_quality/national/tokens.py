@@ -65,9 +65,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pypinyin import Style, pinyin
 
-from xueji_quality import normalize, regions
+from xueji_quality import normalize
 from xueji_quality.errors import InputError
-from xueji_quality.standards import dates, iso7064, resident_id
+from xueji_quality.standards import dates, gb2260, iso7064, resident_id
 from xueji_quality.standards.fixed_width import fixed_width_bytes
 
 KEY_ENV = "XUEJI_NATIONAL_KEY"
@@ -366,7 +366,7 @@ def reading_combinations(names: pa.Array, limit: int = MAX_READINGS) -> tuple[np
 def _province_of_names() -> tuple[dict[str, str], dict[str, str]]:
     """(region name -> its 2-digit province, for names only one province ever used; province
     name (湖南省) -> its 2-digit code)."""
-    eras = regions.region_eras()
+    eras = gb2260.region_eras()
     provinces = eras.assign(p=eras["code"].str[:2]).groupby("name")["p"].agg(set)
     unique = {str(name): next(iter(p)) for name, p in provinces.items() if len(p) == 1}
     names = {str(n): str(c)[:2] for c, n in zip(eras["code"], eras["province"], strict=True)}
@@ -377,7 +377,7 @@ def household_provinces(household: pa.Array, ids: Identities) -> pa.Array:
     """The 2-digit province of 户口所在地: a county code's first two digits; a region name's
     province where only one province ever used the name; the province a text begins with
     (湖南省长沙市…); when the field is blank, the province of the ID's address code; else ''."""
-    known = regions.province_codes()
+    known = gb2260.province_codes()
     by_name, province_names = _province_of_names()
     encoded = pc.dictionary_encode(household)
     found = []

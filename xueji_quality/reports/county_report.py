@@ -41,12 +41,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xueji_quality import regions, schema, workbook
+from xueji_quality import schema, workbook
 from xueji_quality.answers import identity
 from xueji_quality.reports import tables
 from xueji_quality.reports.county_sheets import SEVERITY_LABELS, write_county_workbook
 from xueji_quality.reports.county_totals import item_figures, problem_items, roster_context
 from xueji_quality.rule_names import rule_names
+from xueji_quality.standards import gb2260
 from xueji_quality.workbook import DUPLICATE_SHEET, PROBLEM_SHEET, WARNING_SHEET
 
 __all__ = [
@@ -469,7 +470,7 @@ def write_county_reports(
         problems = problems.assign(status=problems["problem_key"].map(status_of))
         duplicates = duplicates.assign(status=duplicates["problem_key"].map(status_of))
     targets = _county_targets(roster, problems, duplicates, counties)
-    names = regions.county_names(pd.Series(targets, dtype="string")).tolist()
+    names = gb2260.county_names(pd.Series(targets, dtype="string")).tolist()
     # Refuses a bad code before anything is written.
     stems = {code: county_file_stem(code, name) for code, name in zip(targets, names, strict=True)}
     county_labels = {
@@ -490,7 +491,7 @@ def write_county_reports(
     )
     roster = roster[roster["record_id"].isin(needed).fillna(False)]
     all_codes = duplicates["county_code"].dropna().astype(str).unique()
-    other_names = regions.county_names(pd.Series(all_codes, dtype="string")).tolist()
+    other_names = gb2260.county_names(pd.Series(all_codes, dtype="string")).tolist()
     labels = {
         c: f"{n or UNKNOWN_COUNTY}（{c}）" for c, n in zip(all_codes, other_names, strict=True)
     }

@@ -33,7 +33,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from xueji_quality import regions, schema
+from xueji_quality import schema
+from xueji_quality.standards import gb2260
 
 ID_ERROR = "身份证号错误"
 ID_DUPLICATE = "身份证号重复"
@@ -209,8 +210,8 @@ def prefecture_names(codes: pd.Series) -> pd.Series:
     """The prefecture (地市) of each county code, by the name of its ``xxxx00`` code; a county of
     a municipality or a province-governed county gets its province's name."""
     codes = codes.astype("string")
-    own = regions.county_names(codes.str.slice(0, 4) + "00")
-    province = regions.county_names(codes.str.slice(0, 2) + "0000")
+    own = gb2260.county_names(codes.str.slice(0, 4) + "00")
+    province = gb2260.county_names(codes.str.slice(0, 2) + "0000")
     placeholder = own.isin(
         ["", "市辖区", "县", "省直辖县级行政单位", "省直辖行政单位", "自治区直辖县级行政单位"]
     )
@@ -242,7 +243,7 @@ def county_table(
     table[RECORDS] = table["county_code"].map(sizes).fillna(0).astype("int64")
     groups = items.dropna(subset=["group_id"]).groupby("county_code")["group_id"].nunique()
     table[GROUPS] = table["county_code"].map(groups).fillna(0).astype("int64")
-    names = regions.county_names(table["county_code"])
+    names = gb2260.county_names(table["county_code"])
     table["区县名称"] = names.mask(names == "", "未知区县").to_numpy()
     table["地市"] = prefecture_names(table["county_code"]).to_numpy()
     table = table.sort_values(

@@ -37,7 +37,6 @@ import numpy as np
 import pandas as pd
 import xlsxwriter
 
-from xueji_quality import regions
 from xueji_quality.reports.county_totals import (
     COUNT_COLUMNS,
     DUP_CLASS_LABELS,
@@ -65,6 +64,7 @@ from xueji_quality.reports.county_totals import (
     roster_context,
 )
 from xueji_quality.rule_names import rule_names
+from xueji_quality.standards import gb2260
 
 __all__ = [
     "COUNT_COLUMNS",
@@ -253,7 +253,7 @@ def write_progress_sheet(workbook: xlsxwriter.Workbook, progress: pd.DataFrame, 
     """处理进度: one row per county with the answer ledger's figures, worst first."""
     table = progress.copy()
     table["区县代码"] = table["区县代码"].astype("string")
-    names = regions.county_names(table["区县代码"])
+    names = gb2260.county_names(table["区县代码"])
     table.insert(1, "区县名称", names.mask(names == "", "未知区县").to_numpy())
     table = table.sort_values(
         [OPEN, "最久未处理天数", "区县代码"], ascending=[False, False, True], kind="stable"
@@ -470,7 +470,7 @@ def write_summary(
     table = county_table(roster, items, records=records)
     total = len(roster) if records is None else int(records.sum())
     try:
-        province_label = f"{regions.province_name(province)}（{province}）"
+        province_label = f"{gb2260.province_name(province)}（{province}）"
     except ValueError:
         province_label = province
     workbook = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)

@@ -36,8 +36,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from xueji_quality import regions
-from xueji_quality.standards import dates, foreign_pr, resident_id
+from xueji_quality.standards import dates, foreign_pr, gb2260, resident_id
 from xueji_quality.standards import student_no as student_no_standard
 from xueji_quality.standards.fixed_width import as_text
 from xueji_quality.standards.resident_id import PERMIT_ADDRESS_CODES as PERMIT_ADDRESS_CODES
@@ -266,7 +265,7 @@ def id_region_known(id_type: pd.Series, id_number: pd.Series) -> pd.Series:
     """
     valid = id_status(id_type, id_number) == ID_VALID
     codes = _address_codes(id_number)
-    known = regions.is_known(codes).to_numpy() | resident_id.is_permit_column(id_parts(id_number))
+    known = gb2260.is_known(codes).to_numpy() | resident_id.is_permit_column(id_parts(id_number))
     return pd.Series(~(valid & ~known), index=id_number.index)
 
 
@@ -277,9 +276,9 @@ def id_region_in_force(id_type: pd.Series, id_number: pd.Series) -> pd.Series:
     codes = _address_codes(id_number)
     # A permit's 810000/820000/830000 is not a division with years in force.
     permit = resident_id.is_permit_column(id_parts(id_number))
-    check = valid & regions.is_known(codes).to_numpy() & ~permit & (born > 0)
+    check = valid & gb2260.is_known(codes).to_numpy() & ~permit & (born > 0)
     years = pd.Series(born[check] // 10000)
-    ok = regions.in_force(codes[check].reset_index(drop=True), years).to_numpy()
+    ok = gb2260.in_force(codes[check].reset_index(drop=True), years).to_numpy()
     bad = np.zeros(len(codes), dtype=bool)
     bad[np.flatnonzero(check)[~ok]] = True
     return pd.Series(~bad, index=id_number.index)
@@ -331,7 +330,7 @@ def school_in_province(school_code: pd.Series, province: str) -> pd.Series:
 
 def county_of_province(county_code: pd.Series, province: str, year: int = 2024) -> pd.Series:
     """COUNTY_UNKNOWN: the county code is a current county-level code of the province."""
-    current = set(regions.counties(str(province)[:2], year)["code"].tolist())
+    current = set(gb2260.counties(str(province)[:2], year)["code"].tolist())
     ok = as_text(county_code).isin(current).fillna(False).to_numpy(dtype=bool)
     return pd.Series(ok | ~present(county_code).to_numpy(), index=county_code.index)
 

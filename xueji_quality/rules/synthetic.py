@@ -14,8 +14,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from xueji_quality import regions, schema
-from xueji_quality.standards import resident_id
+from xueji_quality import schema
+from xueji_quality.standards import gb2260, resident_id
 
 _SURNAMES = np.array(list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗"))
 _GIVEN = np.array(["伟", "芳", "浩然", "子轩", "欣怡", "梓涵", "俊杰", "雨欣", "一诺", "晨"])
@@ -28,8 +28,8 @@ def clean_roster(
     """A canonical roster (contract dtypes) of ``rows`` students, free of rule violations."""
     rng = np.random.default_rng(seed)
     # Counties in force through all the birth years, so no ID_REGION_ERA warning is due.
-    lasting = set(regions.counties(province, 2005)["code"]) & set(
-        regions.counties(province)["code"]
+    lasting = set(gb2260.counties(province, 2005)["code"]) & set(
+        gb2260.counties(province)["code"]
     )
     counties = np.array(sorted(lasting), dtype=object)
     county = counties[rng.integers(0, len(counties), rows)]

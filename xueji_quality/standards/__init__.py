@@ -15,9 +15,8 @@ in, numpy arrays out, read from the Arrow buffers, never a Python string per row
   suffers.
 - ``foreign_pr``: the 2023 外国人永久居留身份证 number.
 - ``student_no``: the 全国学籍号 (G, J and L layouts).
-
-Administrative division codes (GB/T 2260, from python-stdnum's ``cn/loc.dat``) and the county
-lists built on them are ``xueji_quality.regions``.
+- ``gb2260``: administrative division codes (GB/T 2260, from python-stdnum's ``cn/loc.dat``),
+  and the county lists built on them.
 """
 
 from __future__ import annotations

@@ -33,8 +33,7 @@ import numpy as np
 import pyarrow.compute as pc
 from stdnum.exceptions import InvalidComponent, InvalidFormat, InvalidLength
 
-from xueji_quality import regions
-from xueji_quality.standards import accepts, dates, iso7064, resident_id
+from xueji_quality.standards import accepts, dates, gb2260, iso7064, resident_id
 from xueji_quality.standards.fixed_width import Column, arrow_text
 
 LENGTH = 18
@@ -46,7 +45,7 @@ NOT_MAINLAND: frozenset[str] = frozenset({"71", "81", "82"})
 @cache
 def mainland_provinces() -> frozenset[str]:
     """The two-digit codes an issuing province may have."""
-    return regions.province_codes() - NOT_MAINLAND
+    return gb2260.province_codes() - NOT_MAINLAND
 
 
 # --- one number --------------------------------------------------------------------------------

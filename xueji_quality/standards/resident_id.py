@@ -64,8 +64,7 @@ import numpy as np
 import pyarrow.compute as pc
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength
 
-from xueji_quality import regions
-from xueji_quality.standards import accepts, dates, iso7064
+from xueji_quality.standards import accepts, dates, gb2260, iso7064
 from xueji_quality.standards.fixed_width import Column, arrow_text, fixed_width_bytes
 
 LENGTH = 18
@@ -204,7 +203,7 @@ def validate(number: str) -> str:
                 "将该列设为文本后重新录入"
             )
         raise InvalidChecksum(f"身份证号校验码应为 {expected}，不是 {number[17]}")
-    if number[:2] not in regions.province_codes() and number[:6] not in PERMIT_ADDRESS_CODES:
+    if number[:2] not in gb2260.province_codes() and number[:6] not in PERMIT_ADDRESS_CODES:
         raise InvalidComponent(f"身份证号前两位 {number[:2]} 不是省级行政区划代码")
     birth_date(number)
     return number
@@ -268,7 +267,7 @@ def address_numbers(digits: np.ndarray) -> np.ndarray:
 
 @cache
 def _province_numbers() -> np.ndarray:
-    return np.array(sorted(int(code) for code in regions.province_codes()), dtype=np.int64)
+    return np.array(sorted(int(code) for code in gb2260.province_codes()), dtype=np.int64)
 
 
 def is_permit_column(p: Parts) -> np.ndarray:
