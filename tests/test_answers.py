@@ -21,7 +21,7 @@ import pytest
 
 from xueji_quality import answers, generator, ingest, linkage, reports, runinfo, validate
 from xueji_quality.answers import importer, ledger
-from xueji_quality.reports import county_report
+from xueji_quality.reports import list_files
 from xueji_quality.reports.summary import problem_items, roster_context, write_summary
 
 PROVINCE = "44"
@@ -102,7 +102,7 @@ def list_rows(path: Path) -> dict[str, list[dict]]:
 
 
 def workbooks(run_dir: Path) -> dict[str, Path]:
-    return {p.parent.name: p for p in county_report.iter_county_workbooks(run_dir)}
+    return {p.parent.name: p for p in list_files.iter_county_workbooks(run_dir)}
 
 
 def answer_like_a_clerk(path: Path, choose) -> dict[str, str]:

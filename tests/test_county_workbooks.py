@@ -35,13 +35,9 @@ from test_reports import (
 
 from xueji_quality import answers, reports, runinfo, workbook
 from xueji_quality.answers import ledger
-from xueji_quality.reports import county_sheets, summary
-from xueji_quality.reports.county_report import (
-    COUNTERPART_NOTE,
-    OTHER_SCHOOL_NOTE,
-    iter_county_workbooks,
-    iter_school_workbooks,
-)
+from xueji_quality.reports import about_sheet, county_sheets, sheet_layout, summary
+from xueji_quality.reports.county_rows import COUNTERPART_NOTE, OTHER_SCHOOL_NOTE
+from xueji_quality.reports.list_files import iter_county_workbooks, iter_school_workbooks
 
 PROVINCE = "44"
 
@@ -154,12 +150,11 @@ def test_long_text_wraps_and_rows_are_tall_enough(first_run):
     long_rows = [
         cell.row
         for cell in sheet["A"]
-        if isinstance(cell.value, str)
-        and len(cell.value) > sum(county_sheets.ABOUT_WIDTHS) // 2 + 10
+        if isinstance(cell.value, str) and len(cell.value) > sum(about_sheet.ABOUT_WIDTHS) // 2 + 10
     ]
     assert long_rows
     for row in long_rows:
-        assert (sheet.row_dimensions[row].height or 0) >= 2 * summary.LINE_HEIGHT, row
+        assert (sheet.row_dimensions[row].height or 0) >= 2 * sheet_layout.LINE_HEIGHT, row
     assert "A3:F3" in {str(r) for r in sheet.merged_cells.ranges}
     # Each list column is at least as wide as its values, or wraps them.
     problems = book["错误学籍"]

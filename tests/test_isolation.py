@@ -20,7 +20,8 @@ import pandas as pd
 import pytest
 
 from xueji_quality import generator, ingest, linkage, reports, validate
-from xueji_quality.reports.county_report import COUNTERPART_NOTE, DUPLICATE_SHEET, PROBLEM_SHEET
+from xueji_quality.reports.county_rows import COUNTERPART_NOTE
+from xueji_quality.workbook import DUPLICATE_SHEET, PROBLEM_SHEET
 
 PROVINCE = "44"
 AS_OF = date(2026, 11, 28)

@@ -16,7 +16,7 @@ from openpyxl.utils import get_column_letter
 from test_reports import LIWAN, RUN_DATE, catalogue, make_duplicates, make_problems, make_roster
 
 from xueji_quality import answers, reports, workbook
-from xueji_quality.reports.county_report import iter_county_workbooks
+from xueji_quality.reports.list_files import iter_county_workbooks
 
 PROVINCE = "44"
 

@@ -23,16 +23,15 @@ from pathlib import Path
 import pandas as pd
 
 from xueji_quality.reports import tables
-from xueji_quality.reports.county_report import (
+from xueji_quality.reports.county_report import split_by_county, write_county_reports
+from xueji_quality.reports.county_rows import mask_id_numbers
+from xueji_quality.reports.county_sheets import SHEET_MAX_ROWS
+from xueji_quality.reports.list_files import (
     county_file_stem,
     iter_county_workbooks,
     iter_school_workbooks,
-    mask_id_numbers,
     run_id_of,
-    split_by_county,
-    write_county_reports,
 )
-from xueji_quality.reports.county_sheets import SHEET_MAX_ROWS
 from xueji_quality.reports.manifest import (
     manifest_totals,
     read_manifest,
@@ -50,16 +49,13 @@ from xueji_quality.reports.publish import (
     staging_dir,
 )
 from xueji_quality.reports.summary import (
-    ANSWERED,
-    OPEN,
     PROBLEM_CLASSES,
-    RESOLVED,
     problem_class,
     problem_items,
     roster_context,
-    run_history,
     write_summary,
 )
+from xueji_quality.reports.summary_progress import ANSWERED, OPEN, RESOLVED, run_history
 
 
 def write_province_outputs(

@@ -27,313 +27,36 @@ With ``per_school`` each school with items also gets a small workbook of its own
 ``counties/<code>/schools/<学校标识码>_<学校名称>.xlsx``, laid out and answered like the county's
 (records of other schools appear there as counterparts, as other counties' do in a county list).
 
-This module shapes the rows (which rows each list gets, in which order, what each column shows)
-as one array per contract column; :mod:`xueji_quality.reports.county_sheets` writes them.
+This module decides which counties get a list and what each needs, and writes their files;
+:mod:`xueji_quality.reports.county_rows` shapes the rows, :mod:`xueji_quality.reports.list_writer`
+writes each workbook and :mod:`xueji_quality.reports.list_files` names the files.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from xueji_quality import schema, workbook
+from xueji_quality import workbook
 from xueji_quality.answers import identity
 from xueji_quality.reports import tables
-from xueji_quality.reports.county_sheets import SEVERITY_LABELS, write_county_workbook
-from xueji_quality.reports.county_totals import item_figures, problem_items, roster_context
-from xueji_quality.rule_names import rule_names
+from xueji_quality.reports.county_rows import (
+    county_duplicate_block,
+    in_contract_order,
+    prepare_duplicates,
+    prepare_problems,
+    problem_values,
+)
+from xueji_quality.reports.county_totals import problem_items, roster_context
+from xueji_quality.reports.list_files import UNKNOWN_COUNTY, county_file_stem, run_id_of
+from xueji_quality.reports.list_writer import ListWriter, write_school_workbooks
 from xueji_quality.standards import gb2260
-from xueji_quality.workbook import DUPLICATE_SHEET, PROBLEM_SHEET, WARNING_SHEET
 
-__all__ = [
-    "COUNTERPART_NOTE",
-    "DUPLICATE_SHEET",
-    "PROBLEM_SHEET",
-    "WARNING_SHEET",
-    "county_file_stem",
-    "iter_county_workbooks",
-    "iter_school_workbooks",
-    "mask_id_numbers",
-    "school_file_stem",
-    "split_by_county",
-    "write_county_reports",
-]
-
-# Excel refuses longer cell text.
-CELL_MAX_CHARS = 32_767
-MASK = "*" * 8
-UNKNOWN_COUNTY = "未知区县"
-UNKNOWN_SCHOOL = "未知学校"
-COUNTERPART_NOTE = "外区县记录，仅供核对，由所在区县处理"
-OTHER_SCHOOL_NOTE = "外校记录，仅供核对，由所在学校处理"
-SCHOOLS_FOLDER = "schools"
-ID_LAYOUT = r"\d{17}[\dX]"
-STUDENT_NO_LAYOUT = r"[A-Z]\d{17}[\dX]"
-
-
-_UNSAFE_NAME = re.compile(r"[\\/:*?\"<>|\x00-\x1f\x7f]|\.\.")
-_COUNTY_CODE = re.compile(r"\d{6}")
-_NOT_CODE = re.compile(r"[^0-9A-Za-z]")
-
-
-def county_file_stem(county_code: str, county_name: str) -> str:
-    """``<code>_<name>``: the code must be 6 digits; the name loses path separators, control
-    characters and '..' (an empty name becomes 未知区县)."""
-    if not isinstance(county_code, str) or not _COUNTY_CODE.fullmatch(county_code):
-        raise ValueError(f"区县代码必须是 6 位数字: {county_code!r}")
-    name = _UNSAFE_NAME.sub("", county_name or "").strip(" .")[:40]
-    return f"{county_code}_{name or UNKNOWN_COUNTY}"
-
-
-def school_file_stem(school_code: str, school_name: str) -> str:
-    """``<学校标识码>_<学校名称>`` for a file name: the code keeps letters and digits only (a
-    wrong code is a problem of the list, not a path), the name as for a county.
-
-    >>> school_file_stem("2144010301", "广州市/荔湾区..第一小学")
-    '2144010301_广州市荔湾区第一小学'
-    >>> school_file_stem("", "")
-    '无标识码_未知学校'
-    """
-    code = _NOT_CODE.sub("", school_code or "")[:20] or "无标识码"
-    name = _UNSAFE_NAME.sub("", school_name or "").strip(" .")[:40]
-    return f"{code}_{name or UNKNOWN_SCHOOL}"
-
-
-def mask_id_numbers(numbers: pd.Series, head: int = 6, layout: str = ID_LAYOUT) -> pd.Series:
-    """A number of the standard ``layout``: first ``head`` characters, eight stars, last four.
-    Anything else (spreadsheet damage, a digit missing or extra, a legacy 15-digit number): every
-    digit a star, whatever its form, so no part of the number shows. Empty stays empty.
-
-    >>> mask_id_numbers(pd.Series(["44010320120101001X", "5.20321E+17", "440103201201010"])).tolist()
-    ['440103********001X', '*.*****E+**', '***************']
-    """
-    text = numbers.astype("string")
-    standard = text.str.fullmatch(layout).fillna(False).astype(bool)
-    kept = text.str.slice(0, head) + MASK + text.str.slice(-4)
-    starred = text.str.replace(r"[0-9]", "*", regex=True)
-    masked = kept.where(standard, starred).where(text.notna(), pd.NA)
-    # An empty value stays empty: stars would suggest a number that is not there.
-    return masked.where(text.fillna("").str.strip() != "", text).astype("string")
-
-
-def mask_student_numbers(numbers: pd.Series) -> pd.Series:
-    """学籍号 = a letter and an ID-like number: keep the letter and six, then as for IDs."""
-    return mask_id_numbers(numbers, head=7, layout=STUDENT_NO_LAYOUT)
-
-
-def _text(values: pd.Series) -> np.ndarray:
-    """Object array of str for writing: <NA> -> '', cut to Excel's cell limit."""
-    text = values.astype("string").fillna("")
-    too_long = text.str.len() > CELL_MAX_CHARS
-    if too_long.any():
-        text = text.where(~too_long, text.str.slice(0, CELL_MAX_CHARS))
-    return text.to_numpy(dtype=object)
-
-
-def _sort_key_frame(frame: pd.DataFrame) -> list[str]:
-    frame["_not_graduating"] = ~frame["graduating"].fillna(False).astype(bool)
-    return ["_not_graduating", "school_code", "grade_level", "class_name", "record_id"]
-
-
-def prepare_problems(problems: pd.DataFrame, context: pd.DataFrame) -> pd.DataFrame:
-    """Problems with their record's school, grade, class, name and IDs, in list order."""
-    extra = [c for c in ("problem_key", "status") if c in problems.columns]
-    frame = problems[[*schema.PROBLEM_COLUMNS, *extra]].reset_index(drop=True)
-    frame = frame.merge(context, on="record_id", how="left", sort=False)
-    keys = _sort_key_frame(frame)
-    frame = frame.sort_values(
-        [*keys, "rule", "field"], na_position="last", kind="stable"
-    ).reset_index(drop=True)
-    return frame
-
-
-def prepare_duplicates(duplicates: pd.DataFrame, context: pd.DataFrame) -> pd.DataFrame:
-    """Duplicate rows with their record's grade, class, name and IDs (school from the row)."""
-    keep = [c for c in ("problem_key", "member", "status") if c in duplicates.columns]
-    frame = duplicates[[*schema.DUPLICATE_COLUMNS, *keep]].reset_index(drop=True)
-    extra = context.drop(columns=["school_code", "school_name"])
-    frame = frame.merge(extra, on="record_id", how="left", sort=False)
-    frame["graduating"] = frame["graduating"].fillna(False).astype(bool)
-    return frame
-
-
-def _status(frame: pd.DataFrame, show_status: bool) -> dict[str, np.ndarray]:
-    if not show_status:
-        return {}
-    status = frame["status"] if "status" in frame.columns else frame["record_id"].where(False)
-    return {"status": _text(status)}
-
-
-def in_contract_order(
-    values: Mapping[str, np.ndarray], columns: tuple[workbook.Column, ...]
-) -> list[np.ndarray]:
-    """One array per contract column, in the contract's order."""
-    missing = [column.field for column in columns if column.field not in values]
-    if missing:
-        raise KeyError(f"no values for workbook columns {missing}")
-    return [values[column.field] for column in columns]
-
-
-def problem_values(
-    frame: pd.DataFrame, mask_ids: bool, show_status: bool = False
-) -> dict[str, np.ndarray]:
-    """What each 错误学籍 / 提醒 column shows, by field: object arrays of str."""
-    id_number = frame["id_number"]
-    student_no = frame["student_no"]
-    value = frame["value"].astype("string")
-    if mask_ids:
-        id_number = mask_id_numbers(id_number)
-        student_no = mask_student_numbers(student_no)
-        value = value.mask(frame["field"] == "id_number", mask_id_numbers(value))
-        value = value.mask(frame["field"] == "student_no", mask_student_numbers(value))
-    field_label = frame["field"].astype("string").map(schema.FIELDS).fillna(frame["field"])
-    key = frame["problem_key"] if "problem_key" in frame.columns else frame["record_id"]
-    blank = np.full(len(frame), "", dtype=object)
-    return {
-        "school_code": _text(frame["school_code"]),
-        "school_name": _text(frame["school_name"]),
-        "grade": _text(frame["grade"]),
-        "class_name": _text(frame["class_name"]),
-        "name": _text(frame["name"]),
-        "id_number": _text(id_number),
-        "student_no": _text(student_no),
-        "record_id": _text(frame["record_id"]),
-        "rule": _text(frame["rule"]),
-        "rule_name": _text(rule_names(frame["rule"])),
-        "severity": _text(frame["severity"].map(SEVERITY_LABELS).fillna(frame["severity"])),
-        "field": _text(field_label),
-        "value": _text(value),
-        "message": _text(frame["message"]),
-        "suggestion": _text(frame["suggestion"]),
-        "action": blank,
-        "new_value": blank,
-        "note": blank,
-        "problem_key": _text(key),
-        **_status(frame, show_status),
-    }
-
-
-def problem_sheet_columns(
-    frame: pd.DataFrame, mask_ids: bool, show_status: bool = False
-) -> list[np.ndarray]:
-    """The 错误学籍 columns as object arrays of str, in the order of
-    :func:`xueji_quality.workbook.problem_columns` (状态 before 处理方式 with ``show_status``)."""
-    values = problem_values(frame, mask_ids, show_status)
-    return in_contract_order(values, workbook.problem_columns(show_status))
-
-
-def county_duplicate_block(
-    duplicates: pd.DataFrame, county_code: str, county_labels: dict[str, str]
-) -> pd.DataFrame:
-    """Rows of every group touching the county, ordered: groups with graduating students of the
-    county first, then by the county's school; inside a group the county's own records first."""
-    own = duplicates["county_code"] == county_code
-    groups = duplicates.loc[own.fillna(False), "group_id"].unique()
-    block = duplicates[duplicates["group_id"].isin(groups)].copy()
-    block["_own"] = (block["county_code"] == county_code).fillna(False).astype(bool)
-    # Group keys by sort and first-of-group instead of a per-group Python aggregate.
-    own_rows = block[block["_own"]]
-    graduating_groups = own_rows.loc[own_rows["graduating"], "group_id"].unique()
-    block["_group_not_graduating"] = ~block["group_id"].isin(graduating_groups)
-    first_school = (
-        own_rows.sort_values("school_code", na_position="last", kind="stable")
-        .drop_duplicates("group_id")
-        .set_index("group_id")["school_code"]
-    )
-    block["_group_school"] = block["group_id"].map(first_school)
-    block["_not_own"] = ~block["_own"]
-    block["_not_graduating"] = ~block["graduating"]
-    block = block.sort_values(
-        [
-            "_group_not_graduating",
-            "_group_school",
-            "group_id",
-            "_not_own",
-            "_not_graduating",
-            "school_code",
-            "grade_level",
-            "class_name",
-            "record_id",
-        ],
-        na_position="last",
-        kind="stable",
-    ).reset_index(drop=True)
-    block["_county_label"] = block["county_code"].map(county_labels).fillna(block["county_code"])
-    return block
-
-
-def duplicate_sheet_columns(
-    block: pd.DataFrame,
-    mask_ids: bool,
-    show_status: bool = False,
-    county_code: str | None = None,
-) -> list[np.ndarray]:
-    """The 重复学籍 columns in the order of :func:`xueji_quality.workbook.duplicate_columns`
-    (状态 before 处理方式 with ``show_status``); the score column stays float64.
-
-    ``block["_own"]`` marks the list's own records: the others are counterparts, shown with
-    their school, county, name and masked ID only, a note in 备注 saying who handles them and a
-    问题编号 that says they are answered elsewhere. With ``county_code`` (a school's list), the
-    county's records of other schools are counterparts too."""
-    own = block["_own"].to_numpy(dtype=bool)
-    other = ~own
-
-    def own_only(values: pd.Series) -> np.ndarray:
-        out = _text(values)
-        out[other] = ""
-        return out
-
-    # The other records always show a masked number; the list's own as asked.
-    id_number = block["id_number"].astype("string")
-    masked = mask_id_numbers(id_number)
-    id_shown = masked if mask_ids else id_number.where(block["_own"], masked)
-    student_no = block["student_no"]
-    if mask_ids:
-        student_no = mask_student_numbers(student_no)
-    same_county = (block["county_code"] == county_code).fillna(False).to_numpy(dtype=bool)
-    notes = np.full(len(block), "", dtype=object)
-    notes[other] = np.where(same_county[other], OTHER_SCHOOL_NOTE, COUNTERPART_NOTE)
-    if "problem_key" in block.columns and "member" in block.columns:
-        sign = np.where(own, workbook.OWN_MEMBER, workbook.OTHER_MEMBER).astype(object)
-        keys = _text(block["problem_key"]) + sign + _text(block["member"])
-    else:
-        keys = _text(block["record_id"])
-    values = {
-        "group_id": _text(block["group_id"]),
-        "rule_name": _text(rule_names(block["dup_class"])),
-        "county": _text(block["_county_label"]),
-        "school_code": _text(block["school_code"]),
-        "school_name": _text(block["school_name"]),
-        "grade": own_only(block["grade"]),
-        "class_name": own_only(block["class_name"]),
-        "name": _text(block["name"]),
-        "id_number": _text(id_shown),
-        "student_no": own_only(student_no),
-        "record_id": own_only(block["record_id"]),
-        "score": block["score"].astype("float64").to_numpy(),
-        "reason": _text(block["reason"]),
-        "action": np.full(len(block), "", dtype=object),
-        "new_value": np.full(len(block), "", dtype=object),
-        "note": notes,
-        "problem_key": keys,
-        **_status(block, show_status),
-    }
-    return in_contract_order(values, workbook.duplicate_columns(show_status))
-
-
-def run_id_of(run_dir: Path) -> str:
-    """The run id a run folder stands for: ``<run_id>`` or a staging ``.tmp-<run_id>-<pid>``."""
-    name = Path(run_dir).name
-    if name.startswith(".tmp-"):
-        stem, _, pid = name[len(".tmp-") :].rpartition("-")
-        if stem and pid.isdigit():
-            return stem
-    return name
+__all__ = ["split_by_county", "write_county_reports"]
 
 
 def _with_keys(
@@ -546,7 +269,7 @@ def write_county_reports(
             tables.write_duplicates(run_dir, f"counties/{code}/duplicates.parquet", block),
         ]
         if per_school:
-            files += _write_school_workbooks(
+            files += write_school_workbooks(
                 lists,
                 folder,
                 rows_here,
@@ -567,111 +290,3 @@ def write_county_reports(
             }
         )
     return results
-
-
-class ListWriter:
-    """Writes one list (a county's or a school's) from the rows shaped once for all counties."""
-
-    def __init__(self, **shared) -> None:
-        self.__dict__.update(shared)
-
-    def write(
-        self,
-        path: Path,
-        problem_rows: np.ndarray,
-        block: pd.DataFrame,
-        list_items: pd.DataFrame,
-        *,
-        label: str,
-        county_code: str,
-        records: int,
-        school: bool = False,
-    ) -> dict:
-        """Write the workbook; return its counts (see :func:`write_county_reports`)."""
-        warning = self.is_warning[problem_rows]
-        error_rows, warning_rows = problem_rows[~warning], problem_rows[warning]
-        own = block["_own"].to_numpy(dtype=bool)
-        counts = {
-            "records": records,
-            "problem_rows": len(problem_rows),
-            "error_rows": len(error_rows),
-            "warning_rows": len(warning_rows),
-            "duplicate_rows": int(own.sum()),
-            "counterpart_rows": int((~own).sum()),
-            **item_figures(list_items),
-        }
-        write_county_workbook(
-            path,
-            [c[error_rows] for c in self.error_columns],
-            duplicate_sheet_columns(
-                block, self.mask_ids, self.show_status, county_code if school else None
-            ),
-            [c[warning_rows] for c in self.warning_columns],
-            list_items,
-            counts,
-            county_label=label,
-            province=self.province,
-            run_date=self.run_date,
-            rule_catalogue=self.rule_catalogue,
-            show_status=self.show_status,
-            run_id=self.run_id,
-            county_code=county_code,
-            school=school,
-        )
-        return counts
-
-
-def _write_school_workbooks(
-    lists: ListWriter,
-    folder: Path,
-    rows_here: np.ndarray,
-    school_of_problem: np.ndarray,
-    block: pd.DataFrame,
-    county_items: pd.DataFrame,
-    *,
-    county_label: str,
-    county_code: str,
-) -> list[dict]:
-    """One workbook per school with items: its errors, warnings and the groups holding one of
-    its records (other schools' records of a group shown as counterparts)."""
-    schools = county_items[["school_code", "school_name"]].astype("string").fillna("")
-    names = schools.drop_duplicates("school_code").set_index("school_code")["school_name"]
-    school_items = county_items.assign(_school=schools["school_code"].to_numpy())
-    item_rows = school_items.groupby("_school", sort=True).indices
-    problem_schools = school_of_problem[rows_here]
-    own = block["_own"].to_numpy(dtype=bool)
-    block_school = block["school_code"].astype("string").fillna("").to_numpy()
-    target = tables.make_dirs(folder / SCHOOLS_FOLDER)
-    entries = []
-    for school, positions in item_rows.items():
-        mine = own & (block_school == school)
-        groups = pd.unique(block["group_id"].to_numpy()[mine])
-        in_groups = block["group_id"].isin(groups).to_numpy(dtype=bool)
-        school_block = block[in_groups].assign(_own=mine[in_groups]).reset_index(drop=True)
-        rows = rows_here[problem_schools == school]
-        name = str(names.get(school, ""))
-        path = target / f"{school_file_stem(school, name)}.xlsx"
-        counts = lists.write(
-            path,
-            rows,
-            school_block,
-            school_items.iloc[positions],
-            label=f"{name or UNKNOWN_SCHOOL}（{school or '无标识码'}）· {county_label}",
-            county_code=county_code,
-            records=0,
-            school=True,
-        )
-        entries.append(
-            tables.file_entry(lists.run_dir, path, counts["problem_rows"] + len(school_block))
-        )
-    return entries
-
-
-def iter_county_workbooks(run_dir: Path) -> Iterator[Path]:
-    """Every county workbook of a run folder."""
-    yield from sorted(Path(run_dir).glob("counties/*/*_问题学籍清单.xlsx"))
-
-
-def iter_school_workbooks(run_dir: Path, county_code: str = "*") -> Iterator[Path]:
-    """Every school workbook of a run folder (of one county, if given)."""
-    yield from sorted(Path(run_dir).glob(f"counties/{county_code}/{SCHOOLS_FOLDER}/*.xlsx"))

@@ -22,14 +22,12 @@ Sheets:
   manifests and the answer ledger.
 
 The counting itself lives in :mod:`xueji_quality.reports.county_totals`; the names below are
-re-exported from there for the modules that import them from here.
+re-exported from there for the modules that import them from here. 处理进度 and 历次运行 come
+from :mod:`xueji_quality.reports.summary_progress`.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -63,6 +61,18 @@ from xueji_quality.reports.county_totals import (
     problem_items,
     roster_context,
 )
+from xueji_quality.reports.sheet_layout import (
+    WORKBOOK_OPTIONS,
+    print_setup,
+    write_count_sheet,
+    write_lines,
+)
+from xueji_quality.reports.summary_progress import (
+    HISTORY_SHEET,
+    PROGRESS_NOTES,
+    TREND_COLUMNS,
+    write_progress_sheet,
+)
 from xueji_quality.rule_names import rule_names
 from xueji_quality.standards import gb2260
 
@@ -84,251 +94,15 @@ __all__ = [
     "problem_class",
     "problem_items",
     "roster_context",
-    "run_history",
     "write_summary",
 ]
 
-WORKBOOK_OPTIONS = {
-    "constant_memory": True,
-    "strings_to_numbers": False,
-    "strings_to_formulas": False,
-    "strings_to_urls": False,
-}
 RATE = "每千名学生错误数"
 PREFECTURE = "地市"
-PROGRESS_SHEET = "处理进度"
-HISTORY_SHEET = "历次运行"
-# The trend's figures, named as on 处理进度.
-OPEN, ANSWERED, RESOLVED = "未处理", "本次已答复", "本次已解决"
-TREND_COLUMNS: tuple[str, ...] = (OPEN, ANSWERED, RESOLVED)
 RANKED_IN_CHART = 30
 # A rate over a handful of students says nothing (one error in three students is 333 per 1,000).
 MIN_STUDENTS_FOR_RATE = 100
-HISTORY_RUNS = 30
 CLASS_COLOURS = ("#C00000", "#ED7D31", "#FFC000", "#5B9BD5", "#A5A5A5")
-_RUN_FOLDER = re.compile(r"[0-9A-Za-z]{1,12}-\d{8}(-\d+)?")
-
-
-LINE_HEIGHT = 15.0  # points per line of 11-point text
-NUMBER_WIDTH = 9
-
-
-def display_widths(values: np.ndarray | list) -> np.ndarray:
-    """Width of each text in character cells (a CJK character takes two)."""
-    text = pd.Series(values, dtype="string").fillna("")
-    return (text.str.len() + text.str.count(r"[^\x00-\xff]")).to_numpy(dtype=float)
-
-
-def line_counts(values: np.ndarray | list, width: float) -> np.ndarray:
-    """Lines each text takes when wrapped in a column ``width`` characters wide (one character
-    spare for breaks at word ends)."""
-    if len(values) == 0:
-        return np.zeros(0, dtype=int)
-    return np.maximum(1, np.ceil(display_widths(values) / max(1.0, width - 1))).astype(int)
-
-
-def _footer_text(text: str) -> str:
-    return text.replace("&", "&&")
-
-
-def print_setup(sheet, footer: str, run_id: str, *, title_rows: bool = True) -> None:
-    """Landscape A4, one page wide, the header row on every page, narrow margins, and a footer
-    naming ``footer`` (the county), the run and the page."""
-    sheet.set_landscape()
-    sheet.set_paper(9)
-    sheet.fit_to_pages(1, 0)
-    sheet.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
-    if title_rows:
-        sheet.repeat_rows(0)
-    sheet.set_footer(
-        f"&L{_footer_text(footer)}&C运行编号 {_footer_text(run_id)}&R第 &P 页，共 &N 页",
-        {"margin": 0.3},
-    )
-
-
-def write_count_sheet(
-    workbook: xlsxwriter.Workbook,
-    name: str,
-    table: pd.DataFrame,
-    text_columns: list[str],
-    total_label: str,
-    untotalled: tuple[str, ...] = (),
-    decimals: tuple[str, ...] = (),
-):
-    """A table of counts: text key columns, number columns, a frozen header and a totals row.
-
-    Returns the worksheet."""
-    header = workbook.add_format(
-        {"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "top"}
-    )
-    text = workbook.add_format({"num_format": "@", "text_wrap": True, "valign": "top"})
-    one_decimal = workbook.add_format({"num_format": "0.0"})
-    total = workbook.add_format({"bold": True, "top": 2})
-    sheet = workbook.add_worksheet(name)
-    widths = []
-    for position, column in enumerate(table.columns):
-        if column in text_columns:
-            width = 30 if "名称" in column or "原因" in column or "文件" in column else 13
-            sheet.set_column(position, position, width, text)
-        else:
-            cell_format = one_decimal if column in decimals else None
-            width = NUMBER_WIDTH
-            sheet.set_column(position, position, width, cell_format)
-        widths.append(width)
-    header_lines = max(
-        int(line_counts([c], w)[0]) for c, w in zip(table.columns, widths, strict=True)
-    )
-    sheet.set_row(0, LINE_HEIGHT * header_lines)
-    for position, column in enumerate(table.columns):
-        sheet.write_string(0, position, column, header)
-    columns = [
-        table[c].fillna("").astype(str).tolist() if c in text_columns else table[c].tolist()
-        for c in table.columns
-    ]
-    is_text = [c in text_columns for c in table.columns]
-    row = 0
-    for row, values in enumerate(zip(*columns, strict=True), start=1):
-        for position, value in enumerate(values):
-            if is_text[position]:
-                if value:
-                    sheet.write_string(row, position, value)
-            elif value == value:  # NaN stays blank
-                sheet.write_number(row, position, value)
-    last = row + 1
-    sheet.write_string(last, 0, total_label, total)
-    for position, column in enumerate(table.columns):
-        if position == 0:
-            continue
-        if is_text[position] or column in untotalled or column in decimals:
-            sheet.write_blank(last, position, None, total)
-        else:
-            sheet.write_number(last, position, int(table[column].sum()), total)
-    sheet.freeze_panes(1, 0)
-    sheet.autofilter(0, 0, max(row, 1), len(table.columns) - 1)
-    return sheet
-
-
-def write_lines(
-    sheet,
-    lines: list[str],
-    plain,
-    heading,
-    *,
-    start: int = 0,
-    width: float = 120,
-    last_column: int = 0,
-) -> int:
-    """Text lines, each across columns A..``last_column`` (``width`` characters together),
-    wrapped, its row as high as its lines; a line starting with '■' is a heading. Returns the
-    next free row."""
-    row = start
-    for row, line in enumerate(lines, start=start):
-        if not line:
-            continue
-        lines_needed = int(line_counts([line], width)[0])
-        if lines_needed > 1:
-            sheet.set_row(row, LINE_HEIGHT * lines_needed)
-        cell_format = heading if line.startswith("■") else plain
-        if last_column:
-            sheet.merge_range(row, 0, row, last_column, line, cell_format)
-        else:
-            sheet.write_string(row, 0, line, cell_format)
-    return row + 1
-
-
-PROGRESS_NOTES: tuple[str, ...] = (
-    "■ 处理进度（按问题条目计，与区县汇总相同：一条错误、重复组中的一条学籍各计一条）",
-    f"{ITEMS}、{ERRORS}、{WARNINGS}：本次清单列出的问题条目，与“区县汇总”同名列相等；"
-    "以下各列只计错误（警告无须答复）。",
-    "新增：本次首次发现；未处理：新增、未答复、重新出现和已答复待修正之和，须继续处理；"
-    "已答复待修正：已答复变更/删除，但本次导出中问题仍在；重新出现：曾解决或曾佐证，但问题再次出现或学籍已变化；"
-    "已佐证：最近一次答复为佐证且学籍未变；不再列出：已佐证的重复组和警告，本次清单不再列出；"
-    f"{ERRORS} = 未处理 + 已佐证 − 不再列出中的错误。",
-    "本次已答复：上次运行以来导入的答复涉及的问题条目数；本次已解决：上次运行列出、本次导出中已不存在的问题条目数；"
-    "最久未处理天数：未处理问题中首次发现距今最久的天数；“毕业年级·”开头的列只计六年级、九年级（初三）、高三学生。",
-)
-
-
-def write_progress_sheet(workbook: xlsxwriter.Workbook, progress: pd.DataFrame, footer, run_id):
-    """处理进度: one row per county with the answer ledger's figures, worst first."""
-    table = progress.copy()
-    table["区县代码"] = table["区县代码"].astype("string")
-    names = gb2260.county_names(table["区县代码"])
-    table.insert(1, "区县名称", names.mask(names == "", "未知区县").to_numpy())
-    table = table.sort_values(
-        [OPEN, "最久未处理天数", "区县代码"], ascending=[False, False, True], kind="stable"
-    ).reset_index(drop=True)
-    days = tuple(c for c in table.columns if c.endswith("天数"))
-    sheet = write_count_sheet(
-        workbook, PROGRESS_SHEET, table, ["区县代码", "区县名称"], "全省合计", days
-    )
-    print_setup(sheet, footer, run_id)
-
-
-def _progress_figures(counts: dict) -> dict[str, int] | None:
-    """Open, answered and resolved items of a run from its answer counts (a manifest's
-    ``answers`` or a ledger run's counts)."""
-    progress = counts.get("progress")
-    if isinstance(progress, dict) and all(c in progress for c in TREND_COLUMNS):
-        return {c: int(progress[c]) for c in TREND_COLUMNS}
-    return None
-
-
-def run_history(
-    out_root: Path, current: tuple[str, str, dict[str, int]] | None = None
-) -> pd.DataFrame:
-    """Open, answered and resolved items per run under ``out_root``, oldest first.
-
-    Read from each published run's manifest (its ``answers.progress``) and from the answer
-    ledger's runs (which keeps the same counts, also of runs whose folders were pruned);
-    ``current``: (run_id, run_date, figures) of the run being written. At most the last
-    :data:`HISTORY_RUNS` runs. Columns: 运行编号, 运行日期, 未处理, 本次已答复, 本次已解决.
-    """
-    out_root = Path(out_root)
-    found: dict[str, tuple[str, dict[str, int]]] = {}
-    ledger_file = out_root / "ledger.sqlite"
-    if ledger_file.is_file():
-        try:
-            connection = sqlite3.connect(f"{ledger_file.as_uri()}?mode=ro", uri=True)
-            try:
-                rows = connection.execute("SELECT run_id, run_date, counts FROM runs").fetchall()
-            finally:
-                connection.close()
-        except sqlite3.Error:
-            rows = []
-        for run_id, run_date, counts in rows:
-            figures = _progress_figures(json.loads(counts or "{}"))
-            if figures is not None:
-                found[run_id] = (run_date, figures)
-    for manifest in out_root.glob("*/manifest.json"):
-        if not _RUN_FOLDER.fullmatch(manifest.parent.name) or manifest.parent.is_symlink():
-            continue
-        try:
-            content = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        figures = _progress_figures(content.get("answers") or {})
-        if figures is not None:
-            found[str(content.get("run_id", manifest.parent.name))] = (
-                str(content.get("run_date", "")),
-                figures,
-            )
-    if current is not None:
-        found[current[0]] = (current[1], current[2])
-    table = pd.DataFrame(
-        [
-            {"运行编号": run_id, "运行日期": run_date, **figures}
-            for run_id, (run_date, figures) in found.items()
-        ],
-        columns=["运行编号", "运行日期", *TREND_COLUMNS],
-    )
-    if table.empty:
-        return table
-    # Runs of one day are numbered -2, -3 …: order by date, then by that number.
-    number = table["运行编号"].str.extract(r"-\d{8}(?:-(\d+))?$")[0].fillna("1").astype(int)
-    table = table.assign(_n=number).sort_values(["运行日期", "_n"], kind="stable")
-    table = table.drop(columns="_n").tail(HISTORY_RUNS).reset_index(drop=True)
-    return table.astype({c: "int64" for c in TREND_COLUMNS})
 
 
 def ranked_counties(table: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,246 @@
+"""The rows of a county (or school) list, shaped for writing: which problems and duplicate rows a
+list gets, in which order, and what each contract column shows, as one object array of str per
+column (the similarity score as float64). ID numbers and 学籍号 are masked here when asked.
+:mod:`xueji_quality.reports.county_workbook` writes the arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from xueji_quality import schema, workbook
+from xueji_quality.reports.county_sheets import SEVERITY_LABELS
+from xueji_quality.rule_names import rule_names
+
+# Excel refuses longer cell text.
+CELL_MAX_CHARS = 32_767
+MASK = "*" * 8
+COUNTERPART_NOTE = "外区县记录，仅供核对，由所在区县处理"
+OTHER_SCHOOL_NOTE = "外校记录，仅供核对，由所在学校处理"
+ID_LAYOUT = r"\d{17}[\dX]"
+STUDENT_NO_LAYOUT = r"[A-Z]\d{17}[\dX]"
+
+
+def mask_id_numbers(numbers: pd.Series, head: int = 6, layout: str = ID_LAYOUT) -> pd.Series:
+    """A number of the standard ``layout``: first ``head`` characters, eight stars, last four.
+    Anything else (spreadsheet damage, a digit missing or extra, a legacy 15-digit number): every
+    digit a star, whatever its form, so no part of the number shows. Empty stays empty.
+
+    >>> mask_id_numbers(pd.Series(["44010320120101001X", "5.20321E+17", "440103201201010"])).tolist()
+    ['440103********001X', '*.*****E+**', '***************']
+    """
+    text = numbers.astype("string")
+    standard = text.str.fullmatch(layout).fillna(False).astype(bool)
+    kept = text.str.slice(0, head) + MASK + text.str.slice(-4)
+    starred = text.str.replace(r"[0-9]", "*", regex=True)
+    masked = kept.where(standard, starred).where(text.notna(), pd.NA)
+    # An empty value stays empty: stars would suggest a number that is not there.
+    return masked.where(text.fillna("").str.strip() != "", text).astype("string")
+
+
+def mask_student_numbers(numbers: pd.Series) -> pd.Series:
+    """学籍号 = a letter and an ID-like number: keep the letter and six, then as for IDs."""
+    return mask_id_numbers(numbers, head=7, layout=STUDENT_NO_LAYOUT)
+
+
+def _text(values: pd.Series) -> np.ndarray:
+    """Object array of str for writing: <NA> -> '', cut to Excel's cell limit."""
+    text = values.astype("string").fillna("")
+    too_long = text.str.len() > CELL_MAX_CHARS
+    if too_long.any():
+        text = text.where(~too_long, text.str.slice(0, CELL_MAX_CHARS))
+    return text.to_numpy(dtype=object)
+
+
+def _sort_key_frame(frame: pd.DataFrame) -> list[str]:
+    frame["_not_graduating"] = ~frame["graduating"].fillna(False).astype(bool)
+    return ["_not_graduating", "school_code", "grade_level", "class_name", "record_id"]
+
+
+def prepare_problems(problems: pd.DataFrame, context: pd.DataFrame) -> pd.DataFrame:
+    """Problems with their record's school, grade, class, name and IDs, in list order."""
+    extra = [c for c in ("problem_key", "status") if c in problems.columns]
+    frame = problems[[*schema.PROBLEM_COLUMNS, *extra]].reset_index(drop=True)
+    frame = frame.merge(context, on="record_id", how="left", sort=False)
+    keys = _sort_key_frame(frame)
+    frame = frame.sort_values(
+        [*keys, "rule", "field"], na_position="last", kind="stable"
+    ).reset_index(drop=True)
+    return frame
+
+
+def prepare_duplicates(duplicates: pd.DataFrame, context: pd.DataFrame) -> pd.DataFrame:
+    """Duplicate rows with their record's grade, class, name and IDs (school from the row)."""
+    keep = [c for c in ("problem_key", "member", "status") if c in duplicates.columns]
+    frame = duplicates[[*schema.DUPLICATE_COLUMNS, *keep]].reset_index(drop=True)
+    extra = context.drop(columns=["school_code", "school_name"])
+    frame = frame.merge(extra, on="record_id", how="left", sort=False)
+    frame["graduating"] = frame["graduating"].fillna(False).astype(bool)
+    return frame
+
+
+def _status(frame: pd.DataFrame, show_status: bool) -> dict[str, np.ndarray]:
+    if not show_status:
+        return {}
+    status = frame["status"] if "status" in frame.columns else frame["record_id"].where(False)
+    return {"status": _text(status)}
+
+
+def in_contract_order(
+    values: Mapping[str, np.ndarray], columns: tuple[workbook.Column, ...]
+) -> list[np.ndarray]:
+    """One array per contract column, in the contract's order."""
+    missing = [column.field for column in columns if column.field not in values]
+    if missing:
+        raise KeyError(f"no values for workbook columns {missing}")
+    return [values[column.field] for column in columns]
+
+
+def problem_values(
+    frame: pd.DataFrame, mask_ids: bool, show_status: bool = False
+) -> dict[str, np.ndarray]:
+    """What each 错误学籍 / 提醒 column shows, by field: object arrays of str."""
+    id_number = frame["id_number"]
+    student_no = frame["student_no"]
+    value = frame["value"].astype("string")
+    if mask_ids:
+        id_number = mask_id_numbers(id_number)
+        student_no = mask_student_numbers(student_no)
+        value = value.mask(frame["field"] == "id_number", mask_id_numbers(value))
+        value = value.mask(frame["field"] == "student_no", mask_student_numbers(value))
+    field_label = frame["field"].astype("string").map(schema.FIELDS).fillna(frame["field"])
+    key = frame["problem_key"] if "problem_key" in frame.columns else frame["record_id"]
+    blank = np.full(len(frame), "", dtype=object)
+    return {
+        "school_code": _text(frame["school_code"]),
+        "school_name": _text(frame["school_name"]),
+        "grade": _text(frame["grade"]),
+        "class_name": _text(frame["class_name"]),
+        "name": _text(frame["name"]),
+        "id_number": _text(id_number),
+        "student_no": _text(student_no),
+        "record_id": _text(frame["record_id"]),
+        "rule": _text(frame["rule"]),
+        "rule_name": _text(rule_names(frame["rule"])),
+        "severity": _text(frame["severity"].map(SEVERITY_LABELS).fillna(frame["severity"])),
+        "field": _text(field_label),
+        "value": _text(value),
+        "message": _text(frame["message"]),
+        "suggestion": _text(frame["suggestion"]),
+        "action": blank,
+        "new_value": blank,
+        "note": blank,
+        "problem_key": _text(key),
+        **_status(frame, show_status),
+    }
+
+
+def problem_sheet_columns(
+    frame: pd.DataFrame, mask_ids: bool, show_status: bool = False
+) -> list[np.ndarray]:
+    """The 错误学籍 columns as object arrays of str, in the order of
+    :func:`xueji_quality.workbook.problem_columns` (状态 before 处理方式 with ``show_status``)."""
+    values = problem_values(frame, mask_ids, show_status)
+    return in_contract_order(values, workbook.problem_columns(show_status))
+
+
+def county_duplicate_block(
+    duplicates: pd.DataFrame, county_code: str, county_labels: dict[str, str]
+) -> pd.DataFrame:
+    """Rows of every group touching the county, ordered: groups with graduating students of the
+    county first, then by the county's school; inside a group the county's own records first."""
+    own = duplicates["county_code"] == county_code
+    groups = duplicates.loc[own.fillna(False), "group_id"].unique()
+    block = duplicates[duplicates["group_id"].isin(groups)].copy()
+    block["_own"] = (block["county_code"] == county_code).fillna(False).astype(bool)
+    # Group keys by sort and first-of-group instead of a per-group Python aggregate.
+    own_rows = block[block["_own"]]
+    graduating_groups = own_rows.loc[own_rows["graduating"], "group_id"].unique()
+    block["_group_not_graduating"] = ~block["group_id"].isin(graduating_groups)
+    first_school = (
+        own_rows.sort_values("school_code", na_position="last", kind="stable")
+        .drop_duplicates("group_id")
+        .set_index("group_id")["school_code"]
+    )
+    block["_group_school"] = block["group_id"].map(first_school)
+    block["_not_own"] = ~block["_own"]
+    block["_not_graduating"] = ~block["graduating"]
+    block = block.sort_values(
+        [
+            "_group_not_graduating",
+            "_group_school",
+            "group_id",
+            "_not_own",
+            "_not_graduating",
+            "school_code",
+            "grade_level",
+            "class_name",
+            "record_id",
+        ],
+        na_position="last",
+        kind="stable",
+    ).reset_index(drop=True)
+    block["_county_label"] = block["county_code"].map(county_labels).fillna(block["county_code"])
+    return block
+
+
+def duplicate_sheet_columns(
+    block: pd.DataFrame,
+    mask_ids: bool,
+    show_status: bool = False,
+    county_code: str | None = None,
+) -> list[np.ndarray]:
+    """The 重复学籍 columns in the order of :func:`xueji_quality.workbook.duplicate_columns`
+    (状态 before 处理方式 with ``show_status``); the score column stays float64.
+
+    ``block["_own"]`` marks the list's own records: the others are counterparts, shown with
+    their school, county, name and masked ID only, a note in 备注 saying who handles them and a
+    问题编号 that says they are answered elsewhere. With ``county_code`` (a school's list), the
+    county's records of other schools are counterparts too."""
+    own = block["_own"].to_numpy(dtype=bool)
+    other = ~own
+
+    def own_only(values: pd.Series) -> np.ndarray:
+        out = _text(values)
+        out[other] = ""
+        return out
+
+    # The other records always show a masked number; the list's own as asked.
+    id_number = block["id_number"].astype("string")
+    masked = mask_id_numbers(id_number)
+    id_shown = masked if mask_ids else id_number.where(block["_own"], masked)
+    student_no = block["student_no"]
+    if mask_ids:
+        student_no = mask_student_numbers(student_no)
+    same_county = (block["county_code"] == county_code).fillna(False).to_numpy(dtype=bool)
+    notes = np.full(len(block), "", dtype=object)
+    notes[other] = np.where(same_county[other], OTHER_SCHOOL_NOTE, COUNTERPART_NOTE)
+    if "problem_key" in block.columns and "member" in block.columns:
+        sign = np.where(own, workbook.OWN_MEMBER, workbook.OTHER_MEMBER).astype(object)
+        keys = _text(block["problem_key"]) + sign + _text(block["member"])
+    else:
+        keys = _text(block["record_id"])
+    values = {
+        "group_id": _text(block["group_id"]),
+        "rule_name": _text(rule_names(block["dup_class"])),
+        "county": _text(block["_county_label"]),
+        "school_code": _text(block["school_code"]),
+        "school_name": _text(block["school_name"]),
+        "grade": own_only(block["grade"]),
+        "class_name": own_only(block["class_name"]),
+        "name": _text(block["name"]),
+        "id_number": _text(id_shown),
+        "student_no": own_only(student_no),
+        "record_id": own_only(block["record_id"]),
+        "score": block["score"].astype("float64").to_numpy(),
+        "reason": _text(block["reason"]),
+        "action": np.full(len(block), "", dtype=object),
+        "new_value": np.full(len(block), "", dtype=object),
+        "note": notes,
+        "problem_key": keys,
+        **_status(block, show_status),
+    }
+    return in_contract_order(values, workbook.duplicate_columns(show_status))

@@ -1,0 +1,143 @@
+"""Sheet layout shared by the province summary and the county lists (xlsxwriter): workbook
+options that keep every value as text, text widths and wrapped line counts, print setup (A4
+landscape, one page wide, footer), a table of counts with a totals row, and wrapped text lines.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xlsxwriter
+
+WORKBOOK_OPTIONS = {
+    "constant_memory": True,
+    "strings_to_numbers": False,
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+}
+
+LINE_HEIGHT = 15.0  # points per line of 11-point text
+NUMBER_WIDTH = 9
+
+
+def display_widths(values: np.ndarray | list) -> np.ndarray:
+    """Width of each text in character cells (a CJK character takes two)."""
+    text = pd.Series(values, dtype="string").fillna("")
+    return (text.str.len() + text.str.count(r"[^\x00-\xff]")).to_numpy(dtype=float)
+
+
+def line_counts(values: np.ndarray | list, width: float) -> np.ndarray:
+    """Lines each text takes when wrapped in a column ``width`` characters wide (one character
+    spare for breaks at word ends)."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=int)
+    return np.maximum(1, np.ceil(display_widths(values) / max(1.0, width - 1))).astype(int)
+
+
+def _footer_text(text: str) -> str:
+    return text.replace("&", "&&")
+
+
+def print_setup(sheet, footer: str, run_id: str, *, title_rows: bool = True) -> None:
+    """Landscape A4, one page wide, the header row on every page, narrow margins, and a footer
+    naming ``footer`` (the county), the run and the page."""
+    sheet.set_landscape()
+    sheet.set_paper(9)
+    sheet.fit_to_pages(1, 0)
+    sheet.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
+    if title_rows:
+        sheet.repeat_rows(0)
+    sheet.set_footer(
+        f"&L{_footer_text(footer)}&C运行编号 {_footer_text(run_id)}&R第 &P 页，共 &N 页",
+        {"margin": 0.3},
+    )
+
+
+def write_count_sheet(
+    workbook: xlsxwriter.Workbook,
+    name: str,
+    table: pd.DataFrame,
+    text_columns: list[str],
+    total_label: str,
+    untotalled: tuple[str, ...] = (),
+    decimals: tuple[str, ...] = (),
+):
+    """A table of counts: text key columns, number columns, a frozen header and a totals row.
+
+    Returns the worksheet."""
+    header = workbook.add_format(
+        {"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "top"}
+    )
+    text = workbook.add_format({"num_format": "@", "text_wrap": True, "valign": "top"})
+    one_decimal = workbook.add_format({"num_format": "0.0"})
+    total = workbook.add_format({"bold": True, "top": 2})
+    sheet = workbook.add_worksheet(name)
+    widths = []
+    for position, column in enumerate(table.columns):
+        if column in text_columns:
+            width = 30 if "名称" in column or "原因" in column or "文件" in column else 13
+            sheet.set_column(position, position, width, text)
+        else:
+            cell_format = one_decimal if column in decimals else None
+            width = NUMBER_WIDTH
+            sheet.set_column(position, position, width, cell_format)
+        widths.append(width)
+    header_lines = max(
+        int(line_counts([c], w)[0]) for c, w in zip(table.columns, widths, strict=True)
+    )
+    sheet.set_row(0, LINE_HEIGHT * header_lines)
+    for position, column in enumerate(table.columns):
+        sheet.write_string(0, position, column, header)
+    columns = [
+        table[c].fillna("").astype(str).tolist() if c in text_columns else table[c].tolist()
+        for c in table.columns
+    ]
+    is_text = [c in text_columns for c in table.columns]
+    row = 0
+    for row, values in enumerate(zip(*columns, strict=True), start=1):
+        for position, value in enumerate(values):
+            if is_text[position]:
+                if value:
+                    sheet.write_string(row, position, value)
+            elif value == value:  # NaN stays blank
+                sheet.write_number(row, position, value)
+    last = row + 1
+    sheet.write_string(last, 0, total_label, total)
+    for position, column in enumerate(table.columns):
+        if position == 0:
+            continue
+        if is_text[position] or column in untotalled or column in decimals:
+            sheet.write_blank(last, position, None, total)
+        else:
+            sheet.write_number(last, position, int(table[column].sum()), total)
+    sheet.freeze_panes(1, 0)
+    sheet.autofilter(0, 0, max(row, 1), len(table.columns) - 1)
+    return sheet
+
+
+def write_lines(
+    sheet,
+    lines: list[str],
+    plain,
+    heading,
+    *,
+    start: int = 0,
+    width: float = 120,
+    last_column: int = 0,
+) -> int:
+    """Text lines, each across columns A..``last_column`` (``width`` characters together),
+    wrapped, its row as high as its lines; a line starting with '■' is a heading. Returns the
+    next free row."""
+    row = start
+    for row, line in enumerate(lines, start=start):
+        if not line:
+            continue
+        lines_needed = int(line_counts([line], width)[0])
+        if lines_needed > 1:
+            sheet.set_row(row, LINE_HEIGHT * lines_needed)
+        cell_format = heading if line.startswith("■") else plain
+        if last_column:
+            sheet.merge_range(row, 0, row, last_column, line, cell_format)
+        else:
+            sheet.write_string(row, 0, line, cell_format)
+    return row + 1
