@@ -14,6 +14,7 @@ import pytest
 
 from xueji_quality import ingest, schema
 from xueji_quality.errors import InputError
+from xueji_quality.ingest import csv_reader
 
 PROVINCE = "44"
 HEADER = "记录号,姓名,性别,出生日期,身份证件号,所在区县,学校名称,年级"
@@ -205,7 +206,7 @@ def test_wrong_field_counts_and_row_numbers(tmp_path):
 
 
 def test_row_numbers_across_blocks(tmp_path, monkeypatch):
-    monkeypatch.setattr(ingest, "CSV_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(csv_reader, "CSV_BLOCK_BYTES", 4096)
     rows = []
     for i in range(2, 2002):
         if i % 97 == 0:

@@ -26,8 +26,17 @@ from xml.etree import ElementTree
 
 import pyarrow.parquet as pq
 
-from xueji_quality import ingest
 from xueji_quality.errors import InputError
+from xueji_quality.ingest.csv_reader import csv_header
+from xueji_quality.ingest.layout import column_layout
+from xueji_quality.ingest.sources import FORMATS, find_exports, source_name
+from xueji_quality.ingest.xlsx_reader import (
+    PACKAGE_REL_NS,
+    REL_NS,
+    SHEET_NS,
+    cell_position,
+    cell_text,
+)
 
 HEAD_BYTES = 1 << 20
 # Share of a text's first characters that may be control characters or undecodable bytes; a
@@ -58,9 +67,9 @@ SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\x7fELF", "可执行程序"),
 )
 
-_SHEET = ingest._SHEET_NS
-_REL = ingest._REL_NS
-_PACKAGE_REL = ingest._PACKAGE_REL_NS
+_SHEET = SHEET_NS
+_REL = REL_NS
+_PACKAGE_REL = PACKAGE_REL_NS
 SHARED_STRINGS = "xl/sharedStrings.xml"
 
 
@@ -75,17 +84,17 @@ class OptionError(ValueError):
 def check_exports(inputs: Iterable[Path]) -> list[Path]:
     """The export files the run will read, each checked from its head; raise InputError naming
     the first file that cannot be read (and the row where there is one)."""
-    paths = ingest.find_exports([Path(p) for p in inputs])
+    paths = find_exports([Path(p) for p in inputs])
     used: set[str] = set()
     for path in paths:
-        check_export(path, ingest._source_name(path, used))
+        check_export(path, source_name(path, used))
     return paths
 
 
 def check_export(path: Path, name: str) -> None:
     """One export file: it exists, is not empty, is in the format its extension names and carries
     the required headers. ``name`` is what messages call it (as the run does)."""
-    kind = ingest.FORMATS.get(path.suffix.lower())
+    kind = FORMATS.get(path.suffix.lower())
     if kind is None:
         hint = "；请在 Excel 中另存为 .xlsx" if path.suffix.lower() in (".xls", ".et") else ""
         raise InputError(
@@ -147,7 +156,7 @@ def _utf16_without_bom(head: bytes) -> str | None:
 
 
 def head_encoding(head: bytes, whole: bool) -> str:
-    """The encoding ``ingest.detect_encoding`` chooses, judged from the head of the file.
+    """The encoding ``ingest.csv_reader.detect_encoding`` chooses, judged from the head of the file.
 
     Where the whole-file rule could choose differently (a GB18030 body under an ASCII header),
     the header reads the same in either encoding, and the header is all this check reads.
@@ -181,7 +190,7 @@ def _check_csv(path: Path, name: str, head: bytes) -> None:
     encoding = head_encoding(head, whole)
     if _binary_share(_decoded(head, encoding)) > BINARY_SHARE:
         raise InputError(name, "不是 CSV 文本文件：内容是二进制数据（文件已损坏，或不是学籍导出）")
-    headers, _, _ = ingest._csv_header(path, encoding, name)
+    headers, _, _ = csv_header(path, encoding, name)
     check_headers(name, headers, row=1)
 
 
@@ -189,7 +198,7 @@ def check_headers(name: str, headers: list[str], row: int | None) -> None:
     """The required headers are present (by the run's own alias mapping); the message lists the
     file's headers so a wrong file or a wrong header row shows at once."""
     try:
-        ingest._layout(name, headers)
+        column_layout(name, headers)
     except InputError as error:
         shown = [str(h).strip() for h in headers if str(h).strip()][:HEADERS_SHOWN]
         more = "等" if len([h for h in headers if str(h).strip()]) > HEADERS_SHOWN else ""
@@ -297,7 +306,7 @@ def _cell_value(cell: ElementTree.Element) -> tuple[str, int | None]:
         return ("TRUE" if text == "1" else "FALSE" if text == "0" else text), None
     if kind == "n" and text:
         try:
-            return ingest.cell_text(float(text)), None
+            return cell_text(float(text)), None
         except ValueError:
             return text, None
     return text, None
@@ -341,7 +350,7 @@ def _sheet_header(
             cells: dict[int, tuple[str, int | None]] = {}
             for position, cell in enumerate(element.iter(f"{_SHEET}c")):
                 reference = cell.get("r")
-                column = ingest._cell_position(reference)[1] if reference else position
+                column = cell_position(reference)[1] if reference else position
                 value = _cell_value(cell)
                 if value[0].strip() or value[1] is not None:
                     cells[column] = value

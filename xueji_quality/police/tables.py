@@ -23,8 +23,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from xueji_quality import ingest
 from xueji_quality.errors import InputError
+from xueji_quality.ingest.csv_reader import csv_header, detect_encoding
+from xueji_quality.ingest.layout import normalize_header
+from xueji_quality.ingest.xlsx_reader import cell_text
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".parquet": "parquet"}
 
@@ -41,10 +43,10 @@ class Columns:
 
 def _pick(headers: list[str], aliases: dict[str, tuple[str, ...]]) -> dict[str, int]:
     """Field -> position of the first header matching one of its aliases."""
-    wanted = {ingest.normalize_header(a): f for f, names in aliases.items() for a in names}
+    wanted = {normalize_header(a): f for f, names in aliases.items() for a in names}
     found: dict[str, int] = {}
     for position, header in enumerate(headers):
-        field = wanted.get(ingest.normalize_header(str(header)))
+        field = wanted.get(normalize_header(str(header)))
         if field is not None and field not in found:
             found[field] = position
     return found
@@ -59,10 +61,10 @@ def _missing(file: str, found: dict[str, int], required: list[tuple[str, ...]], 
 
 
 def _read_csv(path: Path, file: str, aliases) -> tuple[dict[str, int], pa.Table, np.ndarray]:
-    encoding, strict, _ = ingest.detect_encoding(path)
+    encoding, strict, _ = detect_encoding(path)
     if not strict:
         raise InputError(file, "文件含有无法解码的字节（应为 UTF-8 或 GB18030 编码）")
-    headers, has_body, delimiter = ingest._csv_header(path, encoding, file)
+    headers, has_body, delimiter = csv_header(path, encoding, file)
     found = _pick(headers, aliases)
     names = [f"c{i}" for i in range(len(headers))]
     if not has_body or not found:
@@ -116,18 +118,18 @@ def _read_xlsx(path: Path, file: str, aliases) -> tuple[dict[str, int], pa.Table
     except Exception:  # calamine raises its own error types for damaged workbooks
         raise InputError(file, "Excel 工作簿已损坏，无法读取") from None
     header_index = next(
-        (i for i, row in enumerate(cells) if any(ingest.cell_text(c).strip() for c in row)), None
+        (i for i, row in enumerate(cells) if any(cell_text(c).strip() for c in row)), None
     )
     if header_index is None:
         return {}, pa.table({}), np.zeros(0, int)
-    found = _pick([ingest.cell_text(c) for c in cells[header_index]], aliases)
+    found = _pick([cell_text(c) for c in cells[header_index]], aliases)
     body = cells[header_index + 1 :]
-    keep = [i for i, row in enumerate(body) if any(ingest.cell_text(c).strip() for c in row)]
+    keep = [i for i, row in enumerate(body) if any(cell_text(c).strip() for c in row)]
     columns = {}
     for field, position in found.items():
         values = [body[i][position] if position < len(body[i]) else "" for i in keep]
         columns[field] = pa.array(
-            [v if isinstance(v, str) else ingest.cell_text(v) for v in values], pa.string()
+            [v if isinstance(v, str) else cell_text(v) for v in values], pa.string()
         )
     rows = np.asarray(keep, dtype=np.int64) + header_index + 2
     return found, pa.table(columns), rows

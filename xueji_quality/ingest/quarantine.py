@@ -1,0 +1,75 @@
+"""The quarantine: why a row read cannot be staged (undecodable bytes, NUL bytes, a repeated
+header row), the raw text kept for it, and the run's quarantine in its dtypes and order."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from xueji_quality import normalize, schema
+from xueji_quality.ingest.layout import Layout, normalize_header
+
+STRING = normalize.STRING
+RAW_LIMIT = 2000
+
+
+def joined_values(frame: pd.DataFrame) -> pd.Series:
+    """Each row's values joined with commas (the quarantine's raw text)."""
+    if frame.shape[1] == 0:
+        return pd.Series("", index=frame.index, dtype=STRING)
+    text = frame.iloc[:, 0].fillna("")
+    for column in frame.columns[1:]:
+        text = text + "," + frame[column].fillna("")
+    return text.str.slice(0, RAW_LIMIT)
+
+
+def row_problems(frame: pd.DataFrame, layout: Layout) -> pd.Series:
+    """Why each row cannot be staged as read (<NA> where it can)."""
+    reason = pd.Series(pd.NA, index=frame.index, dtype=STRING)
+    if frame.empty:
+        return reason
+    undecodable = np.zeros(len(frame), dtype=bool)
+    nul = np.zeros(len(frame), dtype=bool)
+    header_hits = np.zeros(len(frame), dtype=np.int64)
+    for column in frame.columns:
+        values = frame[column]
+        odd = normalize.contains(values, "[\ufffd\x00]", regex=True)
+        if odd.any():
+            undecodable |= normalize.contains(values, "\ufffd")
+            nul |= normalize.contains(values, "\x00")
+        header = re.sub(r"#\d+$", "", column)
+        arrow = pa.array(values.array)
+        same = pc.or_(pc.equal(arrow, header), pc.equal(arrow, normalize_header(header)))
+        header_hits += pc.fill_null(same, False).to_numpy(zero_copy_only=False)
+    repeated = header_hits >= max(2, (len(frame.columns) + 1) // 2)
+    reason[repeated] = "重复的表头行"
+    reason[nul] = "行内含 NUL 字节（\\0），文件可能已损坏"
+    reason[undecodable] = "无法解码的字节（文件编码混杂或已损坏）"
+    return reason
+
+
+def empty_quarantine() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series([], dtype=STRING) for c in schema.QUARANTINE_COLUMNS})
+    return frame.astype({"source_row": "int64"})
+
+
+def typed_quarantine(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame[list(schema.QUARANTINE_COLUMNS)]
+    return frame.astype({c: "int64" if c == "source_row" else STRING for c in frame.columns})
+
+
+def sort_quarantine(quarantine_parts: list[pd.DataFrame], files: list[dict]) -> pd.DataFrame:
+    """The run's quarantine in run order: files as given, rows in file order."""
+    quarantine = (
+        pd.concat(quarantine_parts, ignore_index=True) if quarantine_parts else empty_quarantine()
+    )
+    file_order = {info["name"]: i for i, info in enumerate(files)}
+    return quarantine.sort_values(
+        ["source_file", "source_row"],
+        key=lambda c: c.map(file_order) if c.name == "source_file" else c,
+        kind="stable",
+    ).reset_index(drop=True)
