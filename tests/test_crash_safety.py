@@ -268,7 +268,6 @@ def _killed_like_out_of_memory() -> None:
 def test_a_step_killed_by_the_system_fails_the_run_and_publishes_nothing(
     tmp_path, capsys, monkeypatch, prefect_harness
 ):
-    from pipelines import provincial
     from pipelines.cli import EXIT_WORKER_DIED, main
     from xueji_quality import workers
 
@@ -286,7 +285,7 @@ def test_a_step_killed_by_the_system_fails_the_run_and_publishes_nothing(
             return real(_killed_like_out_of_memory)  # a real process, really killed
         return real(function, *args, **kwargs)
 
-    monkeypatch.setattr(provincial.workers, "call_alone", linkage_killed)
+    monkeypatch.setattr(workers, "call_alone", linkage_killed)
     code = main(["run", str(sample / "roster.csv"), "--province", PROVINCE, "--out", str(out)])
     err = capsys.readouterr().err
     assert code == EXIT_WORKER_DIED
