@@ -15,6 +15,7 @@ from xueji_quality import ingest, schema
 from xueji_quality.errors import InputError
 from xueji_quality.generator import police as generated_police
 from xueji_quality.generator import write_sample
+from xueji_quality.generator.police_names import OTHER_GIVEN
 from xueji_quality.police import check, exchange, names
 from xueji_quality.police.registry import read_registry
 from xueji_quality.standards import resident_id
@@ -513,7 +514,7 @@ def test_generated_registry_only_people_and_other_names_appear_nowhere(
     different = truth.loc[truth["kind"] == "different", "record_id"]
     other = registry[
         registry["公民身份号码"].isin(roster.loc[roster["record_id"].isin(different), "id_number"])
-        & registry["姓名"].str.contains(f"[{generated_police.OTHER_GIVEN}]")
+        & registry["姓名"].str.contains(f"[{OTHER_GIVEN}]")
     ]
     assert len(other) and not set(other["姓名"]) & roster_names
     hidden_names |= set(other["姓名"])

@@ -48,6 +48,9 @@ separator                 0.5     of the students with a ``·`` name: the regist
 pending                   0.001   of the request lines: 比对失败 (04) in the result file
 residents                 0.3     residents not in school, per student in the registry
 ========================  ======  ====================================================
+
+The registry's names come from ``police_names``; its residents, the near numbers and the result
+file from ``police_registry``.
 """
 
 from __future__ import annotations
@@ -62,10 +65,26 @@ import pyarrow.parquet as pq
 
 from xueji_quality import normalize, schema
 from xueji_quality.generator import names as nm
+from xueji_quality.generator.police_names import (
+    SEPARATORS,
+    TRADITIONAL,
+    derived_names,
+    member,
+    name_truth,
+    other_names,
+    replace_one,
+    same_names,
+)
+from xueji_quality.generator.police_registry import (
+    near_number,
+    resident_people,
+    result_file,
+    sex_and_birth,
+)
 from xueji_quality.police import exchange, names, registry
 from xueji_quality.police.tables import read_columns
 from xueji_quality.rules import checks
-from xueji_quality.standards import gb2260, resident_id
+from xueji_quality.standards import resident_id
 
 POLICE_RATES: dict[str, float] = {
     "absent": 0.002,
@@ -83,23 +102,6 @@ POLICE_RATES: dict[str, float] = {
 # Planted on whole students, in this order (each takes its rows from what the earlier left).
 PLANTED_KINDS = ("absent", "absent_near", "homophone", "variant", "different")
 STATUS_KINDS = {"cancelled": registry.CANCELLED, "dead": registry.DEAD, "moved": registry.MOVED}
-RARE_CHARS = "龑䶮堃淼犇垚赟翀琰瑄骉燚"
-# Simplified characters of names and their traditional (or variant) form, as older registry
-# entries keep them. Written out here rather than taken from OpenCC, so the check's tables are
-# tested against a list they did not produce.
-TRADITIONAL: dict[str, str] = dict(
-    zip(
-        "刘张陈杨黄赵吴郑韩冯邓许谢罗叶苏卢钟陆贾龙温孙马蒋吕谭韦邹贺顾龚万钱"
-        "伟杰涛鹏强军华丽静颖红飞凯锋诚乐铭晓东达宁远钧书鸿云梦兰艳峰",
-        "劉張陳楊黃趙吳鄭韓馮鄧許謝羅葉蘇盧鍾陸賈龍溫孫馬蔣呂譚韋鄒賀顧龔萬錢"
-        "偉傑濤鵬強軍華麗靜穎紅飛凱鋒誠樂銘曉東達寧遠鈞書鴻雲夢蘭艷峯",
-        strict=True,
-    )
-)
-# Given-name characters of the people whose number a roster row wrongly holds: seldom seen in
-# the roster's own names, so a test can look for them in every output.
-OTHER_GIVEN = "瀚骞琨璟翊珩湛祺彧琛煦"
-SEPARATORS = ("•", "・", ".", "．", " ", "")
 TRUTH_COLUMNS = ("record_id", "rule", "kind", "expected")
 REGISTRY_HEADERS = {
     "id_number": "公民身份号码",
@@ -159,143 +161,6 @@ def _truth(record_id, rule: str, kind: str, expected=None) -> pd.DataFrame:
     )
 
 
-def _member(values: np.ndarray, choices) -> np.ndarray:
-    """Boolean mask of ``values`` found in ``choices`` (hashed: text arrays are large)."""
-    return pd.Series(values, dtype=object).isin(list(choices)).to_numpy(dtype=bool)
-
-
-def _same_names(a: pd.Series, b: pd.Series) -> np.ndarray:
-    """Position by position: equal once separators and blanks are removed (missing: False)."""
-    left = names.name_key(a.reset_index(drop=True).astype("string"))
-    right = names.name_key(b.reset_index(drop=True).astype("string"))
-    return (left == right).fillna(False).to_numpy(dtype=bool)
-
-
-def _sex_and_birth(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    text = ids.astype("string")
-    odd = pd.to_numeric(text.str.slice(16, 17)).to_numpy() % 2 == 1
-    birth = text.str.slice(6, 10) + "-" + text.str.slice(10, 12) + "-" + text.str.slice(12, 14)
-    return np.where(odd, "1", "2"), birth.to_numpy(dtype=object)
-
-
-def _replace_one(values: np.ndarray, table: dict[str, str], rng: np.random.Generator) -> np.ndarray:
-    """Each name with one of its characters found in ``table`` replaced by a choice of its
-    entry (a string of alternatives); None where no character is in ``table``."""
-    out = np.full(len(values), None, dtype=object)
-    for i, name in enumerate(values):
-        spots = [k for k, ch in enumerate(name) if ch in table]
-        if spots:
-            k = spots[int(rng.integers(0, len(spots)))]
-            options = table[name[k]]
-            out[i] = name[:k] + options[int(rng.integers(0, len(options)))] + name[k + 1 :]
-    return out
-
-
-def _derived_names(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The registry's name for a roster name a NAME_CHARS error spoiled: ? is a rare
-    character, a run of letters a common one, digits and other marks nothing."""
-    text = pd.Series(values, dtype="string")
-    rare = rng.choice(list(RARE_CHARS), size=len(values))
-    out = text.str.replace("[A-Za-z]+", "明", regex=True).str.replace("[0-9]", "", regex=True)
-    out = pd.Series(
-        [v.replace("?", r) for v, r in zip(out.to_numpy(dtype=object), rare, strict=True)],
-        dtype="string",
-    )
-    return out.str.replace(
-        f"[^{normalize.HAN_CHARS[1:-1]}{normalize.MIDDLE_DOT}]", "", regex=True
-    ).to_numpy(dtype=object)
-
-
-def _name_truth(roster_names: pd.Series, registry_names: pd.Series, homophone_copy: np.ndarray):
-    """(kind, expected registry name or None) of roster names against the registry's, for rows
-    whose number the registry holds, as the generator made them."""
-    a = names.name_key(roster_names).to_numpy(dtype=object)
-    b = names.name_key(registry_names).to_numpy(dtype=object)
-    kind = np.full(len(a), "", dtype=object)
-    differ = a != b
-    placeholder = pd.Series(a, dtype="string").str.contains(r"\?", regex=True).to_numpy(dtype=bool)
-    latin = (
-        pd.Series(a, dtype="string").str.contains("[A-Za-z0-9]", regex=True).to_numpy(dtype=bool)
-    )
-    kind[differ] = "unknown"
-    kind[differ & homophone_copy] = "homophone"
-    kind[differ & latin] = names.DIFFERENT
-    kind[differ & placeholder & ~latin] = names.RARE_PLACEHOLDER
-    # A letter that spells the reading of the registry's character is a placeholder too.
-    for i in np.flatnonzero(differ & latin):
-        kind[i] = str(names.classify(pd.Series([a[i]]), pd.Series([b[i]])).iloc[0])
-    shown = _member(kind, [names.HOMOPHONE, names.RARE_PLACEHOLDER])
-    return kind, np.where(shown, registry_names.to_numpy(dtype=object), None)
-
-
-def _residents(
-    rng: np.random.Generator, count: int, province: str, taken: np.ndarray
-) -> pd.DataFrame:
-    """People not in school: counties of the province, born 2005-2021, common names."""
-    counties = gb2260.counties(province)["code"].to_numpy(dtype=object)
-    address = counties[rng.integers(0, len(counties), count)]
-    days = rng.integers(
-        np.datetime64("2005-01-01").astype(int), np.datetime64("2021-12-31").astype(int), count
-    )
-    born = pd.to_datetime(days, unit="D").strftime("%Y%m%d").to_numpy(dtype=object)
-    sequence = rng.integers(0, 1000, count)
-    bodies = np.char.add(
-        np.char.add(np.asarray(address).astype(str), np.asarray(born).astype(str)),
-        np.char.zfill(sequence.astype(str), 3),
-    )
-    ids = pd.Series(resident_id.with_check_digit_column(bodies), dtype="string")
-    keep = ~ids.isin(taken).to_numpy() & ~ids.duplicated().to_numpy()
-    ids, sequence = ids[keep].reset_index(drop=True), sequence[keep]
-    surname_chars = np.array([s for s, _ in nm.SURNAMES], dtype=object)
-    weight = np.array([w for _, w in nm.SURNAMES], dtype=float)
-    n = len(ids)
-    surname = surname_chars[rng.choice(len(surname_chars), n, p=weight / weight.sum())]
-    pool = np.where(sequence % 2 == 1, 0, 1)
-    boy, girl = np.array(list(nm.BOY_CHARS)), np.array(list(nm.GIRL_CHARS))
-    first = np.where(
-        pool == 0, boy[rng.integers(0, len(boy), n)], girl[rng.integers(0, len(girl), n)]
-    )
-    second = np.where(
-        pool == 0, boy[rng.integers(0, len(boy), n)], girl[rng.integers(0, len(girl), n)]
-    )
-    two = rng.random(n) < 0.6
-    given = np.where(two, np.char.add(first.astype(str), second.astype(str)), first.astype(str))
-    status = rng.choice(
-        [registry.NORMAL, registry.MOVED, registry.CANCELLED, registry.DEAD],
-        size=n,
-        p=[0.97, 0.02, 0.005, 0.005],
-    )
-    sex, birth = _sex_and_birth(ids)
-    return pd.DataFrame(
-        {
-            "id_number": ids.to_numpy(dtype=object),
-            "name": np.char.add(surname.astype(str), given).astype(object),
-            "sex": sex,
-            "birth_date": birth,
-            "status": status,
-        }
-    )
-
-
-def _near_number(ids: pd.Series, taken: pd.Series) -> pd.Series:
-    """Each number with its 16th digit changed and the check character recomputed (two
-    positions apart), the first change no other number holds."""
-    text = ids.astype("string")
-    out = pd.Series(pd.NA, index=ids.index, dtype="string")
-    for step in range(1, 10):
-        todo = out.isna()
-        if not todo.any():
-            break
-        digit = (pd.to_numeric(text[todo].str.slice(15, 16)) + step) % 10
-        body = text[todo].str.slice(0, 15) + digit.astype(str) + text[todo].str.slice(16, 17)
-        number = pd.Series(
-            resident_id.with_check_digit_column(body), index=body.index, dtype="string"
-        )
-        free = ~number.isin(taken) & ~number.isin(out.dropna())
-        out[number.index[free.to_numpy()]] = number[free]
-    return out
-
-
 def police_sample(
     roster: pd.DataFrame,
     truth_errors: pd.DataFrame,
@@ -317,14 +182,14 @@ def police_sample(
     ids = frame["id_number"].astype("string")
     sent = exchange.sendable(frame)
     erred = truth_errors.groupby("field")["record_id"].agg(set)
-    id_error = _member(record, list(erred.get("id_number", set())))
-    any_error = _member(record, truth_errors["record_id"].to_numpy(dtype=object))
-    paired = _member(
+    id_error = member(record, list(erred.get("id_number", set())))
+    any_error = member(record, truth_errors["record_id"].to_numpy(dtype=object))
+    paired = member(
         record,
         np.r_[truth_duplicates["record_id_a"], truth_duplicates["record_id_b"]].astype(object),
     )
     homophone_pairs = truth_duplicates[truth_duplicates["kind"] == "name_homophone"]
-    in_homophone_pair = _member(
+    in_homophone_pair = member(
         record, np.r_[homophone_pairs["record_id_a"], homophone_pairs["record_id_b"]].astype(object)
     )
     key = names.name_key(frame["name"].astype("string"))
@@ -343,7 +208,7 @@ def police_sample(
         }
     )
     spoiled = ~clean[first_of_id]
-    people.loc[spoiled, "name"] = _derived_names(people.loc[spoiled, "name"].to_numpy(), rng)
+    people.loc[spoiled, "name"] = derived_names(people.loc[spoiled, "name"].to_numpy(), rng)
     people["status"] = registry.NORMAL
 
     # Numbers failing their check: the person is in the registry under the right number.
@@ -374,7 +239,7 @@ def police_sample(
                 pd.DataFrame(
                     {
                         "id_number": corrected[own],
-                        "name": _derived_names(
+                        "name": derived_names(
                             frame["name"].iloc[failing_rows[own]].to_numpy(dtype=object), rng
                         ),
                         "source": failing_rows[own],
@@ -421,7 +286,7 @@ def police_sample(
 
     gone = np.r_[at("absent"), at("absent_near")].astype(int)
     truth_parts.append(_truth(record[chosen["absent"]], "POLICE_ID_NOT_FOUND", "absent"))
-    near_ids = _near_number(
+    near_ids = near_number(
         ids.iloc[chosen["absent_near"]].reset_index(drop=True),
         pd.concat([ids.dropna(), people["id_number"].astype("string")]),
     )
@@ -440,17 +305,17 @@ def police_sample(
         where = at(kind)
         current = people.loc[where, "name"].to_numpy(dtype=object)
         if kind == "homophone":  # the given name, never the surname
-            given = _replace_one(np.array([v[1:] for v in current], dtype=object), table, rng)
+            given = replace_one(np.array([v[1:] for v in current], dtype=object), table, rng)
             changed = np.array(
                 [v[:1] + g if g is not None else None for v, g in zip(current, given, strict=True)],
                 dtype=object,
             )
         else:
-            changed = _replace_one(current, table, rng)
+            changed = replace_one(current, table, rng)
         people.loc[where, "name"] = changed
         truth_parts.append(_truth(record[chosen[kind]], "POLICE_NAME_MISMATCH", kind, changed))
     where = at("different")
-    people.loc[where, "name"] = _other_names(
+    people.loc[where, "name"] = other_names(
         frame["name"].iloc[chosen["different"]].to_numpy(dtype=object), rng
     )
     truth_parts.append(_truth(record[chosen["different"]], "POLICE_NAME_MISMATCH", names.DIFFERENT))
@@ -471,11 +336,11 @@ def police_sample(
     # What every other row sent gets: made-up numbers are not found; names as they differ.
     held = pd.Series(people["name"].to_numpy(), index=people["id_number"])
     held = held[~held.index.duplicated()]
-    planted = _member(record, pd.concat(truth_parts)["record_id"].to_numpy(dtype=object))
+    planted = member(record, pd.concat(truth_parts)["record_id"].to_numpy(dtype=object))
     made_up = sent & id_error & ~ids.isin(held.index).to_numpy()
     truth_parts.append(_truth(record[made_up], "POLICE_ID_NOT_FOUND", "made_up"))
     others = np.flatnonzero(sent & ~id_error & ~planted & ids.isin(held.index).to_numpy())
-    kind, expected = _name_truth(
+    kind, expected = name_truth(
         frame["name"].iloc[others].reset_index(drop=True).astype("string"),
         pd.Series(held.reindex(ids.iloc[others].to_numpy(dtype=object)).to_numpy(), dtype="string"),
         in_homophone_pair[others],
@@ -492,20 +357,20 @@ def police_sample(
             )
         )
     hint = held.reindex(true_ids).to_numpy()
-    hinted = pd.notna(hint) & _same_names(
+    hinted = pd.notna(hint) & same_names(
         pd.Series(hint, dtype="string"), frame["name"].iloc[failing_rows]
     )
     truth_parts.append(
         _truth(record[failing_rows[hinted]], "ID_CHECKSUM", "registry_hint", true_ids[hinted])
     )
 
-    residents = _residents(
+    residents = resident_people(
         rng,
         int(round(rates["residents"] * len(people))),
         province,
         np.r_[ids.dropna().to_numpy(dtype=object), people["id_number"].to_numpy(dtype=object)],
     )
-    sex, birth = _sex_and_birth(people["id_number"].astype("string"))
+    sex, birth = sex_and_birth(people["id_number"].astype("string"))
     people = people.assign(sex=sex, birth_date=birth).drop(columns="source")
     table = pd.concat([people, residents], ignore_index=True)
     table = table.iloc[rng.permutation(len(table))].reset_index(drop=True)
@@ -520,56 +385,11 @@ def police_sample(
         }
     ).astype("string")
 
-    results, pending = _results(frame, table, rates["pending"], rng)
+    results, pending = result_file(frame, table, rates["pending"], rng)
     truth_parts.append(_truth(record[pending], "", "pending"))
     truth = pd.concat(truth_parts, ignore_index=True)
     truth = truth.sort_values(["record_id", "rule", "kind"], ignore_index=True)
     return PoliceSample(extract, results, truth.astype("string"))
-
-
-def _other_names(current: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Names of other people: a surname read unlike the student's, given names from
-    ``OTHER_GIVEN``."""
-    surnames = [s for s, _ in nm.SURNAMES if len(s) == 1]
-    out = []
-    for name in current:
-        own = names.readings(name[0])
-        choices = [s for s in surnames if not (names.readings(s) & own) and s != name[0]]
-        surname = choices[int(rng.integers(0, len(choices)))]
-        size = int(rng.integers(1, 3))
-        out.append(surname + "".join(rng.choice(list(OTHER_GIVEN), size=size)))
-    return np.asarray(out, dtype=object)
-
-
-def _results(
-    frame: pd.DataFrame, table: pd.DataFrame, pending_share: float, rng: np.random.Generator
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """The result file of the roster's request, and the roster rows whose line is 04."""
-    request = exchange.request_table(frame)
-    held = table.drop_duplicates("id_number").set_index("id_number")
-    found = request["公民身份号码"].isin(held.index).to_numpy()
-    registry_name = held["name"].reindex(request["公民身份号码"]).to_numpy(dtype=object)
-    same = _same_names(request["姓名"], pd.Series(registry_name, dtype="string"))
-    codes = exchange.VERDICT_CODES
-    id_verdict = np.where(found, codes[exchange.MATCH], codes[exchange.ABSENT]).astype(object)
-    name_verdict = np.where(same, codes[exchange.MATCH], codes[exchange.MISMATCH]).astype(object)
-    name_verdict[~found] = ""
-    status = held["status"].reindex(request["公民身份号码"]).map(registry.STATUS_WORDS)
-    status = status.fillna("").to_numpy(dtype=object)
-    failed = rng.random(len(request)) < pending_share
-    id_verdict[failed] = name_verdict[failed] = codes[exchange.FAILED]
-    status[failed] = ""
-    results = request.assign(
-        身份证号比对结果=id_verdict, 姓名比对结果=name_verdict, 人员状态=status
-    ).astype("string")
-    lines = request.loc[failed, ["公民身份号码", "姓名"]]
-    pending = np.flatnonzero(
-        pd.MultiIndex.from_frame(frame[["id_number", "name"]].astype("string")).isin(
-            pd.MultiIndex.from_frame(lines.astype("string"))
-        )
-        & exchange.sendable(frame)
-    )
-    return results, pending
 
 
 def _roster_file(out_dir: Path) -> Path:
