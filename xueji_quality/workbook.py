@@ -1,6 +1,6 @@
 """The county problem list's contract (问题学籍清单): what a county workbook holds, as data.
 
-The report writer (:mod:`xueji_quality.reports.county_report`) lays a workbook out from this
+The report writer (:mod:`xueji_quality.reports.county_workbook`) lays a workbook out from this
 module and the answer importer (:mod:`xueji_quality.answers.importer`) reads a returned one by
 it, so the two cannot drift apart. A workbook has these sheets, in this order:
 
