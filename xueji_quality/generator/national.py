@@ -177,12 +177,14 @@ def _new_bodies(
 ) -> np.ndarray:
     """17-digit bodies (address, YYYYMMDD, a free sequence of the sex's parity)."""
     base = address.astype(np.int64) * 10**11 + birth.astype(np.int64) * 1000
+    body = base + 2 * rng.integers(0, 500, size=len(base)) + male
+    # Only the numbers that clash are drawn again: at millions of rows some always do.
     for _ in range(100):
-        body = base + 2 * rng.integers(0, 500, size=len(base)) + male
         clash = member(issued.get("body"), body) | pd.Series(body).duplicated().to_numpy()
         if not clash.any():
             issued.add("body", body)
             return body
+        body[clash] = base[clash] + 2 * rng.integers(0, 500, size=int(clash.sum())) + male[clash]
     raise RuntimeError("could not find free ID numbers")
 
 
