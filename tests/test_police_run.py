@@ -115,3 +115,27 @@ def test_a_changed_export_refuses_the_request(police_run, tmp_path):
     (run_copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(InputError, match="已改变"):
         runs.request_from_run(run_copy)
+
+
+def test_the_police_check_by_chunks_equals_the_check_in_one_piece(police_run, tmp_path):
+    """A province is checked a chunk of its staged roster at a time; the items are the same."""
+    from xueji_quality import staging
+
+    sample = police_run["sample"]
+    store = staging.stage_exports([sample / "roster.csv"], "44", tmp_path / "roster")
+    try:
+        whole = runs.check_staged(store, registry=sample / "registry.parquet")
+        parts = runs.check_staged(
+            store, registry=sample / "registry.parquet", chunk_rows=max(1, store.rows_staged // 3)
+        )
+    finally:
+        store.remove()
+    assert len(store.chunks(max(1, store.rows_staged // 3))) > 1
+    key = ["record_id", "rule", "message", "suggestion"]
+    assert len(whole.problems) > 0
+    pd.testing.assert_frame_equal(
+        whole.problems.sort_values(key).reset_index(drop=True)[key],
+        parts.problems.sort_values(key).reset_index(drop=True)[key],
+    )
+    assert whole.sent == parts.sent
+    assert len(whole.checksum_suggestions) == len(parts.checksum_suggestions)

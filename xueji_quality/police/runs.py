@@ -20,8 +20,18 @@ import pandas as pd
 
 from xueji_quality.errors import InputError
 from xueji_quality.files import sha256_file
-from xueji_quality.police.check import ROSTER_COLUMNS, PoliceOutcome, police_check
-from xueji_quality.police.exchange import request_table
+from xueji_quality.police.check import (
+    ROSTER_COLUMNS,
+    PoliceOutcome,
+    file_facts,
+    police_check,
+    prepared,
+)
+from xueji_quality.police.exchange import read_results, request_table
+from xueji_quality.police.registry import read_registry
+
+# Records checked at a time: the registry is held whole, the roster a chunk at a time.
+CHUNK_ROWS = 1_000_000
 
 
 def check_staged(
@@ -31,16 +41,45 @@ def check_staged(
     results: Path | None = None,
     suites_dir: Path | None = None,
     data_docs_dir: Path | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> PoliceOutcome:
-    """The police cross-check of a staged roster (``staging.StagedStore``): the seven columns it
-    reads, for every staged record, against a registry extract or a result file."""
-    roster = store.read(list(ROSTER_COLUMNS))
-    return police_check(
-        roster,
-        registry=registry,
-        results=results,
-        suites_dir=suites_dir,
-        data_docs_dir=data_docs_dir,
+    """The police cross-check of a staged roster (``staging.StagedStore``) against a registry
+    extract or a result file, read once; the roster is read a chunk of about ``chunk_rows``
+    records at a time (only the seven columns the check reads), so memory is bounded by the
+    registry and one chunk, not by the province. With several chunks, each has its Data Docs
+    under ``data_docs_dir/part-<n>``."""
+    if (registry is None) == (results is None):
+        raise ValueError("check_staged 需要公安人口信息库摘录或比对结果文件之一")
+    if registry is not None:
+        table = read_registry(registry)
+        files = [file_facts(registry, table.num_rows)]
+        answer = {"registry": prepared(table)}
+    else:
+        table = read_results(results)
+        files = [file_facts(results, table.num_rows)]
+        answer = {"results": table}
+    chunks = store.chunks(chunk_rows) or [[]]
+    outcomes = []
+    for number, parts in enumerate(chunks, start=1):
+        docs = data_docs_dir
+        if data_docs_dir is not None and len(chunks) > 1:
+            docs = Path(data_docs_dir) / f"part-{number}"
+        outcomes.append(
+            police_check(
+                store.read(list(ROSTER_COLUMNS), parts=parts),
+                suites_dir=suites_dir,
+                data_docs_dir=docs,
+                **answer,
+            )
+        )
+    return PoliceOutcome(
+        problems=pd.concat([o.problems for o in outcomes], ignore_index=True),
+        checksum_suggestions=pd.concat(
+            [o.checksum_suggestions for o in outcomes], ignore_index=True
+        ),
+        pending=pd.concat([o.pending for o in outcomes], ignore_index=True),
+        sent=sum(o.sent for o in outcomes),
+        files=files,
     )
 
 
