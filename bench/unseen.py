@@ -72,15 +72,15 @@ ERROR_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
 ERROR_RATE = 0.002  # per kind
 
 
-def county_codes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Guangdong's county-level codes in force now, read from loc.dat, draw weights, and which
+def county_codes(province: str = "44") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A province's county-level codes in force now, read from loc.dat, draw weights, and which
     of them were already in force in 2005 (an ID keeps the code of its year of issue, so the
     students' household codes are drawn from those)."""
     text = resources.files("stdnum").joinpath("cn/loc.dat").read_text(encoding="utf-8")
     codes, stable, in_44 = [], [], False
     for line in text.splitlines():
         if not line.startswith(" "):
-            in_44 = line.startswith("44")
+            in_44 = line.startswith(province)
             continue
         if not in_44:
             continue
@@ -89,13 +89,15 @@ def county_codes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if latest.startswith("[") and not latest.split("]")[0].endswith("-"):
             continue  # no longer in force
         if suffix[2:] not in ("00", "01"):
-            codes.append("44" + suffix)
+            codes.append(province + suffix)
             since = latest.split("]")[0].lstrip("[").split("-")[0] if latest.startswith("[") else ""
             stable.append(not since or int(since) <= 2005)
-    codes += ["441900", "442000"]
-    stable += [True, True]
     weights = np.ones(len(codes))
-    weights[-2:] = len(codes) * 0.09  # 东莞 and 中山 hold about 8% of the province each
+    if province == "44":
+        codes += ["441900", "442000"]
+        stable += [True, True]
+        weights = np.ones(len(codes))
+        weights[-2:] = len(codes) * 0.09  # 东莞 and 中山 hold about 8% of the province each
     return np.array(codes), weights / weights.sum(), np.array(stable)
 
 
@@ -107,10 +109,10 @@ def days_to_ymd(days: np.ndarray) -> np.ndarray:
     return np.datetime_as_string(days.astype("datetime64[D]"), unit="D")
 
 
-def make(rows: int, out: Path, seed: int, police: bool = False) -> None:
+def make(rows: int, out: Path, seed: int, police: bool = False, province: str = "44") -> None:
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
-    counties, weights, stable = county_codes()
+    counties, weights, stable = county_codes(province)
     n_base = int(rows / 1.008)  # duplicates, twins and namesakes add about 0.8%
 
     school_county = rng.choice(counties, n_base, p=weights)
@@ -158,7 +160,7 @@ def make(rows: int, out: Path, seed: int, police: bool = False) -> None:
     school_no = rng.integers(0, schools_per_county, n_base)
     category = np.where(grade <= 6, "21", np.where(grade <= 9, "31", "34"))
     county_index = np.searchsorted(np.sort(counties), school_county)
-    school_code = np.char.add(np.char.add(category, "44"),
+    school_code = np.char.add(np.char.add(category, province),
                               np.char.zfill((county_index * 100 + school_no).astype(str), 6))
     school_name = np.char.add(np.char.add(school_county, "第"),
                               np.char.add(school_no.astype(str), "学校"))
@@ -192,7 +194,7 @@ def make(rows: int, out: Path, seed: int, police: bool = False) -> None:
     # A 2023 permanent residence card: 9, province, nationality, birth date, sequence, check.
     foreign = (rng.random(n) < 0.001) & ~permit
     frame.loc[foreign, "id_number"] = with_check(np.char.add(
-        np.char.add("944", rng.choice(["840", "410", "392", "704"], foreign.sum())),
+        np.char.add("9" + province, rng.choice(["840", "410", "392", "704"], foreign.sum())),
         np.char.add(np.char.replace(frame.loc[foreign, "born"].to_numpy().astype(str), "-", ""),
                     np.char.zfill((rng.integers(0, 500, foreign.sum()) * 2
                                    + (frame.loc[foreign, "sex"] == "1").to_numpy()).astype(str), 3))))
@@ -251,7 +253,7 @@ def make(rows: int, out: Path, seed: int, police: bool = False) -> None:
         elif kind == "ethnicity_bad":
             frame.iloc[rows_k, col("ethnicity")] = rng.choice(["60", "99", "00", "汉人"], len(rows_k))
         elif kind == "county_bad":
-            frame.iloc[rows_k, col("school_county")] = rng.choice(["449999", "440000", "449901"], len(rows_k))
+            frame.iloc[rows_k, col("school_county")] = rng.choice([province + "9999", province + "0000", province + "9901"], len(rows_k))
         elif kind == "age_grade":
             # Born three years too early, consistently: the ID carries the same date.
             new_born = frame["born"].to_numpy()[rows_k].astype("datetime64[D]") - 365 * 3 - 10
@@ -317,8 +319,8 @@ def make(rows: int, out: Path, seed: int, police: bool = False) -> None:
                                                      for s, d in zip(ids_src, new_ymd, strict=True)]))
             copy["student_no"] = "G" + copy["id_number"]
         elif kind == "compound_region_unknown":
-            # 4498xx: no prefecture 98 in Guangdong, at any time.
-            copy["id_number"] = with_check(np.array(["4498" + s[4:17] for s in ids_src]))
+            # xx98xx: no province has a prefecture 98, at any time.
+            copy["id_number"] = with_check(np.array([province + "98" + s[4:17] for s in ids_src]))
             copy["student_no"] = "G" + copy["id_number"]
         elif kind == "compound_id_date":
             moved = copy["born"].to_numpy().astype("datetime64[D]") + rng.integers(40, 200, len(src))
@@ -554,6 +556,123 @@ def score_police(run_dir: Path, truth: Path) -> None:
     print(f"registry-only IDs found in the run's Parquet files: {leaked} of 2000 looked for")
 
 
+def make_national(rows: int, out: Path, seed: int, provinces: list[str]) -> None:
+    """One roster per province (``make``), then students registered in two provinces: a
+    clean record of one province copied into the next one's roster at one of its schools, with
+    the same ID, an ID with one digit changed, no ID, or a homophone name and no ID; and across
+    the same two provinces twins (next sequence number, another given name) and namesakes (same
+    name and birth date, another valid ID, guardian and school). truth_cross.csv and
+    truth_cross_negatives.csv: province_a, key_a, province_b, key_b, kind."""
+    rng = np.random.default_rng([seed, 17])
+    for i, province in enumerate(provinces):
+        make(rows, out / province, seed + i, province=province)
+    kinds = ["same_id", "id_typo", "missing_id", "homophone_missing_id"]
+    truth, negatives = [], []
+    per_kind = max(5, rows // 2000)
+    for i, home in enumerate(provinces):
+        away = provinces[(i + 1) % len(provinces)]
+        folder = out / home
+        roster = pd.read_csv(folder / "roster.csv", dtype=str, keep_default_na=False)
+        planted = set(pd.read_csv(folder / "truth_errors.csv", dtype=str)["record_id"])
+        for name in ("truth_duplicates.csv", "truth_hard_negatives.csv"):
+            t = pd.read_csv(folder / name, dtype=str)
+            planted |= set(t["record_id_a"]) | set(t["record_id_b"])
+        clean = roster[~roster["序号"].isin(planted) & (roster["证件类型"] == "1")
+                       & roster["身份证号码"].str.fullmatch(r"[0-9]{17}[0-9X]")
+                       & ~roster["学生姓名"].str.contains("·")]
+        chosen = clean.sample(per_kind * (len(kinds) + 2), random_state=seed + i)
+        target = pd.read_csv(out / away / "roster.csv", dtype=str, keep_default_na=False)
+        hosts = target.sample(len(chosen), random_state=seed + 100 + i, replace=True)
+        copies = chosen.copy()
+        for column in ("学校代码", "学校名称", "学校所在地", "班级名称"):
+            copies[column] = hosts[column].to_numpy()
+        copies["序号"] = [f"X{home}{n:07d}" for n in range(len(copies))]
+        ids = copies["身份证号码"].to_numpy().astype(str)
+        kind_of = np.repeat(kinds + ["twins", "namesakes"], per_kind)
+        out_ids, names, guardians = ids.astype(object), copies["学生姓名"].to_numpy().astype(object), copies["监护人"].to_numpy().astype(object)
+        for k, (kind, number, name) in enumerate(zip(kind_of, ids, names, strict=True)):
+            if kind == "id_typo":
+                p = int(rng.integers(0, 17))
+                out_ids[k] = number[:p] + str((int(number[p]) + 1 + int(rng.integers(0, 8))) % 10) + number[p + 1:]
+            elif kind in ("missing_id", "homophone_missing_id"):
+                out_ids[k] = ""
+                if kind == "homophone_missing_id":
+                    j = next((j for j in range(1, len(name)) if name[j] in HOMOPHONES), None)
+                    if j is None:
+                        kind_of[k] = "missing_id"
+                    else:
+                        names[k] = name[:j] + HOMOPHONES[name[j]] + name[j + 1:]
+            elif kind == "twins":
+                seq = (int(number[14:17]) + 2) % 1000
+                out_ids[k] = str(with_check(np.array([number[:14] + f"{seq:03d}"]))[0])
+                names[k] = name[0] + "".join(rng.choice(GIVEN, 2))
+            elif kind == "namesakes":
+                other = rng.choice([c for c in OTHER_PROVINCE_COUNTIES if c[:2] != number[:2]])
+                seq = (int(number[14:17]) + 2 * int(rng.integers(50, 400))) % 1000
+                out_ids[k] = str(with_check(np.array([other + number[6:14] + f"{seq:03d}"]))[0])
+                guardians[k] = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN, 2))
+        copies["身份证号码"] = out_ids
+        copies["全国学籍号"] = ["G" + v if v else "" for v in out_ids]
+        copies["学生姓名"] = names
+        copies["监护人"] = guardians
+        copies.loc[copies["身份证号码"] == "", "证件类型"] = "Z"
+        pd.concat([target, copies], ignore_index=True).to_csv(
+            out / away / "roster.csv", index=False, encoding="utf-8")
+        table = pd.DataFrame({"province_a": home, "key_a": chosen["序号"].to_numpy(),
+                              "province_b": away, "key_b": copies["序号"].to_numpy(),
+                              "kind": kind_of})
+        truth.append(table[~table["kind"].isin(["twins", "namesakes"])])
+        negatives.append(table[table["kind"].isin(["twins", "namesakes"])])
+    pd.concat(truth).to_csv(out / "truth_cross.csv", index=False)
+    pd.concat(negatives).to_csv(out / "truth_cross_negatives.csv", index=False)
+    print(f"provinces {provinces}; cross-province pairs {sum(map(len, truth))}; "
+          f"twins and namesakes {sum(map(len, negatives))}")
+
+
+def score_national(national_dir: Path, truth: Path) -> None:
+    """Pairs of a national run's returns against truth_cross.csv and its negatives."""
+    found = set()
+    for path in (national_dir / "returns").glob("*.parquet"):
+        returns = pd.read_parquet(path)
+        province = path.stem
+        for key, other_p, other_k in zip(returns["record_key"], returns["other_province"],
+                                         returns["other_record_key"], strict=True):
+            found.add(frozenset([(province, str(key)), (str(other_p), str(other_k))]))
+    pairs = pd.read_csv(truth / "truth_cross.csv", dtype=str)
+    wanted = {frozenset([(a, k), (b, m)]) for a, k, b, m in
+              zip(pairs["province_a"], pairs["key_a"], pairs["province_b"], pairs["key_b"], strict=True)}
+    hit = len(found & wanted)
+    print(f"cross-province recall {hit / max(len(wanted), 1):.4f} ({hit}/{len(wanted)}); goal >= 0.99")
+    for kind, part in pairs.groupby("kind"):
+        keys = {frozenset([(a, k), (b, m)]) for a, k, b, m in zip(
+            part["province_a"], part["key_a"], part["province_b"], part["key_b"], strict=True)}
+        print(f"  {kind:22s} {len(found & keys)}/{len(keys)}")
+    # Copies of one student within a province (the roster's own duplicates) can meet the other
+    # province's copy too; a found pair is right when both sides are one student.
+    extra = found - wanted
+    same = {}
+    for prov_dir in truth.iterdir():
+        if (prov_dir / "truth_duplicates.csv").exists():
+            t = pd.read_csv(prov_dir / "truth_duplicates.csv", dtype=str)
+            for a, b in zip(t["record_id_a"], t["record_id_b"], strict=True):
+                same[(prov_dir.name, b)] = (prov_dir.name, a)
+    person = {}
+    for a, k, b, m in zip(pairs["province_a"], pairs["key_a"], pairs["province_b"], pairs["key_b"], strict=True):
+        person[(b, m)] = (a, k)
+
+    def root(side):
+        side = same.get(side, side)
+        return person.get(side, side)
+
+    correct = len(found & wanted) + sum(len({root(s) for s in pair}) == 1 for pair in extra)
+    print(f"cross-province precision {correct / max(len(found), 1):.4f} ({correct}/{len(found)}); goal >= 0.999")
+    negatives = pd.read_csv(truth / "truth_cross_negatives.csv", dtype=str)
+    for kind, part in negatives.groupby("kind"):
+        keys = {frozenset([(a, k), (b, m)]) for a, k, b, m in zip(
+            part["province_a"], part["key_a"], part["province_b"], part["key_b"], strict=True)}
+        print(f"  {kind} linked: {len(found & keys)}/{len(keys)} (goal 0)")
+
+
 def _components(pairs: pd.DataFrame) -> dict[str, int]:
     parent: dict[str, str] = {}
 
@@ -630,11 +749,25 @@ def main(argv: list[str] | None = None) -> int:
     mk.add_argument("--out", type=Path, required=True)
     mk.add_argument("--seed", type=int, default=11)
     mk.add_argument("--police", action="store_true", help="also a registry extract")
+    mn = sub.add_parser("make-national")
+    mn.add_argument("--rows", type=int, required=True)
+    mn.add_argument("--out", type=Path, required=True)
+    mn.add_argument("--seed", type=int, default=11)
+    mn.add_argument("--provinces", default="44,45,43")
+    sn = sub.add_parser("score-national")
+    sn.add_argument("national_dir", type=Path)
+    sn.add_argument("--truth", type=Path, required=True)
     sc = sub.add_parser("score")
     sc.add_argument("run_dir", type=Path)
     sc.add_argument("--truth", type=Path, required=True)
     sc.add_argument("--police", action="store_true", help="also score the police check")
     args = parser.parse_args(argv)
+    if args.command == "make-national":
+        make_national(args.rows, args.out, args.seed, args.provinces.split(","))
+        return 0
+    if args.command == "score-national":
+        score_national(args.national_dir, args.truth)
+        return 0
     if args.command == "make":
         make(args.rows, args.out, args.seed, args.police)
     else:
