@@ -1,7 +1,9 @@
 """A Guangdong-style roster made without the project's generator, and its scoring.
 
     python bench/unseen.py make --rows N --out DIR [--seed S]
-    python bench/unseen.py score RUN_DIR --truth DIR
+    python bench/unseen.py score RUN_DIR --truth DIR [--police]
+    python bench/unseen.py make-national --rows N --out DIR [--provinces 44,45,43]
+    python bench/unseen.py score-national NATIONAL_DIR --truth DIR
 
 ``make`` writes DIR/roster.csv with header spellings of another province's export (序号,
 学生姓名, 身份证号码, 学校所在地, 户籍所在地 ...), GB/T 2260 codes read straight from python-stdnum's
@@ -387,6 +389,8 @@ def make(rows: int, out: Path, seed: int, police: bool = False, province: str = 
             | set(pd.concat(truth_dups)["record_id_b"])
             | set(twins["record_id"]) | set(ns["record_id"])
         )
+        from unseen_police import make_registry
+
         make_registry(roster, clean.to_numpy(), rng, out)
     # Dates the way exports write them: ISO, slashes, eight digits.
     style = rng.integers(0, 3, len(roster))
@@ -413,264 +417,6 @@ def make(rows: int, out: Path, seed: int, police: bool = False, province: str = 
     print(f"rows {len(export)} ({len(dropped)} dropped for an accidental repeated ID); "
           f"planted errors {len(errors)}; duplicate pairs "
           f"{sum(len(t) for t in truth_dups)}; twins {len(twins)}; namesakes {len(ns)}")
-
-
-# Characters and the traditional or variant form a registry holds for them (形近字/异体字/繁简).
-VARIANTS = {"伟": "偉", "丽": "麗", "华": "華", "军": "軍", "红": "紅", "辉": "輝", "杰": "傑",
-            "涛": "濤", "鹏": "鵬", "晓": "曉", "静": "靜", "凯": "凱", "刚": "剛", "国": "國"}
-RARE = ["堃", "喆", "昇", "淼", "犇", "燚", "垚", "鑫"]
-POLICE_KINDS: dict[str, str | None] = {
-    "absent": "POLICE_ID_NOT_FOUND",
-    "homophone": "POLICE_NAME_MISMATCH",
-    "variant": "POLICE_NAME_MISMATCH",
-    "rare_placeholder": "POLICE_NAME_MISMATCH",
-    "different": "POLICE_NAME_MISMATCH",
-    "cancelled": "POLICE_ID_CANCELLED",
-    "dead": "POLICE_ID_CANCELLED",
-    "separator": None,
-    "moved": None,
-}
-POLICE_RATE = 0.001  # per kind
-
-
-def make_registry(roster: pd.DataFrame, clean: np.ndarray, rng: np.random.Generator,
-                  out: Path) -> None:
-    """registry.parquet: the true identity of every resident ID of the roster (mainland type 1,
-    valid shape), residents not in school (30% more), and planted police classes; the roster
-    changes only where a placeholder stands for a rare character. truth_police.csv lists them."""
-    # The number as the police hold it: the export's full-width digits and lowercase x undone.
-    ids = (roster["id_number"].astype(str)
-           .str.translate(str.maketrans("０１２３４５６７８９ｘ", "0123456789X")).str.upper())
-    resident = (roster["id_type"] == "1") & ids.str.fullmatch(r"[0-9]{17}[0-9X]")
-    people = roster[resident]
-    registry = pd.DataFrame({
-        "公民身份号码": ids[resident].to_numpy(), "姓名": people["name"].to_numpy(),
-        "性别": np.where(people["sex"] == "1", "男", "女"),
-        "出生日期": people["id_number"].str.slice(6, 14).to_numpy(),
-        "人员状态": "正常", "record_id": people["record_id"].to_numpy(),
-    }).drop_duplicates("公民身份号码")
-    # The registry holds the name as it should be written: no blanks, no stray letters, the
-    # middle dot itself.
-    registry["姓名"] = (registry["姓名"].str.replace("[ \u3000?A2x]", "", regex=True)
-                      .str.replace("[•・.．]", "·", regex=True))
-    eligible = np.flatnonzero(registry["record_id"].isin(roster.loc[clean, "record_id"]).to_numpy())
-    taken = np.zeros(len(registry), dtype=bool)
-    truth = []
-    names = registry["姓名"].to_numpy().astype(object)
-    status = registry["人员状态"].to_numpy().astype(object)
-    keep = np.ones(len(registry), dtype=bool)
-    for kind in POLICE_KINDS:
-        pool = eligible[~taken[eligible]]
-        if kind in ("homophone", "variant"):
-            table = HOMOPHONES if kind == "homophone" else VARIANTS
-            pool = pool[[any(c in table for c in n[1:]) for n in names[pool]]]
-        if kind == "separator":
-            pool = pool[["·" in n for n in names[pool]]]
-        else:
-            pool = pool[["·" not in n for n in names[pool]]]
-        k = min(len(pool), max(1, int(len(roster) * POLICE_RATE)))
-        rows_k = rng.choice(pool, k, replace=False)
-        taken[rows_k] = True
-        for r in rows_k:
-            n = names[r]
-            if kind == "absent":
-                keep[r] = False
-            elif kind in ("homophone", "variant"):
-                table = HOMOPHONES if kind == "homophone" else VARIANTS
-                i = next(j for j in range(1, len(n)) if n[j] in table)
-                names[r] = n[:i] + table[n[i]] + n[i + 1:]
-            elif kind == "rare_placeholder":
-                names[r] = n[0] + rng.choice(RARE)
-            elif kind == "different":
-                names[r] = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN, 2))
-                while names[r] == n:
-                    names[r] = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN, 2))
-            elif kind == "cancelled":
-                status[r] = "注销"
-            elif kind == "dead":
-                status[r] = "死亡"
-            elif kind == "separator":
-                names[r] = n.replace("·", rng.choice(["", "•", "・"]))
-            elif kind == "moved":
-                status[r] = "迁出"
-        ids_k = registry["record_id"].to_numpy()[rows_k]
-        truth.append(pd.DataFrame({"record_id": ids_k, "kind": kind,
-                                   "registry_name": names[rows_k]}))
-        if kind == "rare_placeholder":
-            # The roster typed a box for the character its keyboard lacked.
-            at = roster["record_id"].isin(ids_k)
-            roster.loc[at, "name"] = roster.loc[at, "name"].str.slice(0, 1) + "□"
-    registry["姓名"] = names
-    registry["人员状态"] = status
-    registry = registry[keep].drop(columns="record_id")
-    extra = int(len(registry) * 0.3)
-    born = np.datetime64("2008-01-01") + rng.integers(0, 365 * 12, extra)
-    body = np.char.add(np.char.add(rng.choice(["440103", "440305", "441900", "445102"], extra),
-                                   np.char.replace(days_to_ymd(born), "-", "")),
-                       np.char.zfill(rng.integers(0, 1000, extra).astype(str), 3))
-    odd = pd.Series(body).str.slice(16, 17).astype(int).to_numpy() % 2 == 1
-    residents = pd.DataFrame({
-        "公民身份号码": with_check(body),
-        "姓名": np.char.add(rng.choice(SURNAMES, extra),
-                          np.char.add(rng.choice(GIVEN, extra), rng.choice(GIVEN, extra))),
-        "性别": np.where(odd, "男", "女"),
-        "出生日期": np.char.replace(days_to_ymd(born), "-", ""), "人员状态": "正常",
-    })
-    residents = residents[~residents["公民身份号码"].isin(roster["id_number"])]
-    registry = pd.concat([registry, residents], ignore_index=True).sample(frac=1.0, random_state=1)
-    registry.to_parquet(out / "registry.parquet", index=False)
-    residents[["公民身份号码", "姓名"]].to_csv(out / "truth_registry_only.csv", index=False)
-    pd.concat(truth, ignore_index=True).to_csv(out / "truth_police.csv", index=False)
-    print(f"registry {len(registry)} rows ({len(residents)} not in school); police classes "
-          + ", ".join(f"{t['kind'].iloc[0]} {len(t)}" for t in truth if len(t)))
-
-
-def score_police(run_dir: Path, truth: Path) -> None:
-    problems = pd.read_parquet(run_dir / "province" / "problems.parquet")
-    planted = pd.read_csv(truth / "truth_police.csv", dtype=str)
-    police = problems[problems["rule"].str.startswith("POLICE_")]
-    print("police classes (recall goal >= 0.99; separator and moved never flagged):")
-    for kind, rule in POLICE_KINDS.items():
-        ids = planted.loc[planted["kind"] == kind, "record_id"]
-        flagged = police[police["record_id"].isin(ids)]
-        if rule is None:
-            print(f"  {kind:18s} flagged {flagged['record_id'].nunique()}/{len(ids)} (goal 0)")
-        else:
-            hit = flagged.loc[flagged["rule"] == rule, "record_id"].nunique()
-            print(f"  {kind:18s} {rule:22s} {hit}/{len(ids)} = {hit / max(len(ids), 1):.4f}")
-    errors = pd.read_csv(truth / "truth_errors.csv", dtype=str)
-    dups = pd.read_csv(truth / "truth_duplicates.csv", dtype=str)
-    roster_ids = pd.read_csv(truth / "roster.csv", dtype=str, usecols=["序号"])["序号"]
-    special = set(errors["record_id"]) | set(dups["record_id_b"]) | set(planted["record_id"])
-    clean = roster_ids[~roster_ids.isin(special)]
-    false = police[(police["severity"] == "E") & police["record_id"].isin(clean)]
-    print(f"clean records with a police error: {false['record_id'].nunique()} "
-          f"({false['record_id'].nunique() / max(len(clean), 1):.4%}; goal <= 0.1%)")
-    different = planted.loc[planted["kind"] == "different", "registry_name"]
-    text = " ".join(police["message"].fillna("")) + " " + " ".join(police["suggestion"].fillna(""))
-    shown = sum(name in text for name in different)
-    print(f"registry names of a completely different name shown: {shown} (goal 0)")
-    only = pd.read_csv(truth / "truth_registry_only.csv", dtype=str)
-    blobs = b"".join(p.read_bytes() for p in run_dir.rglob("*.parquet"))
-    leaked = sum(number.encode() in blobs for number in only["公民身份号码"].head(2000))
-    print(f"registry-only IDs found in the run's Parquet files: {leaked} of 2000 looked for")
-
-
-def make_national(rows: int, out: Path, seed: int, provinces: list[str]) -> None:
-    """One roster per province (``make``), then students registered in two provinces: a
-    clean record of one province copied into the next one's roster at one of its schools, with
-    the same ID, an ID with one digit changed, no ID, or a homophone name and no ID; and across
-    the same two provinces twins (next sequence number, another given name) and namesakes (same
-    name and birth date, another valid ID, guardian and school). truth_cross.csv and
-    truth_cross_negatives.csv: province_a, key_a, province_b, key_b, kind."""
-    rng = np.random.default_rng([seed, 17])
-    for i, province in enumerate(provinces):
-        make(rows, out / province, seed + i, province=province)
-    kinds = ["same_id", "id_typo", "missing_id", "homophone_missing_id"]
-    truth, negatives = [], []
-    per_kind = max(5, rows // 2000)
-    for i, home in enumerate(provinces):
-        away = provinces[(i + 1) % len(provinces)]
-        folder = out / home
-        roster = pd.read_csv(folder / "roster.csv", dtype=str, keep_default_na=False)
-        planted = set(pd.read_csv(folder / "truth_errors.csv", dtype=str)["record_id"])
-        for name in ("truth_duplicates.csv", "truth_hard_negatives.csv"):
-            t = pd.read_csv(folder / name, dtype=str)
-            planted |= set(t["record_id_a"]) | set(t["record_id_b"])
-        clean = roster[~roster["序号"].isin(planted) & (roster["证件类型"] == "1")
-                       & roster["身份证号码"].str.fullmatch(r"[0-9]{17}[0-9X]")
-                       & ~roster["学生姓名"].str.contains("·")]
-        chosen = clean.sample(per_kind * (len(kinds) + 2), random_state=seed + i)
-        target = pd.read_csv(out / away / "roster.csv", dtype=str, keep_default_na=False)
-        hosts = target.sample(len(chosen), random_state=seed + 100 + i, replace=True)
-        copies = chosen.copy()
-        for column in ("学校代码", "学校名称", "学校所在地", "班级名称"):
-            copies[column] = hosts[column].to_numpy()
-        copies["序号"] = [f"X{home}{n:07d}" for n in range(len(copies))]
-        ids = copies["身份证号码"].to_numpy().astype(str)
-        kind_of = np.repeat(kinds + ["twins", "namesakes"], per_kind)
-        out_ids, names, guardians = ids.astype(object), copies["学生姓名"].to_numpy().astype(object), copies["监护人"].to_numpy().astype(object)
-        for k, (kind, number, name) in enumerate(zip(kind_of, ids, names, strict=True)):
-            if kind == "id_typo":
-                p = int(rng.integers(0, 17))
-                out_ids[k] = number[:p] + str((int(number[p]) + 1 + int(rng.integers(0, 8))) % 10) + number[p + 1:]
-            elif kind in ("missing_id", "homophone_missing_id"):
-                out_ids[k] = ""
-                if kind == "homophone_missing_id":
-                    j = next((j for j in range(1, len(name)) if name[j] in HOMOPHONES), None)
-                    if j is None:
-                        kind_of[k] = "missing_id"
-                    else:
-                        names[k] = name[:j] + HOMOPHONES[name[j]] + name[j + 1:]
-            elif kind == "twins":
-                seq = (int(number[14:17]) + 2) % 1000
-                out_ids[k] = str(with_check(np.array([number[:14] + f"{seq:03d}"]))[0])
-                names[k] = name[0] + "".join(rng.choice(GIVEN, 2))
-            elif kind == "namesakes":
-                other = rng.choice([c for c in OTHER_PROVINCE_COUNTIES if c[:2] != number[:2]])
-                seq = (int(number[14:17]) + 2 * int(rng.integers(50, 400))) % 1000
-                out_ids[k] = str(with_check(np.array([other + number[6:14] + f"{seq:03d}"]))[0])
-                guardians[k] = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN, 2))
-        copies["身份证号码"] = out_ids
-        copies["全国学籍号"] = ["G" + v if v else "" for v in out_ids]
-        copies["学生姓名"] = names
-        copies["监护人"] = guardians
-        copies.loc[copies["身份证号码"] == "", "证件类型"] = "Z"
-        pd.concat([target, copies], ignore_index=True).to_csv(
-            out / away / "roster.csv", index=False, encoding="utf-8")
-        table = pd.DataFrame({"province_a": home, "key_a": chosen["序号"].to_numpy(),
-                              "province_b": away, "key_b": copies["序号"].to_numpy(),
-                              "kind": kind_of})
-        truth.append(table[~table["kind"].isin(["twins", "namesakes"])])
-        negatives.append(table[table["kind"].isin(["twins", "namesakes"])])
-    pd.concat(truth).to_csv(out / "truth_cross.csv", index=False)
-    pd.concat(negatives).to_csv(out / "truth_cross_negatives.csv", index=False)
-    print(f"provinces {provinces}; cross-province pairs {sum(map(len, truth))}; "
-          f"twins and namesakes {sum(map(len, negatives))}")
-
-
-def score_national(national_dir: Path, truth: Path) -> None:
-    """Pairs of a national run's returns against truth_cross.csv and its negatives."""
-    found = set()
-    for path in (national_dir / "returns").glob("*.parquet"):
-        returns = pd.read_parquet(path)
-        province = path.stem
-        for key, other_p, other_k in zip(returns["record_key"], returns["other_province"],
-                                         returns["other_record_key"], strict=True):
-            found.add(frozenset([(province, str(key)), (str(other_p), str(other_k))]))
-    pairs = pd.read_csv(truth / "truth_cross.csv", dtype=str)
-    wanted = {frozenset([(a, k), (b, m)]) for a, k, b, m in
-              zip(pairs["province_a"], pairs["key_a"], pairs["province_b"], pairs["key_b"], strict=True)}
-    hit = len(found & wanted)
-    print(f"cross-province recall {hit / max(len(wanted), 1):.4f} ({hit}/{len(wanted)}); goal >= 0.99")
-    for kind, part in pairs.groupby("kind"):
-        keys = {frozenset([(a, k), (b, m)]) for a, k, b, m in zip(
-            part["province_a"], part["key_a"], part["province_b"], part["key_b"], strict=True)}
-        print(f"  {kind:22s} {len(found & keys)}/{len(keys)}")
-    # Copies of one student within a province (the roster's own duplicates) can meet the other
-    # province's copy too; a found pair is right when both sides are one student.
-    extra = found - wanted
-    same = {}
-    for prov_dir in truth.iterdir():
-        if (prov_dir / "truth_duplicates.csv").exists():
-            t = pd.read_csv(prov_dir / "truth_duplicates.csv", dtype=str)
-            for a, b in zip(t["record_id_a"], t["record_id_b"], strict=True):
-                same[(prov_dir.name, b)] = (prov_dir.name, a)
-    person = {}
-    for a, k, b, m in zip(pairs["province_a"], pairs["key_a"], pairs["province_b"], pairs["key_b"], strict=True):
-        person[(b, m)] = (a, k)
-
-    def root(side):
-        side = same.get(side, side)
-        return person.get(side, side)
-
-    correct = len(found & wanted) + sum(len({root(s) for s in pair}) == 1 for pair in extra)
-    print(f"cross-province precision {correct / max(len(found), 1):.4f} ({correct}/{len(found)}); goal >= 0.999")
-    negatives = pd.read_csv(truth / "truth_cross_negatives.csv", dtype=str)
-    for kind, part in negatives.groupby("kind"):
-        keys = {frozenset([(a, k), (b, m)]) for a, k, b, m in zip(
-            part["province_a"], part["key_a"], part["province_b"], part["key_b"], strict=True)}
-        print(f"  {kind} linked: {len(found & keys)}/{len(keys)} (goal 0)")
 
 
 def _components(pairs: pd.DataFrame) -> dict[str, int]:
@@ -763,9 +509,13 @@ def main(argv: list[str] | None = None) -> int:
     sc.add_argument("--police", action="store_true", help="also score the police check")
     args = parser.parse_args(argv)
     if args.command == "make-national":
+        from unseen_national import make_national
+
         make_national(args.rows, args.out, args.seed, args.provinces.split(","))
         return 0
     if args.command == "score-national":
+        from unseen_national import score_national
+
         score_national(args.national_dir, args.truth)
         return 0
     if args.command == "make":
@@ -773,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         score(args.run_dir, args.truth)
         if args.police:
+            from unseen_police import score_police
+
             score_police(args.run_dir, args.truth)
     return 0
 
