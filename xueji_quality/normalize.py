@@ -74,11 +74,11 @@ _DATE_SEP = "[-/.\u2010-\u2015\u2212\ufe58\ufe63]"
 _TIME = r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
 # Year first: 2012-3-4, 2012/03/04, 2012.3.4., 2012年3月4日 (号), and year-month alone.
 _YEAR_FIRST = (
-    f"^(\\d{{4}})(?:{_DATE_SEP}|年)(\\d{{1,2}})"
-    f"(?:月|(?:{_DATE_SEP}|月)(\\d{{1,2}})[日号.]?)?{_TIME}$"
+    f"^(?P<year>\\d{{4}})(?:{_DATE_SEP}|年)(?P<month>\\d{{1,2}})"
+    f"(?:月|(?:{_DATE_SEP}|月)(?P<day>\\d{{1,2}})[日号.]?)?{_TIME}$"
 )
 # Year last: 13/3/2012 (day first) or 3/13/2012 (month first, Excel's US locale).
-_YEAR_LAST = f"^(\\d{{1,2}}){_DATE_SEP}(\\d{{1,2}}){_DATE_SEP}(\\d{{4}}){_TIME}$"
+_YEAR_LAST = f"^(?P<a>\\d{{1,2}}){_DATE_SEP}(?P<b>\\d{{1,2}}){_DATE_SEP}(?P<year>\\d{{4}}){_TIME}$"
 
 # Person names: the characters of a name (as the NAME_CHARS rule), the middle dot U+00B7 and
 # what is typed for it: a full stop (also the ideographic 。 that a Chinese input method gives
@@ -127,6 +127,21 @@ def contains(values: pd.Series, pattern: str, *, regex: bool = False) -> np.ndar
     match = pc.match_substring_regex if regex else pc.match_substring
     found = pc.fill_null(match(_arrow(values), pattern), False)
     return found.to_numpy(zero_copy_only=False).astype(bool, copy=False)
+
+
+def extract(values: pd.Series, pattern: str) -> pd.DataFrame:
+    """``values.str.extract(pattern)`` computed by Arrow (pandas runs a Python call per value):
+    one column per named group, <NA> where the value does not match or the group took no part.
+    Every group of ``pattern`` must be named and match at least one character."""
+    groups = list(re.compile(pattern).groupindex)
+    found = pc.extract_regex(_arrow(values), pattern)
+    columns = {}
+    for name in groups:
+        text = pc.if_else(
+            pc.equal(pc.struct_field(found, name), ""), None, pc.struct_field(found, name)
+        )
+        columns[name] = pd.array(text, dtype=STRING)
+    return pd.DataFrame(columns, index=values.index)
 
 
 def differs(before: pd.Series, after: pd.Series) -> np.ndarray:
@@ -275,8 +290,10 @@ def remove_date_blanks(values: pd.Series) -> pd.Series:
     out = remove_blanks(values)
     timed = contains(values, f"[0-9日号]{BLANK_CHARS}+[0-9]{{1,2}}:[0-9]", regex=True)
     if timed.any():
-        parts = values[timed].str.extract(f"^(.*?[0-9日号]){BLANK_CHARS}+([0-9]{{1,2}}:[0-9].*)$")
-        out[timed] = remove_blanks(parts[0]) + " " + remove_blanks(parts[1])
+        parts = extract(
+            values[timed], f"^(?P<date>.*?[0-9日号]){BLANK_CHARS}+(?P<time>[0-9]{{1,2}}:[0-9].*)$"
+        )
+        out[timed] = remove_blanks(parts["date"]) + " " + remove_blanks(parts["time"])
     return out
 
 
@@ -284,19 +301,20 @@ def _date_parts(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series, pd.
     """(year, month, day, excel serial) text parts of every date spelling read with certainty;
     day is <NA> for a year and month alone, and everything is <NA> for an ambiguous
     day/month order."""
-    first = values.str.extract(_YEAR_FIRST)
-    compact = values.str.extract(r"^(\d{4})(\d{2})(\d{2})?$")
-    last = values.str.extract(_YEAR_LAST)
-    serial = values.str.extract(r"^(\d{1,5})(?:\.\d+)?$")[0]
-    a = pd.to_numeric(last[0], errors="coerce")
-    b = pd.to_numeric(last[1], errors="coerce")
+    first = extract(values, _YEAR_FIRST)
+    compact = extract(values, r"^(?P<year>\d{4})(?P<month>\d{2})(?P<day>\d{2})?$")
+    last = extract(values, _YEAR_LAST)
+    serial = extract(values, r"^(?P<serial>\d{1,5})(?:\.\d+)?$")["serial"]
+    a = pd.to_numeric(last["a"], errors="coerce")
+    b = pd.to_numeric(last["b"], errors="coerce")
     # The number above 12 is the day; equal numbers read the same either way.
     day_first = ((a > 12) & (b <= 12) | (a == b)).fillna(False).astype(bool)
     month_first = ((b > 12) & (a <= 12)).fillna(False).astype(bool)
-    year = first[0].fillna(compact[0]).fillna(last[2].where(day_first | month_first))
-    month = first[1].fillna(compact[1]).fillna(last[1].where(day_first, last[0].where(month_first)))
-    day = first[2].where(first[0].notna(), compact[2])
-    day = day.fillna(last[0].where(day_first, last[1].where(month_first)))
+    year = first["year"].fillna(compact["year"]).fillna(last["year"].where(day_first | month_first))
+    month = first["month"].fillna(compact["month"])
+    month = month.fillna(last["b"].where(day_first, last["a"].where(month_first)))
+    day = first["day"].where(first["year"].notna(), compact["day"])
+    day = day.fillna(last["a"].where(day_first, last["b"].where(month_first)))
     return year, month, day, serial
 
 
