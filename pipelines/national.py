@@ -8,7 +8,8 @@ task argument or a result, so Prefect neither records nor stores it.
 ``national_run(files, out, dask_address=None)`` links the exchange files of all provinces on a
 Dask cluster (``xueji_quality.national.link.national_link``): the scheduler at ``dask_address``
 (``tcp://host:8786``), or a LocalCluster of ``workers`` single-threaded worker processes with
-``memory_limit`` each. It writes ``out/returns/<province>.parquet`` and ``out/summary.json`` and
+``memory_limit`` each, with the settings of ``config`` (config/national.json by default). It
+writes ``out/returns/<province>.parquet`` and ``out/summary.json`` and
 publishes the pairs by province pair as a table artifact. The linkage itself runs on the Dask
 workers (the flow's own tasks only plan and orchestrate), so ``out`` and the exchange files must
 be on storage the workers share.
@@ -17,6 +18,7 @@ be on storage the workers share.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -111,13 +113,18 @@ def national_run(
     dask_address: str | None = None,
     workers: int = 2,
     memory_limit: str = "4GB",
-    block_cap: int = link.BLOCK_CAP,
+    block_cap: int | None = None,
     partitions: int | None = None,
+    config: str | None = None,
 ) -> dict:
     """Link the provinces' exchange files on Dask; write the returns and the summary under
-    ``out``; return the summary."""
+    ``out``; return the summary. ``config``: a national config file (default
+    config/national.json); ``block_cap`` and ``partitions`` override it."""
     plan_task(files)
-    settings = link.LinkSettings(block_cap=block_cap, partitions=partitions)
+    settings = link.load_settings(config)
+    if block_cap is not None:
+        settings = replace(settings, block_cap=block_cap)
+    settings = replace(settings, partitions=partitions)
     summary = link_task(files, out, dask_address, workers, memory_limit, settings)
     rows = summary["pairs_by_province_pair"]
     if rows:

@@ -26,7 +26,17 @@ import pytest
 
 from xueji_quality.errors import InputError
 from xueji_quality.generator.national import generate_national
-from xueji_quality.national import evaluate, exchange, link, returns, tokens
+from xueji_quality.national import (
+    evaluate,
+    exchange,
+    households,
+    link,
+    link_pairs,
+    readings,
+    returns,
+    settings,
+    tokens,
+)
 from xueji_quality.standards import resident_id
 
 KEY_TEXT = "national-test-key-5f0c1d2e3b4a69788796a5b4c3d2e1f0"
@@ -142,10 +152,10 @@ def test_a_typo_meets_its_true_number_through_its_neighbours():
 
 
 def test_readings_cover_surname_heteronyms_and_homophones():
-    name_of, combos = tokens.reading_combinations(pa.array(["曾伟", "单丽", "和和和和和和"]))
+    name_of, combos = readings.reading_combinations(pa.array(["曾伟", "单丽", "和和和和和和"]))
     texts = combos.to_pylist()
     assert {"zeng wei", "ceng wei"} <= set(texts) and {"shan li", "dan li"} <= set(texts)
-    assert 1 < (name_of == 2).sum() <= tokens.MAX_READINGS
+    assert 1 < (name_of == 2).sum() <= readings.MAX_READINGS
     made = tokens.record_tokens(
         frame(name=["曾伟", "增玮", "张伟"], sex=["1"] * 3, birth_date=["2012-01-20"] * 3), KEY
     )
@@ -171,25 +181,76 @@ def test_sex_and_birth_date_come_from_the_id_when_the_fields_lack_them():
     assert made["name_tokens"][0].as_py()[0] in made["name_tokens"][2].as_py()
 
 
-def test_the_household_province_is_read_from_codes_names_or_the_id():
-    ids = tokens.usable_ids(
-        pa.array(["43122420140601425X", None, None, None, None, None]),
-        pa.array([None] * 6, pa.string()),
+def test_the_household_province_and_county_are_read_from_codes_names_or_the_id():
+    written = pa.array(
+        [
+            None,
+            "431224",
+            "溆浦县",
+            "湖南省长沙市岳麓区",
+            "朝阳区",
+            "990000",
+            "抚州市黎川县",
+            "440100",
+        ]
     )
-    found = tokens.household_provinces(
-        pa.array([None, "431224", "溆浦县", "湖南省长沙市岳麓区", "朝阳区", "990000"]), ids
+    id_address = np.array([431224] + [-1] * 7)
+    # 朝阳区 is in Beijing and in Changchun: neither; 99 is no province; 440100 no county.
+    assert households.household_provinces(written, id_address).to_pylist() == [
+        "43", "43", "43", "43", "", "", "36", "44",
+    ]  # fmt: skip
+    assert households.household_counties(written, id_address).to_pylist() == [
+        "431224", "431224", "431224", "430104", "", "", "361022", "",
+    ]  # fmt: skip
+    # A name that two codes carried one after the other stands for the latest (黎川县 362523
+    # until 2000, then 361022).
+    assert households.household_counties(pa.array(["黎川县"]), np.array([-1])).to_pylist() == [
+        "361022"
+    ]
+
+
+def test_a_missing_id_needs_the_county_unless_name_and_family_are_rare():
+    bits = link_pairs.BIT_READING | link_pairs.BIT_FAMILY
+    county = bits | link_pairs.BIT_FAMILY_COUNTY
+    pairs = pd.DataFrame(
+        {
+            "a": np.arange(6, dtype=np.int64),
+            "b": np.arange(6, dtype=np.int64) + 100,
+            "bits": np.array([bits, bits, bits, county, link_pairs.BIT_FAMILY, county], np.uint8),
+            "state_a": np.array([tokens.ID_NONE] * 5 + [tokens.ID_VALID], np.int8),
+            "state_b": np.full(6, tokens.ID_VALID, np.int8),
+            # Records nationally holding the name (or reading) and the family token they met on.
+            "name_run": np.array([2, 3, 2, 40, link_pairs.NOT_MET, 2], np.uint32),
+            "family_run": np.array([2, 2, 3, 3, 2, 2], np.uint32),
+        }
     )
-    # 朝阳区 is in Beijing and in Changchun: no province; 99 is none.
-    assert found.to_pylist() == ["43", "43", "43", "43", "", ""]
+    decided = link_pairs.decide(pairs, link_pairs.MissingIdRule())
+    # Rare name and family; the county; a family met where the name run was capped (no run).
+    assert decided["a"].tolist() == [0, 3]
+    loose = link_pairs.MissingIdRule(name_run_at_most=3, family_run_at_most=3)
+    assert link_pairs.decide(pairs, loose)["a"].tolist() == [0, 1, 2, 3]
+
+
+def test_the_national_config_is_what_the_settings_default_to(tmp_path):
+    assert settings.load_settings() == link.LinkSettings()
+    path = tmp_path / "national.json"
+    path.write_text(json.dumps({"missing_id": {"name_run_at_most": -1}}), encoding="utf-8")
+    with pytest.raises(InputError, match="name_run_at_most"):
+        settings.load_settings(path)
+    path.write_text(json.dumps({"token_rows": 5}), encoding="utf-8")
+    with pytest.raises(InputError, match="未知的键 token_rows"):
+        settings.load_settings(path)
 
 
 # --- hand-made provinces ---------------------------------------------------------------------
 
 
 def hand_made_rosters(folder: Path) -> dict[str, Path]:
-    """Two small provinces typed by hand: five pairs of one student, four of two students (A4/B4
-    namesakes with two valid IDs; A5/B5 and A8/B8 namesakes where one has no ID, A5's guardian
-    differing, A8's household in another province; A6/B6 twins)."""
+    """Two small provinces typed by hand: six pairs of one student, five of two students (A4/B4
+    namesakes with two valid IDs; A5/B5, A8/B8 and A10/B10 namesakes where one has no ID, A5's
+    guardian differing, A8's household in another province, A10's in another county of the
+    same province with a name a third record (B11) holds too; A6/B6 twins). A12/B12: no ID on
+    one side, households known to the province only, a name only they hold."""
     a1 = valid_id("44010320150302123")
     a2 = valid_id("44010620140715002")
     a4 = valid_id("44010320160505004")
@@ -200,6 +261,9 @@ def hand_made_rosters(folder: Path) -> dict[str, Path]:
     a7 = valid_id("45010320151010026")
     a9 = valid_id("44010320110808017")
     b8 = valid_id("45010320140404002")
+    b10 = valid_id("44010420120505031")
+    b11 = valid_id("45010320120505051")
+    b12 = valid_id("43010220130303022")
     rows = {
         "44": [
             f"A1,王小明,男,2015-03-02,1,{a1},G{a1},2144010001,荔湾区第一小学,440103,五年级,2021-09,王大明,440103",
@@ -211,6 +275,8 @@ def hand_made_rosters(folder: Path) -> dict[str, Path]:
             f"A7,单丽,女,2015-10-10,1,{typo(a7, 12)},,2144010002,越秀区第二小学,440104,五年级,2024-03,单强,450103",
             f"A9,周杰,1,2011-08-08,1,,G{a9},3144010003,荔湾区第三中学,440103,初二,2023-09,周华,湖南省长沙市",
             "A8,孙悦,2,2014-04-04,1,,,2144010001,荔湾区第一小学,440103,六年级,2020-09,孙涛,430102",
+            "A10,王伟,1,2012-05-05,1,,,3144010003,荔湾区第三中学,440103,初二,2023-09,王明,440103",
+            "A12,钱多多,2,2013-03-03,1,,,2144010001,荔湾区第一小学,440103,五年级,2022-09,钱一,湖南省",
         ],
         "45": [
             f"B1,王小明,1,2015-03-02,1,{a1},G{a1},2145010001,青秀区第一小学,450103,五年级,2023-09,王大明,440103",
@@ -222,6 +288,9 @@ def hand_made_rosters(folder: Path) -> dict[str, Path]:
             f"B7,善丽,2,2015-10-10,1,{a7},G{a7},2145010002,兴宁区第二小学,450102,五年级,2021-09,单强,",
             f"B9,周杰,1,2011-08-08,1,{a9},G{a9},3145010003,兴宁区第三中学,450102,初二,2022-09,周华,430104",
             f"B8,孙悦,2,2014-04-04,1,{b8},G{b8},2145010001,青秀区第一小学,450103,六年级,2020-09,孙涛,450103",
+            f"B10,王伟,1,2012-05-05,1,{b10},G{b10},3145010003,兴宁区第三中学,450102,初二,2023-09,王明,440104",
+            f"B11,王伟,1,2012-05-05,1,{b11},G{b11},3145010003,兴宁区第三中学,450102,初二,2023-09,王刚,450103",
+            f"B12,钱多多,2,2013-03-03,1,{b12},G{b12},2145010001,青秀区第一小学,450103,五年级,2022-09,钱一,",
         ],
     }
     paths = {}
@@ -246,13 +315,14 @@ def hand_made(tmp_path_factory, dask_client) -> dict:
 
 def test_hand_made_provinces_give_the_planted_pairs_and_only_them(hand_made):
     found = hand_made["returns"]["44"].set_index("record_key")
-    assert set(found.index) == {"A1", "A2", "A3", "A7", "A9"}
+    assert set(found.index) == {"A1", "A2", "A3", "A7", "A9", "A12"}
     assert found["other_record_key"].to_dict() == {
         "A1": "B1",
         "A2": "B2",
         "A3": "B3",
         "A7": "B7",
         "A9": "B9",
+        "A12": "B12",
     }
     assert found["match_class"].to_dict() == {
         "A1": "id",
@@ -260,10 +330,16 @@ def test_hand_made_provinces_give_the_planted_pairs_and_only_them(hand_made):
         "A3": "name",
         "A7": "name",
         "A9": "id",
+        "A12": "name",
     }
-    assert found.loc["A2", "match_keys"] == "id_near+name+reading+family"
+    assert found.loc["A2", "match_keys"] == "id_near+name+reading+family+family_county"
     assert found.loc["A7", "match_keys"] == "id_near+reading"  # 单 also reads shan: 善
-    assert found.loc["A3", "match_keys"] == "reading+family"  # 张伟/张玮, no ID on one side
+    # 张伟/张玮, no ID on one side, one household county.
+    assert found.loc["A3", "match_keys"] == "reading+family+family_county"
+    # Households known only to the province (湖南省; 430102 from B12's ID): a name only the
+    # two hold is enough. A10/B10 (王伟, guardian 王明, households in two counties of 44) are
+    # not linked: B11 holds the name and birthday too.
+    assert found.loc["A12", "match_keys"] == "name+reading+family"
     # 学生在哪学籍在哪: the later enrolment, else the graduating grade (初三 before 初二).
     assert found["suggested_keeper"].to_dict() == {
         "A1": "45",
@@ -271,6 +347,7 @@ def test_hand_made_provinces_give_the_planted_pairs_and_only_them(hand_made):
         "A3": "44",
         "A7": "44",
         "A9": "44",
+        "A12": "",
     }
     assert found.loc["A1", "other_county_code"] == "450103"
     assert found.loc["A1", "other_school_code"] == "2145010001"
@@ -281,21 +358,22 @@ def test_hand_made_provinces_give_the_planted_pairs_and_only_them(hand_made):
         "B3": "A3",
         "B7": "A7",
         "B9": "A9",
+        "B12": "A12",
     }
     assert list(hand_made["returns"]["44"].columns) == list(link.RETURN_COLUMNS)
     summary = hand_made["summary"]
-    assert summary["duplicate_pairs"] == 5
-    assert summary["pairs_by_class"] == {"id": 2, "name": 3}
+    assert summary["duplicate_pairs"] == 6
+    assert summary["pairs_by_class"] == {"id": 2, "name": 4}
     assert set(summary["workers"]) and all(
         w["rss_peak"] >= w["rss_start"] > 0 for w in summary["workers"].values()
     )
 
 
 def test_without_the_guardian_a_missing_id_links_a_namesake(hand_made, dask_client, tmp_path):
-    settings = link.LinkSettings(missing_id_needs_guardian=False)
-    link.national_link(hand_made["files"], tmp_path, dask_client, settings)
+    literal = link.LinkSettings(missing_id=link.MissingIdRule(needs_guardian=False))
+    link.national_link(hand_made["files"], tmp_path, dask_client, literal)
     found = pd.read_parquet(tmp_path / "returns" / "44.parquet")
-    assert set(found["record_key"]) == {"A1", "A2", "A3", "A5", "A7", "A8", "A9"}
+    assert set(found["record_key"]) == {"A1", "A2", "A3", "A5", "A7", "A8", "A9", "A10", "A12"}
 
 
 def test_returns_become_problem_rows_naming_the_other_province(hand_made):
@@ -303,7 +381,7 @@ def test_returns_become_problem_rows_naming_the_other_province(hand_made):
         hand_made["folder"] / "national" / "returns" / "44.parquet", "44"
     )
     problems = outcome.problems.set_index("record_id")
-    assert set(problems.index) == {"A1", "A2", "A3", "A7", "A9"}
+    assert set(problems.index) == {"A1", "A2", "A3", "A7", "A9", "A12"}
     assert set(problems["rule"]) == {"DUP_CROSS_PROVINCE"}
     assert problems["severity"].to_dict() == {
         "A1": "E",
@@ -311,6 +389,7 @@ def test_returns_become_problem_rows_naming_the_other_province(hand_made):
         "A3": "W",
         "A7": "W",
         "A9": "E",
+        "A12": "W",
     }
     assert problems.loc["A1", "message"].startswith(
         "身份证号重复：外省已注册有学籍（广西壮族自治区"
@@ -339,7 +418,7 @@ def test_returns_become_problem_rows_naming_the_other_province(hand_made):
         hand_made["folder"] / "national" / "returns" / "44.parquet", "44", roster
     )
     assert list(narrowed.problems["record_id"]) == ["A1", "A2"]
-    assert sorted(narrowed.unknown_record_keys) == ["A3", "A7", "A9"]
+    assert sorted(narrowed.unknown_record_keys) == ["A12", "A3", "A7", "A9"]
     assert narrowed.problems.set_index("record_id").loc["A1", "value"] == "x"
 
 
@@ -520,13 +599,14 @@ def published_run(folder: Path, roster: Path, rows_staged: int) -> Path:
 
 def test_export_of_a_run_checks_its_inputs_and_writes_a_manifest_without_the_key(tmp_path):
     rosters = hand_made_rosters(tmp_path)
-    run_dir = published_run(tmp_path, rosters["44"], 9)
+    run_dir = published_run(tmp_path, rosters["44"], 11)
     out = tmp_path / "exchange" / "44.parquet"
     manifest = exchange.export_national(run_dir, KEY, out)
-    assert manifest["rows"] == 9 and manifest["key_fingerprint"] == KEY.fingerprint
+    assert manifest["rows"] == 11 and manifest["key_fingerprint"] == KEY.fingerprint
     written = json.loads((tmp_path / "exchange" / "44.manifest.json").read_text("utf-8"))
     assert written["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
-    assert written["tokens"]["id_state_none"] == 3  # A3, A5, A8; A9's ID is in its 学籍号
+    # A3, A5, A8, A10, A12; A9's ID is in its 学籍号.
+    assert written["tokens"]["id_state_none"] == 5
     assert exchange.exchange_info(out)["run_id"] == "44-20261128"
     assert not list((tmp_path / "out").glob(".tmp-*")), "the staged copy is removed"
     assert KEY_TEXT not in json.dumps(written)
@@ -628,7 +708,7 @@ def test_the_export_flow_never_logs_the_key(hand_made, tmp_path, prefect_harness
     from pipelines.national import national_export
 
     rosters = hand_made_rosters(tmp_path)
-    run_dir = published_run(tmp_path, rosters["45"], 9)
+    run_dir = published_run(tmp_path, rosters["45"], 12)
     monkeypatch.setenv(tokens.KEY_ENV, KEY_TEXT)
     state = national_export(str(run_dir), str(tmp_path / "45.parquet"), return_state=True)
     manifest = state.result()

@@ -61,7 +61,14 @@ ROW_GROUP_ROWS = 100_000
 # Staged rows tokenised at a time (bounds the export's memory).
 CHUNK_ROWS = 1_000_000
 RECORD_COLUMNS = ("record_key", "province", "county_code", "school_code", "grade", "enroll_date")
-TOKEN_KINDS = ("id_token", "near_tokens", "name_tokens", "reading_tokens", "family_tokens")
+TOKEN_KINDS = (
+    "id_token",
+    "near_tokens",
+    "name_tokens",
+    "reading_tokens",
+    "family_tokens",
+    "family_county_tokens",
+)
 # Roster columns the export reads.
 READ_COLUMNS = (
     "record_id",
@@ -86,6 +93,7 @@ EXCHANGE_SCHEMA = pa.schema(
         ("name_tokens", TOKEN_LIST),
         ("reading_tokens", TOKEN_LIST),
         ("family_tokens", TOKEN_LIST),
+        ("family_county_tokens", TOKEN_LIST),
     ]
 )
 

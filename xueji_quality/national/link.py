@@ -59,7 +59,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,23 +70,19 @@ from xueji_quality.national.link_pairs import (
     CLASS_NAMES,
     DECIDED_META,
     PAIR_META,
+    MissingIdRule,
     decide,
     match_keys,
     pairs_in_partition,
 )
 from xueji_quality.national.link_returns import RETURN_COLUMNS, RETURNS, write_all_returns
-from xueji_quality.national.link_tokens import (
-    KIND_NAMES,
-    ROWS_PER_PIECE,
-    TOKEN_META,
-    plan,
-    token_rows,
-)
+from xueji_quality.national.link_tokens import KIND_NAMES, TOKEN_META, plan, token_rows
 from xueji_quality.national.link_workers import (
     busy_seconds,
     start_memory_sampler,
     stop_memory_sampler,
 )
+from xueji_quality.national.settings import LinkSettings, load_settings
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -97,30 +93,13 @@ __all__ = [
     "RETURN_COLUMNS",
     "SUMMARY_NAME",
     "LinkSettings",
+    "MissingIdRule",
+    "load_settings",
     "national_link",
     "plan",
 ]
 
-# Token rows per partition of the token shuffle (26 bytes each: about 100 MB, a few hundred MB
-# while a partition is sorted and paired).
-TOKEN_ROWS_PER_PARTITION = 4_000_000
-PAIRS_PER_PARTITION = 2_000_000
 SUMMARY_NAME = "summary.json"
-
-
-# --- the run --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LinkSettings:
-    block_cap: int = BLOCK_CAP
-    rows_per_piece: int = ROWS_PER_PIECE
-    token_rows_per_partition: int = TOKEN_ROWS_PER_PARTITION
-    pairs_per_partition: int = PAIRS_PER_PARTITION
-    partitions: int | None = None  # token partitions; by the estimated token rows when None
-    # A record without a usable ID is a duplicate of one with the same name and birth date only
-    # when their guardians' names read alike too (the family token).
-    missing_id_needs_guardian: bool = True
 
 
 def national_link(
@@ -131,12 +110,13 @@ def national_link(
 ) -> dict:
     """Link the exchange files of all provinces on the cluster of ``client``; write
     ``out_dir/returns/<province>.parquet`` (one per province, empty when it has no pairs) and
-    ``out_dir/summary.json``; return the summary."""
+    ``out_dir/summary.json``; return the summary. ``settings``: config/national.json's when
+    None."""
     import dask
     import dask.dataframe as dd
     from distributed import get_task_stream
 
-    settings = settings or LinkSettings()
+    settings = settings or load_settings()
     started = time.perf_counter()
     out_dir = Path(out_dir)
     returns_dir = out_dir / RETURNS
@@ -172,7 +152,7 @@ def national_link(
             pair_partitions = max(workers, -(-candidates // settings.pairs_per_partition))
             decided = (
                 pairs.shuffle(on="a", npartitions=pair_partitions, shuffle_method="p2p")
-                .map_partitions(decide, settings.missing_id_needs_guardian, meta=DECIDED_META)
+                .map_partitions(decide, settings.missing_id, meta=DECIDED_META)
                 .persist()
             )
             by_pair = (
@@ -217,9 +197,15 @@ def _summary(infos, stats, by_pair, written, timings, memory, busy, partitions, 
     )
     by_keys = pairs.groupby("match_keys")["pairs"].sum().sort_index()
     sizes = [s["token_rows"] for s in stats]
-    by_kind = np.sum([s["rows_by_kind"] for s in stats], axis=0).tolist() if stats else [0] * 4
+    by_kind = (
+        np.sum([s["rows_by_kind"] for s in stats], axis=0).tolist()
+        if stats
+        else [0] * len(KIND_NAMES)
+    )
     capped = (
-        np.sum([s["capped_rows_by_kind"] for s in stats], axis=0).tolist() if stats else [0] * 4
+        np.sum([s["capped_rows_by_kind"] for s in stats], axis=0).tolist()
+        if stats
+        else [0] * len(KIND_NAMES)
     )
     return {
         "files": [

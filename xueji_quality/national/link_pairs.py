@@ -1,28 +1,39 @@
 """Candidate pairs and decisions of the national linkage, one partition at a time on a worker.
 
 ``pairs_in_partition`` turns a partition of token rows (every row of each of its tokens) into
-candidate pairs of records from different provinces with the bits of the kinds that met;
-``decide`` ORs the bits of each pair and keeps the duplicates (class ``id`` or ``name``).
+candidate pairs of records from different provinces with the bits of the kinds that met and
+how many records nationally hold the name and family tokens they met on (the run sizes: a
+partition holds every row of each of its tokens, so a run's length is the token's national
+count); ``decide`` ORs the bits of each pair, keeps the smallest counts, and keeps the
+duplicates (class ``id`` or ``name``) as ``MissingIdRule`` says.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-from xueji_quality.national.link_tokens import KIND_ID, KIND_NAMES, KIND_NEAR, ROW_BITS
+from xueji_quality.national.link_tokens import (
+    KIND_FAMILY,
+    KIND_ID,
+    KIND_NAME,
+    KIND_NAMES,
+    KIND_NEAR,
+    KIND_READING,
+    ROW_BITS,
+)
 from xueji_quality.national.tokens import ID_NONE, ID_VALID
 
-BIT_ID, BIT_NEAR, BIT_NAME, BIT_READING, BIT_FAMILY = 1, 2, 4, 8, 16
-BITS = (
-    (BIT_ID, "id"),
-    (BIT_NEAR, "id_near"),
-    (BIT_NAME, "name"),
-    (BIT_READING, "reading"),
-    (BIT_FAMILY, "family"),
-)
+BIT_ID, BIT_NEAR, BIT_NAME, BIT_READING, BIT_FAMILY, BIT_FAMILY_COUNTY = 1, 2, 4, 8, 16, 32
+BITS = tuple((1 << kind, name) for kind, name in enumerate(KIND_NAMES))
 # The bit of a pair of token rows of one kind (the id space: id/id gives BIT_ID, else BIT_NEAR).
-_KIND_BIT = np.array([BIT_ID, BIT_NEAR, BIT_NAME, BIT_READING, BIT_FAMILY], dtype=np.uint8)
+_KIND_BIT = np.array([bit for bit, _ in BITS], dtype=np.uint8)
+# Kinds that carry a reading of the name: the family tokens hold the common one.
+_NAMED = BIT_NAME | BIT_READING | BIT_FAMILY | BIT_FAMILY_COUNTY
+# Run size of a pair that did not meet on that kind.
+NOT_MET = np.iinfo(np.uint32).max
 CLASS_ID, CLASS_NAME = 1, 2
 CLASS_NAMES = {CLASS_ID: "id", CLASS_NAME: "name"}
 # A run of more equal tokens than this is a placeholder, not a student: not expanded.
@@ -34,8 +45,24 @@ PAIR_META = pd.DataFrame(
         "bits": pd.Series(dtype=np.uint8),
         "state_a": pd.Series(dtype=np.int8),
         "state_b": pd.Series(dtype=np.int8),
+        "name_run": pd.Series(dtype=np.uint32),
+        "family_run": pd.Series(dtype=np.uint32),
     }
 )
+
+
+@dataclass(frozen=True)
+class MissingIdRule:
+    """When a pair in which one record has no usable ID is a duplicate (config/national.json
+    ``missing_id``). With ``needs_guardian`` off: when the name or a reading met (the issue's
+    literal rule). Else when the readings of name and guardian, sex, birth date and the
+    household's county met (``family_county``); or its province (``family``) while the name or
+    reading they met on is held by at most ``name_run_at_most`` records nationally and the
+    family token by at most ``family_run_at_most``."""
+
+    needs_guardian: bool = True
+    name_run_at_most: int = 2
+    family_run_at_most: int = 2
 
 
 # --- per token partition -------------------------------------------------------------------------
@@ -53,7 +80,7 @@ def _ranges(
 
 
 def _or_by_pair(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (a, b): bits ORed, states kept."""
+    """One row per (a, b): bits ORed, the smallest run sizes, states kept."""
     if frame.empty:
         return PAIR_META.copy()
     a, b = frame["a"].to_numpy(), frame["b"].to_numpy()
@@ -61,6 +88,10 @@ def _or_by_pair(frame: pd.DataFrame) -> pd.DataFrame:
     a, b = a[order], b[order]
     first = np.flatnonzero(np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1])])
     bits = np.bitwise_or.reduceat(frame["bits"].to_numpy()[order], first)
+    runs = {
+        c: np.minimum.reduceat(frame[c].to_numpy()[order], first).astype(np.uint32)
+        for c in ("name_run", "family_run")
+    }
     return pd.DataFrame(
         {
             "a": a[first],
@@ -68,6 +99,7 @@ def _or_by_pair(frame: pd.DataFrame) -> pd.DataFrame:
             "bits": bits.astype(np.uint8),
             "state_a": frame["state_a"].to_numpy()[order][first],
             "state_b": frame["state_b"].to_numpy()[order][first],
+            **runs,
         }
     )
 
@@ -125,6 +157,7 @@ def pairs_in_partition(
     both_id = (kind[lp] == KIND_ID) & (kind[rp] == KIND_ID)
     bits = np.where(kind[lp] <= KIND_NEAR, np.where(both_id, BIT_ID, BIT_NEAR), _KIND_BIT[kind[lp]])
     bits = bits.astype(np.uint8)
+    met = size[run_of[lp]].astype(np.uint32)
     swap = rid[lp] > rid[rp]
     a_at, b_at = np.where(swap, rp, lp), np.where(swap, lp, rp)
     pairs = _or_by_pair(
@@ -135,6 +168,10 @@ def pairs_in_partition(
                 "bits": bits,
                 "state_a": state[a_at],
                 "state_b": state[b_at],
+                "name_run": np.where(
+                    (kind[lp] == KIND_NAME) | (kind[lp] == KIND_READING), met, NOT_MET
+                ),
+                "family_run": np.where(kind[lp] == KIND_FAMILY, met, NOT_MET),
             }
         )
     )
@@ -145,20 +182,26 @@ def pairs_in_partition(
 # --- decisions ------------------------------------------------------------------------------------
 
 
-def decide(pairs: pd.DataFrame, missing_id_needs_guardian: bool = True) -> pd.DataFrame:
-    """The duplicates among candidate pairs holding every bit of each of their pairs: a, b,
+def decide(pairs: pd.DataFrame, rule: MissingIdRule | None = None) -> pd.DataFrame:
+    """The duplicates among candidate pairs holding every row of each of their pairs: a, b,
     bits, match_class (CLASS_ID / CLASS_NAME), file (province) indexes of a and b.
 
-    A pair is a duplicate when the ID tokens met; or when name or reading tokens met and the
-    typo neighbours met; or when one record has no usable ID and the name or reading met, with
-    the family token (name and guardian readings, sex, birth date) as well when
-    ``missing_id_needs_guardian``."""
+    A pair is a duplicate when the ID tokens met; or when a reading of the name met (the name,
+    reading or family tokens) and the typo neighbours met; or when one record has no usable ID
+    and ``rule`` says so."""
+    rule = rule or MissingIdRule()
     pairs = _or_by_pair(pairs)
     bits = pairs["bits"].to_numpy()
     missing = (pairs["state_a"].to_numpy() == ID_NONE) | (pairs["state_b"].to_numpy() == ID_NONE)
-    named = (bits & (BIT_NAME | BIT_READING)) > 0
-    if missing_id_needs_guardian:
-        missing &= (bits & BIT_FAMILY) > 0
+    named = (bits & _NAMED) > 0
+    if rule.needs_guardian:
+        rare = (pairs["name_run"].to_numpy() <= rule.name_run_at_most) & (
+            pairs["family_run"].to_numpy() <= rule.family_run_at_most
+        )
+        by_county = (bits & BIT_FAMILY_COUNTY) > 0
+        missing &= by_county | (((bits & BIT_FAMILY) > 0) & rare)
+    else:
+        missing &= (bits & (BIT_NAME | BIT_READING)) > 0
     by_id = (bits & BIT_ID) > 0
     by_name = named & (((bits & BIT_NEAR) > 0) | missing)
     chosen = pairs[by_id | by_name]
@@ -180,6 +223,7 @@ DECIDED_META = decide(PAIR_META)
 def match_keys(bits: np.ndarray) -> np.ndarray:
     """The kinds that met, joined by '+' (id+name+reading)."""
     table = np.array(
-        ["+".join(name for bit, name in BITS if mask & bit) for mask in range(32)], dtype=object
+        ["+".join(name for bit, name in BITS if mask & bit) for mask in range(1 << len(BITS))],
+        dtype=object,
     )
-    return table[np.asarray(bits, dtype=np.int64) & 31]
+    return table[np.asarray(bits, dtype=np.int64) & ((1 << len(BITS)) - 1)]

@@ -22,10 +22,17 @@ from xueji_quality.national.exchange import exchange_info
 from xueji_quality.national.tokens import TOKEN_BYTES
 
 ROW_BITS = 40  # rid = file index << ROW_BITS | row within the file
-KIND_ID, KIND_NEAR, KIND_NAME, KIND_READING, KIND_FAMILY = 0, 1, 2, 3, 4
-KIND_NAMES = ("id", "id_near", "name", "reading", "family")
-KIND_COLUMNS = ("id_token", "near_tokens", "name_tokens", "reading_tokens", "family_tokens")
-ROWS_PER_PIECE = 500_000
+KIND_ID, KIND_NEAR, KIND_NAME, KIND_READING, KIND_FAMILY, KIND_FAMILY_COUNTY = range(6)
+KIND_NAMES = ("id", "id_near", "name", "reading", "family", "family_county")
+KIND_COLUMNS = (
+    "id_token",
+    "near_tokens",
+    "name_tokens",
+    "reading_tokens",
+    "family_tokens",
+    "family_county_tokens",
+)
+ROWS_PER_PIECE = 100_000
 RECORD_COLUMNS = ("record_key", "province", "county_code", "school_code", "grade", "enroll_date")
 TOKEN_META = pd.DataFrame(
     {

@@ -21,17 +21,19 @@ different kinds never meet):
 - ``name``: ``name␟<name>␟<sex>␟<birth date>``: the name cleaned as linkage cleans it (NFKC,
   blanks removed, look-alikes of ``·`` made ``·``), sex 1/2, birth date YYYY-MM-DD.
 - ``reading``: ``reading␟<pinyin>␟<sex>␟<birth date>``: every reading of the name from
-  pypinyin's heteronym sets (tone-less syllables joined by blanks). pypinyin has no surname
-  mode, so 单 曾 解 仇 区 查 朴 覃 are given every reading and the surname reading is among
-  them; one token per combination of readings, at most ``MAX_READINGS`` per name (beyond that,
-  the later characters keep their common reading only).
+  pypinyin's heteronym sets (tone-less syllables joined by blanks; ``readings``), one token per
+  combination of readings, at most ``readings.MAX_READINGS`` per name.
 - ``family``: ``family␟<reading>␟<guardian's reading>␟<sex>␟<birth date>␟<household province>``:
   the common reading of the name and of 监护人姓名 (cleaned as names are), and the province of
-  户口所在地 (``household_provinces``). A record without an ID meets another on name and birth
-  date by chance at national scale (common names share birthdays, and common guardian names
-  too), so the national run asks such a pair to agree on the guardian and on the province of
-  the household registration as well, which a child keeps wherever it goes to school;
-  homophones of either name (张伟/张玮) share the common reading.
+  户口所在地 (``households.household_provinces``). A record without an ID meets another on name
+  and birth date by chance at national scale (common names share birthdays, and common guardian
+  names too), so the national run asks such a pair to agree on the guardian and on the household
+  registration as well, which a child keeps wherever it goes to school; homophones of either
+  name (张伟/张玮) share the common reading.
+- ``family_county``: the same with the household's 6-digit county code instead of its province
+  (``households.household_counties``; no token where the county is unknown). Two children of a
+  common name, birthday and guardian's name in one province's households are common at national
+  scale; in one county they are not.
 
 A missing sex is taken from the ID's 17th digit, else both sexes are tokenised; a missing or
 unreal birth date is taken from the date inside the ID, else the record has no name tokens (a
@@ -47,8 +49,11 @@ Speed: HMAC is computed once per distinct message, in Python's hashlib with the 
 blocks hashed once per key and copied per message (RFC 2104's precomputation). Measured here on
 1M short messages: ``hmac.digest`` 2.2 s, ``hmac.new`` 1.8 s, copied pads 0.7 s; a numpy
 SHA-256 over whole columns would take about 6,000 array operations per message block, several
-seconds per million. So the per-message loop stays, over distinct messages only, and it is the
-export's main cost (about 3.5 tokens per record: ``bench/national.py`` prints the figures).
+seconds per million. No installed package offers a vectorised HMAC or SHA-256 over an array
+(pyarrow's hash kernels are not cryptographic; ``cryptography``'s HMAC takes one message per
+call too, 1.6 s per million here even from a copied state). So the per-message loop stays,
+over distinct messages only (about 6 tokens per record: ``bench/national.py`` prints the
+figures).
 """
 
 from __future__ import annotations
@@ -56,18 +61,22 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from pypinyin import Style, pinyin
 
 from xueji_quality import normalize
 from xueji_quality.errors import InputError
-from xueji_quality.standards import dates, gb2260, iso7064, resident_id
+from xueji_quality.national.households import household_counties, household_provinces
+from xueji_quality.national.readings import (
+    common_readings,
+    expand,
+    reading_combinations,
+)
+from xueji_quality.standards import dates, iso7064, resident_id
 from xueji_quality.standards.fixed_width import fixed_width_bytes
 
 KEY_ENV = "XUEJI_NATIONAL_KEY"
@@ -76,10 +85,10 @@ TOKEN_BYTES = 16
 TOKEN_TYPE = pa.binary(TOKEN_BYTES)
 TOKEN_LIST = pa.list_(TOKEN_TYPE)
 # Written into every exchange file: a national run refuses files of another scheme.
-SCHEME = "hmac-sha256-128/v1"
-MAX_READINGS = 16
+SCHEME = "hmac-sha256-128/v2"
 SEPARATOR = "\x1f"
-ID_DOMAIN, NAME_DOMAIN, READING_DOMAIN, FAMILY_DOMAIN = "id", "name", "reading", "family"
+ID_DOMAIN, NAME_DOMAIN, READING_DOMAIN = "id", "name", "reading"
+FAMILY_DOMAIN, FAMILY_COUNTY_DOMAIN = "family", "family_county"
 # id_state of a record: no usable ID, a valid ID, an ID-shaped number failing its check.
 ID_NONE, ID_VALID, ID_INVALID = 0, 1, 2
 TOKEN_COLUMNS = (
@@ -89,6 +98,7 @@ TOKEN_COLUMNS = (
     "name_tokens",
     "reading_tokens",
     "family_tokens",
+    "family_county_tokens",
 )
 _BLOCK = 64  # SHA-256 block size (bytes)
 
@@ -308,100 +318,12 @@ def sex_options(sex: pa.Array, ids: Identities) -> tuple[np.ndarray, pa.Array]:
 _SEX_CODES = {"1": 1, "2": 2, "男": 1, "女": 2, "男性": 1, "女性": 2}
 
 
-def expand(count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(parent, position within parent) for ``count[i]`` rows of each parent i."""
-    count = np.asarray(count, dtype=np.int64)
-    parent = np.repeat(np.arange(len(count), dtype=np.int64), count)
-    starts = np.cumsum(count) - count
-    return parent, np.arange(len(parent), dtype=np.int64) - starts[parent]
-
-
-# --- readings --------------------------------------------------------------------------------
-
-_READINGS: dict[str, tuple[str, ...]] = {}
-
-
-def char_reading_list(ch: str) -> tuple[str, ...]:
-    """Every tone-less reading of one character, the common one first (单 → dan, shan, chan)."""
-    found = _READINGS.get(ch)
-    if found is None:
-        found = tuple(dict.fromkeys(pinyin(ch, heteronym=True, style=Style.NORMAL)[0]))
-        _READINGS[ch] = found
-    return found
-
-
-def reading_combinations(names: pa.Array, limit: int = MAX_READINGS) -> tuple[np.ndarray, pa.Array]:
-    """Every reading of each name: (name index, syllables joined by blanks), grouped by name in
-    name order. Built a character position at a time over all names; readings are looked up
-    once per distinct character. A name whose combinations would pass ``limit`` keeps only the
-    common reading of its later characters."""
-    n = len(names)
-    lengths = pc.fill_null(pc.utf8_length(names), 0).to_numpy(zero_copy_only=False)
-    combo_name = np.arange(n, dtype=np.int64)
-    combo_text = pa.array([""] * n, pa.string()) if n else pa.array([], pa.string())
-    count = np.ones(n, dtype=np.int64)
-    for k in range(int(lengths.max()) if n else 0):
-        chars = pc.utf8_slice_codeunits(names, k, k + 1)
-        encoded = pc.dictionary_encode(pc.fill_null(chars, ""))
-        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        readings = [char_reading_list(c) if c else ("",) for c in encoded.dictionary.to_pylist()]
-        sizes = np.array([len(r) for r in readings], dtype=np.int64)
-        starts = np.cumsum(sizes) - sizes
-        flat = pa.array([r for group in readings for r in group], pa.string())
-        has = lengths > k
-        options = np.where(has, sizes[codes], 1)
-        options = np.where(count * options <= limit, options, 1)
-        count *= options
-        parent, within = expand(options[combo_name])
-        combo_name = combo_name[parent]
-        reading = flat.take(pa.array(starts[codes[combo_name]] + within))
-        before = combo_text.take(pa.array(parent))
-        joined = pc.binary_join_element_wise(before, reading, " ")
-        joined = pc.if_else(pc.equal(before, ""), reading, joined)
-        combo_text = pc.if_else(pa.array(has[combo_name]), joined, before)
-    return combo_name, combo_text
-
-
-@cache
-def _province_of_names() -> tuple[dict[str, str], dict[str, str]]:
-    """(region name -> its 2-digit province, for names only one province ever used; province
-    name (湖南省) -> its 2-digit code)."""
-    eras = gb2260.region_eras()
-    provinces = eras.assign(p=eras["code"].str[:2]).groupby("name")["p"].agg(set)
-    unique = {str(name): next(iter(p)) for name, p in provinces.items() if len(p) == 1}
-    names = {str(n): str(c)[:2] for c, n in zip(eras["code"], eras["province"], strict=True)}
-    return unique, names
-
-
-def household_provinces(household: pa.Array, ids: Identities) -> pa.Array:
-    """The 2-digit province of 户口所在地: a county code's first two digits; a region name's
-    province where only one province ever used the name; the province a text begins with
-    (湖南省长沙市…); when the field is blank, the province of the ID's address code; else ''."""
-    known = gb2260.province_codes()
-    by_name, province_names = _province_of_names()
-    encoded = pc.dictionary_encode(household)
-    found = []
-    for text in encoded.dictionary.to_pylist():  # distinct values: a few thousand
-        if len(text) == 6 and text.isdigit():
-            found.append(text[:2] if text[:2] in known else "")
-        elif text in by_name:
-            found.append(by_name[text])
-        else:
-            found.append(next((c for n, c in province_names.items() if text.startswith(n)), ""))
-    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    values = np.array([*found, ""], dtype=object)[codes]
-    address = (ids.digits[:, 0].astype(np.int64) * 10 + ids.digits[:, 1]).astype(str)
-    from_id = np.char.zfill(address, 2).astype(object)
-    usable = (codes < 0) & (ids.state != ID_NONE) & np.isin(from_id, list(known))
-    return pa.array(np.where(usable, from_id, values).tolist(), pa.string())
-
-
-def _common_readings(names: pa.Array) -> tuple[np.ndarray, pa.Array]:
-    """Code of each value's common reading (-1 for null) and the readings by code."""
-    encoded = pc.dictionary_encode(names)
-    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    combo_name, combo_text = reading_combinations(encoded.dictionary, limit=1)
-    return codes, combo_text
+def _id_address(ids: Identities) -> np.ndarray:
+    """The 6-digit address code of each usable ID as an integer, -1 without one."""
+    address = np.zeros(len(ids.state), dtype=np.int64)
+    for k in range(6):
+        address = address * 10 + ids.digits[:, k].astype(np.int64)
+    return np.where(ids.state != ID_NONE, address, -1)
 
 
 # --- the tokens of a roster -------------------------------------------------------------------
@@ -482,25 +404,39 @@ def record_tokens(frame: pd.DataFrame, key: NationalKey) -> pa.Table:
         ),
     )
     # Common readings of the name and of the guardian, one row per (record, sex).
+    # Common readings of the name and of the guardian, one row per (record, sex), with the
+    # household's province (family) and county (family_county, where it is known).
     guardians = clean_names(_text(frame, "guardian_name"))
-    household = household_provinces(_text(frame, "household_region"), ids)
-    guardian_code, guardian_readings = _common_readings(guardians)
+    household_text = _text(frame, "household_region")
+    address = _id_address(ids)
+    guardian_code, guardian_readings = common_readings(guardians)
     name_readings = combo_text.take(pa.array(first))
     record_guardian = guardian_code[sex_record]
     has_guardian = record_guardian >= 0
     family_record = sex_record[has_guardian]
+    family_parts = (
+        name_readings.take(pa.array(name_code[has_guardian])),
+        guardian_readings.take(pa.array(record_guardian[has_guardian])),
+        sex.filter(pa.array(has_guardian)),
+        record_birth.filter(pa.array(has_guardian)),
+    )
+    province = household_provinces(household_text, address).take(pa.array(family_record))
     family_tokens = _lists(
         n,
         family_record,
+        hmac_tokens(key, _joined_messages(FAMILY_DOMAIN, *family_parts, province)),
+    )
+    county = household_counties(household_text, address).take(pa.array(family_record))
+    known = pc.not_equal(county, "").to_numpy(zero_copy_only=False)
+    family_county_tokens = _lists(
+        n,
+        family_record[known],
         hmac_tokens(
             key,
             _joined_messages(
-                FAMILY_DOMAIN,
-                name_readings.take(pa.array(name_code[has_guardian])),
-                guardian_readings.take(pa.array(record_guardian[has_guardian])),
-                sex.filter(pa.array(has_guardian)),
-                record_birth.filter(pa.array(has_guardian)),
-                household.take(pa.array(family_record)),
+                FAMILY_COUNTY_DOMAIN,
+                *(part.filter(pa.array(known)) for part in family_parts),
+                county.filter(pa.array(known)),
             ),
         ),
     )
@@ -512,5 +448,6 @@ def record_tokens(frame: pd.DataFrame, key: NationalKey) -> pa.Table:
             "name_tokens": name_tokens,
             "reading_tokens": reading_tokens,
             "family_tokens": family_tokens,
+            "family_county_tokens": family_county_tokens,
         }
     )
