@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from xueji_quality import generator, ingest, linkage, staging, validate
+from xueji_quality.ingest import csv_reader
 
 AS_OF = date(2026, 11, 28)
 KEY = ["record_id", "rule", "field"]
@@ -54,6 +55,24 @@ def test_staged_rows_are_the_rows_read_whole(whole, store):
     assert store.normalized_values == {f"{f}:{k}": int(n) for (f, k), n in counts.items()}
     counts = whole.roster["county_code"].value_counts().sort_index()
     assert store.county_rows().to_dict() == counts.to_dict()
+
+
+def test_blocks_staged_in_worker_processes_give_the_same_store(
+    whole, exports, tmp_path, monkeypatch
+):
+    # Small CSV blocks: several per file, staged two at a time in worker processes.
+    monkeypatch.setattr(csv_reader, "CSV_BLOCK_BYTES", 64 << 10)
+    store = staging.stage_exports(exports, "44", tmp_path / "store", processes=2)
+    staged = store.read([*store.columns, staging.POSITION])
+    staged = staged.sort_values(staging.POSITION).drop(columns=staging.POSITION)
+    pd.testing.assert_frame_equal(whole.roster, staged.reset_index(drop=True))
+    pd.testing.assert_frame_equal(whole.quarantine, store.quarantine)
+    # Normalisations come block by block, so in another order than from the file read whole.
+    key = ["record_id", "field", "kind"]
+    pd.testing.assert_frame_equal(
+        whole.normalizations.sort_values(key, ignore_index=True),
+        store.read_normalizations().sort_values(key, ignore_index=True),
+    )
 
 
 def test_each_file_holds_one_county(store):

@@ -39,6 +39,8 @@ NORMALIZATIONS = "normalizations"
 # Staged rows held before they are cut by county and written: bounds ingest's memory to about
 # this many rows, and keeps part files large enough to read quickly.
 FLUSH_ROWS = 1_000_000
+# Input size from which blocks are staged in worker processes (about 250,000 rows of CSV).
+PROCESSES_FROM_BYTES = 48 << 20
 _TYPES = {
     pa.large_string(): STRING,
     pa.string(): STRING,
@@ -225,13 +227,23 @@ class _Writer:
 
 
 def stage_exports(
-    paths: list[Path], province: str, folder: Path, *, flush_rows: int = FLUSH_ROWS
+    paths: list[Path],
+    province: str,
+    folder: Path,
+    *,
+    flush_rows: int = FLUSH_ROWS,
+    processes: int | None = None,
 ) -> StagedStore:
     """Read every export (see :mod:`xueji_quality.ingest`) into Parquet files under ``folder``.
 
     Same rows, quarantine, normalisations and record ids as :func:`ingest.read_exports`, with
-    memory bounded by ``flush_rows`` instead of the roster.
+    memory bounded by ``flush_rows`` instead of the roster. ``processes`` worker processes stage
+    the blocks (default: two from ``PROCESSES_FROM_BYTES`` of input on, where they pay for
+    their start).
     """
+    if processes is None:
+        size = sum(Path(p).stat().st_size for p in paths if Path(p).is_file())
+        processes = min(2, os.cpu_count() or 1) if size >= PROCESSES_FROM_BYTES else 1
     folder = Path(folder)
     if folder.exists():
         shutil.rmtree(folder)
@@ -244,7 +256,7 @@ def stage_exports(
         files: list[dict] = []
         extra: list[str] = []
         offset = 0
-        for block in ingest.staged_blocks(paths, province, files, extra):
+        for block in ingest.staged_blocks(paths, province, files, extra, processes=processes):
             roster = block.roster
             roster[POSITION] = np.arange(offset, offset + len(roster), dtype=np.int64)
             offset += len(roster)

@@ -30,7 +30,9 @@ blocks they read and assembles the run.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,16 +175,71 @@ class Block:
     changes: pd.DataFrame
 
 
+def _staged_block(
+    block: FileBlock, layout: Layout, province: str
+) -> tuple[pd.DataFrame, list[pd.DataFrame], pd.DataFrame]:
+    """A block staged as if it were the run's first (changes at positions from 0), with grade
+    levels: what a worker process hands back."""
+    staged, parts, changes = _stage_block(block, layout, province, 0)
+    staged["grade_level"] = normalize.grade_levels(staged["grade"])
+    return staged, parts, changes
+
+
+def _in_file_order(
+    blocks: Iterator[FileBlock], holder: dict, province: str, pool: Executor | None, ahead: int
+) -> Iterator[tuple[int, tuple[pd.DataFrame, list[pd.DataFrame], pd.DataFrame]]]:
+    """(rows read, staged block) of every block, in file order. With ``pool`` up to ``ahead``
+    blocks are staged at once in its processes while this one reads on: staging is Python
+    around Arrow calls, which threads would take turns at."""
+    pending: deque = deque()
+    for block in blocks:
+        if pool is None:
+            yield len(block.frame), _staged_block(block, holder["layout"], province)
+            continue
+        pending.append(
+            (len(block.frame), pool.submit(_staged_block, block, holder["layout"], province))
+        )
+        if len(pending) > ahead:
+            rows, future = pending.popleft()
+            yield rows, future.result()
+    while pending:
+        rows, future = pending.popleft()
+        yield rows, future.result()
+
+
 def staged_blocks(
-    paths: list[Path], province: str, files: list[dict], extra: list[str]
+    paths: list[Path],
+    province: str,
+    files: list[dict],
+    extra: list[str],
+    *,
+    processes: int = 1,
 ) -> Iterator[Block]:
     """Stage every export block by block (a block is a few MB of a file).
 
     Appends each file's info to ``files`` once it is read, and the roster columns that are not
     canonical fields (the files' own extra headers) to ``extra``. Rows keep run order: files in
     the order given, rows in file order; the quarantine of rows the reader could not split comes
-    with the file's last block.
+    with the file's last block. With ``processes`` > 1 that many worker processes stage blocks
+    while this process reads the next ones.
     """
+    if processes <= 1:
+        yield from _staged_blocks(paths, province, files, extra, None, 0)
+        return
+    from xueji_quality import workers
+
+    with ProcessPoolExecutor(processes, mp_context=workers.mp_context()) as pool:
+        yield from _staged_blocks(paths, province, files, extra, pool, processes)
+
+
+def _staged_blocks(
+    paths: list[Path],
+    province: str,
+    files: list[dict],
+    extra: list[str],
+    pool: Executor | None,
+    ahead: int,
+) -> Iterator[Block]:
     used_names: set[str] = set()
     offset = 0
     for path in map(Path, paths):
@@ -203,11 +260,12 @@ def staged_blocks(
 
         bad_rows: list[dict] = []
         read = staged_count = quarantined_count = 0
-        for block in READERS[kind](path, layout_of, info, bad_rows):
-            layout = holder["layout"]
-            staged, parts, changes = _stage_block(block, layout, province, offset)
-            staged["grade_level"] = normalize.grade_levels(staged["grade"])
-            read += len(block.frame)
+        blocks = READERS[kind](path, layout_of, info, bad_rows)
+        for rows_read, (staged, parts, changes) in _in_file_order(
+            blocks, holder, province, pool, ahead
+        ):
+            changes = changes.assign(row=changes["row"].to_numpy() + offset)
+            read += rows_read
             staged_count += len(staged)
             quarantined_count += sum(len(p) for p in parts)
             offset += len(staged)
