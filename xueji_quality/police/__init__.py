@@ -6,7 +6,8 @@ Two ways the answer comes back, both supported:
   (``exchange``: ``request_table``, ``write_request``, ``read_results``);
 - an extract of the population registry (``registry.read_registry``), joined inside the run.
 
-``check.police_check`` turns either into per-record verdicts and runs the police rules of
+``check.police_check`` turns either into per-record verdicts (``verdicts``; an extract is held
+as ``registry_index`` compacts it) and runs the police rules of
 ``expectations/roster_police.json`` through Great Expectations; ``names`` tells how a roster
 name differs from the registry's; ``tables`` reads the police's files.
 
@@ -27,12 +28,14 @@ from xueji_quality.police.check import (
 )
 from xueji_quality.police.exchange import read_results, request_table, write_request
 from xueji_quality.police.registry import read_registry
+from xueji_quality.police.registry_index import load_registry
 
 __all__ = [
     "PoliceOutcome",
     "Registry",
     "apply_checksum_suggestions",
     "file_facts",
+    "load_registry",
     "police_check",
     "police_problems",
     "prepared",

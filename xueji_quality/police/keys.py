@@ -29,9 +29,10 @@ def id_values(numbers: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarr
 
 @dataclass(frozen=True)
 class KeyIndex:
-    """The keys of a table, sorted: ``order`` maps sorted positions back to table rows."""
+    """The keys of a table, sorted: ``order`` maps sorted positions back to table rows (None:
+    the table is in key order)."""
 
-    order: np.ndarray
+    order: np.ndarray | None
     keys: np.ndarray
 
 
@@ -40,15 +41,29 @@ def key_index(keys: np.ndarray) -> KeyIndex:
     return KeyIndex(order, keys[order])
 
 
+def _bounds(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``searchsorted`` left and right of each key. The keys are looked up in their own sorted
+    order: each search then starts where the last ended, which on a table of tens of millions
+    of keys is several times faster than searching in a random order."""
+    order = np.argsort(keys)
+    ascending = keys[order]
+    lo = np.empty(len(keys), dtype=np.int64)
+    hi = np.empty(len(keys), dtype=np.int64)
+    lo[order] = np.searchsorted(sorted_keys, ascending, side="left")
+    hi[order] = np.searchsorted(sorted_keys, ascending, side="right")
+    return lo, hi
+
+
 def matches(
     index: KeyIndex, keys: np.ndarray, valid: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair (position in ``keys``, row of the indexed table) with equal keys; keys equal to
-    ``NO_KEY``, or outside ``valid``, match nothing."""
-    lo = np.searchsorted(index.keys, keys, side="left")
-    hi = np.searchsorted(index.keys, keys, side="right")
+    """Every pair (position in ``keys``, row of the indexed table) with equal keys, in the
+    order of ``keys`` and, for one key, of the table's rows; keys equal to ``NO_KEY``, or
+    outside ``valid``, match nothing."""
+    lo, hi = _bounds(index.keys, keys)
     usable = keys != NO_KEY if valid is None else valid
     count = np.where(usable, hi - lo, 0)
     left = np.repeat(np.arange(len(keys)), count)
     offset = np.arange(len(left)) - np.repeat(np.cumsum(count) - count, count)
-    return left, index.order[np.repeat(lo, count) + offset]
+    sorted_rows = np.repeat(lo, count) + offset
+    return left, sorted_rows if index.order is None else index.order[sorted_rows]

@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 
 from xueji_quality import normalize, schema
 from xueji_quality.errors import InputError
-from xueji_quality.police.tables import read_columns
+from xueji_quality.police.tables import Columns, read_columns
 
 NORMAL, MOVED, CANCELLED, DEAD = "normal", "moved", "cancelled", "dead"
 STATUS_WORDS: dict[str, str] = {NORMAL: "正常", MOVED: "迁出", CANCELLED: "注销", DEAD: "死亡"}
@@ -73,6 +73,8 @@ REQUIRED: list[tuple[str, ...]] = [
     ("status",),
 ]
 COLUMNS: tuple[str, ...] = ("id_number", "name", "sex", "birth_date", "status", "address_code")
+# What the check reads of an extract (户籍地址码 says nothing the number does not).
+CHECKED_COLUMNS: tuple[str, ...] = COLUMNS[:5]
 
 
 def _series(column: pa.ChunkedArray | pa.Array) -> pd.Series:
@@ -119,13 +121,13 @@ def statuses(values: pa.Array, rows: np.ndarray, file: str, field: str = "人员
     return pc.take(pa.array(list(STATUS_VALUES.values())), found)
 
 
-def read_registry(path: Path | str) -> pa.Table:
-    """The extract at ``path`` as a table of ``COLUMNS`` (address_code only when the file has
-    it), every column a normalised string; ``status`` is one of normal/moved/cancelled/dead."""
-    found = read_columns(path, ALIASES, REQUIRED, LABELS)
+def normalized_table(found: Columns, fields: tuple[str, ...] = COLUMNS) -> pa.Table:
+    """The ``fields`` of columns read from an extract (``tables.read_columns`` or one batch of
+    ``read_column_batches``), normalised; ``status`` canonical (an unknown value is an error
+    naming its row)."""
     table = found.table
     columns = {}
-    for field in COLUMNS:
+    for field in fields:
         if field not in table.column_names:
             continue
         values = table.column(field)
@@ -136,3 +138,10 @@ def read_registry(path: Path | str) -> pa.Table:
         else:
             columns[field] = normalized(values, field)
     return pa.table(columns)
+
+
+def read_registry(path: Path | str) -> pa.Table:
+    """The extract at ``path`` as a table of ``COLUMNS`` (address_code only when the file has
+    it), every column a normalised string; ``status`` is one of normal/moved/cancelled/dead.
+    The check itself reads the extract a batch at a time (``registry_index.load_registry``)."""
+    return normalized_table(read_columns(path, ALIASES, REQUIRED, LABELS))

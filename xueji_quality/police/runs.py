@@ -23,14 +23,15 @@ from xueji_quality.files import sha256_file
 from xueji_quality.police.check import (
     ROSTER_COLUMNS,
     PoliceOutcome,
+    combined,
     file_facts,
-    police_check,
-    prepared,
+    findings,
+    outcome,
 )
 from xueji_quality.police.exchange import read_results, request_table
-from xueji_quality.police.registry import read_registry
+from xueji_quality.police.registry_index import load_registry
 
-# Records checked at a time: the registry is held whole, the roster a chunk at a time.
+# Records checked at a time: the registry is held whole (compact), the roster a chunk at a time.
 CHUNK_ROWS = 1_000_000
 
 
@@ -46,41 +47,24 @@ def check_staged(
     """The police cross-check of a staged roster (``staging.StagedStore``) against a registry
     extract or a result file, read once; the roster is read a chunk of about ``chunk_rows``
     records at a time (only the seven columns the check reads), so memory is bounded by the
-    registry and one chunk, not by the province. With several chunks, each has its Data Docs
-    under ``data_docs_dir/part-<n>``."""
+    registry's compact columns (``registry_index``) and one chunk, not by the province. The
+    records with something to report go through the police suite once, with its Data Docs in
+    ``data_docs_dir``."""
     if (registry is None) == (results is None):
         raise ValueError("check_staged 需要公安人口信息库摘录或比对结果文件之一")
     if registry is not None:
-        table = read_registry(registry)
-        files = [file_facts(registry, table.num_rows)]
-        answer = {"registry": prepared(table)}
+        held = load_registry(registry)
+        files = [file_facts(registry, held.rows)]
+        answer = {"registry": held}
     else:
         table = read_results(results)
         files = [file_facts(results, table.num_rows)]
         answer = {"results": table}
-    chunks = store.chunks(chunk_rows) or [[]]
-    outcomes = []
-    for number, parts in enumerate(chunks, start=1):
-        docs = data_docs_dir
-        if data_docs_dir is not None and len(chunks) > 1:
-            docs = Path(data_docs_dir) / f"part-{number}"
-        outcomes.append(
-            police_check(
-                store.read(list(ROSTER_COLUMNS), parts=parts),
-                suites_dir=suites_dir,
-                data_docs_dir=docs,
-                **answer,
-            )
-        )
-    return PoliceOutcome(
-        problems=pd.concat([o.problems for o in outcomes], ignore_index=True),
-        checksum_suggestions=pd.concat(
-            [o.checksum_suggestions for o in outcomes], ignore_index=True
-        ),
-        pending=pd.concat([o.pending for o in outcomes], ignore_index=True),
-        sent=sum(o.sent for o in outcomes),
-        files=files,
-    )
+    parts = [
+        findings(store.read(list(ROSTER_COLUMNS), parts=chunk), **answer)
+        for chunk in store.chunks(chunk_rows) or [[]]
+    ]
+    return outcome(combined(parts), files, suites_dir, data_docs_dir)
 
 
 def manifest_facts(outcome: PoliceOutcome) -> dict:
@@ -93,9 +77,9 @@ def manifest_facts(outcome: PoliceOutcome) -> dict:
         "files": outcome.files,
         "records_sent": int(outcome.sent),
         "pending": int(len(pending)),
-        "pending_by_county": {} if by_county is None else {
-            str(k): int(v) for k, v in by_county.items()
-        },
+        "pending_by_county": {}
+        if by_county is None
+        else {str(k): int(v) for k, v in by_county.items()},
         "items_by_rule": {
             str(k): int(v) for k, v in outcome.problems["rule"].value_counts().sort_index().items()
         },
@@ -122,7 +106,9 @@ def run_exports(run_dir: Path) -> tuple[list[Path], str]:
         if not path.is_file():
             raise InputError(str(path), "该次运行读取的导出文件已不存在")
         if sha256_file(path) != entry["sha256"]:
-            raise InputError(str(path), "该次运行之后导出文件已改变（SHA-256 不同），请重新运行后再生成")
+            raise InputError(
+                str(path), "该次运行之后导出文件已改变（SHA-256 不同），请重新运行后再生成"
+            )
         paths.append(path)
     if not paths:
         raise InputError(str(run_dir), "运行清单中没有导出文件")
