@@ -6,7 +6,9 @@ and a run that fails leaves the previous ones (and ``latest``) untouched. ``late
 relative symbolic link to the newest published run, swapped atomically (a temporary link renamed
 over it with ``os.replace``); ``latest.txt`` holds the same run id for readers that cannot follow
 links (Windows shares). Run ids are ``<province>-<yyyymmdd>``, then ``-2``, ``-3`` … for later
-runs of the same day, counting published runs and staging folders of live processes alike.
+runs of the same day, counting published runs, staging folders of live processes and the runs
+the answer ledger (``<out>/ledger.sqlite``) has recorded alike: an id is never given twice, even
+after its folder was pruned (``reports.retention``) or deleted by hand.
 
 Staging folders of processes that no longer exist are removed by the next run. Liveness is
 checked by process id on this machine, so runs writing to one output folder must share a host.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,12 +46,13 @@ STAGING_PREFIX = ".tmp-"
 LATEST = "latest"
 LATEST_TEXT = "latest.txt"
 LOCK_FILE = ".lock"
+LEDGER_FILE = "ledger.sqlite"  # xueji_quality.answers.ledger.LEDGER_NAME
 _PROVINCE = re.compile(r"[0-9A-Za-z]{1,12}")
-_RUN_ID = re.compile(r"[0-9A-Za-z]{1,12}-\d{8}(-\d+)?")
+RUN_ID_PATTERN = re.compile(r"[0-9A-Za-z]{1,12}-\d{8}(-\d+)?")
 
 
 def _check_run_id(run_id: str) -> None:
-    if not _RUN_ID.fullmatch(run_id):
+    if not RUN_ID_PATTERN.fullmatch(run_id):
         raise ValueError(f"运行编号格式不对: {run_id!r}")
 
 
@@ -98,8 +102,28 @@ def clean_stale_staging(out_root: Path) -> list[Path]:
     return removed
 
 
+def _ledger_run_ids(out_root: Path, base: str) -> set[str]:
+    """Run ids starting with ``base`` that the answer ledger recorded (read-only; none when
+    there is no ledger or it cannot be read)."""
+    ledger = out_root / LEDGER_FILE
+    if not ledger.is_file():
+        return set()
+    try:
+        connection = sqlite3.connect(f"{ledger.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            rows = connection.execute(
+                "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ?", (len(base), base)
+            ).fetchall()
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return set()
+    return {row[0] for row in rows}
+
+
 def new_run_id(out_root: Path, province: str, run_date: date) -> str:
-    """``<province>-<yyyymmdd>``, or with ``-2``, ``-3`` … when that id is published or staging."""
+    """``<province>-<yyyymmdd>``, or with ``-2``, ``-3`` … when that id is published, staging or
+    recorded in the answer ledger."""
     if not _PROVINCE.fullmatch(province):
         raise ValueError(f"省级代码格式不对: {province!r}")
     out_root = Path(out_root)
@@ -108,6 +132,7 @@ def new_run_id(out_root: Path, province: str, run_date: date) -> str:
     taken = {run_id for _, run_id, _ in _staging_entries(out_root)}
     if out_root.is_dir():
         taken.update(p.name for p in out_root.iterdir() if not p.name.startswith("."))
+        taken.update(_ledger_run_ids(out_root, base))
     if base not in taken:
         return base
     number = 2
