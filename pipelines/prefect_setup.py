@@ -12,16 +12,20 @@ from pathlib import Path
 PREFECT_FAILURE_LINES = ("Finished in state Failed", "Finished in state Crashed", "Crash detected")
 
 # "quiet": drop Prefect's failure reports (not with --debug); "closed": the command has said its
-# last line. Reset by each call of main(); a process that exits keeps it until Prefect's exit
-# hooks have run.
-_prefect_console = {"quiet": False, "closed": False}
+# last line; "bars": progress bars are on the terminal (Prefect's informational lines would tear
+# them). Reset by each call of main(); a process that exits keeps it until Prefect's exit hooks
+# have run.
+_prefect_console = {"quiet": False, "closed": False, "bars": False}
 
 
 def _keep_console_record(record: logging.LogRecord) -> bool:
     """Prefect's console lines, less those reporting a failure the command line reports in one
-    line of its own (tracebacks, failed states), and nothing after that line: the temporary
-    server says it stops when the process exits, after the command's last word."""
+    line of its own (tracebacks, failed states), less those below a warning while progress bars
+    show, and nothing after that line: the temporary server says it stops when the process
+    exits, after the command's last word."""
     if _prefect_console["closed"]:
+        return False
+    if _prefect_console["bars"] and record.levelno < logging.WARNING:
         return False
     if not _prefect_console["quiet"]:
         return True
