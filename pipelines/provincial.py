@@ -17,9 +17,19 @@ roster, so a duplicate whose other half lies outside the filter is still found a
 
 Artifacts: ``xueji-progress`` (updated as each stage finishes), ``xueji-county-totals`` (per
 county, the summary's 问题条数 per problem class beside the 重复组数 touching it:
-``xueji_quality.reports.county_totals``) and ``xueji-run-summary`` (where the reports are and
-what changed since the previous published run: ``xueji_quality.reports.changes``, read from
-``<out>/latest/manifest.json`` before publishing).
+``xueji_quality.reports.county_totals``, and a link to the county's published list) and
+``xueji-run-summary`` (links to the published run, county lists, summary and Data Docs, and what
+changed since the previous published run: ``xueji_quality.reports.changes``, read from
+``<out>/latest/manifest.json`` before publishing); ``pipelines.run_artifacts`` words them.
+
+Operations: the flow run is named after the run id it publishes (44-20261128-2), decided under
+the output folder's lock before anything is read; ``<out>/status.json`` says 运行中 with the
+stage under way, then 成功 or 失败 with the failing stage and one line
+(``xueji_quality.run_status``); a failure is notified through a Prefect block when one is
+configured (``pipelines.notify``); after publishing, the published runs beyond the newest
+``keep_runs`` are removed (``xueji_quality.reports.retention``). The manifest keeps the run's
+fingerprint (``xueji_quality.run_fingerprint``: inputs by SHA-256, options, rules, answers), by
+which the command line and the nightly run recognise an unchanged input.
 
 Counting, scoping, change detection and table building live in the library; this module only
 orders the tasks (``pipelines.provincial_tasks``), moves files between them and records what
@@ -29,19 +39,19 @@ they did.
 from __future__ import annotations
 
 import shutil
-import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import (
     create_markdown_artifact,
-    create_progress_artifact,
     create_table_artifact,
-    update_progress_artifact,
 )
 
+from pipelines.exit_status import failure_line
+from pipelines.notify import notify_on_failure
 from pipelines.provincial_tasks import (
     county_report,
     find_exports,
@@ -54,25 +64,63 @@ from pipelines.provincial_tasks import (
     retry_unless_input_error,
     validate_roster,
 )
-from xueji_quality import answers, reports, run_folders, run_scope, runinfo, staging
+from pipelines.run_artifacts import county_rows, published_paths, summary_markdown
+from pipelines.stages import StageLog
+from xueji_quality import (
+    answers,
+    reports,
+    run_fingerprint,
+    run_folders,
+    run_scope,
+    run_status,
+    runinfo,
+    staging,
+)
 from xueji_quality.reports.changes import changes_since, previous_manifest
 from xueji_quality.reports.county_totals import county_totals
+from xueji_quality.reports.manifest import totals_lines
+from xueji_quality.reports.retention import DEFAULT_KEEP_RUNS, prune_runs
 from xueji_quality.schema import DUPLICATE_COLUMNS, PROBLEM_COLUMNS
 
 __all__ = ["provincial_run", "retry_unless_input_error"]
 
-STAGES = ("ingest", "validate", "link", "answers", "report", "publish")
-STAGE_LABELS = {
-    "ingest": "读入",
-    "validate": "校验",
-    "link": "查重",
-    "answers": "答复",
-    "report": "报告",
-    "publish": "发布",
-}
+
+def _run_date(as_of: date | str | None) -> date:
+    if isinstance(as_of, str):
+        return date.fromisoformat(as_of)
+    return as_of or date.today()
 
 
-@flow(name="provincial-run", log_prints=True)
+def _run_name() -> str:
+    """The flow run's name: the run id the run will publish under. The flow decides the id
+    again under the output folder's lock and renames the run if another run took this one."""
+    from prefect.runtime import flow_run
+
+    parameters = flow_run.parameters
+    run_date = _run_date(parameters.get("as_of"))
+    try:
+        return reports.new_run_id(Path(parameters["out"]), parameters["province"], run_date)
+    except (KeyError, OSError, ValueError):
+        return f"{parameters.get('province')}-{run_date:%Y%m%d}"
+
+
+def _name_flow_run(run_id: str) -> dict[str, Any]:
+    """Name the current flow run ``run_id`` (if it is not already); its name and id."""
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import flow_run
+
+    if flow_run.name != run_id:
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_name(flow_run.get_id(), run_id)
+    return {"name": run_id, "id": flow_run.get_id()}
+
+
+@flow(
+    name="provincial-run",
+    log_prints=True,
+    flow_run_name=_run_name,
+    on_failure=[notify_on_failure],
+)
 def provincial_run(
     inputs: list[str],
     province: str,
@@ -88,6 +136,8 @@ def provincial_run(
     police_results: str | None = None,
     national_returns: list[str] | None = None,
     per_school: bool = False,
+    keep_runs: int = DEFAULT_KEEP_RUNS,
+    notify_block: str | None = None,
 ) -> dict:
     """Check one provincial export (or an inbox folder of them) and publish the county lists.
 
@@ -99,72 +149,69 @@ def provincial_run(
     ``police_results``: a population registry extract or the police's result file, for the
     police cross-check (身份证号不存在, 身份证号与姓名不匹配, 已注销); ``national_returns``:
     the national run's returns files for this province (外省已注册有学籍); ``per_school``: one
-    small workbook per school beside each county's list.
+    small workbook per school beside each county's list; ``keep_runs``: published runs kept
+    after this one is published (0: all); ``notify_block``: the Prefect block notified when the
+    run fails (default: ``$XUEJI_NOTIFY_BLOCK``, else none).
     """
     logger = get_run_logger()
-    run_date = as_of or date.today()
+    run_date = _run_date(as_of)
     out_root = Path(out)
     out_root.mkdir(parents=True, exist_ok=True)
+    # Absolute: links, logs and the status file name paths a reader elsewhere can open.
+    out_root = out_root.resolve()
     # One run at a time per output folder (re-entrant: the command line holds it already).
     with reports.run_lock(out_root):
-        timings: dict[str, float] = {}
-        flow_started = time.perf_counter()
-        progress = create_progress_artifact(
-            0.0, key="xueji-progress", description="省级查重查错进度"
-        )
-
-        def stage_done(name: str, started: float, rows: int) -> None:
-            timings[name] = time.perf_counter() - started
-            update_progress_artifact(progress, 100.0 * (STAGES.index(name) + 1) / len(STAGES))
-            logger.info(
-                "阶段 %s 完成：%d 行，用时 %.1f 秒（累计 %.1f 秒）",
-                name,
-                rows,
-                timings[name],
-                time.perf_counter() - flow_started,
-                extra={
-                    "xueji_stage": name,
-                    "xueji_stage_label": STAGE_LABELS[name],
-                    "xueji_rows": rows,
-                    "xueji_elapsed_s": timings[name],
-                    "xueji_total_s": time.perf_counter() - flow_started,
-                },
-            )
-
-        started = time.perf_counter()
-        paths = find_exports(inputs)
-        store = ingest_exports(
-            paths, province, run_folders.roster_folder(out_root), report_processes > 1
-        )
+        run_id = reports.new_run_id(out_root, province, run_date)
+        run_status.begin(out_root, run_id, province=province, flow_run=_name_flow_run(run_id))
+        stages = StageLog(logger, out_root)
         try:
-            stage_done("ingest", started, store.rows_read)
-            outcome = _check_and_report(
-                store,
-                inputs=inputs,
-                province=province,
-                out_root=out_root,
-                run_date=run_date,
-                counties=counties,
-                schools=schools,
-                mask_ids=mask_ids,
-                suites_dir=suites_dir,
-                linkage_config=linkage_config,
-                report_processes=report_processes,
-                stage_done=stage_done,
-                timings=timings,
-                police_registry=police_registry,
-                police_results=police_results,
-                national_returns=national_returns,
-                per_school=per_school,
+            started = stages.start("ingest")
+            paths = find_exports(inputs)
+            store = ingest_exports(
+                paths, province, run_folders.roster_folder(out_root), report_processes > 1
             )
-        finally:
-            store.remove()
+            try:
+                stages.done("ingest", started, store.rows_read)
+                outcome = _check_and_report(
+                    store,
+                    run_id=run_id,
+                    inputs=inputs,
+                    province=province,
+                    out_root=out_root,
+                    run_date=run_date,
+                    counties=counties,
+                    schools=schools,
+                    mask_ids=mask_ids,
+                    suites_dir=suites_dir,
+                    linkage_config=linkage_config,
+                    report_processes=report_processes,
+                    stages=stages,
+                    police_registry=police_registry,
+                    police_results=police_results,
+                    national_returns=national_returns,
+                    per_school=per_school,
+                    keep_runs=keep_runs,
+                )
+            finally:
+                store.remove()
+        except BaseException as exc:
+            try:
+                run_status.fail(out_root, failure_line(exc), stage=stages.current)
+            except OSError as unwritable:  # the run's own failure is what must be reported
+                logger.warning("未能写入运行状态文件：%s", unwritable)
+            raise
+        run_status.succeed(
+            out_root,
+            f"已发布 {run_id}：{totals_lines(outcome['manifest'])[0]}",
+            published=Path(outcome["run_dir"]),
+        )
         return outcome
 
 
 def _check_and_report(
     store: staging.StagedStore,
     *,
+    run_id: str,
     inputs: list[str],
     province: str,
     out_root: Path,
@@ -175,30 +222,32 @@ def _check_and_report(
     suites_dir: str | None,
     linkage_config: str | None,
     report_processes: int,
-    stage_done,
-    timings: dict[str, float],
+    stages: StageLog,
     police_registry: str | None = None,
     police_results: str | None = None,
     national_returns: list[str] | None = None,
     per_school: bool = False,
+    keep_runs: int = DEFAULT_KEEP_RUNS,
 ) -> dict:
     logger = get_run_logger()
-    run_id = reports.new_run_id(out_root, province, run_date)
     staging_folder = reports.staging_dir(out_root, run_id)
+    # Where the run's files will be once published: what the logs and artifacts name.
+    final = published_paths(out_root / run_id)
     try:
-        started = time.perf_counter()
+        started = stages.start("validate")
         problems = validate_roster(
             store,
             province,
             run_date,
             staging_folder / "data_docs",
             Path(suites_dir) if suites_dir else None,
+            final["data_docs"],
         )
-        stage_done("validate", started, store.rows_staged)
+        stages.done("validate", started, store.rows_staged)
 
         police_facts = None
         if police_registry or police_results:
-            police_started = time.perf_counter()
+            police_started = stages.start("police")
             from xueji_quality import police
             from xueji_quality.police import runs
 
@@ -214,10 +263,11 @@ def _check_and_report(
                 checked.checksum_suggestions,
             )
             police_facts = runs.manifest_facts(checked)
-            timings["police"] = time.perf_counter() - police_started
+            stages.done("police", police_started, store.rows_staged)
 
         national_facts = None
         if national_returns:
+            national_started = stages.start("national")
             returned = national_items(
                 store,
                 [Path(p) for p in national_returns],
@@ -231,15 +281,18 @@ def _check_and_report(
                 "items": int(len(returned.problems)),
                 "unknown_record_keys": len(returned.unknown_record_keys),
             }
+            stages.done("national", national_started, len(returned.problems))
 
-        started = time.perf_counter()
+        started = stages.start("link")
         linked = link_roster(
             store, Path(linkage_config) if linkage_config else None, report_processes > 1, run_date
         )
-        stage_done("link", started, store.rows_staged)
+        stages.done("link", started, store.rows_staged)
 
         # Keys, statuses; groups and warnings a county proved (佐证) are no longer listed.
-        started = time.perf_counter()
+        started = stages.start("answers")
+        # The answers this run reads: part of what makes a re-run of the same export new.
+        answers_read = run_fingerprint.answers_fingerprint(out_root)
         flagged = store.records(pd.concat([problems["record_id"], linked.duplicates["record_id"]]))
         answered = answers.apply_ledger(
             out_root,
@@ -252,7 +305,7 @@ def _check_and_report(
             # An export of some counties only must not close the other counties' items.
             counties=counties or store.counties(),
         )
-        stage_done("answers", started, len(problems) + len(linked.duplicates))
+        stages.done("answers", started, len(problems) + len(linked.duplicates))
         selected = (
             run_scope.selected_records(store, counties, schools) if counties or schools else None
         )
@@ -275,7 +328,7 @@ def _check_and_report(
                 duplicates["group_id"].nunique(),
             )
 
-        started = time.perf_counter()
+        started = stages.start("report", total=len(scope.counties))
         from xueji_quality import validate
 
         catalogue = validate.rule_catalogue(Path(suites_dir) if suites_dir else None)
@@ -307,14 +360,8 @@ def _check_and_report(
             else answered.progress,
             scope.records,
         )
-        stage_done("report", started, len(problems) + len(duplicates))
+        stages.done("report", started, len(problems) + len(duplicates))
         totals = county_totals(scope.roster, problems, duplicates, scope.records)
-        if len(totals):
-            create_table_artifact(
-                totals.to_dict("records"),
-                key="xueji-county-totals",
-                description="各区县按问题类别的问题条数（同全省汇总）与涉及的重复组数",
-            )
 
         figures = runinfo.conservation(
             store.rows_read,
@@ -338,7 +385,7 @@ def _check_and_report(
             normalizations=store.normalized_values,
             counties=county_files,
             link_stats=linked.stats,
-            timings=timings,
+            timings=stages.timings,
             parameters={
                 "inputs": [str(p) for p in inputs],
                 "counties": counties,
@@ -348,34 +395,63 @@ def _check_and_report(
             },
         )
         manifest["answers"] = answered.counts
+        manifest["fingerprint"] = run_fingerprint.fingerprint(
+            (entry["sha256"] for entry in store.files),
+            run_fingerprint.options_fingerprint(
+                province=province,
+                run_date=run_date,
+                counties=counties,
+                schools=schools,
+                mask_ids=mask_ids,
+                per_school=per_school,
+                suites_dir=suites_dir,
+                linkage_config=linkage_config,
+                police_registry=police_registry,
+                police_results=police_results,
+                national_returns=national_returns,
+            ),
+            answers_read,
+        )
         if police_facts is not None:
             manifest["police"] = police_facts
         if national_facts is not None:
             manifest["national_returns"] = national_facts
         reports.write_manifest(staging_folder, manifest)
         previous = previous_manifest(out_root)
-        started = time.perf_counter()
+        started = stages.start("publish")
         published = publish_run(staging_folder, out_root, run_id)
         # Only a published run enters the answer ledger; a run narrowed to some schools
         # sees too little of its counties to say which of their items were resolved.
         if not schools:
             answers.record_run(answered)
-        stage_done("publish", started, len(county_files))
+        pruned = _prune(out_root, keep_runs, run_id)
+        stages.done("publish", started, len(county_files))
     except BaseException:
         shutil.rmtree(staging_folder, ignore_errors=True)
         raise
 
+    if final["data_docs"].is_file():
+        logger.info("Data Docs：%s", final["data_docs"])
+    if len(totals):
+        create_table_artifact(
+            county_rows(totals, county_files, published),
+            key="xueji-county-totals",
+            description="各区县按问题类别的问题条数（同全省汇总）、涉及的重复组数与清单文件",
+        )
     create_markdown_artifact(
-        f"# 学籍查重查错 {run_id}\n\n"
-        f"- 报告目录：`{published}`（`{out_root / 'latest'}` 指向它）\n"
-        f"- 区县清单：`{published / 'counties'}` 下 {len(county_files)} 个区县；"
-        f"全省汇总：`{published / 'province' / 'summary.xlsx'}`\n"
-        f"- 读入 {figures['rows_read']} 行，入库 {figures['rows_staged']} 行，"
-        f"隔离 {figures['rows_quarantined']} 行\n"
-        f"- 问题 {len(problems)} 条，重复组 {duplicates['group_id'].nunique()} 个\n\n"
-        f"## 与上次运行相比\n\n{changes_since(previous, manifest)}",
+        summary_markdown(
+            run_id=run_id,
+            published=published,
+            latest=out_root / "latest",
+            counties=len(county_files),
+            figures=figures,
+            problems=len(problems),
+            groups=duplicates["group_id"].nunique(),
+            changes=changes_since(previous, manifest),
+            pruned=pruned,
+        ),
         key="xueji-run-summary",
-        description="本次运行的报告位置、概况及与上次运行的变化",
+        description="本次运行的报告位置（链接到已发布的文件）、概况及与上次运行的变化",
     )
     return {
         "run_id": run_id,
@@ -385,3 +461,17 @@ def _check_and_report(
         "duplicates": duplicates.reindex(columns=list(DUPLICATE_COLUMNS)),
         "manifest": manifest,
     }
+
+
+def _prune(out_root: Path, keep_runs: int, run_id: str) -> list[str]:
+    """Remove the runs beyond the newest ``keep_runs``; a failure to is only a warning (the run
+    is published)."""
+    logger = get_run_logger()
+    try:
+        pruned = prune_runs(out_root, keep_runs, protect=run_id)
+    except OSError as exc:
+        logger.warning("未能删除超出保留次数（%d）的旧运行：%s", keep_runs, exc)
+        return []
+    if pruned:
+        logger.info("保留最近 %d 次运行，已删除：%s", keep_runs, "、".join(pruned))
+    return pruned

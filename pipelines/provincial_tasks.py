@@ -90,17 +90,20 @@ def validate_roster(
     as_of: date,
     data_docs_dir: Path,
     suites_dir: Path | None,
+    published_docs: Path | None = None,
 ) -> pd.DataFrame:
+    """Validate the staged roster; Data Docs are built in ``data_docs_dir`` (the run's staging
+    folder) and the log names ``published_docs``, where they are once the run is published."""
     from xueji_quality import validate
 
     problems = validate.validate_store(
         store, province, as_of, suites_dir=suites_dir, data_docs_dir=data_docs_dir
     )
     get_run_logger().info(
-        "校验 %d 行：发现 %d 条问题；Data Docs 写入 %s",
+        "校验 %d 行：发现 %d 条问题；Data Docs 随本次运行发布到 %s",
         store.rows_staged,
         len(problems),
-        data_docs_dir,
+        published_docs or data_docs_dir,
     )
     return problems
 
@@ -221,6 +224,8 @@ def county_report(
             entry["problem_rows"],
             entry["duplicate_groups"],
             "、".join(f["path"] for f in entry["files"]),
+            # A step of the report stage's progress bar (pipelines.progress).
+            extra={"xueji_stage_step": "report"},
         )
     return written
 

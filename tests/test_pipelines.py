@@ -1,12 +1,17 @@
-"""The provincial flow's orchestration under Prefect's test harness: task runs, artifacts,
-filters, retries, the terminal progress lines, and the Dask runner giving the same results."""
+"""The provincial flow's orchestration under Prefect's test harness: task runs, their names,
+artifacts linking the published files, the status file, filters, retries, notification of a
+failure, the terminal progress lines and bars, an unchanged input not run again, and the Dask
+runner giving the same results."""
 
 from __future__ import annotations
 
 import io
 import json
+import logging
+import re
 from datetime import date
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pandas as pd
 import pytest
@@ -49,19 +54,50 @@ def _run(sample: Path, out: Path, **options):
     return state.state_details.flow_run_id, result, state
 
 
+class _Messages(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 @pytest.fixture(scope="module")
 def full_run(sample, tmp_path_factory, prefect_harness) -> dict:
-    from pipelines.progress import hide_stage_progress, show_stage_progress
+    from rich.console import Console
+
+    from pipelines.progress import (
+        RUN_LOGGERS,
+        hide_stage_progress,
+        show_stage_bars,
+        show_stage_progress,
+        stage_bars,
+    )
 
     out = tmp_path_factory.mktemp("out")
     lines = io.StringIO()
-    handler = show_stage_progress(lines)
+    bars = stage_bars(Console(file=io.StringIO(), force_terminal=True, width=120))
+    logged = _Messages()
+    handlers = [show_stage_progress(lines), show_stage_bars(bars)]
+    for name in RUN_LOGGERS:
+        logging.getLogger(name).addHandler(logged)
     try:
         flow_run_id, result, state = _run(sample, out)
     finally:
-        hide_stage_progress(handler)
+        for handler in (*handlers, logged):
+            hide_stage_progress(handler)
     assert state.is_completed(), state
-    return {"id": flow_run_id, "result": result, "out": out, "progress": lines.getvalue()}
+    status = json.loads((out / "status.json").read_text(encoding="utf-8"))
+    return {
+        "id": flow_run_id,
+        "result": result,
+        "out": out,
+        "progress": lines.getvalue(),
+        "bars": bars,
+        "logged": logged.messages,
+        "status": status,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -108,14 +144,63 @@ def test_every_stage_is_a_completed_task_run(full_run, roster):
     assert all(run.run_count == 1 for run in runs)
 
 
-def test_artifacts_say_where_the_reports_are(full_run):
+def _flow_run_name(flow_run_id) -> str:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(flow_run_id).name
+
+
+def _linked_file(url: str) -> Path:
+    parsed = urlparse(url)
+    assert parsed.scheme == "file", url
+    return Path(unquote(parsed.path))
+
+
+def test_artifacts_link_to_the_published_files(full_run):
     artifacts = _artifacts(full_run["id"])
     assert artifacts["xueji-progress"].data == 100.0
     summary = artifacts["xueji-run-summary"].data
-    assert full_run["result"]["run_dir"] in summary
+    run_dir = Path(full_run["result"]["run_dir"])
     assert "没有上一次已发布的运行" in summary
+    assert ".tmp-" not in summary
+    links = {_linked_file(url) for url in re.findall(r"\]\((file://[^)]+)\)", summary)}
+    expected = {
+        run_dir,
+        run_dir / "counties",
+        run_dir / "province" / "summary.xlsx",
+        run_dir / "data_docs" / "index.html",
+    }
+    assert links == expected and all(path.exists() for path in links)
     table = json.loads(artifacts["xueji-county-totals"].data)
-    assert sorted(row["区县代码"] for row in table) == _county_dirs(full_run["result"]["run_dir"])
+    assert sorted(row["区县代码"] for row in table) == _county_dirs(run_dir)
+    for row in table:
+        workbook = _linked_file(row["清单文件"])
+        assert workbook.is_file() and workbook.parent == run_dir / "counties" / row["区县代码"]
+
+
+def test_logs_name_published_paths_never_staging_ones(full_run):
+    logged = full_run["logged"]
+    docs = str(Path(full_run["result"]["run_dir"]) / "data_docs")
+    assert [m for m in logged if "Data Docs" in m] and all(
+        docs in m for m in logged if "Data Docs" in m
+    )
+    assert not [m for m in logged if ".tmp-" in m]
+
+
+def test_flow_runs_are_named_after_their_run_ids(full_run, county_run):
+    assert _flow_run_name(full_run["id"]) == full_run["result"]["run_id"] == "44-20261128"
+    assert _flow_run_name(county_run["id"]) == county_run["result"]["run_id"] == "44-20261128-2"
+
+
+def test_status_file_says_what_the_run_published(full_run):
+    status = full_run["status"]
+    run_dir = str(Path(full_run["result"]["run_dir"]).resolve())
+    assert status["state"] == "成功" and status["run_id"] == full_run["result"]["run_id"]
+    assert status["published"] == run_dir == status["last_published"]["path"]
+    assert status["stage"] is None and status["finished_at"] >= status["started_at"]
+    assert status["flow_run"]["id"] == str(full_run["id"])
+    assert "问题条目合计" in status["reason"]
 
 
 def test_county_totals_count_items_as_the_summary_does_and_groups_apart(full_run):
@@ -151,6 +236,17 @@ def test_progress_prints_one_line_per_stage(full_run):
         assert line.startswith("[进度]") and f"（{stage}）" in line
     rows_read = full_run["result"]["rows"]["rows_read"]
     assert f"{rows_read} 行" in lines[0]
+
+
+def test_progress_shows_one_bar_per_stage_filled_when_it_ends(full_run):
+    tasks = full_run["bars"].tasks
+    assert [t.description for t in tasks] == ["读入", "校验", "查重", "答复", "报告", "发布"]
+    assert all(t.finished for t in tasks)
+    report = tasks[4]
+    # The report bar counts the county lists as they are written.
+    assert report.total == len(full_run["result"]["manifest"]["counties"]) >= 4
+    rows_read = full_run["result"]["rows"]["rows_read"]
+    assert tasks[0].fields["note"].startswith(f"{rows_read} 行")
 
 
 def test_county_filter_writes_only_that_county(county_run, full_run):
@@ -210,15 +306,71 @@ def test_cli_schools_filter_narrows_to_those_schools(
     assert rows["rows_staged"] == len(roster)
     assert rows["rows_in_scope"] >= len(in_schools)
 
+    # The same command again: nothing changed, so nothing is run or published.
+    published = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert cli.main([*argv, "--schools", *chosen]) == 0
+    said = capsys.readouterr().out
+    assert "输入未变化" in said and manifest["run_id"] in said and "--force" in said
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == published
+    status = json.loads((tmp_path / "out" / "status.json").read_text(encoding="utf-8"))
+    assert status["state"] == "成功" and status["published"] is None
+    assert status["exit_status"] == 0
+    assert status["last_published"]["run_id"] == manifest["run_id"]
+    # Another option is a change; --force runs an unchanged one anyway. Both reach the flow,
+    # whose first task here fails at once: the status file then names the stage and the line.
+    from pipelines import provincial
+
+    def unreadable(inputs):
+        raise InputError(inputs[0], "读取失败")
+
+    monkeypatch.setattr(provincial, "find_exports", unreadable)
+    for extra in (["--schools", *chosen, "--mask-ids"], ["--schools", *chosen, "--force"]):
+        assert cli.main([*argv, *extra]) == cli.EXIT_INPUT_ERROR
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        status = json.loads((tmp_path / "out" / "status.json").read_text(encoding="utf-8"))
+        assert status["state"] == "失败" and status["exit_status"] == cli.EXIT_INPUT_ERROR
+        assert status["stage"] == "ingest" and status["stage_label"] == "读入"
+        assert status["reason"] == line and "读取失败" in line
+        assert status["run_id"] == status["flow_run"]["name"] != manifest["run_id"]
+        assert status["last_published"]["run_id"] == manifest["run_id"]
+
+
+def _notice_block(tmp_path: Path) -> tuple[str, Path]:
+    """A notification block of the test's own, which writes what it is sent to a file."""
+    from prefect.blocks.abstract import NotificationBlock
+
+    class RecordedNotice(NotificationBlock):
+        _block_type_slug = "xueji-recorded-notice"
+        path: str
+
+        def notify(self, body: str, subject: str | None = None) -> None:
+            Path(self.path).write_text(f"{subject}\n{body}", encoding="utf-8")
+
+    sent = tmp_path / "notice.txt"
+    RecordedNotice(path=str(sent)).save("ops", overwrite=True)
+    return "xueji-recorded-notice/ops", sent
+
 
 def test_input_error_fails_at_once_without_retries(tmp_path, prefect_harness):
-    flow_run_id, error, state = _run(tmp_path / "missing.csv", tmp_path / "out")
+    slug, sent = _notice_block(tmp_path)
+    out = tmp_path / "out"
+    flow_run_id, error, state = _run(tmp_path / "missing.csv", out, notify_block=slug)
     assert state.is_failed()
     assert isinstance(error, InputError)
     [find] = _task_runs(flow_run_id)
     assert find.name.startswith("find-exports")
     assert find.run_count == 1
-    assert not (tmp_path / "out" / "latest").exists()
+    assert not (out / "latest").exists()
+    # The markers a monitoring system reads: the status file, and the notification.
+    status = json.loads((out / "status.json").read_text(encoding="utf-8"))
+    assert status["state"] == "失败" and status["run_id"] == "44-20261128"
+    assert status["stage"] == "ingest" and status["published"] is None
+    assert status["reason"].startswith("输入错误：") and "missing.csv" in status["reason"]
+    assert status["last_published"] is None
+    assert not list(out.glob(".status.json*"))
+    subject, *body = sent.read_text(encoding="utf-8").splitlines()
+    assert subject == "学籍查重查错运行失败：44-20261128"
+    assert "阶段：读入" in body and f"原因：{status['reason']}" in body
 
 
 def test_retry_condition_retries_all_but_input_errors():
