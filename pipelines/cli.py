@@ -1,13 +1,16 @@
 """Command line: the top floor, the one place that reaches both the library and the Prefect flows.
 
+xueji-quality --version
 xueji-quality [--debug] sample   --rows N --seed S --province CODE --out DIR [--format ...]
                                  [--counties N] [--chunk-rows N]
 xueji-quality [--debug] run      INPUT... --province CODE --out DIR [--as-of YYYY-MM-DD]
                                  [--counties ...] [--schools ...] [--mask-ids] [--progress]
-                                 [--task-runner threads|dask]
+                                 [--task-runner threads|dask] [--force] [--keep-runs N]
+                                 [--notify-block SLUG]
 xueji-quality [--debug] serve    --province CODE --inbox DIR --out DIR [--cron "0 2 * * *"]
 xueji-quality [--debug] evaluate RUN_DIR --truth DIR
 xueji-quality [--debug] import-answers FILE.xlsx... --out DIR [--ledger FILE]
+(and police-request, export-national, national: see README.md)
 
 Every failure ends in one line on stderr, in Chinese, naming the file (and the row and field where
 known), preceded at most by the usage line of a mistyped command. Exit statuses:
@@ -26,6 +29,10 @@ Prefect's own failure logs on the console.
 
 Inputs are checked (``xueji_quality.preflight``) before Prefect, its server or any worker starts,
 so a file that cannot be read is refused in about a second.
+
+``run`` leaves ``OUT/status.json`` (``xueji_quality.run_status``) for a monitoring system, with
+the exit status and, for a failure, the same line; a run refused because another run holds the
+folder (exit status 4) leaves the other run's record alone.
 
 README.md has the whole reference.
 """
@@ -50,13 +57,25 @@ from pipelines.exit_status import (
     EXIT_INTERRUPTED,
     EXIT_RUN_FAILED,
     EXIT_WORKER_DIED,
+    INTERRUPTED,
+    internal_failure_line,
+    known_failure,
 )
 from pipelines.prefect_setup import _keep_console_record as _keep_console_record
 from pipelines.prefect_setup import _prefect_console
-from xueji_quality import preflight
-from xueji_quality.errors import ConservationError, InputError
-from xueji_quality.reports.publish import RunLocked
-from xueji_quality.workers import WorkerDied
+from xueji_quality import run_status
+from xueji_quality.reports.publish import RunLocked, run_lock
+
+__all__ = [
+    "EXIT_BUSY",
+    "EXIT_INPUT_ERROR",
+    "EXIT_INTERNAL_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_RUN_FAILED",
+    "EXIT_WORKER_DIED",
+    "COMMANDS",
+    "main",
+]
 
 LOG_FOLDER = "logs"
 
@@ -97,51 +116,76 @@ def _write_traceback(args: argparse.Namespace, argv: list[str], exc: BaseExcepti
     raise OSError("无法写入日志文件")
 
 
-def _internal_failure(args: argparse.Namespace, argv: list[str], exc: BaseException) -> int:
-    first_line = next(iter(str(exc).strip().splitlines()), "")
-    what = f"{type(exc).__name__}: {first_line[:200]}" if first_line else type(exc).__name__
-    line = f"内部错误（程序缺陷，不是输入的问题）：{what}"
+def _internal_failure(args: argparse.Namespace, argv: list[str], exc: BaseException) -> str:
+    """Report a defect; returns the line said."""
+    line = internal_failure_line(exc)
     if args.debug:
         traceback.print_exception(exc, file=sys.stderr)
         _say(line)
-        return EXIT_INTERNAL_ERROR
+        return line
     try:
         log = _write_traceback(args, argv, exc)
     except OSError:
         traceback.print_exception(exc, file=sys.stderr)
-        _say(f"{line}；日志文件无法写入，回溯见上")
-        return EXIT_INTERNAL_ERROR
-    _say(f"{line}；详细信息已写入 {log}（请交给维护人员；加 --debug 可在终端显示）")
-    return EXIT_INTERNAL_ERROR
+        line = f"{line}；日志文件无法写入，回溯见上"
+    else:
+        line = f"{line}；详细信息已写入 {log}（请交给维护人员；加 --debug 可在终端显示）"
+    _say(line)
+    return line
 
 
-# Failures a user can act on: (type, start of the line, exit status). Anything else is internal.
-KNOWN_FAILURES: tuple[tuple[type[Exception], str, int], ...] = (
-    (InputError, "输入错误：", EXIT_INPUT_ERROR),
-    (preflight.OptionError, "参数错误：", EXIT_INPUT_ERROR),
-    (ConservationError, "运行失败，未发布任何报告：", EXIT_RUN_FAILED),
-    (RunLocked, "", EXIT_BUSY),
-    (WorkerDied, "运行失败：", EXIT_WORKER_DIED),
-)
+# ---------------------------------------------------------------- the status file
+
+
+def _status_folder(args: argparse.Namespace) -> Path | None:
+    """The output folder whose status.json a ``run`` reports to, when it is a folder."""
+    if args.command != "run" or not Path(args.out).is_dir():
+        return None
+    return Path(args.out)
+
+
+def _record_exit(args: argparse.Namespace, status: int, line: str | None) -> None:
+    """Put the command's exit status (and for a failure its line) into ``OUT/status.json``.
+
+    Never for a run refused because another holds the folder: that run's record stands."""
+    out = _status_folder(args)
+    if out is None or status == EXIT_BUSY:
+        return
+    try:
+        with run_lock(out):
+            if status == 0:
+                run_status.settle(out, status)
+            else:
+                run_status.fail(
+                    out, line or "", exit_status=status, province=getattr(args, "province", None)
+                )
+    except (OSError, RunLocked):
+        pass  # the exit status and the line on stderr still say it
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
-    _prefect_console.update(quiet=False, closed=False)
+    _prefect_console.update(quiet=False, closed=False, bars=False)
+    if args.command == "run":
+        run_status.forget(args.out)
     try:
-        return COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
+        line = None
     except KeyboardInterrupt:
-        _say("已中断")
-        return EXIT_INTERRUPTED
+        _say(INTERRUPTED)
+        status, line = EXIT_INTERRUPTED, INTERRUPTED
     except Exception as exc:
-        for kind, start, status in KNOWN_FAILURES:
-            if isinstance(exc, kind):
-                if args.debug:
-                    traceback.print_exception(exc, file=sys.stderr)
-                _say(f"{start}{exc}")
-                return status
-        return _internal_failure(args, argv, exc)
+        known = known_failure(exc)
+        if known is None:
+            status, line = EXIT_INTERNAL_ERROR, _internal_failure(args, argv, exc)
+        else:
+            line, status = known
+            if args.debug:
+                traceback.print_exception(exc, file=sys.stderr)
+            _say(line)
+    _record_exit(args, status, line)
+    return status
 
 
 if __name__ == "__main__":

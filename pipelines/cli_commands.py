@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 from pipelines.exit_status import EXIT_INPUT_ERROR
 from pipelines.prefect_setup import _filter_prefect_console, _prepare_prefect
-from xueji_quality import preflight
+from xueji_quality import preflight, run_fingerprint, run_status
 from xueji_quality.errors import InputError
 from xueji_quality.reports.publish import run_lock
 
@@ -133,6 +134,45 @@ def _check_police_file(path: Path | None, option: str) -> None:
         raise InputError(str(path), "文件为空（0 字节）")
 
 
+def _fingerprint(args: argparse.Namespace) -> dict:
+    """What this run would depend on (``xueji_quality.run_fingerprint``); hashes the inputs."""
+    from xueji_quality.ingest import find_exports
+
+    return run_fingerprint.fingerprint(
+        run_fingerprint.input_hashes(find_exports(args.inputs)),
+        run_fingerprint.options_fingerprint(
+            province=args.province,
+            run_date=args.as_of or date.today(),
+            counties=args.counties,
+            schools=args.schools,
+            mask_ids=args.mask_ids,
+            per_school=args.per_school,
+            suites_dir=args.suites,
+            linkage_config=args.linkage_config,
+            police_registry=args.police_registry,
+            police_results=args.police_results,
+            national_returns=args.national_returns,
+        ),
+        run_fingerprint.answers_fingerprint(args.out),
+    )
+
+
+def _unchanged(args: argparse.Namespace) -> bool:
+    """True when the last published run checked the same inputs with the same options, rules
+    and answers: said, recorded in the status file, and not run again (unless ``--force``)."""
+    previous = run_fingerprint.latest_manifest(args.out)
+    same = run_fingerprint.unchanged_since(previous, _fingerprint(args))
+    if same is None:
+        return False
+    if args.force:
+        print(f"输入与选项同已发布的运行 {same}；按 --force 仍重新运行")
+        return False
+    reason = f"输入未变化：导出文件（SHA-256）、选项、规则与答复均同已发布的运行 {same}，本次未运行"
+    run_status.succeed(args.out, reason, province=args.province)
+    print(f"{reason}；报告见 {args.out / same}。加 --force 可重新运行。")
+    return True
+
+
 def _run(args: argparse.Namespace) -> int:
     # Before Prefect, its server and the workers: a refused run costs a second.
     preflight.check_exports(args.inputs)
@@ -147,6 +187,8 @@ def _run(args: argparse.Namespace) -> int:
     _prepare_prefect()
     # Taken before Prefect is even imported: a refused run costs nothing.
     with run_lock(args.out):
+        if _unchanged(args):
+            return 0
         if args.task_runner != "dask":
             from xueji_quality import workers
 
@@ -175,6 +217,8 @@ def _run(args: argparse.Namespace) -> int:
                 police_results=str(args.police_results) if args.police_results else None,
                 national_returns=[str(p) for p in args.national_returns or []] or None,
                 per_school=args.per_school,
+                keep_runs=args.keep_runs,
+                notify_block=args.notify_block,
             )
     from xueji_quality.reports.manifest import totals_lines
 
@@ -214,6 +258,8 @@ def _serve(args: argparse.Namespace) -> int:
             args.mask_ids,
             str(args.suites.resolve()) if args.suites else None,
             str(args.linkage_config.resolve()) if args.linkage_config else None,
+            keep_runs=args.keep_runs,
+            notify_block=args.notify_block,
         )
     except ValueError as exc:
         if "cron" not in str(exc).lower():

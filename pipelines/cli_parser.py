@@ -44,6 +44,34 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"日期应为 YYYY-MM-DD，收到“{text}”") from None
 
 
+def _not_negative(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"应为 0 或正整数，收到“{text}”")
+    return number
+
+
+def _block_slug(text: str) -> str:
+    kind, _, name = text.partition("/")
+    if not kind or not name:
+        raise argparse.ArgumentTypeError(
+            f"应为 Prefect 块的“类型/名称”（如 slack-webhook/xueji-ops），收到“{text}”"
+        )
+    return text
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(PROG)
+    except metadata.PackageNotFoundError:
+        return "未安装"
+
+
 def _positive(text: str) -> int:
     try:
         number = int(text)
@@ -187,15 +215,40 @@ def _with_debug(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
+def _operations_options(parser: argparse.ArgumentParser) -> None:
+    """What a nightly run needs beside the checks: how many runs to keep, whom to tell."""
+    from xueji_quality.reports.retention import DEFAULT_KEEP_RUNS
+
+    parser.add_argument(
+        "--keep-runs",
+        type=_not_negative,
+        default=DEFAULT_KEEP_RUNS,
+        metavar="N",
+        help=f"发布成功后只保留最近 N 次运行（latest 所指的从不删除），0 为全部保留；"
+        f"默认 {DEFAULT_KEEP_RUNS}",
+    )
+    parser.add_argument(
+        "--notify-block",
+        type=_block_slug,
+        default=None,
+        metavar="类型/名称",
+        help="运行失败时通过此 Prefect 通知块或 Webhook 块发送通知（如 slack-webhook/xueji-ops）；"
+        "不给时读环境变量 XUEJI_NOTIFY_BLOCK",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
-        usage="%(prog)s [--debug] {sample,run,serve,evaluate,import-answers,police-request,"
+        usage="%(prog)s [--version] [--debug] {sample,run,serve,evaluate,import-answers,police-request,"
         "export-national,national} ...",
         description="中小学生学籍查重查错：按区县生成问题学籍清单",
     )
     parser.add_argument("--debug", action="store_true", help="出错时在终端显示完整回溯")
-    sub = parser.add_subparsers(dest="command", required=True, title="子命令")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {_version()}", help="显示版本号并退出"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, title="子命令", help="要执行的操作")
 
     sample = _with_debug(
         sub.add_parser(
@@ -206,12 +259,19 @@ def _parser() -> argparse.ArgumentParser:
             "[--counties N] [--chunk-rows N]",
         )
     )
-    sample.add_argument("--rows", type=_positive, required=True)
-    sample.add_argument("--seed", type=int, default=1)
-    sample.add_argument("--province", type=_province, default=None)
-    sample.add_argument("--out", type=Path, required=True)
+    sample.add_argument("--rows", type=_positive, required=True, help="生成的学籍记录行数")
     sample.add_argument(
-        "--format", choices=["csv", "csv-gb18030", "xlsx", "parquet"], default="csv"
+        "--seed", type=int, default=1, help="随机种子（同一种子生成相同数据），默认 1"
+    )
+    sample.add_argument(
+        "--province", type=_province, default=None, help="省级代码（两位数字，如 44 广东）"
+    )
+    sample.add_argument("--out", type=Path, required=True, help="输出目录（导出文件与真值文件）")
+    sample.add_argument(
+        "--format",
+        choices=["csv", "csv-gb18030", "xlsx", "parquet"],
+        default="csv",
+        help="导出文件格式，默认 csv（UTF-8）",
     )
     sample.add_argument(
         "--counties", type=_positive, default=None, help="随机（按种子）选用本省 N 个区县"
@@ -240,21 +300,27 @@ def _parser() -> argparse.ArgumentParser:
             prog=f"{PROG} run",
             help="对学籍导出运行查重查错并发布区县清单",
             usage="%(prog)s INPUT... --province CODE --out DIR [--as-of YYYY-MM-DD] "
-            "[--counties CODE...] [--schools CODE...] [更多选项见 -h]",
+            "[--counties CODE...] [--schools CODE...] [--force] [--keep-runs N] [更多选项见 -h]",
         )
     )
     run.add_argument(
         "inputs", nargs="+", type=Path, metavar="INPUT", help="导出文件或文件夹（CSV/XLSX/Parquet）"
     )
-    run.add_argument("--province", type=_province, required=True)
-    run.add_argument("--out", type=Path, required=True)
+    run.add_argument(
+        "--province", type=_province, required=True, help="省级代码（两位数字，如 44 广东）"
+    )
+    run.add_argument(
+        "--out", type=Path, required=True, help="输出根目录（各次运行、latest、台账、status.json）"
+    )
     run.add_argument("--as-of", type=_date, default=None, help="运行日期（决定学年），默认今天")
     run.add_argument("--counties", nargs="+", default=None, help="只生成这些区县的清单")
     run.add_argument(
         "--schools", nargs="+", default=None, help="只报告这些学校（学校标识码）的记录"
     )
     run.add_argument(
-        "--progress", action="store_true", help="每完成一个阶段在终端打印一行（行数、用时）"
+        "--progress",
+        action="store_true",
+        help="每个阶段一个进度条（终端）；输出不是终端时每完成一个阶段打印一行（行数、用时）",
     )
     run.add_argument("--mask-ids", action="store_true", help="Excel 中身份证件号打码")
     run.add_argument("--suites", type=Path, default=None, help="GX 规则套件目录")
@@ -284,9 +350,18 @@ def _parser() -> argparse.ArgumentParser:
         "--per-school", action="store_true", help="每个区县清单旁再按学校各写一个小工作簿"
     )
     run.add_argument(
-        "--task-runner", choices=["threads", "dask"], default="threads", help="任务执行器"
+        "--task-runner",
+        choices=["threads", "dask"],
+        default="threads",
+        help="任务执行器：threads（本机，默认）或 dask（Dask 集群）",
     )
     run.add_argument("--dask-address", default=None, help="Dask 集群地址，如 tcp://HOST:8786")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="导出文件、选项、规则与答复均与上次已发布的运行相同时仍重新运行（默认不运行）",
+    )
+    _operations_options(run)
 
     serve = _with_debug(
         sub.add_parser(
@@ -294,16 +369,26 @@ def _parser() -> argparse.ArgumentParser:
             prog=f"{PROG} serve",
             help="按计划（北京时间）每晚检查收件箱中最新的导出",
             usage='%(prog)s --province CODE --inbox DIR --out DIR [--cron "0 2 * * *"] '
-            "[--mask-ids] [--suites DIR] [--linkage-config FILE]",
+            "[--mask-ids] [--suites DIR] [--linkage-config FILE] [--keep-runs N] "
+            "[--notify-block 类型/名称]",
         )
     )
-    serve.add_argument("--province", type=_province, required=True)
-    serve.add_argument("--inbox", type=Path, required=True)
-    serve.add_argument("--out", type=Path, required=True)
-    serve.add_argument("--cron", default="0 2 * * *", help="cron 表达式，Asia/Shanghai 时间")
-    serve.add_argument("--mask-ids", action="store_true")
+    serve.add_argument(
+        "--province", type=_province, required=True, help="省级代码（两位数字，如 44 广东）"
+    )
+    serve.add_argument(
+        "--inbox", type=Path, required=True, help="收件箱文件夹（省级系统放入导出文件）"
+    )
+    serve.add_argument(
+        "--out", type=Path, required=True, help="输出根目录（各次运行、latest、台账、status.json）"
+    )
+    serve.add_argument(
+        "--cron", default="0 2 * * *", help="cron 表达式，Asia/Shanghai 时间，默认每天 2:00"
+    )
+    serve.add_argument("--mask-ids", action="store_true", help="Excel 中身份证件号打码")
     serve.add_argument("--suites", type=Path, default=None, help="GX 规则套件目录")
     serve.add_argument("--linkage-config", type=Path, default=None, help="查重模型参数文件")
+    _operations_options(serve)
 
     export = _with_debug(
         sub.add_parser(
@@ -362,8 +447,12 @@ def _parser() -> argparse.ArgumentParser:
             usage="%(prog)s RUN_DIR --truth DIR",
         )
     )
-    evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    evaluate.add_argument("--truth", type=Path, required=True)
+    evaluate.add_argument(
+        "run_dir", type=Path, metavar="RUN_DIR", help="一次已发布运行的目录（如 OUT/latest）"
+    )
+    evaluate.add_argument(
+        "--truth", type=Path, required=True, help="sample 生成的目录（含 truth_*.csv 真值文件）"
+    )
 
     answers = _with_debug(
         sub.add_parser(

@@ -74,6 +74,8 @@ def cli_command(inputs: Path, out: Path) -> list[str]:
         str(out),
         "--as-of",
         AS_OF,
+        # The same input as the run before it: run it anyway, as an officer would.
+        "--force",
     ]
 
 
@@ -286,7 +288,8 @@ def test_a_step_killed_by_the_system_fails_the_run_and_publishes_nothing(
         return real(function, *args, **kwargs)
 
     monkeypatch.setattr(workers, "call_alone", linkage_killed)
-    code = main(["run", str(sample / "roster.csv"), "--province", PROVINCE, "--out", str(out)])
+    argv = ["run", str(sample / "roster.csv"), "--province", PROVINCE, "--out", str(out)]
+    code = main([*argv, "--force"])
     err = capsys.readouterr().err
     assert code == EXIT_WORKER_DIED
     assert "内存不足" in err.strip().splitlines()[-1]
