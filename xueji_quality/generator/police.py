@@ -14,6 +14,12 @@ The roster and its truth files are not touched, and everything here is drawn fro
 stream (``numpy.random.default_rng([seed, 16])``), so a roster is the same bytes with or without
 its police files.
 
+A roster of more than a million rows (``build.CHUNK_ROWS``, the pieces the roster generator
+builds) is read and answered a piece at a time: ``police_pieces`` cuts it where no student's
+rows are parted, each piece has its own stream (``[seed, 16, piece]`` after the first), and no
+resident or near number takes a number the roster or an earlier piece's registry rows hold.
+The files are appended piece by piece; rates are shares of each piece.
+
 What the registry says about a student (the truth, by construction):
 
 - a student's identity is the ID number of the roster (normalised as a run reads it) with sex
@@ -63,8 +69,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from xueji_quality import normalize, schema
+from xueji_quality import normalize
 from xueji_quality.generator import names as nm
+from xueji_quality.generator.build import CHUNK_ROWS
 from xueji_quality.generator.police_names import (
     SEPARATORS,
     TRADITIONAL,
@@ -75,6 +82,11 @@ from xueji_quality.generator.police_names import (
     replace_one,
     same_names,
 )
+from xueji_quality.generator.police_pieces import (
+    key_numbers,
+    pieces,
+    roster_plan,
+)
 from xueji_quality.generator.police_registry import (
     near_number,
     resident_people,
@@ -82,7 +94,7 @@ from xueji_quality.generator.police_registry import (
     sex_and_birth,
 )
 from xueji_quality.police import exchange, names, registry
-from xueji_quality.police.tables import read_columns
+from xueji_quality.police.keys import id_values
 from xueji_quality.rules import checks
 from xueji_quality.standards import resident_id
 
@@ -111,7 +123,6 @@ REGISTRY_HEADERS = {
     "status": "人员状态",
     "address_code": "户籍地址码",
 }
-ROSTER_FIELDS = ("export_key", "name", "sex", "birth_date", "id_type", "id_number")
 
 
 @dataclass(frozen=True)
@@ -121,26 +132,6 @@ class PoliceSample:
     registry: pd.DataFrame
     results: pd.DataFrame
     truth: pd.DataFrame
-
-
-def canonical_roster(path: Path | str) -> pd.DataFrame:
-    """record_id, name, sex, birth_date, id_type, id_number of a roster export, normalised as
-    a run reads them (record_id is the export's 记录号)."""
-    found = read_columns(
-        path,
-        {f: schema.HEADER_ALIASES[f] for f in ROSTER_FIELDS},
-        [("export_key",), ("name",), ("id_number",)],
-        schema.FIELDS,
-    )
-    out = {}
-    for field in ROSTER_FIELDS:
-        column = found.table.column(field) if field in found.table.column_names else None
-        if column is None:
-            out[field] = pd.Series(pd.NA, index=range(found.table.num_rows), dtype="string")
-            continue
-        out[field] = pd.Series(pd.arrays.ArrowStringArray(registry.normalized(column, field)))
-    frame = pd.DataFrame(out).rename(columns={"export_key": "record_id"})
-    return frame.replace("", pd.NA).astype("string[pyarrow]")
 
 
 def _count(rate: float, rows: int) -> int:
@@ -168,14 +159,22 @@ def police_sample(
     seed: int,
     province: str,
     rates: dict[str, float] | None = None,
+    *,
+    piece: int = 0,
+    elsewhere: np.ndarray | None = None,
 ) -> PoliceSample:
-    """The registry extract, result file and truth of a canonical roster (``canonical_roster``)
-    with the truth files the roster generator wrote (see the module docstring)."""
+    """The registry extract, result file and truth of a canonical roster
+    (``police_pieces.canonical_roster``) with the truth files the roster generator wrote (see the module docstring).
+
+    For one piece of a large roster (``police_pieces``): ``piece`` numbers its random stream
+    (0, the first, is the stream of a roster in one piece), and ``elsewhere`` (sorted int64) are the
+    numbers of the whole roster and of the registry written so far, which no resident and no
+    near number may take."""
     unknown = set(rates or {}) - set(POLICE_RATES)
     if unknown:
         raise ValueError(f"未知的比例键: {sorted(unknown)}")
     rates = POLICE_RATES | dict(rates or {})
-    rng = np.random.default_rng([seed, 16])
+    rng = np.random.default_rng([seed, 16] if piece == 0 else [seed, 16, piece])
     frame = roster.reset_index(drop=True)
     rows = len(frame)
     record = frame["record_id"].astype("string").to_numpy(dtype=object)
@@ -289,6 +288,7 @@ def police_sample(
     near_ids = near_number(
         ids.iloc[chosen["absent_near"]].reset_index(drop=True),
         pd.concat([ids.dropna(), people["id_number"].astype("string")]),
+        elsewhere,
     )
     has_near = near_ids.notna().to_numpy()
     twins = people.loc[at("absent_near")[has_near]].copy()
@@ -369,6 +369,7 @@ def police_sample(
         int(round(rates["residents"] * len(people))),
         province,
         np.r_[ids.dropna().to_numpy(dtype=object), people["id_number"].to_numpy(dtype=object)],
+        elsewhere,
     )
     sex, birth = sex_and_birth(people["id_number"].astype("string"))
     people = people.assign(sex=sex, birth_date=birth).drop(columns="source")
@@ -392,38 +393,79 @@ def police_sample(
     return PoliceSample(extract, results, truth.astype("string"))
 
 
-def _roster_file(out_dir: Path) -> Path:
-    for name in ("roster.parquet", "roster.csv", "roster.xlsx"):
-        if (out_dir / name).is_file():
-            return out_dir / name
-    raise FileNotFoundError(f"{out_dir} 中没有 roster.csv / roster.xlsx / roster.parquet")
-
-
 def write_police(
-    out_dir: Path | str, seed: int, province: str, rates: dict[str, float] | None = None
+    out_dir: Path | str,
+    seed: int,
+    province: str,
+    rates: dict[str, float] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> dict:
     """Write registry.parquet, police_results.csv and truth_police.csv beside the roster
-    ``write_sample`` wrote into ``out_dir``; return their paths and counts."""
+    ``write_sample`` wrote into ``out_dir``; return their paths and counts.
+
+    A roster of more than ``chunk_rows`` rows is read and answered a piece at a time
+    (``police_pieces``), each piece's registry rows, result lines and truth appended to the
+    files before the next piece is read, so memory is that of one piece and the numbers."""
     out_dir = Path(out_dir)
-    roster = canonical_roster(_roster_file(out_dir))
+    plan = roster_plan(out_dir, chunk_rows)
     truth_errors = pd.read_csv(out_dir / "truth_errors.csv", dtype="string", keep_default_na=False)
     truth_duplicates = pd.read_csv(
         out_dir / "truth_duplicates.csv", dtype="string", keep_default_na=False
     )
-    sample = police_sample(
-        roster, truth_errors, truth_duplicates, seed, str(province).zfill(2), rates
-    )
+    error_at = key_numbers(truth_errors["record_id"]) - 1
+    pair_at = key_numbers(truth_duplicates["record_id_a"]) - 1
     paths = {
         "registry": out_dir / "registry.parquet",
         "police_results": out_dir / "police_results.csv",
         "truth_police": out_dir / "truth_police.csv",
     }
-    pq.write_table(pa.Table.from_pandas(sample.registry, preserve_index=False), paths["registry"])
-    sample.results.to_csv(paths["police_results"], index=False, encoding="utf-8-sig")
-    sample.truth.to_csv(paths["truth_police"], index=False, encoding="utf-8")
+    held = plan.held if len(plan.cuts) else None
+    counts = {"registry_rows": 0, "result_lines": 0}
+    kinds: dict[str, int] = {}
+    writer: pq.ParquetWriter | None = None
+    try:
+        for index, (first, roster) in enumerate(pieces(plan)):
+            last = first + len(roster)
+            if len(plan.cuts):
+                errors = truth_errors[(error_at >= first) & (error_at < last)]
+                duplicates = truth_duplicates[(pair_at >= first) & (pair_at < last)]
+            else:
+                errors, duplicates = truth_errors, truth_duplicates
+            sample = police_sample(
+                roster,
+                errors,
+                duplicates,
+                seed,
+                str(province).zfill(2),
+                rates,
+                piece=index,
+                elsewhere=held,
+            )
+            table = pa.Table.from_pandas(sample.registry, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(paths["registry"], table.schema)
+            writer.write_table(table.cast(writer.schema))
+            more = {"mode": "a", "header": False} if index else {}
+            sample.results.to_csv(
+                paths["police_results"],
+                index=False,
+                encoding="utf-8" if index else "utf-8-sig",
+                **more,
+            )
+            sample.truth.to_csv(paths["truth_police"], index=False, encoding="utf-8", **more)
+            counts["registry_rows"] += len(sample.registry)
+            counts["result_lines"] += len(sample.results)
+            for kind, count in sample.truth["kind"].value_counts().items():
+                kinds[str(kind)] = kinds.get(str(kind), 0) + int(count)
+            if held is not None:
+                given, _ = id_values(pa.array(sample.registry[REGISTRY_HEADERS["id_number"]].array))
+                held = np.union1d(held, given[given >= 0])
+            del sample, roster
+    finally:
+        if writer is not None:
+            writer.close()
     return {
         **{name: str(path) for name, path in paths.items()},
-        "registry_rows": len(sample.registry),
-        "result_lines": len(sample.results),
-        "truth_kinds": sample.truth["kind"].value_counts().to_dict(),
+        **counts,
+        "truth_kinds": kinds,
     }

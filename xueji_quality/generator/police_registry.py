@@ -9,6 +9,7 @@ import pandas as pd
 
 from xueji_quality.generator import names as nm
 from xueji_quality.generator.police_names import same_names
+from xueji_quality.generator.police_pieces import held_numbers
 from xueji_quality.police import exchange, registry
 from xueji_quality.standards import gb2260, resident_id
 
@@ -21,9 +22,14 @@ def sex_and_birth(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def resident_people(
-    rng: np.random.Generator, count: int, province: str, taken: np.ndarray
+    rng: np.random.Generator,
+    count: int,
+    province: str,
+    taken: np.ndarray,
+    held: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """People not in school: counties of the province, born 2005-2021, common names."""
+    """People not in school: counties of the province, born 2005-2021, common names; no
+    number among ``taken`` (text) or ``held`` (sorted int64, ``police_pieces.held_numbers``)."""
     counties = gb2260.counties(province)["code"].to_numpy(dtype=object)
     address = counties[rng.integers(0, len(counties), count)]
     days = rng.integers(
@@ -37,6 +43,7 @@ def resident_people(
     )
     ids = pd.Series(resident_id.with_check_digit_column(bodies), dtype="string")
     keep = ~ids.isin(taken).to_numpy() & ~ids.duplicated().to_numpy()
+    keep &= ~held_numbers(ids, held)
     ids, sequence = ids[keep].reset_index(drop=True), sequence[keep]
     surname_chars = np.array([s for s, _ in nm.SURNAMES], dtype=object)
     weight = np.array([w for _, w in nm.SURNAMES], dtype=float)
@@ -69,9 +76,9 @@ def resident_people(
     )
 
 
-def near_number(ids: pd.Series, taken: pd.Series) -> pd.Series:
+def near_number(ids: pd.Series, taken: pd.Series, held: np.ndarray | None = None) -> pd.Series:
     """Each number with its 16th digit changed and the check character recomputed (two
-    positions apart), the first change no other number holds."""
+    positions apart), the first change no other number holds (``taken``, text, or ``held``)."""
     text = ids.astype("string")
     out = pd.Series(pd.NA, index=ids.index, dtype="string")
     for step in range(1, 10):
@@ -83,7 +90,7 @@ def near_number(ids: pd.Series, taken: pd.Series) -> pd.Series:
         number = pd.Series(
             resident_id.with_check_digit_column(body), index=body.index, dtype="string"
         )
-        free = ~number.isin(taken) & ~number.isin(out.dropna())
+        free = ~number.isin(taken) & ~number.isin(out.dropna()) & ~held_numbers(number, held)
         out[number.index[free.to_numpy()]] = number[free]
     return out
 
