@@ -22,7 +22,15 @@ import numpy as np
 import xlsxwriter
 
 from xueji_quality import workbook
-from xueji_quality.reports.sheet_layout import LINE_HEIGHT, display_widths, line_counts
+from xueji_quality.reports.sheet_layout import (
+    LINE_HEIGHT,
+    display_widths,
+    line_count,
+    line_counts,
+    set_heights,
+    text_width,
+    write_grid,
+)
 from xueji_quality.workbook import Column
 
 # Rows per worksheet, header included (Excel's own limit). Tests lower it to check continuation.
@@ -42,6 +50,8 @@ TAB_COLOURS = {
     workbook.WARNING_SHEET: "#BF8F00",
 }
 MIN_WIDTH = 4
+# Rows whose cells are laid out as arrays at once: bounds the memory of a long list's writing.
+CHUNK_ROWS = 20_000
 
 
 def problem_pieces(rows: int) -> list[tuple[int, int]]:
@@ -83,7 +93,7 @@ def column_widths(layout: tuple[Column, ...], columns: list[np.ndarray]) -> list
     contract's width; a column the clerk fills in gets its full width to write in."""
     widths = []
     for column, values in zip(layout, columns, strict=True):
-        header = int(display_widths([column.header])[0])
+        header = text_width(column.header)
         if column.filled_by_clerk:
             widths.append(column.width)
             continue
@@ -106,7 +116,7 @@ def row_lines(
 
 
 def _header_height(layout: tuple[Column, ...], widths: list[int]) -> float:
-    lines = max(int(line_counts([c.header], w)[0]) for c, w in zip(layout, widths, strict=True))
+    lines = max(line_count(c.header, w) for c, w in zip(layout, widths, strict=True))
     return LINE_HEIGHT * lines
 
 
@@ -205,6 +215,10 @@ def start_list_sheet(
     )
 
 
+def _chunks(start: int, stop: int) -> list[tuple[int, int]]:
+    return [(a, min(stop, a + CHUNK_ROWS)) for a in range(start, stop, CHUNK_ROWS)]
+
+
 def write_problem_rows(
     sheet,
     layout: tuple[Column, ...],
@@ -214,24 +228,33 @@ def write_problem_rows(
     start: int,
     stop: int,
 ) -> None:
-    write = sheet.write_string
-    blank = sheet.write_blank
-    plain = [formats.cell(column) for column in layout]
+    """Rows ``start``..``stop`` of a 错误学籍 / 提醒 list on ``sheet`` from its second row: a text
+    in its column's format (严重程度 red or amber by its value), an empty cell left out unless
+    the clerk fills it in (then blank, in the clerk's fill)."""
     at = workbook.position(layout, "severity")
+    plain = [formats.cell(column) for column in layout]
     severity_format = {
         label: formats.cell(layout[at], severity=label) for label in SEVERITY_LABELS.values()
     }
-    clerk = [position for position, column in enumerate(layout) if column.filled_by_clerk]
-    rows = zip(lines[start:stop].tolist(), *(c[start:stop] for c in columns), strict=True)
-    for row, (height, *values) in enumerate(rows, start=1):
-        if height > 1:
-            sheet.set_row(row, LINE_HEIGHT * height)
-        for position, value in enumerate(values):
-            cell = severity_format.get(value, plain[at]) if position == at else plain[position]
-            if value:
-                write(row, position, value, cell)
-            elif position in clerk:
-                blank(row, position, None, cell)
+    for first, last in _chunks(start, stop):
+        rows = last - first
+        values = np.empty((rows, len(layout)), dtype=object)
+        writers = np.empty_like(values)
+        cell_formats = np.empty_like(values)
+        keep = np.ones(values.shape, dtype=bool)
+        for position, column in enumerate(layout):
+            text = columns[position][first:last]
+            filled = text != ""
+            values[:, position] = text
+            writers[:, position] = sheet.write_blank
+            writers[filled, position] = sheet.write_string
+            cell_formats[:, position] = plain[position]
+            if not column.filled_by_clerk:
+                keep[:, position] = filled
+        for label, cell_format in severity_format.items():
+            cell_formats[columns[at][first:last] == label, at] = cell_format
+        set_heights(sheet, first - start + 1, lines[first:last])
+        write_grid(sheet, first - start + 1, values, writers, cell_formats, keep)
 
 
 def write_duplicate_rows(
@@ -240,45 +263,37 @@ def write_duplicate_rows(
     columns: list[np.ndarray],
     lines: np.ndarray,
     parity: np.ndarray,
-    first: np.ndarray,
+    first_of_group: np.ndarray,
     other: np.ndarray,
     formats: CellFormats,
     start: int,
     stop: int,
 ) -> None:
-    write = sheet.write_string
-    blank = sheet.write_blank
-    numbers = {position for position, column in enumerate(layout) if column.kind == "number"}
-    # One list of cell formats per (fill, first row of its group, another's record).
-    styles = {
-        (odd, top, foreign): [
-            formats.cell(column, fill=GROUP_FILLS[odd], top=bool(top), other=bool(foreign))
-            for column in layout
-        ]
-        for odd in (0, 1)
-        for top in (0, 1)
-        for foreign in (0, 1)
-    }
-    rows = zip(
-        lines[start:stop].tolist(),
-        parity[start:stop].tolist(),
-        first[start:stop].tolist(),
-        other[start:stop].tolist(),
-        *(c[start:stop].tolist() for c in columns),
-        strict=True,
-    )
-    for row, (height, odd, top, foreign, *values) in enumerate(rows, start=1):
-        if height > 1:
-            sheet.set_row(row, LINE_HEIGHT * height)
-        style = styles[(odd, top, int(foreign))]
-        for position, value in enumerate(values):
-            cell = style[position]
-            if position in numbers:
-                if value == value:  # NaN stays blank
-                    sheet.write_number(row, position, value, cell)
-                else:
-                    blank(row, position, None, cell)
-            elif value:
-                write(row, position, value, cell)
+    """Rows ``start``..``stop`` of a 重复学籍 list: every cell written (a blank one too, for the
+    group's fill), formatted by the group's fill, its first row's top border and whether the
+    record is another county's (or school's)."""
+    # One row of cell formats per (fill, first row of its group, another's record).
+    styles = np.empty((8, len(layout)), dtype=object)
+    for odd in (0, 1):
+        for top in (0, 1):
+            for foreign in (0, 1):
+                styles[odd * 4 + top * 2 + foreign] = [
+                    formats.cell(column, fill=GROUP_FILLS[odd], top=bool(top), other=bool(foreign))
+                    for column in layout
+                ]
+    style = parity * 4 + first_of_group * 2 + other.astype(int)
+    for first, last in _chunks(start, stop):
+        rows = last - first
+        values = np.empty((rows, len(layout)), dtype=object)
+        writers = np.empty_like(values)
+        for position, column in enumerate(layout):
+            cells = columns[position][first:last]
+            values[:, position] = cells
+            writers[:, position] = sheet.write_blank
+            if column.kind == "number":
+                writers[~np.isnan(cells.astype(float)), position] = sheet.write_number
             else:
-                blank(row, position, None, cell)
+                writers[cells != "", position] = sheet.write_string
+        keep = np.ones(values.shape, dtype=bool)
+        set_heights(sheet, first - start + 1, lines[first:last])
+        write_grid(sheet, first - start + 1, values, writers, styles[style[first:last]], keep)

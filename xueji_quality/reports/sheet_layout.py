@@ -1,9 +1,14 @@
 """Sheet layout shared by the province summary and the county lists (xlsxwriter): workbook
 options that keep every value as text, text widths and wrapped line counts, print setup (A4
-landscape, one page wide, footer), a table of counts with a totals row, and wrapped text lines.
+landscape, one page wide, footer), a table of counts with a totals row, wrapped text lines, and
+the writing of a block of cells laid out as arrays (:func:`write_grid`).
 """
 
 from __future__ import annotations
+
+import operator
+from collections import deque
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -39,12 +44,62 @@ def display_widths(values: np.ndarray | list) -> np.ndarray:
     return chars + np.floor((nbytes - chars) / 2)
 
 
+@lru_cache(maxsize=4096)
+def text_width(text: str) -> int:
+    """:func:`display_widths` of one text (a header, a line of 说明), remembered: every workbook
+    of a run has the same ones."""
+    return int(display_widths([text])[0])
+
+
+def line_count(text: str, width: float) -> int:
+    """:func:`line_counts` of one text."""
+    return max(1, int(np.ceil(text_width(text) / max(1.0, width - 1))))
+
+
 def line_counts(values: np.ndarray | list, width: float) -> np.ndarray:
     """Lines each text takes when wrapped in a column ``width`` characters wide (one character
     spare for breaks at word ends)."""
     if len(values) == 0:
         return np.zeros(0, dtype=int)
     return np.maximum(1, np.ceil(display_widths(values) / max(1.0, width - 1))).astype(int)
+
+
+def set_heights(sheet, first_row: int, lines: np.ndarray) -> None:
+    """Rows ``first_row``… as high as their ``lines``; a one-line row keeps the default.
+
+    Called before the rows' cells are written: in constant_memory mode a row's height must be
+    known when its cells are flushed."""
+    tall = np.flatnonzero(lines > 1)
+    heights = (LINE_HEIGHT * lines[tall]).tolist()
+    deque(map(sheet.set_row, (tall + first_row).tolist(), heights), maxlen=0)
+
+
+def write_grid(
+    sheet,
+    first_row: int,
+    values: np.ndarray,
+    writers: np.ndarray,
+    formats: np.ndarray,
+    keep: np.ndarray,
+) -> None:
+    """A block of cells from arrays of shape (rows, columns): each kept cell's value, the
+    worksheet method that writes it (write_string, write_number, write_blank) and its format.
+
+    The cells go to xlsxwriter row by row, left to right, the only order constant_memory mode
+    keeps; the calls are made by ``map``, so no Python code of ours runs per cell or row."""
+    rows, width = values.shape
+    kept = keep.ravel()
+    sheet_rows = np.repeat(np.arange(first_row, first_row + rows), width)[kept]
+    sheet_columns = np.tile(np.arange(width), rows)[kept]
+    calls = map(
+        operator.call,
+        writers.ravel()[kept].tolist(),
+        sheet_rows.tolist(),
+        sheet_columns.tolist(),
+        values.ravel()[kept].tolist(),
+        formats.ravel()[kept].tolist(),
+    )
+    deque(calls, maxlen=0)
 
 
 def _footer_text(text: str) -> str:
@@ -95,25 +150,28 @@ def write_count_sheet(
             width = NUMBER_WIDTH
             sheet.set_column(position, position, width, cell_format)
         widths.append(width)
-    header_lines = max(
-        int(line_counts([c], w)[0]) for c, w in zip(table.columns, widths, strict=True)
-    )
+    header_lines = max(line_count(c, w) for c, w in zip(table.columns, widths, strict=True))
     sheet.set_row(0, LINE_HEIGHT * header_lines)
     for position, column in enumerate(table.columns):
         sheet.write_string(0, position, column, header)
-    columns = [
-        table[c].fillna("").astype(str).tolist() if c in text_columns else table[c].tolist()
-        for c in table.columns
-    ]
     is_text = [c in text_columns for c in table.columns]
-    row = 0
-    for row, values in enumerate(zip(*columns, strict=True), start=1):
-        for position, value in enumerate(values):
-            if is_text[position]:
-                if value:
-                    sheet.write_string(row, position, value)
-            elif value == value:  # NaN stays blank
-                sheet.write_number(row, position, value)
+    rows = len(table)
+    values = np.empty((rows, len(table.columns)), dtype=object)
+    writers = np.empty_like(values)
+    keep = np.zeros(values.shape, dtype=bool)
+    for position, column in enumerate(table.columns):
+        if is_text[position]:
+            text = table[column].fillna("").astype(str).to_numpy(dtype=object)
+            values[:, position] = text
+            writers[:, position] = sheet.write_string
+            keep[:, position] = text != ""
+        else:
+            numbers = table[column].to_numpy(dtype=object)
+            values[:, position] = numbers
+            writers[:, position] = sheet.write_number
+            keep[:, position] = pd.notna(numbers)  # NaN stays blank
+    write_grid(sheet, 1, values, writers, np.full(values.shape, None, dtype=object), keep)
+    row = rows
     last = row + 1
     sheet.write_string(last, 0, total_label, total)
     for position, column in enumerate(table.columns):
@@ -142,10 +200,10 @@ def write_lines(
     wrapped, its row as high as its lines; a line starting with '■' is a heading. Returns the
     next free row."""
     row = start
-    for row, line in enumerate(lines, start=start):
+    needed = line_counts(lines, width).tolist()
+    for row, (line, lines_needed) in enumerate(zip(lines, needed, strict=True), start=start):
         if not line:
             continue
-        lines_needed = int(line_counts([line], width)[0])
         if lines_needed > 1:
             sheet.set_row(row, LINE_HEIGHT * lines_needed)
         cell_format = heading if line.startswith("■") else plain
