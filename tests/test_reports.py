@@ -139,7 +139,7 @@ def catalogue() -> pd.DataFrame:
     ).astype("string")
 
 
-def write_all(run_dir: Path, *, mask_ids: bool = False, counties=None) -> list[dict]:
+def write_all(run_dir: Path, *, mask_ids: bool = False, counties=None, **options) -> list[dict]:
     roster = make_roster()
     return write_county_reports(
         run_dir,
@@ -151,6 +151,7 @@ def write_all(run_dir: Path, *, mask_ids: bool = False, counties=None) -> list[d
         rule_catalogue=catalogue(),
         mask_ids=mask_ids,
         counties=counties,
+        **options,
     )
 
 
@@ -384,6 +385,60 @@ def test_sheet_overflow_continues_without_truncating(tmp_path, monkeypatch):
         assert book[name]["A1"].value in ("学校标识码", "组号")
     groups = [[r["组号"] for r in sheet_rows(book[n])] for n in ("重复学籍", "重复学籍(2)")]
     assert groups == [["G000000000002"] * 2, ["G000000000001"] * 2]  # a group is never split
+
+
+def test_a_list_longer_than_the_cap_goes_whole_beside_the_workbook(tmp_path):
+    counties = write_all(tmp_path, list_cap=2)
+    folder = tmp_path / "counties" / LIWAN
+    book = workbook_of(tmp_path, LIWAN)
+    # 3 errors: the sheet shows the first 2; the duplicates stop before the group that does
+    # not fit; the 2 warnings fit and stay whole.
+    assert [r["记录号"] for r in sheet_rows(book["错误学籍"])] == ["r04", "r04"]
+    assert [r["组号"] for r in sheet_rows(book["重复学籍"])] == ["G000000000002"] * 2
+    assert len(sheet_rows(book["提醒"])) == 2
+    stem = "440103_荔湾区_问题学籍清单"
+    beside = sorted(p.name for p in folder.glob("*_全部.*"))
+    assert beside == [
+        f"{stem}_{s}_全部.{e}" for s in ("重复学籍", "错误学籍") for e in ("csv", "parquet")
+    ]
+    raw = (folder / f"{stem}_错误学籍_全部.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    assert b'"44010320150202002X"' in raw  # an ID is a quoted text, never a number
+    full = pd.read_csv(folder / f"{stem}_错误学籍_全部.csv", dtype=str, encoding="utf-8-sig")
+    assert full["记录号"].tolist() == ["r04", "r04", "r02"]
+    assert full["身份证件号"].tolist()[-1] == "44010320150202002X"
+    assert "处理方式" not in full.columns and "问题编号" in full.columns
+    table = pq.read_table(folder / f"{stem}_错误学籍_全部.parquet")
+    assert all(str(t) == "string" for t in table.schema.types)
+    assert table.to_pandas().fillna("").equals(full.fillna(""))
+    duplicates = pq.read_table(folder / f"{stem}_重复学籍_全部.parquet").to_pandas()
+    assert duplicates["组号"].tolist() == ["G000000000002"] * 2 + ["G000000000001"] * 2
+    about = "\n".join(str(c) for row in book["说明"].iter_rows(values_only=True) for c in row if c)
+    for name in beside:
+        assert name in about
+    assert "超过每张清单 2 行的上限" in about
+    (liwan,) = [c for c in counties if c["county_code"] == LIWAN]
+    listed = {f["path"]: f["rows"] for f in liwan["files"]}
+    assert listed[f"counties/{LIWAN}/{stem}_错误学籍_全部.csv"] == 3
+    assert liwan["error_rows"] == 3 and liwan["school_workbooks"] == 0
+    # A county whose lists fit has nothing beside its workbook and nothing about it in 说明.
+    yuexiu = workbook_of(tmp_path, YUEXIU)
+    assert not list((tmp_path / "counties" / YUEXIU).glob("*.csv"))
+    assert not any("超长清单" in str(r) for r in yuexiu["说明"].iter_rows(values_only=True))
+
+
+def test_workbooks_written_by_worker_processes_equal_those_written_here(tmp_path):
+    here = write_all(tmp_path / "here", run_id="44-20261128-1")
+    workers = write_all(tmp_path / "workers", run_id="44-20261128-1", processes=2)
+    assert [{k: v for k, v in c.items() if k != "files"} for c in here] == [
+        {k: v for k, v in c.items() if k != "files"} for c in workers
+    ]
+    for county in here:
+        book = workbook_of(tmp_path / "here", county["county_code"])
+        other = workbook_of(tmp_path / "workers", county["county_code"])
+        assert book.sheetnames == other.sheetnames
+        for name in book.sheetnames:
+            assert list(book[name].values) == list(other[name].values)
 
 
 def test_duplicate_pieces_split_only_oversized_groups(monkeypatch):

@@ -5,6 +5,7 @@ meaning and suggested fix."""
 from __future__ import annotations
 
 from datetime import date
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -20,8 +21,21 @@ from xueji_quality.reports.county_totals import (
     STUDENTS,
     WARNINGS,
 )
+from xueji_quality.reports.list_overflow import FullList, full_list_lines
 from xueji_quality.reports.sheet_layout import LINE_HEIGHT, line_counts, write_lines
 from xueji_quality.rule_names import rule_names
+
+CODE_COLUMNS = ("rule", "rule_name", "severity", "field", "message", "suggestion")
+CODE_HEADERS = ("问题代码", "问题名称", "严重程度", "字段", "问题说明", "修改建议")
+ABOUT_WIDTHS = (22, 18, 6, 14, 46, 46)
+
+
+class CodeTable(NamedTuple):
+    """The 问题代码说明 table of 说明, laid out once for every workbook of a run: its rows (one
+    tuple of str per code, in :data:`CODE_COLUMNS` order) and the lines each row takes."""
+
+    rows: list[tuple[str, ...]]
+    lines: list[int]
 
 
 def _code_table(rule_catalogue: pd.DataFrame) -> pd.DataFrame:
@@ -51,6 +65,16 @@ def _code_table(rule_catalogue: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def code_table(rule_catalogue: pd.DataFrame) -> CodeTable:
+    """Every problem code with its name, severity, field, meaning and fix, laid out for 说明."""
+    table = _code_table(rule_catalogue)
+    lines = np.ones(len(table), dtype=int)
+    for column, width in zip(CODE_COLUMNS, ABOUT_WIDTHS, strict=True):
+        lines = np.maximum(lines, line_counts(table[column].to_numpy(dtype=object), width))
+    rows = list(zip(*(table[c].tolist() for c in CODE_COLUMNS), strict=True))
+    return CodeTable(rows, lines.tolist())
+
+
 def about_lines(
     counts: dict,
     *,
@@ -60,8 +84,11 @@ def about_lines(
     run_id: str,
     show_status: bool,
     school: bool,
+    full_lists: list[FullList] | tuple = (),
+    list_cap: int | None = None,
 ) -> list[str]:
-    """The text of 说明 above the code table: the list's figures and how to answer it."""
+    """The text of 说明 above the code table: the list's figures, where the whole of a list too
+    long for the workbook is (``full_lists``), and how to answer it."""
     unit = "本校" if school else "本区县"
     by_class = counts["items_by_class"]
     students = "" if school else f"{unit}在籍学生 {counts['records']} 人。"
@@ -82,6 +109,8 @@ def about_lines(
         "一个问题条目是一条学籍的一个问题，或重复组中的一条学籍；一个重复组有几条本"
         f"{'校' if school else '区县'}学籍就计几条。",
         "",
+        *full_list_lines(list(full_lists), list_cap),
+        *([""] if full_lists else []),
         "■ 怎样答复",
         f"在黄色的“{workbook.ACTION_HEADER}”列选择处理结果，需要时填写“{workbook.NEW_VALUE_HEADER}”"
         f"和“{workbook.NOTE_HEADER}”，然后把本文件交回。",
@@ -126,15 +155,12 @@ def about_lines(
     return lines
 
 
-ABOUT_WIDTHS = (22, 18, 6, 14, 46, 46)
-
-
 def write_about_sheet(
     sheet,
     formats: CellFormats,
     lines: list[str],
     title: str,
-    rule_catalogue: pd.DataFrame,
+    codes: CodeTable,
 ) -> None:
     for position, width in enumerate(ABOUT_WIDTHS):
         sheet.set_column(position, position, width, formats.wrap)
@@ -151,16 +177,9 @@ def write_about_sheet(
     row += 1
     sheet.write_string(row, 0, "■ 问题代码说明", formats.bold)
     row += 1
-    columns = ("rule", "rule_name", "severity", "field", "message", "suggestion")
-    for position, header in enumerate(
-        ("问题代码", "问题名称", "严重程度", "字段", "问题说明", "修改建议")
-    ):
+    for position, header in enumerate(CODE_HEADERS):
         sheet.write_string(row, position, header, formats.header)
-    table = _code_table(rule_catalogue)
-    lines = np.ones(len(table), dtype=int)
-    for column, width in zip(columns, ABOUT_WIDTHS, strict=True):
-        lines = np.maximum(lines, line_counts(table[column].to_numpy(dtype=object), width))
-    for height, *values in zip(lines.tolist(), *(table[c].tolist() for c in columns), strict=True):
+    for height, values in zip(codes.lines, codes.rows, strict=True):
         row += 1
         if height > 1:
             sheet.set_row(row, LINE_HEIGHT * height)

@@ -44,6 +44,7 @@ import pandas as pd
 from xueji_quality import workbook
 from xueji_quality.answers import identity
 from xueji_quality.reports import tables
+from xueji_quality.reports.county_files import CountyList, in_processes, write_county_files
 from xueji_quality.reports.county_rows import (
     county_duplicate_block,
     in_contract_order,
@@ -53,7 +54,8 @@ from xueji_quality.reports.county_rows import (
 )
 from xueji_quality.reports.county_totals import problem_items, roster_context
 from xueji_quality.reports.list_files import UNKNOWN_COUNTY, county_file_stem, run_id_of
-from xueji_quality.reports.list_writer import ListWriter, write_school_workbooks
+from xueji_quality.reports.list_overflow import LIST_CAP_ROWS
+from xueji_quality.reports.list_writer import ListSettings
 from xueji_quality.standards import gb2260
 
 __all__ = ["split_by_county", "write_county_reports"]
@@ -148,6 +150,18 @@ def split_by_county(
     return slices
 
 
+def _duplicate_positions(duplicates: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Rows of the groups touching each county, in table order."""
+    touching = duplicates[["group_id", "county_code"]].dropna().drop_duplicates()
+    by_group = (
+        duplicates[["group_id"]]
+        .assign(row=np.arange(len(duplicates)))
+        .merge(touching, on="group_id")
+    )
+    rows = by_group.groupby("county_code", observed=True, sort=False)["row"]
+    return {str(code): np.sort(found.to_numpy()) for code, found in rows}
+
+
 def write_county_reports(
     run_dir: Path,
     roster: pd.DataFrame,
@@ -163,12 +177,17 @@ def write_county_reports(
     run_id: str | None = None,
     records: Mapping[str, int] | None = None,
     per_school: bool = False,
+    processes: int = 1,
+    list_cap: int | None = LIST_CAP_ROWS,
 ) -> list[dict]:
     """Write counties/<code>/… for every county (or the given ones); one dict per county.
 
     ``records`` (records per county code) gives the counties' sizes when ``roster`` holds only
     the records the problems and groups name. ``per_school``: also one workbook per school with
-    items, under ``counties/<code>/schools/``.
+    items, under ``counties/<code>/schools/``. ``processes``: worker processes writing the
+    counties' workbooks at once (:mod:`xueji_quality.reports.county_files`). ``list_cap``: rows
+    of one list a workbook shows; a longer list's whole goes beside it as CSV and Parquet
+    (:mod:`xueji_quality.reports.list_overflow`; None: no cap).
 
     Every list row carries its hidden problem key (问题编号): the ``problem_key`` column of
     ``problems`` / ``duplicates`` (and ``member`` of duplicates) when present, as the answer
@@ -226,59 +245,63 @@ def write_county_reports(
     sorted_problems = prepare_problems(problems, context)
     problem_positions = _positions(sorted_problems)
     values = problem_values(sorted_problems, mask_ids, show_status)
-    error_layout = workbook.problem_columns(show_status)
-    error_columns = in_contract_order(values, error_layout)
+    error_columns = in_contract_order(values, workbook.problem_columns(show_status))
     warning_columns = in_contract_order(values, workbook.WARNING_COLUMNS)
+    del values
     is_warning = (sorted_problems["severity"] == "W").fillna(False).to_numpy(dtype=bool)
-    school_of_problem = sorted_problems["school_code"].astype("string").fillna("").to_numpy()
     dup_frame = prepare_duplicates(duplicates, context)
-    lists = ListWriter(
+    dup_positions = _duplicate_positions(dup_frame)
+    settings = ListSettings(
         run_dir=run_dir,
-        error_columns=error_columns,
-        warning_columns=warning_columns,
-        is_warning=is_warning,
-        mask_ids=mask_ids,
-        show_status=show_status,
         province=province,
         run_date=run_date,
         rule_catalogue=rule_catalogue,
         run_id=run_id,
+        mask_ids=mask_ids,
+        show_status=show_status,
+        list_cap=list_cap,
     )
-
-    results = []
     empty = np.array([], dtype=np.int64)
-    for code, name in zip(targets, names, strict=True):
-        folder = tables.make_dirs(run_dir / "counties" / code)
+
+    def county_list(code: str, name: str) -> CountyList:
         rows_here = problem_positions.get(code, empty)
-        county_problems = sorted_problems.iloc[rows_here]
-        block = county_duplicate_block(dup_frame, code, labels)
-        county_items = items.iloc[item_positions.get(code, empty)]
-        workbook_path = folder / f"{stems[code]}_问题学籍清单.xlsx"
-        counts = lists.write(
-            workbook_path,
-            rows_here,
-            block,
-            county_items,
+        warning = is_warning[rows_here]
+        error_rows, warning_rows = rows_here[~warning], rows_here[warning]
+        block = county_duplicate_block(dup_frame.iloc[dup_positions.get(code, empty)], code, labels)
+        return CountyList(
+            code=code,
+            name=name,
             label=county_labels[code],
-            county_code=code,
+            workbook=f"counties/{code}/{stems[code]}_问题学籍清单.xlsx",
             records=int(roster_sizes.get(code, 0)),
+            error_columns=[c[error_rows] for c in error_columns],
+            warning_columns=[c[warning_rows] for c in warning_columns],
+            block=block,
+            items=items.iloc[item_positions.get(code, empty)],
         )
+
+    # Each county's duplicate block, kept from its job until its Parquet file is written.
+    blocks: dict[str, pd.DataFrame] = {}
+
+    def jobs():
+        for code, name in zip(targets, names, strict=True):
+            tables.make_dirs(run_dir / "counties" / code)
+            county = county_list(code, name)
+            blocks[code] = county.block
+            yield settings, county, per_school
+
+    written = in_processes(write_county_files, jobs(), processes)
+    results = []
+    for (code, name), county in zip(zip(targets, names, strict=True), written, strict=True):
+        counts = county["counts"]
+        county_problems = sorted_problems.iloc[problem_positions.get(code, empty)]
+        block = blocks.pop(code)
         files = [
-            tables.file_entry(run_dir, workbook_path, counts["problem_rows"] + len(block)),
+            *county["files"],
             tables.write_problems(run_dir, f"counties/{code}/problems.parquet", county_problems),
             tables.write_duplicates(run_dir, f"counties/{code}/duplicates.parquet", block),
+            *county["school_files"],
         ]
-        if per_school:
-            files += write_school_workbooks(
-                lists,
-                folder,
-                rows_here,
-                school_of_problem,
-                block,
-                county_items,
-                county_label=county_labels[code],
-                county_code=code,
-            )
         results.append(
             {
                 "county_code": code,
@@ -286,7 +309,9 @@ def write_county_reports(
                 "files": files,
                 **counts,
                 "records_clean": counts["records"] - counts["records_with_problems"],
-                "school_workbooks": len(files) - 3,
+                "school_workbooks": sum(
+                    entry["path"].endswith(".xlsx") for entry in county["school_files"]
+                ),
             }
         )
     return results

@@ -33,7 +33,7 @@ import pandas as pd
 import xlsxwriter
 
 from xueji_quality import workbook
-from xueji_quality.reports.about_sheet import about_lines, write_about_sheet
+from xueji_quality.reports.about_sheet import CodeTable, about_lines, write_about_sheet
 from xueji_quality.reports.county_sheets import (
     TAB_COLOURS,
     CellFormats,
@@ -46,6 +46,7 @@ from xueji_quality.reports.county_sheets import (
     write_problem_rows,
 )
 from xueji_quality.reports.county_totals import ERRORS, ITEMS, class_counts
+from xueji_quality.reports.list_overflow import FullList
 from xueji_quality.reports.sheet_layout import WORKBOOK_OPTIONS, print_setup, write_count_sheet
 from xueji_quality.workbook import Column
 
@@ -61,11 +62,14 @@ def write_county_workbook(
     county_label: str,
     province: str,
     run_date: date,
-    rule_catalogue: pd.DataFrame,
+    codes: CodeTable,
     show_status: bool = False,
     run_id: str = "",
     county_code: str = "",
     school: bool = False,
+    duplicate_other: np.ndarray | None = None,
+    full_lists: list[FullList] | tuple = (),
+    list_cap: int | None = None,
 ) -> None:
     """One county's (or, with ``school``, one school's) workbook. ``error_columns`` /
     ``duplicate_columns`` / ``warning_columns``: the list sheets' columns in the contract's order
@@ -73,7 +77,10 @@ def write_county_workbook(
     :func:`~xueji_quality.workbook.duplicate_columns` with ``show_status``, and
     :data:`~xueji_quality.workbook.WARNING_COLUMNS`), duplicate rows in group blocks.
     ``list_items``: the list's items (:func:`~xueji_quality.reports.county_totals.problem_items`),
-    counted on 汇总; ``counts``: the figures 说明 states."""
+    counted on 汇总; ``counts``: the figures 说明 states; ``codes``: its table of problem codes.
+    ``duplicate_other`` marks the duplicate rows of another county (or school), shown grey
+    (default: read from their 问题编号). ``full_lists``: the lists shown in part, whose whole is
+    beside the workbook (:mod:`xueji_quality.reports.list_overflow`), said so in 说明."""
     book = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
     formats = CellFormats(book)
     footer = county_label
@@ -86,8 +93,10 @@ def write_county_workbook(
         run_id=run_id,
         show_status=show_status,
         school=school,
+        full_lists=full_lists,
+        list_cap=list_cap,
     )
-    write_about_sheet(about, formats, lines, f"{county_label} 问题学籍清单", rule_catalogue)
+    write_about_sheet(about, formats, lines, f"{county_label} 问题学籍清单", codes)
     print_setup(about, footer, run_id, title_rows=False)
     about.protect("", {"select_locked_cells": True, "select_unlocked_cells": True})
 
@@ -115,8 +124,10 @@ def write_county_workbook(
 
     duplicate_layout = workbook.duplicate_columns(show_status)
     group_ids = duplicate_columns[workbook.position(duplicate_layout, "group_id")]
-    keys = duplicate_columns[workbook.position(duplicate_layout, "problem_key")]
-    other = np.array([workbook.OTHER_MEMBER in key for key in keys.tolist()], dtype=bool)
+    if duplicate_other is None:
+        keys = duplicate_columns[workbook.position(duplicate_layout, "problem_key")]
+        duplicate_other = np.char.find(keys.astype(str), workbook.OTHER_MEMBER) >= 0
+    other = np.asarray(duplicate_other, dtype=bool)
     rows = len(group_ids)
     new_group = np.r_[True, group_ids[1:] != group_ids[:-1]] if rows else np.array([], bool)
     parity = ((np.cumsum(new_group) - 1) % 2).astype(int) if rows else np.array([], int)

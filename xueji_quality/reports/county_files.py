@@ -1,0 +1,112 @@
+"""The files of one county's list, written from what the county needs alone (:class:`CountyList`),
+in this process or in worker processes, one county at a time each.
+
+Writing a workbook is xlsxwriter's per-cell Python, which one core runs at a time: with
+``processes`` > 1 the counties' workbooks are written by that many worker processes at once.
+Each worker gets only its county's rows, already shaped as arrays (a pickle of those is a small
+fraction of the time its workbook takes), and at most two counties per worker are handed out
+ahead, so the caller never holds more than a few counties' copies besides the province's tables.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xueji_quality.reports import tables
+from xueji_quality.reports.list_writer import ListSettings, ListWriter, write_school_workbooks
+from xueji_quality.workers import WorkerDied
+
+# Counties handed to each worker ahead of the one it writes.
+AHEAD_PER_PROCESS = 2
+
+
+@dataclass
+class CountyList:
+    """What one county's list needs: its code, name and label, the workbook's path relative to
+    the run folder, its record count, its error and warning rows (the list columns in the
+    contract's order), its duplicate block (:func:`county_rows.county_duplicate_block`) and its
+    items (:func:`county_totals.problem_items`)."""
+
+    code: str
+    name: str
+    label: str
+    workbook: str
+    records: int
+    error_columns: list[np.ndarray]
+    warning_columns: list[np.ndarray]
+    block: pd.DataFrame
+    items: pd.DataFrame
+
+
+def write_county_files(settings: ListSettings, county: CountyList, per_school: bool) -> dict:
+    """Write the county's workbook (with any list too long for it beside it) and, with
+    ``per_school``, its schools' workbooks. Returns ``counts`` (the workbook's figures),
+    ``files`` (the workbook and the files beside it) and ``school_files``."""
+    lists = ListWriter(settings)
+    path = settings.run_dir / county.workbook
+    counts, beside = lists.write(
+        path,
+        county.error_columns,
+        county.warning_columns,
+        county.block,
+        county.items,
+        label=county.label,
+        county_code=county.code,
+        records=county.records,
+    )
+    rows = counts["problem_rows"] + len(county.block)
+    files = [tables.file_entry(settings.run_dir, path, rows), *beside]
+    school_files = []
+    if per_school:
+        school_files = write_school_workbooks(
+            lists,
+            path.parent,
+            county.error_columns,
+            county.warning_columns,
+            county.block,
+            county.items,
+            county_label=county.label,
+            county_code=county.code,
+        )
+    return {"counts": counts, "files": files, "school_files": school_files}
+
+
+def in_processes(
+    function: Callable[..., dict],
+    jobs: Iterable[tuple[Any, ...]],
+    processes: int,
+) -> Iterator[dict]:
+    """``function(*job)`` for each job, in order; in ``processes`` worker processes when more
+    than one. Jobs are drawn from ``jobs`` only as workers become free (a few ahead).
+
+    The workers are spawned: they start from a clean interpreter, whatever threads the caller
+    runs, and import only what writing the lists needs.
+    """
+    if processes <= 1:
+        for job in jobs:
+            yield function(*job)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        pending: deque[Future] = deque()
+        try:
+            for job in jobs:
+                pending.append(pool.submit(function, *job))
+                if len(pending) >= processes * AHEAD_PER_PROCESS:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        except BrokenProcessPool as error:
+            raise WorkerDied("write_county_reports") from error
+        finally:
+            for future in pending:
+                future.cancel()
