@@ -26,101 +26,188 @@ excluded): any change to a record changes it. A group's fingerprint covers its r
 fingerprints and its class. A 佐证 answer holds only while the fingerprint it was given against
 stays the same.
 
-Hashing is Python's hashlib over the records that carry a problem (not the whole roster); the
-strings are assembled with vectorised pandas operations.
+Hashing is BLAKE2b (8-byte digests, hashlib) over strings that Arrow kernels assemble column
+by column from the records that carry a problem (not the whole roster). The function is the one
+the first ledgers were written with, so existing ledgers and workbooks still in the counties'
+hands keep matching; no Arrow or SQLite kernel computes BLAKE2b, so hashlib is called once per
+value from C (``map``, no Python statement per row) and the digests are turned into hex as one
+array.
 """
 
 from __future__ import annotations
 
 import hashlib
+from functools import partial
+from operator import methodcaller
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from xueji_quality import schema
 
 KEY_HEX = 16
 SEPARATOR = "\x1f"
-_ID_NUMBER = r"^(?:\d{17}[\dX]|\d{15})$"
-_STUDENT_NO = r"^[A-Z]\d{17}[\dX]$"
+# Python's \d (any Unicode decimal digit) in RE2's spelling.
+_ID_NUMBER = r"^(?:\p{Nd}{17}[\p{Nd}X]|\p{Nd}{15})$"
+_STUDENT_NO = r"^[A-Z]\p{Nd}{17}[\p{Nd}X]$"
 # Every canonical field but the export's own key, which may change from one export to the next.
 FINGERPRINT_FIELDS: tuple[str, ...] = tuple(f for f in schema.FIELDS if f != "export_key")
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_BLAKE2B = partial(hashlib.blake2b, digest_size=KEY_HEX // 2)
+_DIGEST = methodcaller("digest")
 
 
-def _digest(values: pd.Series) -> pd.Series:
-    digests = [
-        hashlib.blake2b(v.encode("utf-8"), digest_size=KEY_HEX // 2).hexdigest()
-        for v in values.tolist()
-    ]
-    return pd.Series(digests, index=values.index, dtype="string")
+def _strings(values) -> pa.Array:
+    """A pandas column or object array as an Arrow string array (missing values null)."""
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.StringDtype):
+        return pa.array(values, type=pa.string())
+    array = np.asarray(values, dtype=object)
+    return pa.array(array, type=pa.string(), from_pandas=True)
 
 
-def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+def _digest(values: pa.Array, prefix: str = "") -> pa.Array:
+    """``prefix`` + 16 hex of BLAKE2b over each value's UTF-8 bytes (null counts as "")."""
+    data = values.fill_null("").cast(pa.binary()).to_pylist()
+    raw = np.frombuffer(b"".join(map(_DIGEST, map(_BLAKE2B, data))), dtype=np.uint8)
+    raw = raw.reshape(-1, KEY_HEX // 2)
+    head = len(prefix.encode())
+    text = np.empty((len(raw), head + KEY_HEX), dtype=np.uint8)
+    text[:, :head] = np.frombuffer(prefix.encode(), dtype=np.uint8)
+    text[:, head::2] = _HEX_DIGITS[raw >> 4]
+    text[:, head + 1 :: 2] = _HEX_DIGITS[raw & 15]
+    fixed = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(head + KEY_HEX), len(text), [None, pa.py_buffer(text.tobytes())]
+    )
+    return fixed.cast(pa.binary()).cast(pa.string())
+
+
+def _text(values: pa.Array) -> pd.Series:
+    """An Arrow string array as the pandas string column every table here carries."""
+    return pd.Series(pd.array(values.to_numpy(zero_copy_only=False), dtype="string"))
+
+
+def _column(frame: pd.DataFrame, name: str) -> pa.Array:
     if name in frame.columns:
-        return frame[name].astype("string")
-    return pd.Series(pd.NA, index=frame.index, dtype="string")
+        return _strings(frame[name].astype("string"))
+    return pa.nulls(len(frame), pa.string())
 
 
-def _joined(frame: pd.DataFrame, columns: list[str] | tuple[str, ...]) -> pd.Series:
-    parts = [_column(frame, c).fillna("") for c in columns]
-    return parts[0].str.cat(parts[1:], sep=SEPARATOR) if len(parts) > 1 else parts[0]
+def _joined(frame: pd.DataFrame, columns: list[str] | tuple[str, ...]) -> pa.Array:
+    parts = [_column(frame, c).fill_null("") for c in columns]
+    if len(parts) == 1:
+        return parts[0]
+    return pc.binary_join_element_wise(*parts, SEPARATOR)
+
+
+def _identity(roster: pd.DataFrame) -> pa.Array:
+    id_number = _column(roster, "id_number")
+    student_no = _column(roster, "student_no")
+    usable_id = pc.fill_null(pc.match_substring_regex(id_number, _ID_NUMBER), False)
+    usable_no = pc.fill_null(pc.match_substring_regex(student_no, _STUDENT_NO), False)
+    fallback = pc.binary_join_element_wise(
+        "NBS:", _joined(roster, ["name", "birth_date", "school_code"]), ""
+    )
+    identity = pc.if_else(usable_no, pc.binary_join_element_wise("XJ:", student_no, ""), fallback)
+    return pc.if_else(usable_id, pc.binary_join_element_wise("ID:", id_number, ""), identity)
 
 
 def record_identity(roster: pd.DataFrame) -> pd.Series:
     """``ID:<number>``, ``XJ:<学籍号>`` or ``NBS:<name>|<birth date>|<school code>`` per row."""
-    id_number = _column(roster, "id_number")
-    student_no = _column(roster, "student_no")
-    usable_id = id_number.str.fullmatch(_ID_NUMBER).fillna(False).astype(bool)
-    usable_no = student_no.str.fullmatch(_STUDENT_NO).fillna(False).astype(bool)
-    fallback = "NBS:" + _joined(roster, ["name", "birth_date", "school_code"])
-    identity = fallback.where(~usable_no, "XJ:" + student_no)
-    identity = identity.where(~usable_id, "ID:" + id_number)
-    return identity.astype("string")
+    identity = _text(_identity(roster))
+    identity.index = roster.index
+    return identity
 
 
 def record_fingerprint(roster: pd.DataFrame) -> pd.Series:
     """16 hex over every canonical field value of each row."""
-    return _digest(_joined(roster, FINGERPRINT_FIELDS))
+    prints = _text(_digest(_joined(roster, FINGERPRINT_FIELDS)))
+    prints.index = roster.index
+    return prints
 
 
 def _record_table(roster: pd.DataFrame, record_ids: pd.Series) -> pd.DataFrame:
-    """record_id, identity, secondary (name|birth|school), fingerprint of the given records."""
+    """record_id, identity, secondary (name|birth|school), fingerprint of the given records
+    (object columns, indexed by record_id)."""
     wanted = roster[roster["record_id"].isin(record_ids.dropna().unique()).fillna(False)]
     wanted = wanted.drop_duplicates("record_id")
     return pd.DataFrame(
         {
-            "record_id": wanted["record_id"].astype("string").to_numpy(),
-            "identity": record_identity(wanted).to_numpy(),
-            "school": _column(wanted, "school_code").fillna("").to_numpy(),
-            "secondary": _joined(wanted, ["name", "birth_date"]).to_numpy(),
-            "fingerprint": record_fingerprint(wanted).to_numpy(),
+            "identity": _identity(wanted).to_numpy(zero_copy_only=False),
+            "school": _column(wanted, "school_code").fill_null("").to_numpy(zero_copy_only=False),
+            "secondary": _joined(wanted, ["name", "birth_date"]).to_numpy(zero_copy_only=False),
+            "fingerprint": _digest(_joined(wanted, FINGERPRINT_FIELDS)).to_numpy(
+                zero_copy_only=False
+            ),
+        },
+        index=pd.Index(wanted["record_id"].astype(object).to_numpy(), name="record_id"),
+    )
+
+
+def _found(records: pd.DataFrame, record_id: np.ndarray, blank_rid: bool) -> pd.DataFrame:
+    """The record facts of each row's record; a record the roster lacks is named by its
+    record_id (``RID:``; a missing record_id counts as "" with ``blank_rid``, else leaves the
+    identity missing) and has no fingerprint ("")."""
+    found = records.reindex(record_id)
+    missing = found["identity"].isna().to_numpy()
+    identity = found["identity"].to_numpy(dtype=object)
+    if missing.any():
+        rid = pd.Series(record_id[missing], dtype=object)
+        identity[missing] = ("RID:" + (rid.fillna("") if blank_rid else rid)).to_numpy(dtype=object)
+    return pd.DataFrame(
+        {
+            "record_id": record_id,
+            "identity": identity,
+            "school": found["school"].to_numpy(dtype=object),
+            "secondary": found["secondary"].to_numpy(dtype=object),
+            "fingerprint": found["fingerprint"].fillna("").to_numpy(dtype=object),
         }
-    ).astype("string")
+    )
 
 
-def _unique_identity(frame: pd.DataFrame, scope: list[str]) -> pd.Series:
-    """Identity made unique within ``scope`` columns: school, name and birth, then an ordinal."""
-    identity = frame["identity"].fillna("?")
+def _unique_identity(frame: pd.DataFrame, scope: list[str]) -> np.ndarray:
+    """Identity made unique within ``scope`` columns: school, name and birth, then an ordinal
+    (only the rows that clash are touched)."""
+    identity = frame["identity"].fillna("?").to_numpy(dtype=object)
+    keys = frame[scope].assign(_i=identity)
+    clash = keys.duplicated(keep=False).to_numpy()
     for extra in ("school", "secondary"):
-        clash = frame.assign(_i=identity).duplicated([*scope, "_i"], keep=False)
-        identity = identity.where(~clash, identity + "|" + frame[extra].fillna(""))
-    ordered = frame.assign(_i=identity).sort_values("record_id", kind="stable")
-    ordinal = ordered.groupby([*scope, "_i"], dropna=False).cumcount()
-    ordinal = ordinal.reindex(frame.index)
-    identity = identity.where(ordinal == 0, identity + "#" + ordinal.astype("string"))
-    return identity.astype("string")
+        if not clash.any():
+            return identity
+        identity = identity.copy()
+        identity[clash] = (
+            identity[clash] + "|" + frame[extra].fillna("").to_numpy(dtype=object)[clash]
+        )
+        keys = frame[scope].assign(_i=identity)
+        clash = keys.duplicated(keep=False).to_numpy()
+    if not clash.any():
+        return identity
+    alike = frame[clash].assign(_i=identity[clash])
+    ordered = alike.sort_values("record_id", kind="stable")
+    ordinal = ordered.groupby([*scope, "_i"], dropna=False).cumcount().reindex(alike.index)
+    numbered = np.where(
+        ordinal.to_numpy() == 0,
+        alike["_i"].to_numpy(dtype=object),
+        alike["_i"].to_numpy(dtype=object) + "#" + ordinal.astype(str).to_numpy(dtype=object),
+    )
+    identity = identity.copy()
+    identity[clash] = numbered
+    return identity
 
 
-def _join_per_group(frame: pd.DataFrame, column: str) -> pd.Series:
-    """Per group_id, the column's values sorted and joined (groups cut by position, not by a
-    per-group pandas aggregate)."""
-    ordered = frame.sort_values(["group_id", column], kind="stable")
-    groups = ordered["group_id"].to_numpy(dtype=object)
-    values = ordered[column].fillna("").to_numpy(dtype=object)
+def _join_per_group(groups: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+    """Per group, its values sorted and joined: (group ids, joined), cut by position."""
+    order = np.lexsort((values.astype(str), groups.astype(str)))
+    groups, values = groups[order], values[order]
     starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
-    stops = np.r_[starts[1:], len(groups)]
-    joined = [SEPARATOR.join(values[a:b]) for a, b in zip(starts, stops, strict=True)]
-    return pd.Series(joined, index=pd.Index(groups[starts]), dtype="string")
+    offsets = np.r_[starts, len(groups)].astype(np.int64)
+    lists = pa.LargeListArray.from_arrays(offsets, _strings(values))
+    return groups[starts], pc.binary_join(lists, SEPARATOR)
 
 
 def problem_keys(problems: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
@@ -128,29 +215,24 @@ def problem_keys(problems: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
 
     Rows whose record is missing from the roster fall back to ``RID:<record_id>``.
     """
-    records = _record_table(roster, problems["record_id"]).set_index("record_id")
-    found = records.reindex(problems["record_id"].astype("string"))
-    frame = pd.DataFrame(
-        {
-            "record_id": problems["record_id"].astype("string").to_numpy(),
-            "rule": problems["rule"].astype("string").fillna("").to_numpy(),
-            "field": problems["field"].astype("string").fillna("").to_numpy(),
-            "identity": found["identity"].to_numpy(),
-            "school": found["school"].to_numpy(),
-            "secondary": found["secondary"].to_numpy(),
-            "fingerprint": found["fingerprint"].to_numpy(),
-        }
-    ).astype("string")
-    missing = frame["identity"].isna()
-    frame["identity"] = frame["identity"].where(~missing, "RID:" + frame["record_id"].fillna(""))
-    frame["fingerprint"] = frame["fingerprint"].fillna("")
+    records = _record_table(roster, problems["record_id"])
+    record_id = problems["record_id"].astype("string").astype(object).to_numpy()
+    frame = _found(records, record_id, blank_rid=True)
+    frame["rule"] = problems["rule"].astype("string").fillna("").astype(object).to_numpy()
+    frame["field"] = problems["field"].astype("string").fillna("").astype(object).to_numpy()
     identity = _unique_identity(frame, ["rule", "field"])
-    key = "P" + _digest(frame["rule"] + SEPARATOR + frame["field"] + SEPARATOR + identity)
+    text = pc.binary_join_element_wise(
+        _strings(frame["rule"]), _strings(frame["field"]), _strings(identity), SEPARATOR
+    )
     out = pd.DataFrame(
-        {"problem_key": key, "identity": identity, "fingerprint": frame["fingerprint"]}
-    ).astype("string")
-    out.index = problems.index
-    return out
+        {
+            "problem_key": _digest(text, "P").to_numpy(zero_copy_only=False),
+            "identity": identity,
+            "fingerprint": frame["fingerprint"].to_numpy(dtype=object),
+        },
+        index=problems.index,
+    )
+    return out.astype("string")
 
 
 def group_keys(duplicates: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
@@ -159,37 +241,39 @@ def group_keys(duplicates: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
     columns = ["problem_key", "identity", "fingerprint", "member"]
     if duplicates.empty:
         return pd.DataFrame(columns=columns, index=duplicates.index, dtype="string")
-    records = _record_table(roster, duplicates["record_id"]).set_index("record_id")
-    found = records.reindex(duplicates["record_id"].astype("string"))
-    frame = pd.DataFrame(
-        {
-            "group_id": duplicates["group_id"].astype("string").to_numpy(),
-            "record_id": duplicates["record_id"].astype("string").to_numpy(),
-            "dup_class": duplicates["dup_class"].astype("string").fillna("").to_numpy(),
-            "identity": found["identity"].to_numpy(),
-            "school": found["school"].to_numpy(),
-            "secondary": found["secondary"].to_numpy(),
-            "fingerprint": found["fingerprint"].to_numpy(),
-        }
-    ).astype("string")
-    missing = frame["identity"].isna()
-    frame["identity"] = frame["identity"].where(~missing, "RID:" + frame["record_id"])
-    frame["fingerprint"] = frame["fingerprint"].fillna("")
+    records = _record_table(roster, duplicates["record_id"])
+    record_id = duplicates["record_id"].astype("string").astype(object).to_numpy()
+    frame = _found(records, record_id, blank_rid=False)
+    frame["group_id"] = duplicates["group_id"].astype("string").astype(object).to_numpy()
+    dup_class = duplicates["dup_class"].astype("string").fillna("").astype(object).to_numpy()
     # Inside a group the members' identities must differ (one ID registered twice).
-    frame["identity"] = _unique_identity(frame, ["group_id"])
-    ordered = frame.sort_values(["group_id", "identity"], kind="stable")
-    member = (ordered.groupby("group_id", sort=False).cumcount() + 1).reindex(frame.index)
-    members = _join_per_group(frame, "identity")
-    prints = _join_per_group(frame, "fingerprint")
-    classes = frame.drop_duplicates("group_id").set_index("group_id")["dup_class"]
-    per_group = pd.DataFrame({"identity": members.astype("string")})
-    per_group["problem_key"] = "D" + _digest(per_group["identity"])
-    per_group["fingerprint"] = _digest(
-        classes.reindex(per_group.index).astype("string")
-        + SEPARATOR
-        + prints.reindex(per_group.index).astype("string")
+    identity = _unique_identity(frame, ["group_id"])
+    groups = frame["group_id"].to_numpy(dtype=object)
+    member = (
+        pd.DataFrame({"group_id": groups, "identity": identity})
+        .sort_values(["group_id", "identity"], kind="stable")
+        .groupby("group_id", sort=False)
+        .cumcount()
+        .sort_index()
+        + 1
     )
-    out = per_group.reindex(frame["group_id"])[columns[:3]]
+    group_ids, members = _join_per_group(groups, identity)
+    _, prints = _join_per_group(groups, frame["fingerprint"].to_numpy(dtype=object))
+    classes = pd.Series(dup_class, index=groups)
+    classes = classes[~classes.index.duplicated()].reindex(group_ids)
+    key = _digest(members, "D")
+    fingerprint = _digest(
+        pc.binary_join_element_wise(_strings(classes.to_numpy(dtype=object)), prints, SEPARATOR)
+    )
+    per_group = pd.DataFrame(
+        {
+            "problem_key": key.to_numpy(zero_copy_only=False),
+            "identity": members.to_numpy(zero_copy_only=False),
+            "fingerprint": fingerprint.to_numpy(zero_copy_only=False),
+        },
+        index=pd.Index(group_ids),
+    )
+    out = per_group.reindex(groups)
     out.index = duplicates.index
-    out["member"] = member.astype("string").to_numpy()
+    out["member"] = member.astype(str).to_numpy()
     return out.astype("string")
