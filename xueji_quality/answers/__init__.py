@@ -24,11 +24,11 @@ from xueji_quality.answers.importer import (
     read_answer_file,
 )
 from xueji_quality.answers.ledger import LEDGER_NAME, STATUSES, ledger_path
+from xueji_quality.answers.recording import record_run
 from xueji_quality.answers.status import (
     PROGRESS_COLUMNS,
     LedgerResult,
     apply_ledger,
-    record_run,
 )
 
 __all__ = [

@@ -173,6 +173,10 @@ def connect(path: Path) -> sqlite3.Connection:
     connection.execute("PRAGMA foreign_keys = ON")
     connection.execute("PRAGMA journal_mode = DELETE")
     connection.execute("PRAGMA synchronous = FULL")
+    # A run or an import touches keys all over the ledger's indexes: pages it has read once stay
+    # in memory for the rest of the transaction (up to 256 MB), temporary tables never hit disk.
+    connection.execute("PRAGMA cache_size = -262144")
+    connection.execute("PRAGMA temp_store = MEMORY")
     # Deleted content is overwritten, not left in free pages.
     connection.execute("PRAGMA secure_delete = ON")
     migrated = False

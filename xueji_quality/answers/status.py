@@ -42,7 +42,6 @@ of the progress table count errors only.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -172,11 +171,11 @@ def _ledger_state(connection) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
     latest = ledger.read_frame(
         connection,
+        # The latest answer to each record of a key, given on a run since it was (re)opened.
         "SELECT a.id, a.key AS problem_key, a.action, a.fingerprint AS answered_fingerprint"
-        " FROM answers a JOIN problems p ON p.key = a.key"
-        " WHERE a.id = (SELECT MAX(b.id) FROM answers b"
-        "               WHERE b.key = a.key AND b.member IS a.member"
-        "               AND b.run_seq >= p.opened_seq)",
+        " FROM answers a WHERE a.id IN (SELECT MAX(b.id) FROM answers b"
+        " JOIN problems p ON p.key = b.key WHERE b.run_seq >= p.opened_seq"
+        " GROUP BY b.key, b.member)",
     )
     return known, deciding_answers(latest)
 
@@ -409,98 +408,3 @@ def progress_totals(progress: pd.DataFrame) -> dict[str, int]:
         else 0
         for column in PROGRESS_COLUMNS
     }
-
-
-def record_run(result: LedgerResult) -> int:
-    """Write the run into the ledger in one transaction; return its seq.
-
-    Call it after the run is published: a run that failed never enters the ledger.
-    """
-    items = result.items
-    run_date = result.run_date.isoformat()
-    connection = ledger.connect(result.ledger_file)
-    try:
-        with ledger.transaction(connection):
-            if ledger.run_seq(connection, result.run_id) is not None:
-                raise ValueError(f"运行 {result.run_id} 已记入答复台账")
-            cursor = connection.execute(
-                "INSERT INTO runs (run_id, province, run_date, recorded_at, counts)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (
-                    result.run_id,
-                    result.province,
-                    run_date,
-                    result.read_at
-                    or datetime.now().astimezone().isoformat(timespec="microseconds"),
-                    json.dumps(result.counts, ensure_ascii=False, sort_keys=True),
-                ),
-            )
-            seq = int(cursor.lastrowid)
-            rows = [
-                (key, kind, _none(rule), _none(fld), _none(severity), seq, run_date, status, reopen)
-                for key, kind, rule, fld, severity, status, reopen in zip(
-                    items["problem_key"].tolist(),
-                    items["kind"].tolist(),
-                    items["rule"].tolist(),
-                    items["field"].tolist(),
-                    items["severity"].tolist(),
-                    items["status"].tolist(),
-                    items["reopen"].astype(bool).tolist(),
-                    strict=True,
-                )
-            ]
-            connection.executemany(
-                "INSERT INTO problems (key, kind, rule, field, severity,"
-                " first_seen_seq, first_seen_date, last_seen_seq, last_seen_date, opened_seq,"
-                " status, status_seq)"
-                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6, ?7, ?6, ?8, ?6)"
-                " ON CONFLICT (key) DO UPDATE SET last_seen_seq = ?6, last_seen_date = ?7,"
-                " status_seq = CASE WHEN status = ?8 THEN status_seq ELSE ?6 END,"
-                " status = ?8, opened_seq = CASE WHEN ?9 THEN ?6 ELSE opened_seq END",
-                rows,
-            )
-            connection.executemany(
-                "UPDATE problems SET status = ?, status_seq = ? WHERE key = ?",
-                [(ledger.RESOLVED, seq, k) for k in result.resolved["problem_key"].tolist()],
-            )
-            per_county = (
-                result.statuses[["problem_key", "county_code"]]
-                .dropna()
-                .groupby(["problem_key", "county_code"], sort=False)
-                .size()
-                .reset_index()
-            )
-            connection.executemany(
-                "INSERT INTO problem_counties (key, county_code, items) VALUES (?, ?, ?)"
-                " ON CONFLICT (key, county_code) DO UPDATE SET items = excluded.items",
-                [(k, c, int(n)) for k, c, n in per_county.itertuples(index=False, name=None)],
-            )
-            # A key keeps its fingerprint version while it does not change between sightings.
-            connection.executemany(
-                "UPDATE versions SET last_seen_seq = ?1 WHERE key = ?2 AND fingerprint = ?3"
-                " AND first_seen_seq = (SELECT MAX(first_seen_seq) FROM versions WHERE key = ?2)",
-                [
-                    (seq, k, f)
-                    for k, f in zip(
-                        items["problem_key"].tolist(), items["fingerprint"].tolist(), strict=True
-                    )
-                ],
-            )
-            connection.executemany(
-                "INSERT INTO versions (key, fingerprint, first_seen_seq, last_seen_seq)"
-                " SELECT ?1, ?2, ?3, ?3 WHERE NOT EXISTS"
-                " (SELECT 1 FROM versions WHERE key = ?1 AND last_seen_seq = ?3)",
-                [
-                    (k, f, seq)
-                    for k, f in zip(
-                        items["problem_key"].tolist(), items["fingerprint"].tolist(), strict=True
-                    )
-                ],
-            )
-    finally:
-        connection.close()
-    return seq
-
-
-def _none(value: object) -> object:
-    return None if value is None or value is pd.NA or value != value else value

@@ -1,0 +1,147 @@
+"""Writing a published run into the answer ledger (see :mod:`xueji_quality.answers.ledger`).
+
+The run's items go into temporary tables once, in key order; every change to the ledger is then
+one statement over them (problems listed or listed again, problems resolved, counties, fingerprint
+versions), so the work per item is SQLite's, not a Python call's. All of it is one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from xueji_quality.answers import ledger
+
+if TYPE_CHECKING:
+    from xueji_quality.answers.status import LedgerResult
+
+_TEMPORARY = (
+    "CREATE TEMP TABLE run_items (key TEXT PRIMARY KEY, kind TEXT, rule TEXT, field TEXT,"
+    " severity TEXT, status TEXT, reopen INTEGER, fingerprint TEXT)",
+    "CREATE TEMP TABLE run_resolved (key TEXT PRIMARY KEY)",
+    "CREATE TEMP TABLE run_counties (key TEXT, county_code TEXT, items INTEGER,"
+    " PRIMARY KEY (key, county_code))",
+)
+# ?1 run seq, ?2 run date. A key already known keeps first_seen; status_seq moves only when the
+# status changes; opened_seq moves when the item was re-opened now.
+_PROBLEMS = (
+    "INSERT INTO problems (key, kind, rule, field, severity, first_seen_seq, first_seen_date,"
+    " last_seen_seq, last_seen_date, opened_seq, status, status_seq)"
+    " SELECT key, kind, rule, field, severity, ?1, ?2, ?1, ?2, ?1, status, ?1"
+    " FROM run_items WHERE true ORDER BY key"
+    " ON CONFLICT (key) DO UPDATE SET last_seen_seq = ?1, last_seen_date = ?2,"
+    " status_seq = CASE WHEN status = excluded.status THEN status_seq ELSE ?1 END,"
+    " status = excluded.status,"
+    " opened_seq = CASE WHEN (SELECT reopen FROM run_items r WHERE r.key = excluded.key)"
+    " THEN ?1 ELSE opened_seq END"
+)
+_RESOLVED = (
+    "UPDATE problems SET status = ?1, status_seq = ?2 WHERE key IN (SELECT key FROM run_resolved)"
+)
+_COUNTIES = (
+    "INSERT INTO problem_counties (key, county_code, items)"
+    " SELECT key, county_code, items FROM run_counties WHERE true ORDER BY key, county_code"
+    " ON CONFLICT (key, county_code) DO UPDATE SET items = excluded.items"
+)
+# A key keeps its fingerprint version while it does not change between sightings; a changed
+# (or first) fingerprint opens a version.
+_VERSIONS_SEEN = (
+    "UPDATE versions SET last_seen_seq = ?1"
+    " WHERE key IN (SELECT key FROM run_items)"
+    " AND fingerprint = (SELECT r.fingerprint FROM run_items r WHERE r.key = versions.key)"
+    " AND first_seen_seq = (SELECT MAX(v.first_seen_seq) FROM versions v"
+    " WHERE v.key = versions.key)"
+)
+_VERSIONS_NEW = (
+    "INSERT INTO versions (key, fingerprint, first_seen_seq, last_seen_seq)"
+    " SELECT r.key, r.fingerprint, ?1, ?1 FROM run_items r WHERE NOT EXISTS"
+    " (SELECT 1 FROM versions v WHERE v.key = r.key AND v.last_seen_seq = ?1) ORDER BY r.key"
+)
+
+
+def _values(column: pd.Series) -> list:
+    """A column as Python values for SQLite, missing values None."""
+    values = column.astype(object).to_numpy()
+    return np.where(pd.isna(values), None, values).tolist()
+
+
+def _load(connection, result: LedgerResult) -> None:
+    """The run's items, resolved keys and (key, county) counts into temporary tables."""
+    for statement in ("run_items", "run_resolved", "run_counties"):
+        connection.execute(f"DROP TABLE IF EXISTS temp.{statement}")
+    for statement in _TEMPORARY:
+        connection.execute(statement)
+    items = result.items.sort_values("problem_key", kind="stable")
+    connection.executemany(
+        "INSERT INTO run_items VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        zip(
+            _values(items["problem_key"]),
+            _values(items["kind"]),
+            _values(items["rule"]),
+            _values(items["field"]),
+            _values(items["severity"]),
+            _values(items["status"]),
+            items["reopen"].astype(bool).astype(int).tolist(),
+            _values(items["fingerprint"]),
+            strict=True,
+        ),
+    )
+    resolved = np.sort(result.resolved["problem_key"].astype(object).to_numpy().astype(str))
+    connection.executemany("INSERT INTO run_resolved VALUES (?)", zip(resolved.tolist()))
+    per_county = (
+        result.statuses[["problem_key", "county_code"]]
+        .dropna()
+        .groupby(["problem_key", "county_code"], sort=True)
+        .size()
+        .reset_index()
+    )
+    connection.executemany(
+        "INSERT INTO run_counties VALUES (?, ?, ?)",
+        zip(
+            _values(per_county["problem_key"]),
+            _values(per_county["county_code"]),
+            per_county[0].astype(int).tolist(),
+            strict=True,
+        ),
+    )
+
+
+def record_run(result: LedgerResult) -> int:
+    """Write the run into the ledger in one transaction; return its seq.
+
+    Call it after the run is published: a run that failed never enters the ledger.
+    """
+    run_date = result.run_date.isoformat()
+    connection = ledger.connect(result.ledger_file)
+    try:
+        with ledger.transaction(connection):
+            if ledger.run_seq(connection, result.run_id) is not None:
+                raise ValueError(f"运行 {result.run_id} 已记入答复台账")
+            cursor = connection.execute(
+                "INSERT INTO runs (run_id, province, run_date, recorded_at, counts)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (
+                    result.run_id,
+                    result.province,
+                    run_date,
+                    result.read_at
+                    or datetime.now().astimezone().isoformat(timespec="microseconds"),
+                    json.dumps(result.counts, ensure_ascii=False, sort_keys=True),
+                ),
+            )
+            seq = int(cursor.lastrowid)
+            _load(connection, result)
+            connection.execute(_PROBLEMS, (seq, run_date))
+            connection.execute(_RESOLVED, (ledger.RESOLVED, seq))
+            connection.execute(_COUNTIES)
+            connection.execute(_VERSIONS_SEEN, (seq,))
+            connection.execute(_VERSIONS_NEW, (seq,))
+            for table in ("run_items", "run_resolved", "run_counties"):
+                connection.execute(f"DROP TABLE temp.{table}")
+    finally:
+        connection.close()
+    return seq
