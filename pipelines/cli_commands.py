@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 
 from pipelines.exit_status import EXIT_INPUT_ERROR
-from pipelines.prefect_setup import _filter_prefect_console, _prepare_prefect
+from pipelines.prefect_setup import _filter_prefect_console, _prepare_prefect, start_local_api
 from xueji_quality import preflight, run_fingerprint, run_status
 from xueji_quality.errors import InputError
 from xueji_quality.reports.publish import run_lock
@@ -194,12 +194,14 @@ def _run(args: argparse.Namespace) -> int:
 
             # The run's worker processes come from this server: it imports while Prefect starts.
             workers.start()
+        api_ready = start_local_api()
         from pipelines.progress import stage_progress
         from pipelines.provincial import provincial_run
         from pipelines.runners import task_runner
 
         _filter_prefect_console(args.debug)
         runner = task_runner(args.task_runner, args.dask_address)
+        api_ready()
         with stage_progress(sys.stderr if args.progress else None):
             result = provincial_run.with_options(task_runner=runner)(
                 inputs=[str(p) for p in args.inputs],

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 # Prefect's console lines that report a failure the command line reports itself, in one line.
@@ -71,3 +73,31 @@ def _prepare_prefect() -> None:
         home = Path(tempfile.gettempdir()) / f"xueji-quality-prefect-{os.getuid()}"
         home.mkdir(parents=True, exist_ok=True)
     os.environ["PREFECT_HOME"] = str(home)
+
+
+def start_local_api() -> Callable[[], None]:
+    """Start Prefect's temporary local API server on a thread and return a function that waits
+    until it answers.
+
+    The flow's first call would start the same server (Prefect's embedded local API, when no
+    ``PREFECT_API_URL`` is set) and wait for it; started here, the server process boots on the
+    other core while this process imports the flow and its libraries. Wait before the flow is
+    called: a client that finds the server starting uses it at once. A failure here is left to
+    the flow's own start, which reports it.
+    """
+
+    def start() -> None:
+        try:
+            from prefect.settings import get_current_settings
+
+            if get_current_settings().api.url:
+                return
+            from prefect.server.api.server import SubprocessASGIServer
+
+            SubprocessASGIServer().start()
+        except Exception:  # noqa: BLE001 - the flow starts the server again and says why
+            logging.getLogger(__name__).debug("提前启动 Prefect 本地服务失败", exc_info=True)
+
+    thread = threading.Thread(target=start, name="prefect-local-api", daemon=True)
+    thread.start()
+    return thread.join
