@@ -1,6 +1,6 @@
 """Roster rules (查错): the vectorised checks, their GX custom expectations and the catalogue.
 
-Importing this package registers the custom expectations with Great Expectations.
+Importing ``xueji_quality.rules.expectations`` registers the custom expectations with Great
+Expectations (``validate_run`` does, before any suite runs). The package itself does not, so a
+command that only needs the checks (``police-request``) starts without loading GX.
 """
-
-from xueji_quality.rules import expectations  # noqa: F401  (registers the expectations)
