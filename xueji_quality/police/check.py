@@ -130,14 +130,21 @@ def _single_chunk(values: pd.Series) -> pd.Series:
     return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([array])))
 
 
+# Columns read whole by the rules' shared work (kept in one chunk); the others are only taken
+# from at some rows.
+WHOLE_COLUMNS = ("name", "id_type", "id_number")
+
+
 def _roster(roster: pd.DataFrame) -> pd.DataFrame:
-    """The columns the check reads, each one chunk, RangeIndex (positions are the join keys)."""
+    """The columns the check reads, pyarrow-backed, RangeIndex (positions are the join keys)."""
     out = {}
     for column in ROSTER_COLUMNS:
-        if column in roster.columns:
+        if column not in roster.columns:
+            out[column] = pd.Series(pd.NA, index=range(len(roster)), dtype=STRING)
+        elif column in WHOLE_COLUMNS:
             out[column] = _single_chunk(roster[column].reset_index(drop=True))
         else:
-            out[column] = pd.Series(pd.NA, index=range(len(roster)), dtype=STRING)
+            out[column] = checks.as_text(roster[column].reset_index(drop=True))
     return pd.DataFrame(out)
 
 

@@ -204,7 +204,7 @@ def classify(roster_names: pd.Series, registry_names: pd.Series) -> pd.Series:
     same ID number, on the index of ``roster_names``. A missing name on either side is
     ``different`` unless both are missing."""
     left = _arrow(roster_names)
-    right = _arrow(pd.Series(registry_names.to_numpy(), index=roster_names.index))
+    right = _arrow(registry_names.reset_index(drop=True))  # by position
     # Most pairs are equal as written: only the others are keyed.
     equal = pc.fill_null(pc.equal(left, right), False).to_numpy(zero_copy_only=False)
     equal |= pc.and_(pc.is_null(left), pc.is_null(right)).to_numpy(zero_copy_only=False)

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from xueji_quality.police import keys, names, registry
-from xueji_quality.police.tables import BATCH_ROWS, read_column_batches
+from xueji_quality.police.tables import BATCH_ROWS, Columns, read_column_batches
 from xueji_quality.standards import dates, resident_id
 
 STATUSES: tuple[str, ...] = (registry.NORMAL, registry.MOVED, registry.CANCELLED, registry.DEAD)
@@ -133,28 +133,66 @@ def _sex_numbers(values: pa.Array) -> np.ndarray:
     return (pc.fill_null(found, -1).to_numpy(zero_copy_only=False) + 1).astype(np.int8)
 
 
+def _compact(ids: pa.Array, names_: pa.Array, sex, born, status) -> dict:
+    """The entries of normalised numbers and names with their sex, birth date and status
+    codes, entries without an ID number's shape left out."""
+    values, _ = keys.id_values(ids)
+    shaped = values != keys.NO_KEY
+    return {
+        "values": values[shaped],
+        "name": pc.cast(names_, pa.string()).filter(pa.array(shaped)),
+        "sex": sex[shaped].astype(np.int8),
+        "born": born[shaped].astype(np.int32),
+        "status": status[shaped].astype(np.int8),
+    }
+
+
 def _entries(table: pa.Table) -> dict:
     """The compact columns of a table of normalised registry values (``read_registry``'s
-    columns; status canonical), entries without an ID number's shape left out."""
-    count = table.num_rows
-    values, _ = keys.id_values(table.column("id_number"))
-    shaped = values != keys.NO_KEY
+    columns; status canonical)."""
 
     def column(name: str) -> pa.Array:
         if name in table.column_names:
-            array = table.column(name)
+            array = pc.cast(table.column(name), pa.string())
             return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
-        return pa.nulls(count, pa.string())
+        return pa.nulls(table.num_rows, pa.string())
 
-    mask = pa.array(shaped)
-    born = dates.iso_date_numbers(column("birth_date")).astype(np.int32)
-    return {
-        "values": values[shaped],
-        "name": pc.cast(column("name"), pa.string()).filter(mask),
-        "sex": _sex_numbers(pc.cast(column("sex"), pa.string()))[shaped],
-        "born": born[shaped],
-        "status": _status_codes(pc.cast(column("status"), pa.string()))[shaped],
-    }
+    return _compact(
+        column("id_number"),
+        column("name"),
+        _sex_numbers(column("sex")),
+        dates.iso_date_numbers(column("birth_date")),
+        _status_codes(column("status")),
+    )
+
+
+def _by_value(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """(distinct values in the order they first appear, position of each value among them)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    encoded = pc.dictionary_encode(values, null_encoding="encode")
+    return encoded.dictionary, encoded.indices.to_numpy(zero_copy_only=False)
+
+
+def _batch_entries(found: Columns) -> dict:
+    """The entries of one batch of an extract's columns. Sex, 出生日期 and 人员状态 hold few
+    distinct values: each is normalised and read once (a status no one knows is an error
+    naming the first row that holds it)."""
+    table = found.table
+    sex, sex_at = _by_value(table.column("sex"))
+    birth, birth_at = _by_value(table.column("birth_date"))
+    status, status_at = _by_value(table.column("status"))
+    distinct, first = np.unique(status_at, return_index=True)
+    first_rows = np.zeros(len(status), dtype=np.int64)
+    first_rows[distinct] = found.rows[first]
+    statuses = registry.statuses(status, first_rows, found.file)
+    return _compact(
+        registry.normalized(table.column("id_number"), "id_number"),
+        registry.normalized(table.column("name"), "name"),
+        _sex_numbers(registry.normalized(sex, "sex"))[sex_at],
+        dates.iso_date_numbers(registry.normalized(birth, "birth_date"))[birth_at],
+        _status_codes(statuses)[status_at],
+    )
 
 
 def _assembled(parts: list[dict], rows: int) -> Registry:
@@ -200,6 +238,6 @@ def load_registry(path: Path | str, batch_rows: int = BATCH_ROWS) -> Registry:
     rows = 0
     aliases = {field: registry.ALIASES[field] for field in registry.CHECKED_COLUMNS}
     for found in read_column_batches(path, aliases, registry.REQUIRED, registry.LABELS, batch_rows):
-        parts.append(_entries(registry.normalized_table(found, registry.CHECKED_COLUMNS)))
+        parts.append(_batch_entries(found))
         rows += found.table.num_rows
     return _assembled(parts, rows)
