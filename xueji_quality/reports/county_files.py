@@ -27,6 +27,10 @@ from xueji_quality.workers import WorkerDied
 
 # Counties handed to each worker ahead of the one it writes.
 AHEAD_PER_PROCESS = 2
+# Fewer list rows than this (a province's errors, warnings and duplicate rows) are written in
+# the calling process: a worker starts as a fresh interpreter importing pandas and pyarrow, about
+# a second of CPU, which a few thousand rows do not win back.
+ROWS_FOR_PROCESSES = 20_000
 
 
 @dataclass

@@ -43,7 +43,7 @@ import pandas as pd
 
 from xueji_quality import workbook
 from xueji_quality.answers import identity
-from xueji_quality.reports import tables
+from xueji_quality.reports import county_files, tables
 from xueji_quality.reports.county_files import CountyList, in_processes, write_county_files
 from xueji_quality.reports.county_rows import (
     county_duplicate_block,
@@ -290,6 +290,8 @@ def write_county_reports(
             blocks[code] = county.block
             yield settings, county, per_school
 
+    if len(sorted_problems) + len(dup_frame) < county_files.ROWS_FOR_PROCESSES:
+        processes = 1
     written = in_processes(write_county_files, jobs(), processes)
     results = []
     for (code, name), county in zip(zip(targets, names, strict=True), written, strict=True):

@@ -47,7 +47,7 @@ from xueji_quality.reports.county_sheets import (
 )
 from xueji_quality.reports.county_totals import ERRORS, ITEMS, class_counts
 from xueji_quality.reports.list_overflow import FullList
-from xueji_quality.reports.sheet_layout import WORKBOOK_OPTIONS, print_setup, write_count_sheet
+from xueji_quality.reports.sheet_layout import print_setup, workbook_options, write_count_sheet
 from xueji_quality.workbook import Column
 
 
@@ -81,7 +81,10 @@ def write_county_workbook(
     ``duplicate_other`` marks the duplicate rows of another county (or school), shown grey
     (default: read from their 问题编号). ``full_lists``: the lists shown in part, whose whole is
     beside the workbook (:mod:`xueji_quality.reports.list_overflow`), said so in 说明."""
-    book = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
+    list_rows = sum(
+        len(c[0]) if c else 0 for c in (error_columns, duplicate_columns, warning_columns)
+    )
+    book = xlsxwriter.Workbook(str(path), workbook_options(list_rows))
     formats = CellFormats(book)
     footer = county_label
     about = book.add_worksheet(workbook.ABOUT_SHEET)

@@ -23,6 +23,12 @@ WORKBOOK_OPTIONS = {
     "strings_to_urls": False,
 }
 
+# A workbook of fewer list rows than this is assembled in memory: xlsxwriter then makes no
+# temporary file per sheet and part (creating and deleting some twenty files costs more than the
+# cells of a school's or a small county's list); a larger one streams its rows through
+# constant_memory, which keeps one row in memory whatever the list's length.
+IN_MEMORY_ROWS = 10_000
+
 LINE_HEIGHT = 15.0  # points per line of 11-point text
 NUMBER_WIDTH = 9
 
@@ -42,6 +48,14 @@ def display_widths(values: np.ndarray | list) -> np.ndarray:
     chars = pc.utf8_length(text).to_numpy(zero_copy_only=False).astype(float)
     nbytes = pc.binary_length(text).to_numpy(zero_copy_only=False).astype(float)
     return chars + np.floor((nbytes - chars) / 2)
+
+
+def workbook_options(rows: int) -> dict:
+    """xlsxwriter options of a workbook holding ``rows`` list rows (see :data:`IN_MEMORY_ROWS`);
+    every value stays text either way."""
+    if rows < IN_MEMORY_ROWS:
+        return {**WORKBOOK_OPTIONS, "constant_memory": False, "in_memory": True}
+    return dict(WORKBOOK_OPTIONS)
 
 
 @lru_cache(maxsize=4096)

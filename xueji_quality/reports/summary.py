@@ -62,8 +62,8 @@ from xueji_quality.reports.county_totals import (
     roster_context,
 )
 from xueji_quality.reports.sheet_layout import (
-    WORKBOOK_OPTIONS,
     print_setup,
+    workbook_options,
     write_count_sheet,
     write_lines,
 )
@@ -247,7 +247,8 @@ def write_summary(
         province_label = f"{gb2260.province_name(province)}（{province}）"
     except ValueError:
         province_label = province
-    workbook = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
+    # A few rows per county: small enough to assemble in memory.
+    workbook = xlsxwriter.Workbook(str(path), workbook_options(0))
     bold = workbook.add_format({"bold": True})
     plain = workbook.add_format({"text_wrap": True, "valign": "top"})
     heading = workbook.add_format({"bold": True, "text_wrap": True, "valign": "top"})
