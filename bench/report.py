@@ -1,17 +1,21 @@
 """Time and peak memory of writing a province's reports (county lists, summary, manifest).
 
-    python bench/report.py [rows] [--mask-ids] [--per-county]
+    python bench/report.py [rows] [--mask-ids] [--per-county] [--per-school] [--processes N]
+        [--list-cap N]
 
 Builds a synthetic roster of ``rows`` records (default 1,000,000) over 20 counties of province 44
 with 4 % of records carrying problems (some two) and 1 % in duplicate groups (a tenth of them
 spanning two counties), writes every report into a temporary folder, publishes it, and prints
-seconds per step and the peak resident memory. ``--per-county`` also times one call per county,
-as the Prefect flow maps them.
+per step the wall seconds and the CPU seconds of the process tree (this process and the worker
+processes writing county workbooks, ``--processes``, default 2), the peak resident memory of the
+tree (sampled every 0.2 s) and the load average before and after (the machine may be shared).
+``--per-county`` also times one call per county, as the Prefect flow maps them; ``--per-school``
+writes the school workbooks too; ``--list-cap`` sets the rows of one list a workbook shows.
 """
 
 from __future__ import annotations
 
-import resource
+import os
 import shutil
 import sys
 import tempfile
@@ -32,6 +36,9 @@ from xueji_quality.reports import (
     write_province_outputs,
 )
 from xueji_quality.standards import gb2260
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from province import TreeSampler  # noqa: E402  (bench/ is not a package)
 
 RULES = (
     ("ID_CHECKSUM", "E", "id_number", "身份证件号校验码错误", "核对身份证件号并更正"),
@@ -133,9 +140,29 @@ def synthetic_tables(rows: int, seed: int = 7) -> tuple[pd.DataFrame, ...]:
     return roster, problems, duplicates, quarantine
 
 
+def _option(name: str, default: int | None) -> int | None:
+    if name not in sys.argv:
+        return default
+    return int(sys.argv[sys.argv.index(name) + 1])
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
-    rows = int(next((a for a in sys.argv[1:] if a.isdigit()), 1_000_000))
+    options = {a for a in sys.argv[1:] if a.startswith("--")}
+    values = {
+        sys.argv[sys.argv.index(o) + 1] for o in ("--processes", "--list-cap") if o in options
+    }
+    rows = int(next((a for a in sys.argv[1:] if a.isdigit() and a not in values), 1_000_000))
     mask_ids = "--mask-ids" in sys.argv
+    processes = _option("--processes", 2)
+    list_cap = _option("--list-cap", None)
+    cap = {} if list_cap is None else {"list_cap": list_cap}
+    print(f"load before: {_load()}")
+    sampler = TreeSampler(os.getpid())
+    sampler.start()
     started = time.perf_counter()
     roster, problems, duplicates, quarantine = synthetic_tables(rows)
     print(
@@ -143,12 +170,11 @@ def main() -> None:
         f"{len(duplicates)} duplicate rows ({time.perf_counter() - started:.1f} s)"
     )
     run_date = date(2026, 11, 28)
+    steps: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory() as out:
         out_root = Path(out)
         run_id = new_run_id(out_root, "44", run_date)
         staging = staging_dir(out_root, run_id)
-        steps = {}
-        cpu_started = time.process_time()
         t0 = time.perf_counter()
         counties = write_county_reports(
             staging,
@@ -159,8 +185,11 @@ def main() -> None:
             run_date=run_date,
             rule_catalogue=rule_catalogue(),
             mask_ids=mask_ids,
+            per_school="--per-school" in sys.argv,
+            processes=processes,
+            **cap,
         )
-        steps["county reports"] = time.perf_counter() - t0
+        steps["county reports"] = (t0, time.perf_counter())
         if "--per-county" in sys.argv:
             # As the flow maps them: one call per county over the whole province's tables.
             t0 = time.perf_counter()
@@ -175,29 +204,38 @@ def main() -> None:
                     rule_catalogue=rule_catalogue(),
                     mask_ids=mask_ids,
                     counties=[county],
+                    **cap,
                 )
-            steps["same, per county"] = time.perf_counter() - t0
+            steps["same, per county"] = (t0, time.perf_counter())
             shutil.rmtree(staging / "again")
         t0 = time.perf_counter()
         write_province_outputs(
             staging, roster, problems, duplicates, quarantine, province="44", run_date=run_date
         )
-        steps["province outputs"] = time.perf_counter() - t0
+        steps["province outputs"] = (t0, time.perf_counter())
         t0 = time.perf_counter()
         write_manifest(staging, {"run_id": run_id, "counties": counties})
-        steps["manifest"] = time.perf_counter() - t0
+        steps["manifest"] = (t0, time.perf_counter())
         t0 = time.perf_counter()
         publish(staging, out_root, run_id)
-        steps["publish"] = time.perf_counter() - t0
-        size = sum(p.stat().st_size for p in (out_root / run_id).rglob("*") if p.is_file())
-    for step, seconds in steps.items():
-        print(f"{step:>18}: {seconds:6.2f} s")
-    print(f"{'CPU time':>18}: {time.process_time() - cpu_started:6.2f} s (all steps)")
+        steps["publish"] = (t0, time.perf_counter())
+        files = [p for p in (out_root / run_id).rglob("*") if p.is_file()]
+        size = sum(p.stat().st_size for p in files)
+        workbooks = sum(p.suffix == ".xlsx" for p in files)
+    time.sleep(0.3)  # one more sample after the last step
+    sampler.stop()
+    print(f"{'step':>18}  {'wall s':>7}  {'CPU s':>7}  {'peak tree RSS':>13}")
+    for step, (start, end) in steps.items():
+        peak, cpu = sampler.window(start, end)
+        print(f"{step:>18}  {end - start:7.2f}  {cpu:7.2f}  {peak:10.0f} MB")
+    first, last = min(s for s, _ in steps.values()), max(e for _, e in steps.values())
+    peak, cpu = sampler.window(first, last)
+    print(f"{'total':>18}  {last - first:7.2f}  {cpu:7.2f}  {peak:10.0f} MB")
     print(
-        f"{'total':>18}: {sum(steps.values()):6.2f} s  ({len(counties)} counties, {size / 1e6:.1f} MB)"
+        f"{len(counties)} counties, {workbooks} workbooks, {size / 1e6:.1f} MB; "
+        f"{processes} worker process(es)"
     )
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS: {peak:.0f} MB")
+    print(f"load after: {_load()}")
 
 
 if __name__ == "__main__":
