@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -155,52 +156,58 @@ def _report(path: Path, answer_file: AnswerFile) -> ImportReport:
     )
 
 
-def _write_file(
-    out_root: Path, path: Path, answer_file: AnswerFile, ledger_file: Path | None
-) -> ImportReport:
-    """Check a read workbook against the ledger and write its answers (all, or nothing)."""
-    report = _report(path, answer_file)
+def _open_ledger(
+    out_root: Path, ledger_file: Path | None, path: Path, answer_file: AnswerFile
+) -> sqlite3.Connection:
+    """The ledger of ``out_root``; an output root without one produced no run to answer."""
     ledger_file = ledger.ledger_path(out_root, ledger_file)
     if not ledger_file.is_file():
         raise AnswerFileError(
             str(path),
             [f"运行编号“{answer_file.run_id}”不是本输出目录产生的运行（无答复台账 {ledger_file}）"],
         )
-    connection = ledger.connect(ledger_file)
-    try:
-        with ledger.transaction(connection):
-            seen = connection.execute(
-                "SELECT 1 FROM imports WHERE sha256 = ?", (answer_file.sha256,)
-            ).fetchone()
-            if seen:
-                report.already_imported = True
-                return report
-            seq, fingerprints = _check_against_ledger(connection, answer_file)
-            if answer_file.issues:
-                raise AnswerFileError(str(path), answer_file.issues)
-            cursor = connection.execute(
-                "INSERT INTO imports (file_name, sha256, run_seq, county_code, imported_at,"
-                " answers) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    Path(path).name,
-                    answer_file.sha256,
-                    seq,
-                    answer_file.county_code,
-                    datetime.now().astimezone().isoformat(timespec="microseconds"),
-                    len(answer_file.table),
-                ),
-            )
-            _write_answers(
-                connection, int(cursor.lastrowid), _answer_rows(answer_file, seq, fingerprints)
-            )
-    finally:
-        connection.close()
+    return ledger.connect(ledger_file)
+
+
+def _write_file(connection, path: Path, answer_file: AnswerFile) -> ImportReport:
+    """Check a read workbook against the ledger and write its answers (all, or nothing)."""
+    report = _report(path, answer_file)
+    with ledger.transaction(connection):
+        seen = connection.execute(
+            "SELECT 1 FROM imports WHERE sha256 = ?", (answer_file.sha256,)
+        ).fetchone()
+        if seen:
+            report.already_imported = True
+            return report
+        seq, fingerprints = _check_against_ledger(connection, answer_file)
+        if answer_file.issues:
+            raise AnswerFileError(str(path), answer_file.issues)
+        cursor = connection.execute(
+            "INSERT INTO imports (file_name, sha256, run_seq, county_code, imported_at,"
+            " answers) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                Path(path).name,
+                answer_file.sha256,
+                seq,
+                answer_file.county_code,
+                datetime.now().astimezone().isoformat(timespec="microseconds"),
+                len(answer_file.table),
+            ),
+        )
+        _write_answers(
+            connection, int(cursor.lastrowid), _answer_rows(answer_file, seq, fingerprints)
+        )
     return report
 
 
 def import_file(out_root: Path, path: Path, *, ledger_file: Path | None = None) -> ImportReport:
     """Import one returned workbook into the ledger of ``out_root`` (all of it, or nothing)."""
-    return _write_file(out_root, path, read_answer_file(path), ledger_file)
+    answer_file = read_answer_file(path)
+    connection = _open_ledger(out_root, ledger_file, path, answer_file)
+    try:
+        return _write_file(connection, path, answer_file)
+    finally:
+        connection.close()
 
 
 def _read(path: Path) -> AnswerFile | AnswerFileError:
@@ -231,11 +238,20 @@ def import_answers(
     paths = [Path(p) for p in paths]
     reports: list[ImportReport] = []
     rejected: list[AnswerFileError] = []
-    for path, answer_file in zip(paths, _read_all(paths), strict=True):
-        try:
-            if isinstance(answer_file, AnswerFileError):
-                raise answer_file
-            reports.append(_write_file(out_root, path, answer_file, ledger_file))
-        except AnswerFileError as exc:
-            rejected.append(exc)
+    # One connection for the batch: the ledger pages one file's keys brought into its cache
+    # serve the next file's (each file is still a transaction of its own).
+    connection = None
+    try:
+        for path, answer_file in zip(paths, _read_all(paths), strict=True):
+            try:
+                if isinstance(answer_file, AnswerFileError):
+                    raise answer_file
+                if connection is None:
+                    connection = _open_ledger(out_root, ledger_file, path, answer_file)
+                reports.append(_write_file(connection, path, answer_file))
+            except AnswerFileError as exc:
+                rejected.append(exc)
+    finally:
+        if connection is not None:
+            connection.close()
     return reports, rejected

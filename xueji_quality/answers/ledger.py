@@ -9,7 +9,10 @@ It holds what answering needs and no more: problem keys (hashes that name a prob
 values), counties, statuses, fingerprints (hashes) and the answers counties gave. No ID number,
 name or other value of a record is stored; a ledger written before this (schema 1, which kept
 each problem's identity: an ID number or a name with a birth date) loses that column when it is
-first opened, and is vacuumed so the old pages go too.
+first opened, and is vacuumed so the old pages go too. The answers carry no index by key: the
+answer that counts for each record is found by one grouping over all of them, and an index kept
+in random key order would cost every imported answer more than it saves there (a ledger that has
+one drops it when opened).
 
 Tables:
 
@@ -99,7 +102,6 @@ CREATE TABLE IF NOT EXISTS imports (
     answers INTEGER NOT NULL
 );
 ANSWERS_TABLE
-CREATE INDEX IF NOT EXISTS answers_by_key ON answers (key, id);
 CREATE INDEX IF NOT EXISTS problems_by_status ON problems (status);
 """
 ANSWERS_TABLE = """
@@ -129,7 +131,6 @@ MIGRATE_1_TO_2 = (
     ANSWERS_TABLE,
     f"INSERT INTO answers ({_ANSWER_COLUMNS_V1}) SELECT {_ANSWER_COLUMNS_V1} FROM answers_v1",
     "DROP TABLE answers_v1",
-    "CREATE INDEX IF NOT EXISTS answers_by_key ON answers (key, id)",
     "ALTER TABLE problem_counties ADD COLUMN items INTEGER NOT NULL DEFAULT 1",
     "UPDATE problems SET identity = NULL",
     "ALTER TABLE problems DROP COLUMN identity",
@@ -197,6 +198,7 @@ def connect(path: Path) -> sqlite3.Connection:
             raise ValueError(f"答复台账 {path} 的格式（{version}）比本程序新，请升级本程序")
         for statement in filter(None, (s.strip() for s in SCHEMA.split(";"))):
             connection.execute(statement)
+        connection.execute("DROP INDEX IF EXISTS answers_by_key")
         connection.execute(
             "INSERT OR IGNORE INTO meta (name, value) VALUES ('schema_version', ?)",
             (str(SCHEMA_VERSION),),
