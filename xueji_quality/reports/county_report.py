@@ -16,16 +16,24 @@ has these sheets (the contract of :mod:`xueji_quality.workbook`):
 
 Rows come graduating grades first (六年级, 九年级, 高三), then by school, grade and class. Every
 identifier is written as a text cell and no value is ever turned into a formula, number or link.
-Longer lists than a sheet holds continue on 错误学籍(2), 错误学籍(3) … and nothing is truncated.
+A list of more than ``list_cap`` rows (100,000 by default) shows its first rows, and the whole
+list goes beside the workbook as CSV and Parquet, which 说明 names
+(:mod:`xueji_quality.reports.list_overflow`): a clerk's workbook opens in seconds. Without a cap,
+lists longer than a sheet holds continue on 错误学籍(2), 错误学籍(3) …; nothing is truncated.
 
 With ``mask_ids`` the workbook shows an ID number of the standard layout as 440103********123X
 (first six, eight stars, last four) and a 学籍号 likewise after its letter; any other value of
 those fields (spreadsheet damage such as 4.40106E+17, a digit missing) has every digit starred,
-so no part of a number shows whatever form it has. The Parquet files always keep full values.
+so no part of a number shows whatever form it has. The county's problems.parquet and
+duplicates.parquet always keep full values; a whole list beside a workbook shows what its
+sheet shows.
 
 With ``per_school`` each school with items also gets a small workbook of its own rows,
 ``counties/<code>/schools/<学校标识码>_<学校名称>.xlsx``, laid out and answered like the county's
 (records of other schools appear there as counterparts, as other counties' do in a county list).
+
+With ``processes`` > 1 the counties' workbooks are written by that many worker processes
+(:mod:`xueji_quality.reports.county_files`).
 
 This module decides which counties get a list and what each needs, and writes their files;
 :mod:`xueji_quality.reports.county_rows` shapes the rows, :mod:`xueji_quality.reports.list_writer`
@@ -44,6 +52,7 @@ import pandas as pd
 from xueji_quality import workbook
 from xueji_quality.answers import identity
 from xueji_quality.reports import county_files, tables
+from xueji_quality.reports.about_sheet import code_table
 from xueji_quality.reports.county_files import CountyList, in_processes, write_county_files
 from xueji_quality.reports.county_rows import (
     county_duplicate_block,
@@ -260,6 +269,7 @@ def write_county_reports(
         mask_ids=mask_ids,
         show_status=show_status,
         list_cap=list_cap,
+        codes=code_table(rule_catalogue),
     )
     empty = np.array([], dtype=np.int64)
 

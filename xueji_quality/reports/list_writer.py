@@ -14,7 +14,7 @@ import pandas as pd
 
 from xueji_quality import workbook
 from xueji_quality.reports import tables
-from xueji_quality.reports.about_sheet import code_table
+from xueji_quality.reports.about_sheet import CodeTable, code_table
 from xueji_quality.reports.county_rows import duplicate_sheet_columns
 from xueji_quality.reports.county_totals import item_figures
 from xueji_quality.reports.county_workbook import write_county_workbook
@@ -35,6 +35,8 @@ class ListSettings:
     mask_ids: bool = False
     show_status: bool = False
     list_cap: int | None = LIST_CAP_ROWS
+    # 说明's code table, when laid out already (once per run rather than once per county).
+    codes: CodeTable | None = None
 
 
 class ListWriter:
@@ -43,7 +45,7 @@ class ListWriter:
 
     def __init__(self, settings: ListSettings) -> None:
         self.settings = settings
-        self.codes = code_table(settings.rule_catalogue)
+        self.codes = settings.codes or code_table(settings.rule_catalogue)
 
     def write(
         self,
