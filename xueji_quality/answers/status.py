@@ -180,6 +180,21 @@ def _ledger_state(connection) -> tuple[pd.DataFrame, pd.DataFrame]:
     return known, deciding_answers(latest)
 
 
+def _counties_of(connection, keys: pd.Series) -> pd.DataFrame:
+    """problem_key, county_code, items of the given keys' counties."""
+    connection.execute("CREATE TEMP TABLE IF NOT EXISTS gone_keys (key TEXT PRIMARY KEY)")
+    connection.execute("DELETE FROM gone_keys")
+    values = np.sort(keys.astype(object).to_numpy().astype(str))
+    connection.executemany("INSERT OR IGNORE INTO gone_keys VALUES (?)", zip(values.tolist()))
+    frame = ledger.read_frame(
+        connection,
+        "SELECT c.key AS problem_key, c.county_code, c.items FROM gone_keys g"
+        " JOIN problem_counties c ON c.key = g.key",
+    )
+    connection.execute("DROP TABLE temp.gone_keys")
+    return frame
+
+
 # Which answer to a group's records decides its status: acting first, then proving.
 _ANSWER_RANK = {"删除": 0, "变更": 0, "佐证": 1, "保留": 2}
 
@@ -192,8 +207,10 @@ def deciding_answers(latest: pd.DataFrame) -> pd.DataFrame:
     if latest.empty:
         return pd.DataFrame(columns=columns)
     ranked = latest.assign(_rank=latest["action"].map(_ANSWER_RANK).fillna(3))
-    ranked = ranked.sort_values(["problem_key", "_rank", "id"], ascending=[True, True, False])
-    return ranked.drop_duplicates("problem_key")[columns].reset_index(drop=True)
+    # Numbers sorted first, the one string column once per key after.
+    ranked = ranked.sort_values(["_rank", "id"], ascending=[True, False], kind="stable")
+    deciding = ranked.drop_duplicates("problem_key").sort_values("problem_key", kind="stable")
+    return deciding[columns].reset_index(drop=True)
 
 
 def decide_status(items: pd.DataFrame) -> pd.Series:
@@ -261,9 +278,13 @@ def apply_ledger(
             " GROUP BY a.county_code",
             (previous_run["recorded_at"] if previous_run else "",),
         )
-        counties_of = ledger.read_frame(
-            connection, "SELECT key AS problem_key, county_code, items FROM problem_counties"
-        )
+        # Counties matter only for the keys this run may find gone.
+        gone_keys = known.loc[
+            (known["previous_status"] != ledger.RESOLVED)
+            & ~known["problem_key"].isin(per_county["problem_key"]),
+            "problem_key",
+        ]
+        counties_of = _counties_of(connection, gone_keys)
     finally:
         connection.close()
 
