@@ -8,6 +8,7 @@ import re
 import stat
 import subprocess
 import sys
+import zipfile
 from datetime import date
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from xueji_quality.reports import (
     problem_class,
     publish,
     read_manifest,
+    sheet_layout,
     split_by_county,
     staging_dir,
     verify_files,
@@ -441,6 +443,34 @@ def test_workbooks_written_by_worker_processes_equal_those_written_here(tmp_path
         assert book.sheetnames == other.sheetnames
         for name in book.sheetnames:
             assert list(book[name].values) == list(other[name].values)
+
+
+def _cells_and_formats(book) -> dict:
+    def shown(cell):
+        fill = cell.fill.fgColor.rgb if cell.fill.fill_type else None
+        return (cell.value, cell.number_format, fill, cell.font.b, cell.protection.locked)
+
+    return {
+        name: (
+            [[shown(c) for c in row] for row in book[name].iter_rows()],
+            {k: v.height for k, v in book[name].row_dimensions.items() if v.height},
+        )
+        for name in book.sheetnames
+    }
+
+
+def test_a_large_list_streamed_row_by_row_equals_one_assembled_in_memory(tmp_path, monkeypatch):
+    write_all(tmp_path / "memory", run_id="44-20261128-1")
+    # A list this long is streamed (constant_memory): lower the bar so a small one is too.
+    monkeypatch.setattr(sheet_layout, "IN_MEMORY_ROWS", 0)
+    write_all(tmp_path / "streamed", run_id="44-20261128-1")
+    for code in (LIWAN, YUEXIU, TIANHE):
+        memory = workbook_of(tmp_path / "memory", code)
+        streamed = workbook_of(tmp_path / "streamed", code)
+        assert _cells_and_formats(memory) == _cells_and_formats(streamed)
+    (path,) = (tmp_path / "streamed" / "counties" / LIWAN).glob("*.xlsx")
+    with zipfile.ZipFile(path) as parts:
+        assert "xl/sharedStrings.xml" not in parts.namelist()  # streamed: inline strings
 
 
 def test_duplicate_pieces_split_only_oversized_groups(monkeypatch):
