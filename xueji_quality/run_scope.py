@@ -107,7 +107,9 @@ def scope_tables(
     roster = roster[keep.fillna(False)].reset_index(drop=True)
     members = duplicates.loc[~duplicates["record_id"].isin(scope)]
     members = members.drop_duplicates("record_id")["county_code"]
-    records = pd.concat([selected["county_code"], members]).dropna().value_counts()
+    # An empty side would make pandas guess the result's dtype (and warn about it).
+    sides = [side for side in (selected["county_code"], members) if len(side)]
+    records = (pd.concat(sides) if sides else selected["county_code"]).dropna().value_counts()
     if counties:
         listed = sorted(set(counties))
     else:

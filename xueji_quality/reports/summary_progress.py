@@ -78,7 +78,7 @@ def run_history(
     ledger_file = out_root / "ledger.sqlite"
     if ledger_file.is_file():
         try:
-            connection = sqlite3.connect(f"{ledger_file.as_uri()}?mode=ro", uri=True)
+            connection = sqlite3.connect(f"{ledger_file.resolve().as_uri()}?mode=ro", uri=True)
             try:
                 rows = connection.execute("SELECT run_id, run_date, counts FROM runs").fetchall()
             finally:
