@@ -166,7 +166,8 @@ def findings(
     roster: pd.DataFrame, *, registry: Registry | None = None, results: pa.Table | None = None
 ) -> Findings:
     """The verdicts of a canonical roster against a prepared registry or a result table (the
-    tables of ``registry_index.load_registry`` / ``prepared`` and ``exchange.read_results``)."""
+    tables of ``registry_index.load_registry`` / ``prepared`` and ``exchange.read_results``).
+    Near numbers of the numbers the registry lacks come later (``combined``)."""
     frame = _roster(roster)
     sent = exchange.sendable(frame)
     if registry is not None:
@@ -194,19 +195,27 @@ def findings(
             **{c: frame[c].iloc[rows].to_numpy() for c in FINDING_COLUMNS[:4]},
             **{c: _strings_of(chosen[c].to_numpy(dtype=object)) for c in VERDICT_COLUMNS},
             **{c: _strings_of(chosen[c].to_numpy(dtype=object)) for c in FILL_COLUMNS},
+            "birth_key": chosen["birth_key"].to_numpy(dtype=np.int64)
+            if "birth_key" in chosen.columns
+            else np.full(len(chosen), -1, dtype=np.int64),
         }
     )
     return Findings(records, checksum, pending, int(sent.sum()))
 
 
-def combined(parts: list[Findings]) -> Findings:
-    """The findings of a roster's chunks (at least one) as those of the whole roster."""
+def combined(parts: list[Findings], registry: Registry | None = None) -> Findings:
+    """The findings of a roster's chunks (at least one) as those of the whole roster; with
+    the registry they were found against, the numbers it lacks get their near numbers
+    (``verdicts.near_numbers``: one pass over the registry for the whole roster)."""
 
     def joined(name: str) -> pd.DataFrame:
         return pd.concat([getattr(p, name) for p in parts], ignore_index=True)
 
+    records = joined("records")
+    if registry is not None:
+        records = verdicts.near_numbers(records, registry)
     return Findings(
-        joined("records"),
+        records,
         joined("checksum_suggestions"),
         joined("pending"),
         sum(p.sent for p in parts),
@@ -314,7 +323,8 @@ def police_check(
             path = Path(registry)
             registry = load_registry(path)
             files.append(file_facts(path, registry.rows))
-        found = findings(roster, registry=prepared(registry))
+        registry = prepared(registry)
+        found = combined([findings(roster, registry=registry)], registry)
     else:
         if isinstance(results, str | Path):
             path = Path(results)

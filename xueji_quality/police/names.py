@@ -199,16 +199,15 @@ def _placeholder_kind(roster: str, registry: str) -> str:
     return RARE_PLACEHOLDER
 
 
-def classify(roster_names: pd.Series, registry_names: pd.Series) -> pd.Series:
-    """Kind (one of ``KINDS``) of each pair of a roster name and the registry's name for the
-    same ID number, on the index of ``roster_names``. A missing name on either side is
-    ``different`` unless both are missing."""
+def kind_codes(roster_names: pd.Series, registry_names: pd.Series) -> np.ndarray:
+    """``classify`` as int8 positions in ``KINDS`` (by position; for a million pairs the kinds
+    are better kept as numbers than as a million strings)."""
     left = _arrow(roster_names)
     right = _arrow(registry_names.reset_index(drop=True))  # by position
     # Most pairs are equal as written: only the others are keyed.
     equal = pc.fill_null(pc.equal(left, right), False).to_numpy(zero_copy_only=False)
     equal |= pc.and_(pc.is_null(left), pc.is_null(right)).to_numpy(zero_copy_only=False)
-    kinds = np.full(len(left), SAME, dtype=object)
+    codes = np.zeros(len(left), dtype=np.int8)  # SAME
     rest = np.flatnonzero(~equal)
     a = name_key(pd.Series(pd.arrays.ArrowStringArray(left.take(pa.array(rest)))))
     b = name_key(pd.Series(pd.arrays.ArrowStringArray(right.take(pa.array(rest)))))
@@ -217,7 +216,7 @@ def classify(roster_names: pd.Series, registry_names: pd.Series) -> pd.Series:
     if len(todo):
         a, b = a[~same], b[~same]
         pairs = pd.DataFrame({"a": a.fillna("").to_numpy(), "b": b.fillna("").to_numpy()})
-        codes, distinct = pd.factorize(pd.MultiIndex.from_frame(pairs))
+        pair_codes, distinct = pd.factorize(pd.MultiIndex.from_frame(pairs))
         ours = np.asarray(distinct.get_level_values(0), dtype=object)
         theirs = np.asarray(distinct.get_level_values(1), dtype=object)
         judged = np.full(len(distinct), DIFFERENT, dtype=object)
@@ -228,5 +227,14 @@ def classify(roster_names: pd.Series, registry_names: pd.Series) -> pd.Series:
         judged[plain] = _classify_aligned(ours[plain], theirs[plain])
         for i in np.flatnonzero(marked):
             judged[i] = _placeholder_kind(ours[i], theirs[i])
-        kinds[todo] = judged[codes]
+        position = {kind: i for i, kind in enumerate(KINDS)}
+        codes[todo] = np.array([position[k] for k in judged], dtype=np.int8)[pair_codes]
+    return codes
+
+
+def classify(roster_names: pd.Series, registry_names: pd.Series) -> pd.Series:
+    """Kind (one of ``KINDS``) of each pair of a roster name and the registry's name for the
+    same ID number, on the index of ``roster_names``. A missing name on either side is
+    ``different`` unless both are missing."""
+    kinds = np.asarray(KINDS, dtype=object)[kind_codes(roster_names, registry_names)]
     return pd.Series(kinds, index=roster_names.index, dtype=normalize.STRING)

@@ -12,9 +12,9 @@ normalises the whole file, and kept as
 - sex (1, 2; 0 unknown) and 出生日期 (YYYYMMDD; 0 unknown) as small integers, 人员状态 as a
   position in ``STATUSES``; 户籍地址码 is not read.
 
-About 20 bytes per entry instead of the text of five columns. The index that finds a person by
-birth date, sex and name (for the numbers the registry lacks, ``check``) is built when first
-asked for.
+About 20 bytes per entry instead of the text of five columns. The people of a given birth date,
+sex and name (for the numbers the registry lacks, ``verdicts.near_numbers``) are found by one
+pass over the entries for all such numbers of the roster at once.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from xueji_quality.police import keys, names, registry
 from xueji_quality.police.tables import BATCH_ROWS, Columns, read_column_batches
 from xueji_quality.standards import dates, resident_id
 
+# Entries gone through at a time when the registry is searched by birth date, sex and name.
+SLICE = 4_000_000
 STATUSES: tuple[str, ...] = (registry.NORMAL, registry.MOVED, registry.CANCELLED, registry.DEAD)
 NO_STATUS = -1  # an extract without 人员状态 (only tables handed in by a caller)
 _POSITIVE = np.uint64(0x7FFF_FFFF_FFFF_FFFF)
@@ -49,7 +51,7 @@ class Registry:
     sex: np.ndarray  # int8
     born: np.ndarray  # int32
     status: np.ndarray  # int8 position in STATUSES, NO_STATUS
-    _by_birth_name: keys.KeyIndex | None = None
+    _name_hashes: np.ndarray | None = None
 
     @property
     def by_id(self) -> keys.KeyIndex:
@@ -72,22 +74,39 @@ class Registry:
         words = np.array([*STATUSES, None], dtype=object)
         return words[self.status[rows]]  # NO_STATUS takes the last one
 
-    @property
-    def by_birth_name(self) -> keys.KeyIndex:
-        """Entries by the birth date and sex inside their number and the key of their name
-        (``birth_name_keys``), where 出生日期 and 性别 say the same as the number."""
-        if self._by_birth_name is None:
-            inside = resident_id.birth_numbers_from_values(self.values) * 10 + (
-                2 - (self.values // resident_id.SEQUENCE_PLACE % 10) % 2
+    def with_birth_name(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(entries, their key) of the entries whose ``birth_name_keys`` key (the birth date and
+        sex inside their number, the hash of their name) is among ``wanted`` (sorted), where
+        出生日期 and 性别 say the same as the number. The entries are gone through a slice at
+        a time, so nothing of the registry's size is held for it."""
+        found_rows, found_keys = [], []
+        if len(wanted):
+            hashes = self.name_hashes()
+            for start in range(0, len(self.values), SLICE):
+                values = self.values[start : start + SLICE]
+                inside = resident_id.birth_numbers_from_values(values) * 10 + (
+                    2 - (values // resident_id.SEQUENCE_PLACE % 10) % 2
+                )
+                born = self.born[start : start + SLICE].astype(np.int64)
+                agree = born * 10 + self.sex[start : start + SLICE] == inside
+                codes = self.name_codes[start : start + SLICE]
+                named = codes >= 0
+                key = birth_name_keys(inside, hashes[np.where(named, codes, 0)])
+                at = np.searchsorted(wanted, key).clip(max=len(wanted) - 1)
+                hit = np.flatnonzero(agree & named & (wanted[at] == key))
+                found_rows.append(start + hit)
+                found_keys.append(key[hit])
+        if not found_rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(found_rows), np.concatenate(found_keys)
+
+    def name_hashes(self) -> np.ndarray:
+        """The ``name_hashes`` of the distinct names (computed once)."""
+        if self._name_hashes is None:
+            self._name_hashes = name_hashes(
+                pd.Series(pd.arrays.ArrowStringArray(_large(self.names)))
             )
-            agree = (self.born.astype(np.int64) * 10 + self.sex) == inside
-            hashes = _name_hashes(pd.Series(pd.arrays.ArrowStringArray(_large(self.names))))
-            codes = self.name_codes
-            named = codes >= 0
-            hashed = np.where(named, hashes[np.where(named, codes, 0)], 0).astype(np.uint64)
-            key = birth_name_keys(inside, hashed)
-            self._by_birth_name = keys.key_index(np.where(agree & named, key, keys.NO_KEY))
-        return self._by_birth_name
+        return self._name_hashes
 
 
 def id_text(values: np.ndarray) -> np.ndarray:
@@ -101,19 +120,15 @@ def _large(array: pa.Array) -> pa.Array:
     return pc.cast(array, pa.large_string())
 
 
-def _name_hashes(values: pd.Series) -> np.ndarray:
-    """uint64 hash of each name's ``names.name_key`` (0 where there is no name)."""
+def name_hashes(values: pd.Series) -> np.ndarray:
+    """uint64 hash of each name's ``names.name_key`` (0 where there is no name): the part of a
+    ``birth_name_keys`` key a roster name and a registry name share when they are one name."""
     keyed = names.name_key(values)
     present = keyed.notna().to_numpy()
     out = np.zeros(len(keyed), dtype=np.uint64)
     if present.any():
         out[present] = pd.util.hash_array(keyed[present].to_numpy(dtype=object))
     return out
-
-
-def name_hashes(values: pd.Series) -> np.ndarray:
-    """The hash of each roster name that ``by_birth_name`` keys the registry's names by."""
-    return _name_hashes(values)
 
 
 def birth_name_keys(birth_sex: np.ndarray, name_hash: np.ndarray) -> np.ndarray:

@@ -64,7 +64,7 @@ def check_staged(
         findings(store.read(list(ROSTER_COLUMNS), parts=chunk), **answer)
         for chunk in store.chunks(chunk_rows) or [[]]
     ]
-    return outcome(combined(parts), files, suites_dir, data_docs_dir)
+    return outcome(combined(parts, answer.get("registry")), files, suites_dir, data_docs_dir)
 
 
 def manifest_facts(outcome: PoliceOutcome) -> dict:

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from xueji_quality.police import exchange, keys, names
 from xueji_quality.police.registry import CANCELLED, DEAD
 from xueji_quality.police.registry_index import (
+    STATUSES,
     Registry,
     birth_name_keys,
     id_text,
@@ -98,93 +99,105 @@ def _differences(sex_differs: np.ndarray, birth_differs: np.ndarray) -> np.ndarr
     return out
 
 
+_SAME = names.KINDS.index(names.SAME)
+_SHOWN = [names.KINDS.index(k) for k in SHOWN_KINDS]
+_STATUS_FINDINGS = [STATUSES.index(s) for s in STATUS_FINDINGS]
+
+
 def registry_verdicts(frame: pd.DataFrame, sent: np.ndarray, registry: Registry) -> pd.DataFrame:
-    """Verdicts and fill-ins of the sent rows (index = roster position)."""
+    """Verdicts and fill-ins of the sent rows with something to report (index = roster
+    position): a number the registry lacks, a name that is not the registry's, a number
+    cancelled or dead. The others need nothing more: a registry says nothing pending."""
     positions = np.flatnonzero(sent)
     values = sent_values(frame, positions)
     left, right = keys.matches(registry.by_id, values)
-    kinds = names.classify(take(frame["name"], positions[left]), registry.name_at(right)).to_numpy(
-        dtype=object
-    )
+    kinds = names.kind_codes(take(frame["name"], positions[left]), registry.name_at(right))
     if (left[1:] == left[:-1]).any():  # matches come in the order of ``values``
         # A number the registry holds twice: the closest name decides (the roster's record is
         # right if either holder is the student; the double number is the police's business).
-        rank = pd.Categorical(kinds, categories=list(names.KINDS)).codes.astype(np.int64)
-        keep = _one_each(left, rank)
+        keep = _one_each(left, kinds.astype(np.int64))
         left, right, kinds = left[keep], right[keep], kinds[keep]
-    count = len(positions)
-    held = np.zeros(count, dtype=bool)
+    status = registry.status[right]
+    noted = (kinds != _SAME) | np.isin(status, _STATUS_FINDINGS)
+    held = np.zeros(len(positions), dtype=bool)
     held[left] = True
-    kind = np.full(count, None, dtype=object)
-    kind[left] = kinds
-    status = np.full(count, None, dtype=object)
-    status[left] = registry.status_at(right)
-    # Sex and birth date are compared where there is something to report: they only add to
-    # a reason.
-    noted = (kinds != names.SAME) | pd.Series(status[left]).isin(STATUS_FINDINGS).to_numpy()
-    sex_differs = np.zeros(count, dtype=bool)
-    birth_differs = np.zeros(count, dtype=bool)
-    roster_rows, noted_right, noted_left = positions[left[noted]], right[noted], left[noted]
-    roster_sex = _sex_numbers(take(frame["sex"], roster_rows))
-    registry_sex = registry.sex[noted_right]
-    sex_differs[noted_left] = (roster_sex > 0) & (registry_sex > 0) & (roster_sex != registry_sex)
-    roster_born = dates.iso_date_numbers(take(frame["birth_date"], roster_rows))
-    registry_born = registry.born[noted_right]
-    birth_differs[noted_left] = (
-        (roster_born > 0) & (registry_born > 0) & (roster_born != registry_born)
-    )
-    shown = pd.Series(kinds).isin(SHOWN_KINDS).to_numpy(dtype=bool)
-    registry_name = np.full(count, None, dtype=object)
-    registry_name[left[shown]] = registry.name_at(right[shown]).to_numpy(dtype=object)
-    police_id = np.where(held, "found", "not_found").astype(object)
-    suggested = np.full(count, None, dtype=object)
     missing = np.flatnonzero(~held)
-    near_rows, near_ids = _near_numbers(frame, positions[missing], values[missing], registry)
-    police_id[missing[near_rows]] = "not_found_near"
-    suggested[missing[near_rows]] = near_ids
+    # One row per finding: the noted numbers the registry holds, then those it lacks.
+    left, right, kinds, status = left[noted], right[noted], kinds[noted], status[noted]
+    rows = np.r_[positions[left], positions[missing]]
+    count = len(left)
+    # Sex and birth date only add to a reason: compared where there is one.
+    roster_sex = _sex_numbers(take(frame["sex"], positions[left]))
+    registry_sex = registry.sex[right]
+    sex_differs = (roster_sex > 0) & (registry_sex > 0) & (roster_sex != registry_sex)
+    roster_born = dates.iso_date_numbers(take(frame["birth_date"], positions[left]))
+    registry_born = registry.born[right]
+    birth_differs = (roster_born > 0) & (registry_born > 0) & (roster_born != registry_born)
+    shown = np.flatnonzero(np.isin(kinds, _SHOWN))
+    registry_name = np.full(len(rows), None, dtype=object)
+    registry_name[shown] = registry.name_at(right[shown]).to_numpy(dtype=object)
+    # For the numbers it lacks the registry may hold the same person under a near number
+    # (``near_numbers``, once for the whole roster): their birth date and sex are kept for it.
+    birth_key = np.full(len(rows), keys.NO_KEY, dtype=np.int64)
+    birth_key[count:] = _birth_keys(
+        take(frame["birth_date"], positions[missing]), take(frame["sex"], positions[missing])
+    )
+    none = np.full(len(missing), None, dtype=object)
     return pd.DataFrame(
         {
-            "police_id": police_id,
-            "police_name": kind,
-            "police_status": status,
+            "police_id": np.r_[
+                np.full(count, "found", object), np.full(len(missing), "not_found", object)
+            ],
+            "police_name": np.r_[np.asarray(names.KINDS, dtype=object)[kinds], none],
+            "police_status": np.r_[registry.status_at(right), none],
             "registry_name": registry_name,
-            "suggested_id": suggested,
-            "differences": _differences(sex_differs, birth_differs),
+            "suggested_id": None,
+            "differences": np.r_[
+                _differences(sex_differs, birth_differs), np.full(len(missing), "", object)
+            ],
             "pending": False,
+            "birth_key": birth_key,
         },
-        index=positions,
+        index=rows,
+    ).sort_index()
+
+
+def near_numbers(records: pd.DataFrame, registry: Registry) -> pd.DataFrame:
+    """``records`` (the findings of ``check``: id_number, name, police_id, suggested_id,
+    birth_key) with each number the registry lacks turned ``not_found_near``, with the number
+    as ``suggested_id``, where exactly one registry person of the same name, sex and birth date
+    holds a number differing from it in one or two positions."""
+    missing = np.flatnonzero(
+        (records["police_id"] == "not_found").fillna(False).to_numpy(dtype=bool)
+        & (records["birth_key"].to_numpy() > 0)
     )
-
-
-def _near_numbers(
-    frame: pd.DataFrame, positions: np.ndarray, values: np.ndarray, registry: Registry
-) -> tuple[np.ndarray, np.ndarray]:
-    """For roster rows (``positions``, their numbers' ``values``) the registry lacks: (indexes
-    into ``positions``, number) of those with exactly one registry person of the same name, sex
-    and birth date whose number differs from theirs in one or two positions."""
-    none = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object))
-    if not len(positions):
-        return none
-    born = _birth_keys(take(frame["birth_date"], positions), take(frame["sex"], positions))
-    roster_names = take(frame["name"], positions)
+    if not len(missing):
+        return records
+    born = records["birth_key"].to_numpy()[missing]
+    roster_names = take(records["name"], missing)
+    values, _ = keys.id_values(pa.array(take(records["id_number"], missing).array))
     # Candidates: the birth date and sex inside their number, their own 出生日期 and 性别, and
-    # their name's key all the roster's (the index holds only people whose fields agree with
-    # their number; the name is compared again, a hash can clash).
-    wanted = np.where(born > 0, birth_name_keys(born, name_hashes(roster_names)), keys.NO_KEY)
-    left, right = keys.matches(registry.by_birth_name, wanted)
+    # the hash of their name all the roster's; names are compared again (a hash can clash).
+    wanted = birth_name_keys(born, name_hashes(roster_names))
+    rows, found = registry.with_birth_name(np.unique(wanted))
+    left, at = keys.matches(keys.key_index(found), wanted)
+    right = rows[at]
     agree = registry.born[right].astype(np.int64) * 10 + registry.sex[right] == born[left]
     left, right = left[agree], right[agree]
-    if not len(left):
-        return none
     ours = resident_id.values_to_digits(values[left])
     theirs = resident_id.values_to_digits(registry.values[right])
     distance = (ours != theirs).sum(axis=1)
     close = (distance >= 1) & (distance <= 2)
     left, right = left[close], right[close]
     same = _same_names(take(roster_names, left), registry.name_at(right))
-    left, right = left[same], right[same]
-    chosen, number = _only(left, registry.values[right])
-    return chosen, id_text(number)
+    chosen, number = _only(left[same], registry.values[right[same]])
+    if not len(chosen):
+        return records
+    out = records.copy()
+    near = missing[chosen]
+    out.loc[near, "police_id"] = "not_found_near"
+    out.loc[near, "suggested_id"] = id_text(number)
+    return out
 
 
 # --- a result file -----------------------------------------------------------------------------
