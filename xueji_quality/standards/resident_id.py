@@ -256,7 +256,7 @@ def parts(numbers: Column) -> Parts:
     check_ok = shaped & iso7064.check_ok_column(digits)
     zeroed = shaped & (digits[:, 15:18] == 0).all(axis=1)
     scientific = pc.match_substring_regex(array, f"^(?:{SCIENTIFIC})$").fill_null(False)
-    born = np.where(shaped, dates.ymd_numbers(digits.astype(np.int64), 6, 10, 12), 0)
+    born = np.where(shaped, dates.ymd_numbers(digits, 6, 10, 12), 0)
     return Parts(shaped, digits, check_ok, scientific.to_numpy(zero_copy_only=False), zeroed, born)
 
 
@@ -356,7 +356,7 @@ def with_check_digit_column(bodies: Column) -> np.ndarray:
 def birth_date_column(numbers: Column) -> np.ndarray:
     """``birth_date`` of each number as datetime64[D] (NaT where there is none)."""
     digits, shaped = _legacy_as_18(numbers)
-    born = np.where(shaped, dates.ymd_numbers(digits.astype(np.int64), 6, 10, 12), 0)
+    born = np.where(shaped, dates.ymd_numbers(digits, 6, 10, 12), 0)
     out = np.full(len(born), np.datetime64("NaT"), dtype="datetime64[D]")
     real = born[born > 0]
     months = ((real // 10000 - 1970) * 12 + real // 100 % 100 - 1).astype("datetime64[M]")
