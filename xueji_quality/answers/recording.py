@@ -27,7 +27,7 @@ _TEMPORARY = (
     " PRIMARY KEY (key, county_code))",
 )
 # ?1 run seq, ?2 run date. A key already known keeps first_seen; status_seq moves only when the
-# status changes; opened_seq moves when the item was re-opened now.
+# status changes; opened_seq moves when the item was re-opened now (_REOPENED, after this).
 _PROBLEMS = (
     "INSERT INTO problems (key, kind, rule, field, severity, first_seen_seq, first_seen_date,"
     " last_seen_seq, last_seen_date, opened_seq, status, status_seq)"
@@ -35,9 +35,10 @@ _PROBLEMS = (
     " FROM run_items WHERE true ORDER BY key"
     " ON CONFLICT (key) DO UPDATE SET last_seen_seq = ?1, last_seen_date = ?2,"
     " status_seq = CASE WHEN status = excluded.status THEN status_seq ELSE ?1 END,"
-    " status = excluded.status,"
-    " opened_seq = CASE WHEN (SELECT reopen FROM run_items r WHERE r.key = excluded.key)"
-    " THEN ?1 ELSE opened_seq END"
+    " status = excluded.status"
+)
+_REOPENED = (
+    "UPDATE problems SET opened_seq = ?1 WHERE key IN (SELECT key FROM run_items WHERE reopen)"
 )
 _RESOLVED = (
     "UPDATE problems SET status = ?1, status_seq = ?2 WHERE key IN (SELECT key FROM run_resolved)"
@@ -136,6 +137,7 @@ def record_run(result: LedgerResult) -> int:
             seq = int(cursor.lastrowid)
             _load(connection, result)
             connection.execute(_PROBLEMS, (seq, run_date))
+            connection.execute(_REOPENED, (seq,))
             connection.execute(_RESOLVED, (ledger.RESOLVED, seq))
             connection.execute(_COUNTIES)
             connection.execute(_VERSIONS_SEEN, (seq,))
