@@ -28,6 +28,7 @@ import pandas as pd
 
 from xueji_quality import schema
 from xueji_quality.reports import (
+    county_files,
     new_run_id,
     publish,
     staging_dir,
@@ -233,7 +234,8 @@ def main() -> None:
     print(f"{'total':>18}  {last - first:7.2f}  {cpu:7.2f}  {peak:10.0f} MB")
     print(
         f"{len(counties)} counties, {workbooks} workbooks, {size / 1e6:.1f} MB; "
-        f"{processes} worker process(es)"
+        f"--processes {processes} (a province of fewer than "
+        f"{county_files.ROWS_FOR_PROCESSES:,} list rows is written without workers)"
     )
     print(f"load after: {_load()}")
 
