@@ -528,3 +528,94 @@ def test_a_run_of_some_counties_resolves_only_their_items(rounds, export):
     )
     assert set(everything.resolved["problem_key"]) == set(last.statuses["problem_key"])
     assert everything.progress["本次已解决"].sum() >= len(everything.resolved)
+
+
+# --- reading and writing in bulk ---------------------------------------------------------------
+
+
+def test_keys_are_parsed_as_parse_key_parses_them():
+    from xueji_quality import workbook
+    from xueji_quality.answers import answer_file
+
+    keys = [
+        "P0123456789abcdef",
+        "D0123456789abcdef",
+        "D0123456789abcdef-2",
+        "D0123456789abcdef~12",
+        "D0123456789abcdef-0",
+        "P0123456789abcdeF",
+        "P0123456789abcdef-1",
+        " P0123456789abcdef",
+        "P0123456789abcdef\n",
+        "",
+    ]
+    rows = pd.DataFrame(
+        {
+            "sheet": "错误学籍",
+            "row": range(2, 2 + len(keys)),
+            "problem_key": keys,
+            "action": "变更",
+            "note": "",
+            "new_value": "",
+            "group_id": "",
+        }
+    )
+    read = answer_file.AnswerFile(path=Path("x.xlsx"), sha256="", run_id="r", county_code="c")
+    answered, shown = answer_file._answers_of(rows, read)
+    expected = [(k, workbook.parse_key(k)) for k in keys]
+    taken = [(k, p) for k, p in expected if p is not None and p[2]]
+    assert list(zip(answered["key"], answered["member"], strict=True)) == [
+        (p[0], p[1]) for _, p in taken
+    ]
+    assert len(read.issues) == len(keys) - len(taken)
+    assert set(zip(shown["key"], shown["member"], shown["own"], strict=True)) == {
+        p for _, p in expected if p is not None and p[1] is not None
+    }
+
+
+def test_typed_cells_read_as_the_clerk_sees_them():
+    from datetime import datetime
+
+    from xueji_quality.answers import answer_file
+
+    cells = pd.Series([" 变更 ", None, 3.0, 3.5, 440103201205010012, True, datetime(2026, 1, 2)])
+    assert list(answer_file._texts(cells)) == [answer_file._cell(c) for c in cells]
+    numbers = pd.Series([1.0, None, 2.0])
+    assert list(answer_file._texts(numbers)) == ["1", "", "2"]
+
+
+def test_a_batch_read_by_worker_processes_imports_as_one_read_here(rounds, tmp_path, monkeypatch):
+    books = workbooks(rounds["first"]["run_dir"])
+    codes = sorted(books, key=lambda c: -books[c].stat().st_size)[:2]
+    paths = [returned_copy(books[c], tmp_path / "returned" / c) for c in codes]
+    for path in paths:
+        _answer_everything(path)
+    states = []
+    for name, threshold in (("here", 1 << 60), ("workers", 0)):
+        root = tmp_path / name
+        root.mkdir()
+        shutil.copy(rounds["out_root"] / "ledger.sqlite", root / "ledger.sqlite")
+        monkeypatch.setattr(importer, "PARALLEL_BYTES", threshold)
+        imported, rejected = answers.import_answers(root, paths)
+        assert rejected == [] and all(r.answers > 0 for r in imported)
+        state = ledger.snapshot(root / "ledger.sqlite")
+        state["imports"] = [r[:5] + r[6:] for r in state["imports"]]  # not imported_at
+        states.append(state)
+    assert states[0] == states[1]
+    assert len(states[0]["answers"]) > len(
+        ledger.snapshot(rounds["out_root"] / "ledger.sqlite")["answers"]
+    )
+
+
+def test_a_ledger_with_the_old_answer_index_loses_it_when_opened(rounds, tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    shutil.copy(rounds["out_root"] / "ledger.sqlite", path)
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE INDEX answers_by_key ON answers (key, id)")
+    connection.close()
+    before = ledger.snapshot(path)
+    ledger.connect(path).close()
+    connection = sqlite3.connect(path)
+    names = {r[0] for r in connection.execute("SELECT name FROM sqlite_master")}
+    connection.close()
+    assert "answers_by_key" not in names and ledger.snapshot(path) == before
