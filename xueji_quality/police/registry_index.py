@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from xueji_quality.police import keys, names, registry
-from xueji_quality.police.tables import BATCH_ROWS, Columns, read_column_batches
+from xueji_quality.police.tables import BATCH_ROWS, Columns, read_ahead, read_column_batches
 from xueji_quality.standards import dates, resident_id
 
 # Entries gone through at a time when the registry is searched by birth date, sex and name.
@@ -252,7 +252,8 @@ def load_registry(path: Path | str, batch_rows: int = BATCH_ROWS) -> Registry:
     parts = []
     rows = 0
     aliases = {field: registry.ALIASES[field] for field in registry.CHECKED_COLUMNS}
-    for found in read_column_batches(path, aliases, registry.REQUIRED, registry.LABELS, batch_rows):
+    batches = read_column_batches(path, aliases, registry.REQUIRED, registry.LABELS, batch_rows)
+    for found in read_ahead(batches):
         parts.append(_batch_entries(found))
         rows += found.table.num_rows
     return _assembled(parts, rows)

@@ -14,8 +14,6 @@ the students that run checked.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +30,7 @@ from xueji_quality.police.check import (
 )
 from xueji_quality.police.exchange import read_results, request_table
 from xueji_quality.police.registry_index import load_registry
+from xueji_quality.police.tables import read_ahead
 
 # Records checked at a time: the registry is held whole (compact), the roster a chunk at a time.
 CHUNK_ROWS = 1_000_000
@@ -62,27 +61,12 @@ def check_staged(
         table = read_results(results)
         files = [file_facts(results, table.num_rows)]
         answer = {"results": table}
-    parts = [
-        findings(roster, **answer)
-        for roster in _read_ahead(store, store.chunks(chunk_rows) or [[]])
-    ]
+    # Each chunk is read on a thread while the one before is checked.
+    chunks = (
+        store.read(list(ROSTER_COLUMNS), parts=chunk) for chunk in store.chunks(chunk_rows) or [[]]
+    )
+    parts = [findings(roster, **answer) for roster in read_ahead(chunks)]
     return outcome(combined(parts, answer.get("registry")), files, suites_dir, data_docs_dir)
-
-
-def _read_ahead(store, chunks: list) -> Iterator[pd.DataFrame]:
-    """The staged roster's chunks (the columns the check reads), each read on a thread while
-    the one before is checked: Parquet decoding leaves the interpreter free."""
-    with ThreadPoolExecutor(max_workers=1) as reader:
-
-        def read(chunk):
-            return reader.submit(store.read, list(ROSTER_COLUMNS), parts=chunk)
-
-        pending = read(chunks[0])
-        for chunk in chunks[1:]:
-            ready, pending = pending.result(), read(chunk)
-            yield ready
-            del ready
-        yield pending.result()
 
 
 def manifest_facts(outcome: PoliceOutcome) -> dict:

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +31,8 @@ from xueji_quality.ingest.csv_reader import csv_header, detect_encoding
 from xueji_quality.ingest.layout import normalize_header
 from xueji_quality.ingest.xlsx_reader import cell_text
 
+T = TypeVar("T")
+_DONE = object()
 BATCH_ROWS = 2_000_000
 # Rows per batch when a file is read whole (Arrow's own batches are joined after).
 WHOLE = 1 << 62
@@ -223,6 +227,20 @@ def _opened(path: Path | str, aliases, required, labels, batch_rows: int):
     found, batches = READERS[kind](path, file, aliases, batch_rows)
     _missing(file, found, required, labels)
     return file, found, batches
+
+
+def read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """The items of ``items``, each next one produced on a thread while the caller works on the
+    one before (reading and decoding a file leave the interpreter free); at most two are held."""
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        pending = reader.submit(next, items, _DONE)
+        while True:
+            ready = pending.result()
+            if ready is _DONE:
+                return
+            pending = reader.submit(next, items, _DONE)
+            yield ready
+            del ready
 
 
 def read_column_batches(
