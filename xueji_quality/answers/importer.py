@@ -115,32 +115,30 @@ def _check_against_ledger(connection, answer_file: AnswerFile) -> tuple[int, np.
     return seq, fingerprint
 
 
-def _write_answers(connection, import_id: int, rows: list[tuple]) -> None:
-    """Insert the answer rows (key, member, county, run seq, action, 更正后的值, 备注,
-    fingerprint, sheet, row) of one import."""
+def _write_answers(connection, import_id: int, rows: list[list]) -> None:
+    """Insert the answers of one import; ``rows`` holds their columns: key, member, county,
+    run seq, action, 更正后的值, 备注, fingerprint, sheet, row."""
     connection.executemany(
         "INSERT INTO answers (import_id, key, member, county_code, run_seq, action, new_value,"
         " note, fingerprint, sheet, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ((import_id, *r) for r in rows),
+        zip(repeat(import_id), *rows),
     )
 
 
-def _answer_rows(answer_file: AnswerFile, seq: int, fingerprints: np.ndarray) -> list[tuple]:
+def _answer_rows(answer_file: AnswerFile, seq: int, fingerprints: np.ndarray) -> list[list]:
     table = answer_file.table
-    return list(
-        zip(
-            table["key"].tolist(),
-            table["member"].tolist(),
-            repeat(answer_file.county_code),
-            repeat(seq),
-            table["action"].tolist(),
-            _none_if_empty(table["new_value"]).tolist(),
-            _none_if_empty(table["note"]).tolist(),
-            fingerprints.tolist(),
-            table["sheet"].tolist(),
-            table["row"].tolist(),
-        )
-    )
+    return [
+        table["key"].tolist(),
+        table["member"].tolist(),
+        [answer_file.county_code] * len(table),
+        [seq] * len(table),
+        table["action"].tolist(),
+        _none_if_empty(table["new_value"]).tolist(),
+        _none_if_empty(table["note"]).tolist(),
+        fingerprints.tolist(),
+        table["sheet"].tolist(),
+        table["row"].tolist(),
+    ]
 
 
 def _report(path: Path, answer_file: AnswerFile) -> ImportReport:
