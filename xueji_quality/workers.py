@@ -76,6 +76,17 @@ def mp_context() -> multiprocessing.context.BaseContext:
 _context = mp_context
 
 
+def nested_context(preload: tuple[str, ...]) -> multiprocessing.context.BaseContext:
+    """The start context of a pool that a step opens: in a worker process (a step run alone),
+    whose first pool starts a forkserver of its own, that server imports ``preload`` only, not
+    PRELOAD (seconds of Great Expectations the step's workers would wait for). In the run's own
+    process the run's forkserver is used as it is."""
+    context = mp_context()
+    if multiprocessing.parent_process() is not None and context.get_start_method() == "forkserver":
+        context.set_forkserver_preload(list(preload))
+    return context
+
+
 def start() -> multiprocessing.context.BaseContext:
     """Start the forkserver now and return the start context.
 

@@ -228,7 +228,8 @@ def staged_blocks(
         return
     from xueji_quality import workers
 
-    with ProcessPoolExecutor(processes, mp_context=workers.mp_context()) as pool:
+    context = workers.nested_context(("xueji_quality.ingest",))
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
         yield from _staged_blocks(paths, province, files, extra, pool, processes)
 
 
