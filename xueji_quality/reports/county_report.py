@@ -48,6 +48,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from xueji_quality import workbook
 from xueji_quality.answers import identity
@@ -159,6 +161,17 @@ def split_by_county(
     return slices
 
 
+def _is_in(values: pd.Series, wanted) -> np.ndarray:
+    """Which ``values`` are among ``wanted`` (a missing value never is), through Arrow's hash
+    set: pandas hashes a string column one Python string at a time (a second for a million
+    record ids, a sixth of that here)."""
+    found = pc.is_in(
+        pa.array(values, type=pa.string(), from_pandas=True),
+        value_set=pa.array(wanted, type=pa.string(), from_pandas=True),
+    )
+    return found.fill_null(False).to_numpy(zero_copy_only=False)
+
+
 def _duplicate_positions(duplicates: pd.DataFrame) -> dict[str, np.ndarray]:
     """Rows of the groups touching each county, in table order."""
     touching = duplicates[["group_id", "county_code"]].dropna().drop_duplicates()
@@ -240,7 +253,7 @@ def write_county_reports(
         if records is None
         else pd.Series(dict(records), dtype="int64")
     )
-    roster = roster[roster["record_id"].isin(needed).fillna(False)]
+    roster = roster[_is_in(roster["record_id"], needed)]
     all_codes = duplicates["county_code"].dropna().astype(str).unique()
     other_names = gb2260.county_names(pd.Series(all_codes, dtype="string")).tolist()
     labels = {
