@@ -1,15 +1,19 @@
 """The expectation suites of ``expectations/*.json``: which expectations are on, the columns each
-suite needs, and the rule catalogue (every expectation's code, severity, field, message and
-suggestion, from its ``meta``)."""
+suite needs, how Data Docs describe each expectation, and the rule catalogue (every expectation's
+code, severity, field, message and suggestion, from its ``meta``)."""
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from xueji_quality import schema
+from xueji_quality.rule_names import RULE_NAMES
 
 DEFAULT_SUITES_DIR = Path(__file__).resolve().parents[1] / "expectations"
 CATALOGUE_COLUMNS: tuple[str, ...] = (
@@ -24,6 +28,10 @@ CATALOGUE_COLUMNS: tuple[str, ...] = (
 )
 # Suites without a ``meta.stage`` validate the roster itself.
 ROSTER_STAGE = "roster"
+# The severities of ``meta.severity``, in the words the county lists use.
+SEVERITY_LABELS: dict[str, str] = {"E": "错误", "W": "警告"}
+# Expectation arguments that say nothing to a reader of the docs.
+_PLAIN_KWARGS = ("batch_id", "column", "column_list", "mostly")
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,47 @@ def columns_of(expectation: dict[str, Any]) -> list[str]:
     if "column" in kwargs:
         return [kwargs["column"]]
     return list(kwargs.get("column_list", []))
+
+
+def _argument(value: Any) -> str:
+    if isinstance(value, dict) and "$PARAMETER" in value:
+        return f"运行参数 {value['$PARAMETER']}"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def described(expectation: dict[str, Any]) -> dict[str, Any]:
+    """The expectation with the ``description`` and ``notes`` its Data Docs show, from its meta.
+
+    GX renders an expectation's ``description``, when there is one, instead of its prescriptive
+    renderer (for the custom rules: ``expect_…(**{kwargs})``), on suite and validation pages;
+    ``notes`` open under it on suite pages. The description is the rule code, its short Chinese
+    name, severity and message; the notes the suggestion, the field and the GX check with its
+    parameters. A description or notes the suite gives itself are kept.
+    """
+    meta = expectation.get("meta") or {}
+    code = meta.get("rule")
+    if not code:
+        return expectation
+    severity = SEVERITY_LABELS.get(str(meta.get("severity", "E")), meta.get("severity"))
+    title = f"{code} {RULE_NAMES.get(code, code)}（{severity}）"
+    # GX puts the description into the page as markup; newlines become line breaks.
+    description = html.escape("\n".join(filter(None, [title, meta.get("message")])), quote=False)
+    kwargs = expectation.get("kwargs", {})
+    field = meta.get("field") or columns_of(expectation)[-1]
+    check = ", ".join(
+        [f"`{expectation['type']}`", "列 " + "、".join(columns_of(expectation))]
+        + [f"{k}={_argument(v)}" for k, v in kwargs.items() if k not in _PLAIN_KWARGS]
+    )
+    notes = [
+        f"**修改建议**：{html.escape(meta['suggestion'])}" if meta.get("suggestion") else None,
+        f"**字段**：{schema.FIELDS.get(field, field)}（{field}）",
+        f"**校验**：{check}",
+    ]
+    return {
+        **expectation,
+        "description": expectation.get("description") or description,
+        "notes": expectation.get("notes") or [note for note in notes if note],
+    }
 
 
 def _enabled(expectation: dict[str, Any]) -> bool:
