@@ -3,8 +3,10 @@ and recall/false positives against the sample generator's truth."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import shutil
 from datetime import date
 
@@ -13,6 +15,7 @@ import pandas as pd
 import pytest
 
 from xueji_quality import schema
+from xueji_quality.datadocs_index import windows_safe_name
 from xueji_quality.rules.synthetic import clean_roster
 from xueji_quality.standards import resident_id
 from xueji_quality.validate import (
@@ -21,6 +24,7 @@ from xueji_quality.validate import (
     load_suites,
     rule_catalogue,
     validate_roster,
+    validate_stage,
 )
 
 AS_OF = date(2026, 11, 28)
@@ -57,9 +61,7 @@ def planted() -> tuple[pd.DataFrame, dict[str, set[str]]]:
     frame.loc[2, "id_number"] = "4.40106E+17"
     case(2, {"ID_SPREADSHEET_DAMAGE"})
     zeroed = next(
-        r
-        for r in range(3, 60)
-        if not resident_id.is_valid(frame.loc[r, "id_number"][:15] + "000")
+        r for r in range(3, 60) if not resident_id.is_valid(frame.loc[r, "id_number"][:15] + "000")
     )
     frame.loc[zeroed, "id_number"] = frame.loc[zeroed, "id_number"][:15] + "000"
     case(zeroed, {"ID_SPREADSHEET_DAMAGE"})
@@ -304,10 +306,25 @@ def test_parallel_and_single_process_agree(planted_run):
     pd.testing.assert_frame_equal(problems, split)
 
 
-def test_parallel_run_with_data_docs_agrees_and_documents_both_ranges(tmp_path, planted_run):
-    frame, _, problems = planted_run
-    docs = tmp_path / "data_docs"
+@pytest.fixture(scope="module")
+def parallel_docs(tmp_path_factory, planted_run):
+    """Data Docs of the planted roster validated in two row ranges by two workers."""
+    frame, _, _ = planted_run
+    docs = tmp_path_factory.mktemp("parallel") / "data_docs"
     split = validate_roster(frame, "44", AS_OF, data_docs_dir=docs, workers=2)
+    return docs, split
+
+
+def page_text(path) -> str:
+    """What a reader sees of a page: its text without markup, scripts or styles."""
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", text)))
+
+
+def test_parallel_run_with_data_docs_agrees_and_documents_both_ranges(planted_run, parallel_docs):
+    _, _, problems = planted_run
+    docs, split = parallel_docs
     pd.testing.assert_frame_equal(problems, split)
     index = (docs / "index.html").read_text(encoding="utf-8")
     suites = {suite.name for suite in load_suites()}
@@ -319,6 +336,66 @@ def test_parallel_run_with_data_docs_agrees_and_documents_both_ranges(tmp_path, 
     assert len(pages) == len(suites) * len(ranges)
     assert all(name in index for name in ranges)
     assert not (DEFAULT_SUITES_DIR.parent / "gx").exists()
+    # Every folder and file name is one Windows accepts (the site is copied to file servers).
+    names = {part for path in docs.rglob("*") for part in path.relative_to(docs).parts}
+    assert {name for name in names if windows_safe_name(name) != name} == set()
+
+
+def _validation_page(docs, suite: str, run_name: str):
+    return next((docs / "validations" / suite / run_name).rglob("*.html"))
+
+
+def test_data_docs_pages_show_rule_codes_and_messages_not_raw_calls(parallel_docs):
+    docs, _ = parallel_docs
+    text = page_text(_validation_page(docs, "roster_id_number", "rows 1-30 of 60"))
+    catalogue = rule_catalogue()
+    checksum = catalogue[catalogue["rule"] == "ID_CHECKSUM"].iloc[0]
+    assert f"ID_CHECKSUM 身份证号校验码错误（错误） {checksum['message']}" in text
+    assert "ID_MISSING 身份证号缺失" in text
+    assert "expect_id_number_to_be_present" not in text and "(**{" not in text
+    suite_page = page_text(docs / "expectations" / "roster_codes.html")
+    assert "SEX_CODE 性别代码无效（错误）" in suite_page
+    assert "修改建议" in suite_page
+
+
+def test_data_docs_samples_name_records_and_mask_personal_data(planted_run, parallel_docs):
+    frame, expected, _ = planted_run
+    docs, _ = parallel_docs
+    text = page_text(_validation_page(docs, "roster_id_number", "rows 1-30 of 60"))
+    checksum_record = next(r for r, rules in expected.items() if rules == {"ID_CHECKSUM"})
+    number = frame.set_index("record_id").loc[checksum_record, "id_number"]
+    # The failing row by its record key, its number masked as a county list masks it.
+    assert "Unexpected Value Count 记录号" in text
+    assert (
+        f"身份证件类型=1；身份证件号={number[:6]}********{number[-4:]} 1 {checksum_record}" in text
+    )
+    every_page = " ".join(page_text(p) for p in docs.rglob("*.html"))
+    numbers = frame["id_number"].dropna()
+    assert not [n for n in numbers if len(n) >= 15 and n in every_page]
+    assert "张 三" not in every_page and "艾力.买买提" not in every_page
+    assert "* *" in every_page and "**.***" in every_page  # NAME_CHARS: the spacing, no name
+
+
+def test_data_docs_index_totals_agree_with_the_problems(planted_run, parallel_docs):
+    frame, _, problems = planted_run
+    docs, _ = parallel_docs
+    totals = json.loads((docs / "totals.json").read_text(encoding="utf-8"))
+    assert totals["records"] == len(frame)
+    assert [part["name"] for part in totals["parts"]] == ["rows 1-30 of 60", "rows 31-60 of 60"]
+    assert totals["expectations"] == sum(len(s.spec["expectations"]) for s in load_suites())
+    assert totals["unexpected"] == len(problems)
+    by_rule = pd.DataFrame(totals["rules"]).groupby("rule")["unexpected"].sum()
+    expected = problems["rule"].value_counts()
+    assert by_rule[by_rule > 0].sort_index().to_dict() == expected.sort_index().to_dict()
+    index = page_text(docs / "index.html")
+    assert "校验记录数 部分 规则（期望）数" in index
+    assert "学籍校验 ID_CHECKSUM 身份证号校验码错误 错误 身份证件号 1 " in index
+    links = re.findall(r'href="([^"]+)"', (docs / "index.html").read_text(encoding="utf-8"))
+    pages = [link for link in links if link.startswith("validations/")]
+    assert len(pages) == 2 * len(load_suites())
+    assert all((docs / html.unescape(link)).is_file() for link in links)
+    # GX's own index is kept, and its pages lead home to this one.
+    assert (docs / "gx_index.html").is_file()
 
 
 def test_recall_and_false_positives_against_the_generator(tmp_path):
@@ -355,3 +432,29 @@ def test_no_worker_processes_inside_a_daemonic_process():
     child.start()
     assert queue.get(timeout=120) == 1
     child.join()
+
+
+def test_a_later_stage_site_joins_the_run_front_page(tmp_path, parallel_docs):
+    docs, _ = parallel_docs
+    site = tmp_path / "data_docs"
+    shutil.copytree(docs, site)
+    returns = pd.DataFrame(
+        {
+            "record_id": ["N1", "N2", "N3"],
+            "county_code": ["440103"] * 3,
+            "national_match": ["id", "name", None],
+            "id_number": ["44010320120101001X", "44010320120101002X", None],
+            "name": ["张三", "李四", "王五"],
+        }
+    )
+    found = validate_stage(returns, "national", data_docs_dir=site / "national")
+    assert sorted(found["record_id"]) == ["N1", "N2"]
+    index = page_text(site / "index.html")
+    assert "学籍校验 60 2 " in index and "全国查重回执 3 1 2 2 2" in index
+    assert "全国查重回执 DUP_CROSS_PROVINCE 外省已有学籍 错误 身份证件号 1 " in index
+    links = re.findall(r'href="([^"]+)"', (site / "index.html").read_text(encoding="utf-8"))
+    national = [link for link in links if link.startswith("national/validations/")]
+    assert len(national) == 1 and (site / html.unescape(national[0])).is_file()
+    assert (site / "national" / "index.html").is_file()
+    national_pages = " ".join(page_text(p) for p in (site / "national").rglob("*.html"))
+    assert "44010320120101001X" not in national_pages

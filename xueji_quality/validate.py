@@ -51,6 +51,7 @@ import pandas as pd
 from great_expectations.core.run_identifier import RunIdentifier
 
 from xueji_quality import schema
+from xueji_quality.datadocs_index import windows_safe_name
 from xueji_quality.staging import StagedStore
 from xueji_quality.validate_run import (
     empty_problems,
@@ -140,8 +141,10 @@ def validate_roster(
     if not roster.index.equals(pd.RangeIndex(len(roster))):
         roster = roster.reset_index(drop=True)
     parameters = {"as_of": as_of.isoformat(), "province": str(province)}
-    columns = text_columns(roster, {c for suite in suites for c in suite.columns})
     docs_run = datetime.now(UTC) if data_docs_dir is not None else None
+    columns = text_columns(
+        roster, {c for suite in suites for c in suite.columns}, with_keys=docs_run is not None
+    )
     with tempfile.TemporaryDirectory(prefix="xueji-gx-") as folder:
         if mp_context is not None:
             found, roots = run_parallel(
@@ -236,18 +239,21 @@ def validate_stage(
         return empty_problems()
     if not frame.index.equals(pd.RangeIndex(len(frame))):
         frame = frame.reset_index(drop=True)
-    columns = text_columns(frame, {c for suite in suites for c in suite.columns})
     docs_run = datetime.now(UTC) if data_docs_dir is not None else None
+    columns = text_columns(
+        frame, {c for suite in suites for c in suite.columns}, with_keys=docs_run is not None
+    )
     with tempfile.TemporaryDirectory(prefix="xueji-gx-") as folder:
         root = Path(folder) / "gx" if docs_run else None
         run_id = (
             RunIdentifier(
-                run_name=f"{stage} {range_name(0, len(frame), len(frame))}", run_time=docs_run
+                run_name=windows_safe_name(f"{stage} {range_name(0, len(frame), len(frame))}"),
+                run_time=docs_run,
             )
             if docs_run
             else None
         )
         found = run_suites(columns, suites, parameters or {}, 0, len(frame), root, run_id)
         if root is not None and data_docs_dir is not None:
-            publish_data_docs(root, Path(data_docs_dir))
+            publish_data_docs(root, Path(data_docs_dir), stage)
     return problem_rows(frame, suites, found)

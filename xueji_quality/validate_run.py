@@ -1,7 +1,11 @@
 """Running suites over a frame with Great Expectations: the validated columns as pyarrow-backed
 strings, one GX project (ephemeral, or file-mode for Data Docs) per run, the failing row positions
 per suite and expectation, the problem rows they make, and the Data Docs built from stored
-results (merged from the projects of several row ranges)."""
+results (merged from the projects of several row ranges).
+
+For Data Docs, each stored result is rewritten to show a masked sample of its failing records by
+their 记录号 (``datadocs_samples``), and the site gets a front page with the run's totals
+(``datadocs_index``)."""
 
 from __future__ import annotations
 
@@ -17,14 +21,30 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.data_context.types.resource_identifiers import (
+    ExpectationSuiteIdentifier,
+    ValidationResultIdentifier,
+)
 
 from xueji_quality import schema
 from xueji_quality.datadocs import localise_data_docs
+from xueji_quality.datadocs_index import (
+    GX_INDEX_FILE,
+    INDEX_FILE,
+    TOTALS_FILE,
+    site_totals,
+    windows_safe_name,
+    write_index,
+    write_totals,
+)
+from xueji_quality.datadocs_samples import KEY_COLUMN, documented_results
 from xueji_quality.rules import checks
 from xueji_quality.rules import expectations as _registered  # noqa: F401  (registers rules)
-from xueji_quality.validate_suites import Suite, columns_of
+from xueji_quality.validate_suites import ROSTER_STAGE, Suite, columns_of, described
 
-RESULT_FORMAT = {"result_format": "COMPLETE"}
+# COMPLETE: every failing row's position (the problem rows). No unexpected_index_query: for a
+# pandas batch it is the text of every failing position again.
+RESULT_FORMAT = {"result_format": "COMPLETE", "return_unexpected_index_query": False}
 
 
 def empty_problems() -> pd.DataFrame:
@@ -54,14 +74,19 @@ def _text_column(values: pd.Series) -> pd.Series:
     return pd.Series(pd.arrays.ArrowStringArray(cleaned), index=values.index)
 
 
-def text_columns(roster: pd.DataFrame, columns: set[str]) -> pd.DataFrame:
+def text_columns(
+    roster: pd.DataFrame, columns: set[str], *, with_keys: bool = False
+) -> pd.DataFrame:
     """The columns the suites name, strings pyarrow-backed, blanks as <NA> (converted once:
-    suites sharing a column share its buffers, so the rules' per-column work is done once)."""
+    suites sharing a column share its buffers, so the rules' per-column work is done once).
+    ``with_keys`` adds ``record_id`` as it is (Data Docs name sampled rows by it)."""
     out = {}
+    if with_keys:
+        columns = columns | {KEY_COLUMN}
     for column in sorted(columns):
         if column not in roster.columns:
             out[column] = pd.Series(pd.NA, index=roster.index, dtype="string[pyarrow]")
-        elif column == "grade_level":
+        elif column in ("grade_level", KEY_COLUMN):
             out[column] = roster[column]
         else:
             out[column] = _text_column(roster[column])
@@ -91,8 +116,31 @@ def gx_context(project_root: Path | None):
 
 
 def range_name(start: int, stop: int, total: int) -> str:
-    """The run name of a row range in the Data Docs (1-based, inclusive, as a clerk counts)."""
-    return f"rows {start + 1}-{stop} of {total}"
+    """The run name of a row range in the Data Docs (1-based, inclusive, as a clerk counts); GX
+    makes a folder of it."""
+    return windows_safe_name(f"rows {start + 1}-{stop} of {total}")
+
+
+def _store_for_docs(context, ran: list[tuple[Any, Suite, list[np.ndarray]]], columns) -> None:
+    """Store each suite's result again as its Data Docs page should show it: the failing records
+    of each expectation as a masked sample named by 记录号 (``datadocs_samples``)."""
+    outcomes, owners = [], []
+    for result, suite, positions in ran:
+        slot = {_key(e["type"], e.get("meta")): i for i, e in enumerate(suite.spec["expectations"])}
+        for outcome in result.results:
+            config = outcome.expectation_config
+            rows = positions[slot[_key(config.type, config.meta)]]
+            outcomes.append((outcome.result, rows, columns_of({"kwargs": config.kwargs})))
+            owners.append(outcome)
+    for outcome, shown in zip(owners, documented_results(outcomes, columns), strict=True):
+        outcome.result = shown
+    for result, _, _ in ran:
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=result.suite_name),
+            run_id=result.meta["run_id"],
+            batch_identifier=result.results[0].expectation_config.kwargs["batch_id"],
+        )
+        context.validation_results_store.set(key, result)
 
 
 def run_suites(
@@ -108,11 +156,17 @@ def run_suites(
     context = gx_context(project_root)
     asset = context.data_sources.add_pandas("roster").add_dataframe_asset("roster")
     found: list[list[np.ndarray]] = []
+    ran: list[tuple[Any, Suite, list[np.ndarray]]] = []
     for suite in suites:
-        batch = asset.add_batch_definition_whole_dataframe(suite.name)
-        gx_suite = context.suites.add(gx.ExpectationSuite(**suite.spec))
+        name = windows_safe_name(suite.name)  # GX makes folders and files of it
+        batch = asset.add_batch_definition_whole_dataframe(name)
+        spec = {**suite.spec, "name": name}
+        if project_root is not None:
+            # What the pages say of each expectation (rule code, Chinese name, message).
+            spec["expectations"] = [described(e) for e in spec["expectations"]]
+        gx_suite = context.suites.add(gx.ExpectationSuite(**spec))
         definition = context.validation_definitions.add(
-            gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
+            gx.ValidationDefinition(name=name, data=batch, suite=gx_suite)
         )
         frame = _batch_frame(columns, suite.columns, start, stop)
         result = definition.run(
@@ -133,7 +187,11 @@ def run_suites(
                 )
             index = outcome.result.get("unexpected_index_list") or []
             positions[slot[_key(config.type, config.meta)]] = np.asarray(index, dtype=np.int64)
+        if project_root is not None and result.results:
+            ran.append((result, suite, positions))
         found.append(positions)
+    if ran:
+        _store_for_docs(context, ran, columns)
     return found
 
 
@@ -206,11 +264,20 @@ def merge_results(roots: list[Path]) -> Path:
     return roots[0]
 
 
-def publish_data_docs(root: Path, data_docs_dir: Path) -> None:
-    """Build the Data Docs of a project once and copy the site into ``data_docs_dir``."""
+def publish_data_docs(root: Path, data_docs_dir: Path, stage: str = ROSTER_STAGE) -> None:
+    """Build the Data Docs of a project once and copy the site into ``data_docs_dir``, with a
+    front page of the run's totals (GX's own index kept as ``gx_index.html``)."""
+    totals = site_totals(_validations_dir(root), stage)
     gx_context(root).build_data_docs()
     site = root / "gx" / "uncommitted" / "data_docs" / "local_site"
+    (site / INDEX_FILE).replace(site / GX_INDEX_FILE)
+    docs = Path(data_docs_dir)
     # Merged into the folder: never delete what a caller keeps there.
-    shutil.copytree(site, Path(data_docs_dir), dirs_exist_ok=True)
+    shutil.copytree(site, docs, dirs_exist_ok=True)
+    write_totals(docs, totals)
+    write_index(docs)
+    if (docs.parent / TOTALS_FILE).is_file():
+        # A later stage's site inside the run's site: its totals join the run's front page.
+        write_index(docs.parent)
     # Intranets have no internet: the pages must not depend on public CDNs.
-    localise_data_docs(Path(data_docs_dir))
+    localise_data_docs(docs)

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 from great_expectations.core.run_identifier import RunIdentifier
 
+from xueji_quality.datadocs_index import windows_safe_name
 from xueji_quality.staging import Part, StagedStore
 from xueji_quality.validate_run import (
     empty_problems,
@@ -116,18 +117,21 @@ def run_chunk(
     roster = store.read(sorted(fields_of(suites)), parts=parts)
     if roster.empty:
         return empty_problems()
-    columns = text_columns(roster, {c for suite in suites for c in suite.columns})
     root = Path(project_root) if project_root else None
+    columns = text_columns(
+        roster, {c for suite in suites for c in suite.columns}, with_keys=root is not None
+    )
     found = run_suites(columns, suites, parameters, 0, len(roster), root, run_id)
     del columns
     return problem_rows(roster, suites, found)
 
 
 def chunk_name(index: int, chunks: list[list[Part]], start: int, total: int) -> str:
+    """The run name of a chunk in the Data Docs; GX makes a folder of it."""
     rows = sum(p.rows for p in chunks[index])
     first, last = chunks[index][0].county_code, chunks[index][-1].county_code
     counties = first if first == last else f"{first}-{last}"
-    return (
-        f"part {index + 1} of {len(chunks)}: rows {start + 1}-{start + rows} of {total}"
+    return windows_safe_name(
+        f"part {index + 1} of {len(chunks)}, rows {start + 1}-{start + rows} of {total}"
         f" (counties {counties})"
     )
