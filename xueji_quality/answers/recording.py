@@ -23,8 +23,7 @@ _TEMPORARY = (
     "CREATE TEMP TABLE run_items (key TEXT PRIMARY KEY, kind TEXT, rule TEXT, field TEXT,"
     " severity TEXT, status TEXT, reopen INTEGER, fingerprint TEXT)",
     "CREATE TEMP TABLE run_resolved (key TEXT PRIMARY KEY)",
-    "CREATE TEMP TABLE run_counties (key TEXT, county_code TEXT, items INTEGER,"
-    " PRIMARY KEY (key, county_code))",
+    "CREATE TEMP TABLE run_counties (key TEXT, county_code TEXT)",
 )
 # ?1 run seq, ?2 run date. A key already known keeps first_seen; status_seq moves only when the
 # status changes; opened_seq moves when the item was re-opened now (_REOPENED, after this).
@@ -45,7 +44,8 @@ _RESOLVED = (
 )
 _COUNTIES = (
     "INSERT INTO problem_counties (key, county_code, items)"
-    " SELECT key, county_code, items FROM run_counties WHERE true ORDER BY key, county_code"
+    " SELECT key, county_code, COUNT(*) FROM run_counties"
+    " WHERE key IS NOT NULL AND county_code IS NOT NULL GROUP BY key, county_code"
     " ON CONFLICT (key, county_code) DO UPDATE SET items = excluded.items"
 )
 # A key keeps its fingerprint version while it does not change between sightings; a changed
@@ -71,12 +71,13 @@ def _values(column: pd.Series) -> list:
 
 
 def _load(connection, result: LedgerResult) -> None:
-    """The run's items, resolved keys and (key, county) counts into temporary tables."""
+    """The run's items, resolved keys and items' (key, county) into temporary tables (the
+    tables' keys put them in order, SQLite counts the items per county)."""
     for statement in ("run_items", "run_resolved", "run_counties"):
         connection.execute(f"DROP TABLE IF EXISTS temp.{statement}")
     for statement in _TEMPORARY:
         connection.execute(statement)
-    items = result.items.sort_values("problem_key", kind="stable")
+    items = result.items
     connection.executemany(
         "INSERT INTO run_items VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         zip(
@@ -93,19 +94,11 @@ def _load(connection, result: LedgerResult) -> None:
     )
     resolved = np.sort(result.resolved["problem_key"].astype(object).to_numpy().astype(str))
     connection.executemany("INSERT INTO run_resolved VALUES (?)", zip(resolved.tolist()))
-    per_county = (
-        result.statuses[["problem_key", "county_code"]]
-        .dropna()
-        .groupby(["problem_key", "county_code"], sort=True)
-        .size()
-        .reset_index()
-    )
     connection.executemany(
-        "INSERT INTO run_counties VALUES (?, ?, ?)",
+        "INSERT INTO run_counties VALUES (?, ?)",
         zip(
-            _values(per_county["problem_key"]),
-            _values(per_county["county_code"]),
-            per_county[0].astype(int).tolist(),
+            _values(result.statuses["problem_key"]),
+            _values(result.statuses["county_code"]),
             strict=True,
         ),
     )
