@@ -73,6 +73,7 @@ from xueji_quality import normalize
 from xueji_quality.generator import names as nm
 from xueji_quality.generator.build import CHUNK_ROWS
 from xueji_quality.generator.police_names import (
+    ARROW_STRING,
     SEPARATORS,
     TRADITIONAL,
     derived_names,
@@ -256,14 +257,14 @@ def police_sample(
     dotted = np.flatnonzero(
         eligible
         & frame["name"]
-        .astype("string")
+        .astype(ARROW_STRING)
         .str.contains(normalize.MIDDLE_DOT, regex=False)
         .fillna(False)
         .to_numpy(dtype=bool)
     )
     order = rng.permutation(plain)
     available = np.ones(len(order), dtype=bool)
-    pool_names = frame["name"].iloc[order].astype("string")
+    pool_names = frame["name"].iloc[order].astype(ARROW_STRING)
     fits = {
         "homophone": pool_names.str.slice(1).str.contains("[" + "".join(nm.HOMOPHONES) + "]"),
         "variant": pool_names.str.contains("[" + "".join(TRADITIONAL) + "]"),
@@ -382,7 +383,10 @@ def police_sample(
             REGISTRY_HEADERS["sex"]: table["sex"],
             REGISTRY_HEADERS["birth_date"]: table["birth_date"],
             REGISTRY_HEADERS["status"]: table["status"].map(registry.STATUS_WORDS),
-            REGISTRY_HEADERS["address_code"]: table["id_number"].astype("string").str.slice(0, 6),
+            REGISTRY_HEADERS["address_code"]: table["id_number"]
+            .astype(ARROW_STRING)
+            .str.slice(0, 6)
+            .astype("string"),
         }
     ).astype("string")
 
@@ -446,12 +450,10 @@ def write_police(
                 writer = pq.ParquetWriter(paths["registry"], table.schema)
             writer.write_table(table.cast(writer.schema))
             more = {"mode": "a", "header": False} if index else {}
-            sample.results.to_csv(
-                paths["police_results"],
-                index=False,
-                encoding="utf-8" if index else "utf-8-sig",
-                **more,
-            )
+            with paths["police_results"].open("a" if index else "w", encoding="utf-8") as out:
+                if not index:
+                    out.write("\ufeff")  # UTF-8 with BOM, as Excel wants it
+                sample.results.to_csv(out, index=False, header=not index)
             sample.truth.to_csv(paths["truth_police"], index=False, encoding="utf-8", **more)
             counts["registry_rows"] += len(sample.registry)
             counts["result_lines"] += len(sample.results)

@@ -86,7 +86,7 @@ def canonical_roster(path: Path | str) -> pd.DataFrame:
 
 def key_numbers(record_ids: pd.Series) -> np.ndarray:
     """The number in each generated record key (R0000123 -> 123; -1 for any other key)."""
-    text = record_ids.astype("string")
+    text = record_ids.astype("string[pyarrow]")
     shaped = text.str.fullmatch("R[0-9]{1,17}").fillna(False).to_numpy(dtype=bool)
     out = np.full(len(text), -1, dtype=np.int64)
     out[shaped] = pd.to_numeric(text[shaped].str.slice(1)).to_numpy(dtype=np.int64)

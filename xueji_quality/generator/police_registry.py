@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 
 from xueji_quality.generator import names as nm
-from xueji_quality.generator.police_names import same_names
+from xueji_quality.generator.police_names import ARROW_STRING, same_names
 from xueji_quality.generator.police_pieces import held_numbers
 from xueji_quality.police import exchange, registry
 from xueji_quality.standards import gb2260, resident_id
 
 
 def sex_and_birth(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    text = ids.astype("string")
+    text = ids.astype(ARROW_STRING)
     odd = pd.to_numeric(text.str.slice(16, 17)).to_numpy() % 2 == 1
     birth = text.str.slice(6, 10) + "-" + text.str.slice(10, 12) + "-" + text.str.slice(12, 14)
     return np.where(odd, "1", "2"), birth.to_numpy(dtype=object)
