@@ -76,3 +76,12 @@ def test_a_bad_status_in_a_later_batch_names_its_row(in_pieces, tmp_path):
     with pytest.raises(InputError) as error:
         load_registry(tmp_path / "registry.parquet", batch_rows=700)
     assert error.value.row == 1502 and error.value.field == "人员状态"
+
+
+def test_a_damaged_csv_line_read_ahead_names_its_row(tmp_path):
+    path = tmp_path / "registry.csv"
+    good = "110105201501010011,张三,1,2015-01-01,正常\n"
+    path.write_text("公民身份号码,姓名,性别,出生日期,人员状态\n" + good * 3 + "1,2,3\n" + good)
+    with pytest.raises(InputError) as error:
+        load_registry(path, batch_rows=2)
+    assert error.value.row == 5 and "字段数" in str(error.value)
