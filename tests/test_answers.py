@@ -15,6 +15,7 @@ import textwrap
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
@@ -578,10 +579,12 @@ def test_typed_cells_read_as_the_clerk_sees_them():
 
     from xueji_quality.answers import answer_file
 
-    cells = pd.Series([" 变更 ", None, 3.0, 3.5, 440103201205010012, True, datetime(2026, 1, 2)])
-    assert list(answer_file._texts(cells)) == [answer_file._cell(c) for c in cells]
-    numbers = pd.Series([1.0, None, 2.0])
-    assert list(answer_file._texts(numbers)) == ["1", "", "2"]
+    cells = [" 变更\u3000", None, 3.0, 3.5, 440103201205010012, True, datetime(2026, 1, 2)]
+    column = np.array(cells, dtype=object)
+    assert list(answer_file._texts(column)) == [answer_file._cell(c) for c in cells]
+    text = np.array(["\x1c 佐证 \u2029", "", None], dtype=object)
+    assert list(answer_file._texts(text)) == ["佐证", "", ""]
+    assert list(answer_file._texts(np.array([1.0, None, 2.0], dtype=object))) == ["1", "", "2"]
 
 
 def test_a_batch_read_by_worker_processes_imports_as_one_read_here(rounds, tmp_path, monkeypatch):

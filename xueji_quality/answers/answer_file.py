@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from python_calamine import CalamineWorkbook
 
 from xueji_quality.errors import InputError
@@ -84,11 +86,18 @@ ANSWER_COLUMNS: tuple[str, ...] = (
     "row",
     "group",
 )
-# parse_key's pattern, anchored, for str.extract: groups problem key, group key, sign, member.
-_KEY_REGEX = rf"^(?:{_KEY_PATTERN.pattern})\Z"
+# parse_key's pattern, anchored and with named groups, for Arrow's extract_regex (RE2).
+_KEY_REGEX = (
+    "^(?:"
+    + _KEY_PATTERN.pattern.replace("(P", "(?P<problem>P", 1)
+    .replace("(D", "(?P<group>D", 1)
+    .replace("([-~])", "(?P<sign>[-~])", 1)
+    .replace("([1-9]", "(?P<member>[1-9]", 1)
+    + ")$"
+)
+# What str.strip() strips: every character Python counts as white space.
+_WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
 _COUNTY_REGEX = r"\d{6}"
-# Kinds of a cell column whose string cells pandas' .str methods take (others become NaN).
-_TEXT_KINDS = frozenset({"string", "empty", "mixed", "mixed-integer"})
 
 
 class AnswerFileError(InputError):
@@ -176,19 +185,19 @@ def _cell(value: object) -> str:
     return str(value).strip()
 
 
-def _texts(values: pd.Series) -> np.ndarray:
+def _texts(values: np.ndarray) -> np.ndarray:
     """The cells of a column as stripped text ("" for an empty cell), as :func:`_cell` reads
-    each."""
-    values = values.astype(object)
-    kind = pd.api.types.infer_dtype(values, skipna=True)
-    if kind in _TEXT_KINDS:
-        text = values.str.strip()
-    else:
-        text = pd.Series(np.nan, index=values.index, dtype=object)
-    typed = values.notna() & text.isna()
-    if typed.any():  # numbers or dates a clerk typed: the few cells that are not text
-        text[typed] = [_cell(v) for v in values[typed].tolist()]
-    return text.fillna("").to_numpy(dtype=object)
+    each: text cells by Arrow's kernels, the cells a clerk typed as numbers or dates one by
+    one."""
+    try:
+        text = pa.array(values, type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        is_text = pd.Series(values, dtype=object).map(type).eq(str).to_numpy()
+        out = np.empty(len(values), dtype=object)
+        out[is_text] = _texts(values[is_text])
+        out[~is_text] = [_cell(v) for v in values[~is_text].tolist()]
+        return out
+    return pc.utf8_trim(text, _WHITESPACE).fill_null("").to_numpy(zero_copy_only=False)
 
 
 def _label_cells(rows: list[list[object]]) -> dict[str, set[str]]:
@@ -220,20 +229,28 @@ def _header(rows: list[list[object]]) -> tuple[int, dict[str, int]] | None:
     return None
 
 
+def _cell_columns(body: list) -> np.ndarray:
+    """Rows of cells as one two-dimensional array (short rows padded with None)."""
+    try:
+        cells = np.array(body, dtype=object)
+    except ValueError:
+        cells = pd.DataFrame(body, dtype=object).to_numpy()
+    return cells if cells.ndim == 2 else np.empty((len(body), 0), dtype=object)
+
+
 def _sheet_table(name: str, header_row: int, columns: dict[str, int], body: list) -> pd.DataFrame:
     """sheet, row (as Excel numbers it) and the text of each answer field, per row below the
     header."""
-    cells = pd.DataFrame(body, dtype=object)
-    table = pd.DataFrame(
-        {"sheet": name, "row": np.arange(header_row + 2, header_row + 2 + len(body))}
-    )
+    cells = _cell_columns(body)
+    table = {"sheet": np.full(len(body), name, dtype=object)}
+    table["row"] = np.arange(header_row + 2, header_row + 2 + len(body))
     for name_of_field in READ_FIELDS:
         at = columns.get(name_of_field)
-        if at is not None and at in cells.columns:
-            table[name_of_field] = _texts(cells[at])
+        if at is not None and at < cells.shape[1]:
+            table[name_of_field] = _texts(cells[:, at])
         else:
-            table[name_of_field] = ""
-    return table
+            table[name_of_field] = np.full(len(body), "", dtype=object)
+    return pd.DataFrame(table)
 
 
 def _read_sheets(path: Path) -> tuple[list[tuple[str, list[list[object]]]], pd.DataFrame]:
@@ -295,61 +312,64 @@ def read_answer_file(path: Path) -> AnswerFile:
 def _answers_of(rows: pd.DataFrame, result: AnswerFile) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The answered rows that can be answers (issues for the others go into ``result``), and
     the duplicate-group records the file shows: key, member, own."""
-    key, action, note = rows["problem_key"], rows["action"], rows["note"]
-    parts = key.str.extract(_KEY_REGEX)
-    problem = parts[0].fillna(parts[1])
-    member = parts[3]
-    parsed = problem.notna()
-    own = (parts[2] != OTHER_MEMBER).to_numpy()
-    shown = pd.DataFrame({"key": problem, "member": member, "own": own})[member.notna()]
+    key = rows["problem_key"].to_numpy(dtype=object)
+    action = rows["action"].to_numpy(dtype=object)
+    note = rows["note"].to_numpy(dtype=object)
+    parts = pc.extract_regex(pa.array(key, type=pa.string()), _KEY_REGEX)
+    parsed = parts.is_valid().to_numpy(zero_copy_only=False)
+    fields = {
+        f: parts.field(f).fill_null("").to_numpy(zero_copy_only=False)
+        for f in ("problem", "group", "sign", "member")
+    }
+    problem = np.where(fields["problem"] != "", fields["problem"], fields["group"])
+    member = np.where(fields["member"] != "", fields["member"], None)
+    has_member = parsed & (fields["member"] != "")
+    own = fields["sign"] != OTHER_MEMBER
+    shown = pd.DataFrame({"key": problem, "member": member, "own": own})[has_member]
     # A member shown twice counts as its later row says (own or another county's).
     shown = shown.drop_duplicates(["key", "member"], keep="last")
-    answered = (action != "").to_numpy()
+    answered = action != ""
     result.unanswered += int((~answered & own & ((key != "") | (note != ""))).sum())
+    known_action = pd.Series(action).isin(ANSWER_ACTIONS).to_numpy()
+    error_action = pd.Series(action).isin(ACTIONS).to_numpy()
     failures = [
+        (~known_action, lambda a, k: f"：{ACTION_HEADER}“{a}”不是 {'/'.join(ANSWER_ACTIONS)}"),
+        (key == "", lambda a, k: f"：{KEY_HEADER}缺失，无法对应到问题"),
+        (~parsed, lambda a, k: f"：{KEY_HEADER}“{k}”被改动，无法对应到问题"),
         (
-            ~action.isin(ANSWER_ACTIONS),
-            "：" + ACTION_HEADER + "“" + action + "”不是 " + "/".join(ANSWER_ACTIONS),
-        ),
-        (key == "", pd.Series(f"：{KEY_HEADER}缺失，无法对应到问题", index=rows.index)),
-        (~parsed, "：" + KEY_HEADER + "“" + key + "”被改动，无法对应到问题"),
-        (
-            pd.Series(~own, index=rows.index),
-            pd.Series(
-                f"：这是外区县（或外校）的学籍，由其所在区县（学校）答复，请清空“{ACTION_HEADER}”",
-                index=rows.index,
+            ~own,
+            lambda a, k: (
+                f"：这是外区县（或外校）的学籍，由其所在区县（学校）答复，请清空“{ACTION_HEADER}”"
             ),
         ),
         (
-            member.isna() & ~action.isin(ACTIONS),
-            "："
-            + ACTION_HEADER
-            + "“"
-            + action
-            + "”只用于重复学籍的各条记录，"
-            + f"这里请选 {'/'.join(ACTIONS)}",
+            ~has_member & ~error_action,
+            lambda a, k: (
+                f"：{ACTION_HEADER}“{a}”只用于重复学籍的各条记录，这里请选 {'/'.join(ACTIONS)}"
+            ),
         ),
     ]
     failed = np.zeros(len(rows), dtype=bool)
-    message = pd.Series("", index=rows.index, dtype=object)
+    message = np.full(len(rows), "", dtype=object)
     for condition, text in failures:
-        hit = answered & ~failed & condition.to_numpy(dtype=bool)
-        message[hit] = text[hit]
+        hit = answered & ~failed & condition
+        # Words only for the rows that failed.
+        message[hit] = [text(a, k) for a, k in zip(action[hit], key[hit], strict=True)]
         failed |= hit
     if failed.any():
-        bad = rows.index[failed]
-        result.issues.extend((_where(rows["sheet"], rows["row"])[bad] + message[bad]).tolist())
+        where = _where(rows["sheet"][failed], rows["row"][failed])
+        result.issues.extend((where + message[failed]).tolist())
     good = answered & ~failed
     answers = pd.DataFrame(
         {
-            "key": problem[good].to_numpy(dtype=object),
-            "member": np.where(member.notna(), member.astype(object), None)[good],
-            "action": action[good].to_numpy(dtype=object),
-            "note": note[good].to_numpy(dtype=object),
-            "new_value": rows["new_value"][good].to_numpy(dtype=object),
-            "sheet": rows["sheet"][good].to_numpy(dtype=object),
-            "row": rows["row"][good].to_numpy(dtype="int64"),
-            "group": rows["group_id"][good].to_numpy(dtype=object),
+            "key": problem[good],
+            "member": member[good],
+            "action": action[good],
+            "note": note[good],
+            "new_value": rows["new_value"].to_numpy(dtype=object)[good],
+            "sheet": rows["sheet"].to_numpy(dtype=object)[good],
+            "row": rows["row"].to_numpy(dtype="int64")[good],
+            "group": rows["group_id"].to_numpy(dtype=object)[good],
         }
     )
     return answers, shown
