@@ -24,7 +24,9 @@ How a run goes, and why (1 million rows in seconds):
   keeps its datasources in one YAML file that concurrent writers would overwrite), storing its
   results under the run name of its range ("rows 1-500000 of 1000000"); the parent then moves the
   stored results (plain JSON files) into the first project, refusing any key collision, and builds
-  the Data Docs once from them. The docs show one validation result per suite and row range.
+  the Data Docs once from them. The docs show one validation result per suite and row range,
+  each expectation by its rule code and Chinese message, a masked sample of its failing records by
+  记录号; the site's front page totals the ranges and suites (``datadocs_index``).
 
 A staged roster (:func:`validate_store`, what the provincial run uses) is validated a chunk of
 its Parquet files at a time: each worker reads its chunk's columns itself and returns the chunk's
