@@ -5,6 +5,7 @@ meaning and suggested fix."""
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -25,6 +26,7 @@ from xueji_quality.reports.list_overflow import FullList, full_list_lines
 from xueji_quality.reports.sheet_layout import LINE_HEIGHT, line_counts, write_lines
 from xueji_quality.rule_names import rule_names
 
+CATALOGUE_COLUMNS = ["rule", "severity", "field", "message", "suggestion"]
 CODE_COLUMNS = ("rule", "rule_name", "severity", "field", "message", "suggestion")
 CODE_HEADERS = ("问题代码", "问题名称", "严重程度", "字段", "问题说明", "修改建议")
 ABOUT_WIDTHS = (22, 18, 6, 14, 46, 46)
@@ -39,9 +41,7 @@ class CodeTable(NamedTuple):
 
 
 def _code_table(rule_catalogue: pd.DataFrame) -> pd.DataFrame:
-    catalogue = rule_catalogue.reindex(
-        columns=["rule", "severity", "field", "message", "suggestion"]
-    ).astype("string")
+    catalogue = rule_catalogue.reindex(columns=CATALOGUE_COLUMNS).astype("string")
     catalogue["severity"] = catalogue["severity"].map(SEVERITY_LABELS).fillna(catalogue["severity"])
     catalogue["field"] = catalogue["field"].map(schema.FIELDS).fillna(catalogue["field"])
     duplicates = pd.DataFrame(
@@ -66,8 +66,16 @@ def _code_table(rule_catalogue: pd.DataFrame) -> pd.DataFrame:
 
 
 def code_table(rule_catalogue: pd.DataFrame) -> CodeTable:
-    """Every problem code with its name, severity, field, meaning and fix, laid out for 说明."""
-    table = _code_table(rule_catalogue)
+    """Every problem code with its name, severity, field, meaning and fix, laid out for 说明
+    (once per catalogue in a process: each county of a run has the same)."""
+    rows = rule_catalogue.reindex(columns=CATALOGUE_COLUMNS).astype("string")
+    return _laid_out(tuple(map(tuple, rows.to_numpy(dtype=object, na_value=None).tolist())))
+
+
+@lru_cache(maxsize=8)
+def _laid_out(catalogue_rows: tuple[tuple, ...]) -> CodeTable:
+    catalogue = pd.DataFrame(list(catalogue_rows), columns=CATALOGUE_COLUMNS, dtype="string")
+    table = _code_table(catalogue)
     lines = np.ones(len(table), dtype=int)
     for column, width in zip(CODE_COLUMNS, ABOUT_WIDTHS, strict=True):
         lines = np.maximum(lines, line_counts(table[column].to_numpy(dtype=object), width))

@@ -234,7 +234,13 @@ def write_county_reports(
         problems = problems.assign(status=problems["problem_key"].map(status_of))
         duplicates = duplicates.assign(status=duplicates["problem_key"].map(status_of))
     targets = _county_targets(roster, problems, duplicates, counties)
-    names = gb2260.county_names(pd.Series(targets, dtype="string")).tolist()
+    # Every county a list names (its own and its groups' other counties), named at once.
+    all_codes = sorted(
+        set(targets) | set(duplicates["county_code"].dropna().astype(str).unique().tolist())
+    )
+    found = gb2260.county_names(pd.Series(all_codes, dtype="string")).tolist()
+    name_of = dict(zip(all_codes, found, strict=True))
+    names = [name_of[code] for code in targets]
     # Refuses a bad code before anything is written.
     stems = {code: county_file_stem(code, name) for code, name in zip(targets, names, strict=True)}
     county_labels = {
@@ -254,10 +260,9 @@ def write_county_reports(
         else pd.Series(dict(records), dtype="int64")
     )
     roster = roster[_is_in(roster["record_id"], needed)]
-    all_codes = duplicates["county_code"].dropna().astype(str).unique()
-    other_names = gb2260.county_names(pd.Series(all_codes, dtype="string")).tolist()
     labels = {
-        c: f"{n or UNKNOWN_COUNTY}（{c}）" for c, n in zip(all_codes, other_names, strict=True)
+        c: f"{name_of[c] or UNKNOWN_COUNTY}（{c}）"
+        for c in duplicates["county_code"].dropna().astype(str).unique().tolist()
     }
     labels.update(county_labels)
 
