@@ -47,6 +47,7 @@ _COUNTIES = (
     " SELECT key, county_code, COUNT(*) FROM run_counties"
     " WHERE key IS NOT NULL AND county_code IS NOT NULL GROUP BY key, county_code"
     " ON CONFLICT (key, county_code) DO UPDATE SET items = excluded.items"
+    " WHERE items != excluded.items"  # a row that stays as it was is not rewritten
 )
 # A key keeps its fingerprint version while it does not change between sightings; a changed
 # (or first) fingerprint opens a version.
