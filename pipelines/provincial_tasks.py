@@ -8,6 +8,8 @@ only writes county lists never pays for importing Great Expectations.
 
 from __future__ import annotations
 
+import importlib
+import threading
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,6 +71,11 @@ def ingest_exports(
     # In a process of its own (see link_roster): reading a province leaves the reader's heap
     # large, and the run's own process then carries it through every later stage.
     if alone:
+        # Validation's libraries (seconds of Great Expectations) import here while the worker
+        # reads: this process only waits meanwhile, and validation needs them next.
+        threading.Thread(
+            target=importlib.import_module, args=("xueji_quality.validate",), daemon=True
+        ).start()
         store = workers.call_alone(staging.stage_exports, paths, province, folder)
     else:
         store = staging.stage_exports(paths, province, folder)
