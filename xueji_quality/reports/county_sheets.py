@@ -26,9 +26,9 @@ from xueji_quality.reports.sheet_layout import (
     LINE_HEIGHT,
     display_widths,
     line_count,
-    line_counts,
     set_heights,
     text_width,
+    wrapped_lines,
     write_grid,
 )
 from xueji_quality.workbook import Column
@@ -88,30 +88,51 @@ def duplicate_pieces(group_ids: np.ndarray) -> list[tuple[int, int]]:
     return pieces
 
 
-def column_widths(layout: tuple[Column, ...], columns: list[np.ndarray]) -> list[int]:
+def measured(layout: tuple[Column, ...], columns: list[np.ndarray]) -> list[np.ndarray | None]:
+    """Display width of every text cell, column by column (None for a number column): measured
+    once for the column widths and the row heights both."""
+    return [
+        None if column.kind == "number" else display_widths(values)
+        for column, values in zip(layout, columns, strict=True)
+    ]
+
+
+def column_widths(
+    layout: tuple[Column, ...],
+    columns: list[np.ndarray],
+    cell_widths: list[np.ndarray | None] | None = None,
+) -> list[int]:
     """Each column as wide as its longest value (and half its header, which wraps) up to the
-    contract's width; a column the clerk fills in gets its full width to write in."""
+    contract's width; a column the clerk fills in gets its full width to write in.
+    ``cell_widths``: :func:`measured` of the columns, if at hand."""
+    cell_widths = cell_widths or measured(layout, columns)
     widths = []
-    for column, values in zip(layout, columns, strict=True):
+    for column, values, sizes in zip(layout, columns, cell_widths, strict=True):
         header = text_width(column.header)
         if column.filled_by_clerk:
             widths.append(column.width)
             continue
-        content = 6 if column.kind == "number" or len(values) == 0 else display_widths(values).max()
+        content = 6 if column.kind == "number" or len(values) == 0 else sizes.max()
         widths.append(int(min(column.width, max(MIN_WIDTH, content + 1, (header + 1) // 2 + 1))))
     return widths
 
 
 def row_lines(
-    layout: tuple[Column, ...], columns: list[np.ndarray], widths: list[int]
+    layout: tuple[Column, ...],
+    columns: list[np.ndarray],
+    widths: list[int],
+    cell_widths: list[np.ndarray | None] | None = None,
 ) -> np.ndarray:
     """Lines each row takes: its most wrapped cell (hidden and number columns aside)."""
     rows = len(columns[0]) if columns else 0
     lines = np.ones(rows, dtype=int)
-    for column, values, width in zip(layout, columns, widths, strict=True):
-        if column.hidden or column.kind == "number" or rows == 0:
+    if rows == 0:
+        return lines
+    cell_widths = cell_widths or measured(layout, columns)
+    for column, sizes, width in zip(layout, cell_widths, widths, strict=True):
+        if column.hidden or column.kind == "number":
             continue
-        lines = np.maximum(lines, line_counts(values, width))
+        lines = np.maximum(lines, wrapped_lines(sizes, width))
     return lines
 
 

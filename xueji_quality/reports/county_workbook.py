@@ -39,6 +39,7 @@ from xueji_quality.reports.county_sheets import (
     CellFormats,
     column_widths,
     duplicate_pieces,
+    measured,
     problem_pieces,
     row_lines,
     start_list_sheet,
@@ -134,8 +135,9 @@ def write_county_workbook(
     rows = len(group_ids)
     new_group = np.r_[True, group_ids[1:] != group_ids[:-1]] if rows else np.array([], bool)
     parity = ((np.cumsum(new_group) - 1) % 2).astype(int) if rows else np.array([], int)
-    widths = column_widths(duplicate_layout, duplicate_columns)
-    lines = row_lines(duplicate_layout, duplicate_columns, widths)
+    sizes = measured(duplicate_layout, duplicate_columns)
+    widths = column_widths(duplicate_layout, duplicate_columns, sizes)
+    lines = row_lines(duplicate_layout, duplicate_columns, widths, sizes)
     pieces = duplicate_pieces(group_ids)
     for sheet_name, (start, stop) in zip(
         workbook.sheet_names(workbook.DUPLICATE_SHEET, len(pieces)), pieces, strict=True
@@ -200,8 +202,9 @@ def _write_problem_list(
 ) -> None:
     """错误学籍 (answered with ``actions``) or 提醒 (``actions`` None), continued on more sheets
     when longer than one."""
-    widths = column_widths(layout, columns)
-    lines = row_lines(layout, columns, widths)
+    sizes = measured(layout, columns)
+    widths = column_widths(layout, columns, sizes)
+    lines = row_lines(layout, columns, widths, sizes)
     pieces = problem_pieces(len(columns[0]))
     for sheet_name, (start, stop) in zip(
         workbook.sheet_names(base, len(pieces)), pieces, strict=True

@@ -75,7 +75,12 @@ def line_counts(values: np.ndarray | list, width: float) -> np.ndarray:
     spare for breaks at word ends)."""
     if len(values) == 0:
         return np.zeros(0, dtype=int)
-    return np.maximum(1, np.ceil(display_widths(values) / max(1.0, width - 1))).astype(int)
+    return wrapped_lines(display_widths(values), width)
+
+
+def wrapped_lines(widths: np.ndarray, width: float) -> np.ndarray:
+    """:func:`line_counts` of texts of these display ``widths``."""
+    return np.maximum(1, np.ceil(widths / max(1.0, width - 1))).astype(int)
 
 
 def set_heights(sheet, first_row: int, lines: np.ndarray) -> None:
