@@ -20,6 +20,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import repeat
@@ -225,8 +226,16 @@ def _read_all(paths: list[Path]) -> Iterator[AnswerFile | AnswerFileError]:
         return
     # Spawned: the caller may hold threads, and a fork would copy their locks.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        yield from pool.map(_read, paths)
+    done = 0
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            for answer_file in pool.map(_read, paths):
+                yield answer_file
+                done += 1
+    except BrokenProcessPool:
+        # A worker that could not start (a caller script without a main guard) or was killed:
+        # the files not read yet are read here.
+        yield from map(_read, paths[done:])
 
 
 def import_answers(
