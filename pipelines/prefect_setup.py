@@ -61,6 +61,9 @@ def _filter_prefect_console(debug: bool) -> None:
 def _prepare_prefect() -> None:
     """Prefect's embedded API needs a writable home; offline telemetry would log a false error."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect gives its temporary server 20 s to answer; a nightly machine busy with other work
+    # can take longer, and the run would fail for it.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if "PREFECT_HOME" in os.environ:
         return
     home = Path.home() / ".xueji-quality" / "prefect"
@@ -94,7 +97,13 @@ def start_local_api() -> Callable[[], None]:
                 return
             from prefect.server.api.server import SubprocessASGIServer
 
-            SubprocessASGIServer().start()
+            server = SubprocessASGIServer()
+            try:
+                server.start()
+            except Exception:
+                # Never leave a server process behind: the flow's own start begins afresh.
+                server.stop()
+                raise
         except Exception:  # noqa: BLE001 - the flow starts the server again and says why
             logging.getLogger(__name__).debug("提前启动 Prefect 本地服务失败", exc_info=True)
 
