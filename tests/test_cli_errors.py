@@ -52,6 +52,8 @@ class Case:
 class Outcome:
     status: int
     stderr: str
+    # Heavy libraries the command had imported when it ended (None: it did not say).
+    loaded: tuple[str, ...] | None = None
 
 
 def run_args(build: Callable[[Path], list[Path]]) -> Callable[[Path], list[str]]:
@@ -203,16 +205,31 @@ def cli_env(prefect_home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+# Runs the command as ``python -m pipelines.cli`` does and writes, as the process exits, which
+# of the heavy libraries it had loaded.
+LOADED_PROBE = (
+    "import atexit, json, os, runpy, sys\n"
+    "HEAVY = ('prefect', 'great_expectations', 'recordlinkage', 'prefect.server')\n"
+    "atexit.register(lambda: open(os.environ['XQ_LOADED'], 'w').write("
+    "json.dumps([m for m in HEAVY if m in sys.modules])))\n"
+    "sys.argv = ['xueji-quality', *sys.argv[1:]]\n"
+    "runpy.run_module('pipelines.cli', run_name='__main__', alter_sys=True)\n"
+)
+
+
 def run_cli(argv: list[str], env: dict[str, str], cwd: Path) -> Outcome:
+    """The command as ``python -m pipelines.cli`` runs it, with what it had loaded."""
+    record = cwd / "loaded.json"
     done = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *argv],
+        [sys.executable, "-c", LOADED_PROBE, *argv],
         cwd=cwd,
-        env=env,
+        env={**env, "XQ_LOADED": str(record)},
         capture_output=True,
         text=True,
         timeout=120,
     )
-    return Outcome(done.returncode, done.stderr)
+    loaded = tuple(json.loads(record.read_text())) if record.is_file() else None
+    return Outcome(done.returncode, done.stderr, loaded)
 
 
 ALL_CASES = {
@@ -257,40 +274,14 @@ def test_bad_input_ends_in_one_clear_line(name, outcomes):
         assert shown[0].startswith("用法：xueji-quality"), shown[0]
 
 
-# Runs the command as ``python -m pipelines.cli`` does and writes, as the process exits, which
-# of the heavy libraries it had loaded.
-LOADED_PROBE = (
-    "import atexit, json, os, runpy, sys\n"
-    "HEAVY = ('prefect', 'great_expectations', 'recordlinkage', 'prefect.server')\n"
-    "atexit.register(lambda: open(os.environ['XQ_LOADED'], 'w').write("
-    "json.dumps([m for m in HEAVY if m in sys.modules])))\n"
-    "sys.argv = ['xueji-quality', *sys.argv[1:]]\n"
-    "runpy.run_module('pipelines.cli', run_name='__main__', alter_sys=True)\n"
-)
-
-
-def test_bad_input_is_refused_before_prefect_or_validation_is_loaded(tmp_path):
-    """Each bad input of a run, one command at a time (as a data officer types them): the answer
-    comes before any flow or server starts, with Prefect, Great Expectations and the linkage not
-    even imported."""
-    loaded = {}
-    for name, case in INPUT_CASES.items():
-        folder = tmp_path / re.sub(r"\W", "_", name)
-        folder.mkdir()
-        record = folder / "loaded.json"
-        env = cli_env(tmp_path / "prefect_home", XQ_LOADED=str(record))
-        done = subprocess.run(
-            [sys.executable, "-c", LOADED_PROBE, *case.argv(folder)],
-            cwd=folder,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == cli.EXIT_INPUT_ERROR, done.stderr
-        heavy = json.loads(record.read_text())
-        if heavy:
-            loaded[name] = heavy
+def test_bad_input_is_refused_before_prefect_or_validation_is_loaded(outcomes):
+    """Each bad input of a run: the answer comes before any flow or server starts, with Prefect,
+    Great Expectations and the linkage not even imported."""
+    refused = {name: o for name, o in outcomes.items() if name.startswith("input:")}
+    assert refused
+    assert all(o.status == cli.EXIT_INPUT_ERROR for o in refused.values())
+    assert all(o.loaded is not None for o in refused.values())
+    loaded = {name: o.loaded for name, o in refused.items() if o.loaded}
     assert not loaded, loaded
 
 
