@@ -134,7 +134,8 @@ def _generated_sample(folder: Path, rows: int, seed: int) -> tuple[Path, float]:
 
 def _command(roster: Path, out: Path, profile: Path | None) -> list[str]:
     run = ["-m", "pipelines.cli", "run", str(roster), "--province", PROVINCE]
-    run += ["--out", str(out), "--as-of", AS_OF]
+    # --force: a kept output folder already holds a run of the same roster, which would be skipped.
+    run += ["--out", str(out), "--as-of", AS_OF, "--force"]
     if profile is None:
         return [sys.executable, *run]
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
