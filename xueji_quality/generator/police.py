@@ -29,7 +29,9 @@ What the registry says about a student (the truth, by construction):
   not in the registry: POLICE_ID_NOT_FOUND, kind ``made_up``;
 - a number failing its check character (ID_CHECKSUM) belongs to a person the registry holds
   under the right number (the original of a mistyped copy, or the number with its check
-  character corrected): ID_CHECKSUM, kind ``registry_hint``, expected that number;
+  character corrected): ID_CHECKSUM, kind ``registry_hint``, expected that number (the truth
+  does not look for a namesake one edit away: in a registry of 25 million, about 1 hint in
+  7,000 has one, and the check rightly suggests nothing there);
 - a roster name with ``?`` (a NAME_CHARS error) stands for a rare character the registry has
   (龑 䶮 堃 …): POLICE_NAME_MISMATCH ``rare_placeholder``; a name with a Latin letter or a digit
   is ``different``; the copy of a ``name_homophone`` duplicate is ``homophone``.
