@@ -26,7 +26,9 @@ def make_national(rows: int, out: Path, seed: int, provinces: list[str]) -> None
     # A twin's or namesake's new number must be nobody's yet (no repeated ID nobody planted).
     taken = set()
     for province in provinces:
-        ids = pd.read_csv(out / province / "roster.csv", dtype=str, keep_default_na=False)["身份证号码"]
+        ids = pd.read_csv(out / province / "roster.csv", dtype=str, keep_default_na=False)[
+            "身份证号码"
+        ]
         taken |= set(ids[ids.str.len() == 18])
     truth, negatives = [], []
     per_kind = max(5, rows // 2000)
@@ -38,9 +40,12 @@ def make_national(rows: int, out: Path, seed: int, provinces: list[str]) -> None
         for name in ("truth_duplicates.csv", "truth_hard_negatives.csv"):
             t = pd.read_csv(folder / name, dtype=str)
             planted |= set(t["record_id_a"]) | set(t["record_id_b"])
-        clean = roster[~roster["序号"].isin(planted) & (roster["证件类型"] == "1")
-                       & roster["身份证号码"].str.fullmatch(r"[0-9]{17}[0-9X]")
-                       & ~roster["学生姓名"].str.contains("·")]
+        clean = roster[
+            ~roster["序号"].isin(planted)
+            & (roster["证件类型"] == "1")
+            & roster["身份证号码"].str.fullmatch(r"[0-9]{17}[0-9X]")
+            & ~roster["学生姓名"].str.contains("·")
+        ]
         chosen = clean.sample(per_kind * (len(kinds) + 2), random_state=seed + i)
         target = pd.read_csv(out / away / "roster.csv", dtype=str, keep_default_na=False)
         hosts = target.sample(len(chosen), random_state=seed + 100 + i, replace=True)
@@ -50,11 +55,19 @@ def make_national(rows: int, out: Path, seed: int, provinces: list[str]) -> None
         copies["序号"] = [f"X{home}{n:07d}" for n in range(len(copies))]
         ids = copies["身份证号码"].to_numpy().astype(str)
         kind_of = np.repeat(kinds + ["twins", "namesakes"], per_kind)
-        out_ids, names, guardians = ids.astype(object), copies["学生姓名"].to_numpy().astype(object), copies["监护人"].to_numpy().astype(object)
+        out_ids, names, guardians = (
+            ids.astype(object),
+            copies["学生姓名"].to_numpy().astype(object),
+            copies["监护人"].to_numpy().astype(object),
+        )
         for k, (kind, number, name) in enumerate(zip(kind_of, ids, names, strict=True)):
             if kind == "id_typo":
                 p = int(rng.integers(0, 17))
-                out_ids[k] = number[:p] + str((int(number[p]) + 1 + int(rng.integers(0, 8))) % 10) + number[p + 1:]
+                out_ids[k] = (
+                    number[:p]
+                    + str((int(number[p]) + 1 + int(rng.integers(0, 8))) % 10)
+                    + number[p + 1 :]
+                )
             elif kind in ("missing_id", "homophone_missing_id"):
                 out_ids[k] = ""
                 if kind == "homophone_missing_id":
@@ -62,7 +75,7 @@ def make_national(rows: int, out: Path, seed: int, provinces: list[str]) -> None
                     if j is None:
                         kind_of[k] = "missing_id"
                     else:
-                        names[k] = name[:j] + HOMOPHONES[name[j]] + name[j + 1:]
+                        names[k] = name[:j] + HOMOPHONES[name[j]] + name[j + 1 :]
             elif kind == "twins":
                 seq = int(number[14:17])
                 while out_ids[k] in taken:
@@ -85,16 +98,25 @@ def make_national(rows: int, out: Path, seed: int, provinces: list[str]) -> None
         copies["监护人"] = guardians
         copies.loc[copies["身份证号码"] == "", "证件类型"] = "Z"
         pd.concat([target, copies], ignore_index=True).to_csv(
-            out / away / "roster.csv", index=False, encoding="utf-8")
-        table = pd.DataFrame({"province_a": home, "key_a": chosen["序号"].to_numpy(),
-                              "province_b": away, "key_b": copies["序号"].to_numpy(),
-                              "kind": kind_of})
+            out / away / "roster.csv", index=False, encoding="utf-8"
+        )
+        table = pd.DataFrame(
+            {
+                "province_a": home,
+                "key_a": chosen["序号"].to_numpy(),
+                "province_b": away,
+                "key_b": copies["序号"].to_numpy(),
+                "kind": kind_of,
+            }
+        )
         truth.append(table[~table["kind"].isin(["twins", "namesakes"])])
         negatives.append(table[table["kind"].isin(["twins", "namesakes"])])
     pd.concat(truth).to_csv(out / "truth_cross.csv", index=False)
     pd.concat(negatives).to_csv(out / "truth_cross_negatives.csv", index=False)
-    print(f"provinces {provinces}; cross-province pairs {sum(map(len, truth))}; "
-          f"twins and namesakes {sum(map(len, negatives))}")
+    print(
+        f"provinces {provinces}; cross-province pairs {sum(map(len, truth))}; "
+        f"twins and namesakes {sum(map(len, negatives))}"
+    )
 
 
 def _drop_ids_of_earlier_provinces(out: Path, provinces: list[str]) -> None:
@@ -118,7 +140,9 @@ def _drop_ids_of_earlier_provinces(out: Path, provinces: list[str]) -> None:
             keys = [c for c in ("record_id", "record_id_a", "record_id_b") if c in table.columns]
             keep = ~table[keys].isin(dropped).any(axis=1)
             table[keep].to_csv(folder / name, index=False, encoding="utf-8")
-        print(f"province {province}: {len(dropped)} rows dropped, their ID held in an earlier province")
+        print(
+            f"province {province}: {len(dropped)} rows dropped, their ID held in an earlier province"
+        )
 
 
 def _roots(pairs: list[tuple[tuple[str, str], tuple[str, str]]]):
@@ -143,17 +167,31 @@ def score_national(national_dir: Path, truth: Path) -> None:
     for path in (national_dir / "returns").glob("*.parquet"):
         returns = pd.read_parquet(path)
         province = path.stem
-        for key, other_p, other_k in zip(returns["record_key"], returns["other_province"],
-                                         returns["other_record_key"], strict=True):
+        for key, other_p, other_k in zip(
+            returns["record_key"],
+            returns["other_province"],
+            returns["other_record_key"],
+            strict=True,
+        ):
             found.add(frozenset([(province, str(key)), (str(other_p), str(other_k))]))
     pairs = pd.read_csv(truth / "truth_cross.csv", dtype=str)
-    wanted = {frozenset([(a, k), (b, m)]) for a, k, b, m in
-              zip(pairs["province_a"], pairs["key_a"], pairs["province_b"], pairs["key_b"], strict=True)}
+    wanted = {
+        frozenset([(a, k), (b, m)])
+        for a, k, b, m in zip(
+            pairs["province_a"], pairs["key_a"], pairs["province_b"], pairs["key_b"], strict=True
+        )
+    }
     hit = len(found & wanted)
-    print(f"cross-province recall {hit / max(len(wanted), 1):.4f} ({hit}/{len(wanted)}); goal >= 0.99")
+    print(
+        f"cross-province recall {hit / max(len(wanted), 1):.4f} ({hit}/{len(wanted)}); goal >= 0.99"
+    )
     for kind, part in pairs.groupby("kind"):
-        keys = {frozenset([(a, k), (b, m)]) for a, k, b, m in zip(
-            part["province_a"], part["key_a"], part["province_b"], part["key_b"], strict=True)}
+        keys = {
+            frozenset([(a, k), (b, m)])
+            for a, k, b, m in zip(
+                part["province_a"], part["key_a"], part["province_b"], part["key_b"], strict=True
+            )
+        }
         print(f"  {kind:22s} {len(found & keys)}/{len(keys)}")
     # Copies of one student within a province (the roster's own duplicates) can meet the other
     # province's copy too, and a copy can be copied on into a third province: a found pair is
@@ -163,18 +201,32 @@ def score_national(national_dir: Path, truth: Path) -> None:
     for prov_dir in truth.iterdir():
         if (prov_dir / "truth_duplicates.csv").exists():
             t = pd.read_csv(prov_dir / "truth_duplicates.csv", dtype=str)
-            links += [((prov_dir.name, a), (prov_dir.name, b))
-                      for a, b in zip(t["record_id_a"], t["record_id_b"], strict=True)]
-    links += [((a, k), (b, m)) for a, k, b, m in zip(
-        pairs["province_a"], pairs["key_a"], pairs["province_b"], pairs["key_b"], strict=True)]
+            links += [
+                ((prov_dir.name, a), (prov_dir.name, b))
+                for a, b in zip(t["record_id_a"], t["record_id_b"], strict=True)
+            ]
+    links += [
+        ((a, k), (b, m))
+        for a, k, b, m in zip(
+            pairs["province_a"], pairs["key_a"], pairs["province_b"], pairs["key_b"], strict=True
+        )
+    ]
     root = _roots(links)
     one_student = sum(len({root(s) for s in pair}) == 1 for pair in extra)
     correct = len(found & wanted) + one_student
-    print(f"  found beyond the truth's pairs: {len(extra)}, of them one student (a copy of a copy, "
-          f"or a province's own duplicate): {one_student}")
-    print(f"cross-province precision {correct / max(len(found), 1):.4f} ({correct}/{len(found)}); goal >= 0.999")
+    print(
+        f"  found beyond the truth's pairs: {len(extra)}, of them one student (a copy of a copy, "
+        f"or a province's own duplicate): {one_student}"
+    )
+    print(
+        f"cross-province precision {correct / max(len(found), 1):.4f} ({correct}/{len(found)}); goal >= 0.999"
+    )
     negatives = pd.read_csv(truth / "truth_cross_negatives.csv", dtype=str)
     for kind, part in negatives.groupby("kind"):
-        keys = {frozenset([(a, k), (b, m)]) for a, k, b, m in zip(
-            part["province_a"], part["key_a"], part["province_b"], part["key_b"], strict=True)}
+        keys = {
+            frozenset([(a, k), (b, m)])
+            for a, k, b, m in zip(
+                part["province_a"], part["key_a"], part["province_b"], part["key_b"], strict=True
+            )
+        }
         print(f"  {kind} linked: {len(found & keys)}/{len(keys)} (goal 0)")
