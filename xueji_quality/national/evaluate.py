@@ -24,7 +24,8 @@ def _pairs(a_province, a_key, b_province, b_key) -> pd.DataFrame:
 
 
 def found_pairs(out_dir: Path | str) -> pd.DataFrame:
-    """Every pair the returns files of ``out_dir`` list (low, high, match_class, sides)."""
+    """Every pair the returns files of ``out_dir`` list (low, high, match_class, match_keys,
+    sides)."""
     frames = []
     for path in sorted((Path(out_dir) / RETURNS).glob("*.parquet")):
         returns = pd.read_parquet(path)
@@ -32,13 +33,22 @@ def found_pairs(out_dir: Path | str) -> pd.DataFrame:
         pairs = _pairs(
             province, returns["record_key"], returns["other_province"], returns["other_record_key"]
         )
-        frames.append(pairs.assign(match_class=returns["match_class"].to_numpy()))
+        frames.append(
+            pairs.assign(
+                match_class=returns["match_class"].to_numpy(),
+                match_keys=returns["match_keys"].to_numpy(),
+            )
+        )
     if not frames:
-        return pd.DataFrame(columns=["low", "high", "match_class", "sides"])
+        return pd.DataFrame(columns=["low", "high", "match_class", "match_keys", "sides"])
     both = pd.concat(frames, ignore_index=True)
     return (
         both.groupby(["low", "high"], as_index=False)
-        .agg(match_class=("match_class", "first"), sides=("match_class", "size"))
+        .agg(
+            match_class=("match_class", "first"),
+            match_keys=("match_keys", "first"),
+            sides=("match_class", "size"),
+        )
         .reset_index(drop=True)
     )
 
@@ -84,4 +94,24 @@ def score(out_dir: Path | str, truth: Path | str, negatives: Path | str | None =
         result["negatives_linked_by_kind"] = {
             str(k): int(v) for k, v in linked["kind"].value_counts().items()
         }
+    return result
+
+
+def found_by_kind(
+    out_dir: Path | str, truth: Path | str, negatives: Path | str | None = None
+) -> dict[str, dict[str, int]]:
+    """Found pairs by what they are (a truth kind, a negative kind, or ``false``) and by the
+    tokens that met."""
+    found = found_pairs(out_dir)
+    known = [truth_pairs(truth)]
+    if negatives is not None:
+        hard = truth_pairs(negatives)
+        known.append(hard.assign(kind="negative:" + hard["kind"]))
+    kinds = pd.concat(known, ignore_index=True).drop_duplicates(["low", "high"])
+    joined = found.merge(kinds, on=["low", "high"], how="left")
+    joined["kind"] = joined["kind"].fillna("false")
+    counts = joined.groupby(["kind", "match_keys"]).size()
+    result: dict[str, dict[str, int]] = {}
+    for (kind, keys), count in counts.items():
+        result.setdefault(str(kind), {})[str(keys)] = int(count)
     return result

@@ -4,39 +4,43 @@ Every step runs on the cluster's workers; the client holds file metadata, counts
 never tokens or records. Stages:
 
 1. **tokens**: each exchange file is read in pieces of row groups (``dd.from_map``, so workers
-   read the files themselves) and each record becomes one row per token: the 128-bit token as two
-   uint64 (``hi``, ``lo``), the token's kind, the record's ``rid`` (file index << 40 | row) and its
-   ``id_state``. 26 bytes a row; about 3.9 rows per record.
+   read the files themselves; ``records_per_piece`` records each) and each record becomes one
+   row per token: the 128-bit token as two uint64 (``hi``, ``lo``), the token's kind, the
+   record's ``rid`` (file index << 40 | row) and its ``id_state``. 26 bytes a row; about 6 rows
+   per record.
 2. **candidate pairs**: token rows shuffled by token (``shuffle_method="p2p"``: every worker
-   sends and receives parts of every partition, each partition sits on one worker, memory per
-   worker bounded by its partitions), so all holders of a token meet in one partition. There the
-   rows are sorted by token and each run of equal tokens gives its pairs of records from
-   different provinces (``pairs_in_partition``), each with the bit of the kind that met:
+   sends and receives parts of every partition, each partition sits on one worker) into as many
+   partitions as the files' footers announce token rows divided by ``token_rows_per_partition``,
+   so what a worker sorts and pairs at a time does not grow with the records. All holders of a
+   token meet in one partition. There the rows are sorted by token and each run of equal tokens
+   gives its pairs of records from different provinces (``pairs_in_partition``), each with the
+   bit of the kind that met and the run's length (how many records nationally hold the token):
 
    - ``id``: two ID tokens (the same ID number, 身份证号重复);
    - ``id_near``: a typo neighbour of an ID failing its check met the other record's ID, or a
      neighbour of its own (two typos of one number);
-   - ``name`` / ``reading`` / ``family``: name + sex + birth date, a reading of the name + sex
-     + birth date, the common readings of name and guardian + sex + birth date + the province
-     of 户口所在地. These runs are
-     large (a common name on a common birthday is shared by dozens of children nationally),
-     and two valid IDs mean two people, so only pairs in which at least one record lacks a
-     valid ID are formed.
+   - ``name`` / ``reading`` / ``family`` / ``family_county``: name + sex + birth date, a
+     reading of the name + sex + birth date, the common readings of name and guardian + sex +
+     birth date + the province, or the county, of 户口所在地. These runs are large (a common
+     name on a common birthday is shared by dozens of children nationally), and two valid IDs
+     mean two people, so only pairs in which at least one record lacks a valid ID are formed.
 
    A run longer than ``block_cap`` (a placeholder number or a test record typed in many schools)
    is not expanded; it is counted in the summary for a person to look at.
-3. **decisions**: candidate pairs are shuffled by their first record, so every bit of one pair
-   meets; the bits are ORed and a pair is a duplicate when the ID tokens met (class ``id``), or
-   when name or reading tokens met and either the typo neighbours met or one record has no
-   usable ID (class ``name``). Equal name + sex + birth date on two valid, different IDs is
-   never a duplicate. A record without an ID needs the family token as well
-   (``LinkSettings.missing_id_needs_guardian``, on by default: the readings of name and
-   guardian, sex, birth date and the household's province). Measured on generated provinces:
-   name or reading, sex and birth date alone linked different children where one had no ID
-   (3 × 20,000 records: 2 false pairs of 302, 李子/黎子 read alike, 任 also reads lin so
-   任芳/林芳); with the guardian's reading, 4 × 250,000 records still gave 6 false pairs of
-   5,006 (common names, common guardian names: 王芳 with guardian 王春梅), each pair with its
-   households in two provinces; with the household's province as well, 0 of 5,000, recall 1.0.
+3. **decisions**: candidate pairs are shuffled by their first record, so every row of one pair
+   meets; the bits are ORed, the run lengths reduced to the smallest, and a pair is a duplicate
+   when the ID tokens met (class ``id``), or when a reading of the name met (the name, reading
+   or family tokens) and the typo neighbours met, or when one record has no usable ID and
+   ``MissingIdRule`` (config/national.json ``missing_id``) says so (class ``name``): the family
+   token at the household's county, or at its province while the name and the family token are
+   held by no more than two records nationally. Equal name + sex + birth date on two valid,
+   different IDs is never a duplicate. Measured on generated provinces: name or reading, sex and
+   birth date alone linked different children where one had no ID (3 × 20,000 records: 2 false
+   pairs of 302, 李子/黎子 read alike, 任 also reads lin so 任芳/林芳); with the guardian's
+   reading, 4 × 250,000 records still gave 6 false pairs of 5,006 (王芳 with guardian 王春梅),
+   households in two provinces; with the household's province, 0 of 5,000 at 4 × 250,000 but
+   195 false of 100,195 at 4 × 5,000,000 (王伟 with guardian 王明, households in one province,
+   191 of them in two counties). docs/national.md has the figures of the county rule.
 4. **returns**: the records of decided pairs are looked up by a broadcast join of their ids
    against the record columns of the exchange files; each pair gives one row to each side's
    province, shuffled by province and written by the workers as ``returns/<province>.parquet``
