@@ -215,6 +215,8 @@ def _run(args: argparse.Namespace) -> int:
                 linkage_config=str(args.linkage_config) if args.linkage_config else None,
                 # Dask workers are processes already; threads need processes to use both cores.
                 report_processes=1 if args.task_runner == "dask" else 2,
+                # One report task per county group; on Dask, enough to keep every worker busy.
+                report_tasks=8 if args.task_runner == "dask" else 1,
                 police_registry=str(args.police_registry) if args.police_registry else None,
                 police_results=str(args.police_results) if args.police_results else None,
                 national_returns=[str(p) for p in args.national_returns or []] or None,

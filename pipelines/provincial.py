@@ -53,7 +53,7 @@ from prefect.artifacts import (
 from pipelines.exit_status import failure_line
 from pipelines.notify import notify_on_failure
 from pipelines.provincial_tasks import (
-    county_report,
+    county_reports,
     find_exports,
     ingest_exports,
     link_roster,
@@ -132,6 +132,7 @@ def provincial_run(
     suites_dir: str | None = None,
     linkage_config: str | None = None,
     report_processes: int = 2,
+    report_tasks: int = 1,
     police_registry: str | None = None,
     police_results: str | None = None,
     national_returns: list[str] | None = None,
@@ -144,8 +145,10 @@ def provincial_run(
     ``inputs``: export files or folders; ``as_of``: run date (school year of the age/grade checks,
     default today); ``counties`` / ``schools`` (学校标识码): only these records' problems, duplicate
     groups and county lists; ``suites_dir`` / ``linkage_config``: edited rule suites and linkage
-    parameters; ``report_processes``: worker processes writing county workbooks (1 under a
-    Dask runner, whose workers are processes already); ``police_registry`` /
+    parameters; ``report_processes``: worker processes each report task writes county workbooks
+    with (1 under a Dask runner, whose workers are processes already); ``report_tasks``: report
+    tasks the counties are shared among (one per Dask worker or more; 1 on one machine, where a
+    task's states and logs cost the API server CPU the workbook writers need); ``police_registry`` /
     ``police_results``: a population registry extract or the police's result file, for the
     police cross-check (身份证号不存在, 身份证号与姓名不匹配, 已注销); ``national_returns``:
     the national run's returns files for this province (外省已注册有学籍); ``per_school``: one
@@ -185,6 +188,7 @@ def provincial_run(
                     suites_dir=suites_dir,
                     linkage_config=linkage_config,
                     report_processes=report_processes,
+                    report_tasks=report_tasks,
                     stages=stages,
                     police_registry=police_registry,
                     police_results=police_results,
@@ -223,6 +227,7 @@ def _check_and_report(
     linkage_config: str | None,
     report_processes: int,
     stages: StageLog,
+    report_tasks: int = 1,
     police_registry: str | None = None,
     police_results: str | None = None,
     national_returns: list[str] | None = None,
@@ -332,17 +337,18 @@ def _check_and_report(
         from xueji_quality import validate
 
         catalogue = validate.rule_catalogue(Path(suites_dir) if suites_dir else None)
-        futures = county_report.map(
+        groups = reports.county_groups(scope.counties, scope.county_records, report_tasks)
+        futures = county_reports.map(
             unmapped(staging_folder),
-            reports.split_by_county(scope.roster, problems, duplicates, scope.counties),
-            unmapped(province),
-            unmapped(run_date),
-            unmapped(catalogue),
-            unmapped(mask_ids),
-            unmapped(answered.statuses),
-            unmapped(report_processes),
-            unmapped(scope.county_records),
-            scope.counties,
+            reports.split_by_counties(scope.roster, problems, duplicates, groups),
+            province=unmapped(province),
+            run_date=unmapped(run_date),
+            catalogue=unmapped(catalogue),
+            mask_ids=unmapped(mask_ids),
+            statuses=unmapped(answered.statuses),
+            processes=unmapped(report_processes),
+            records=unmapped(scope.county_records),
+            counties=groups,
             per_school=unmapped(per_school),
         )
         county_files = [entry for f in futures.result() for entry in f]

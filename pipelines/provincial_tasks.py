@@ -187,15 +187,16 @@ def link_roster(
 
 
 @task(
-    name="county-report",
+    name="county-reports",
     retries=IO_RETRIES,
     retry_delay_seconds=IO_RETRY_DELAY_S,
     retry_condition_fn=retry_unless_input_error,
     cache_policy=NO_CACHE,
 )
-def county_report(
+def county_reports(
     run_dir: Path,
     tables: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+    *,
     province: str,
     run_date: date,
     catalogue: pd.DataFrame,
@@ -203,29 +204,19 @@ def county_report(
     statuses: pd.DataFrame | None,
     processes: int,
     records: dict[str, int],
-    county: str,
+    counties: list[str],
     per_school: bool = False,
 ) -> list[dict]:
+    """The lists of ``counties`` (``tables``: their roster, problems and duplicate rows, as
+    :func:`xueji_quality.reports.split_by_counties` cuts them) in one task: the workbooks are written by ``processes`` worker
+    processes at once, and each county written is one log line (a step of the progress bar).
+    One task rather than one per county: a task's states and logs go through the run's API
+    server, whose CPU the workbook writers need."""
+    logger = get_run_logger()
     roster, problems, duplicates = tables
-    statuses = run_scope.statuses_of_items(statuses, problems, duplicates)
-    written = workers.call(
-        reports.write_county_reports,
-        run_dir,
-        roster,
-        problems,
-        duplicates,
-        province=province,
-        run_date=run_date,
-        rule_catalogue=catalogue,
-        mask_ids=mask_ids,
-        counties=[county],
-        statuses=statuses,
-        processes=processes,
-        records={county: int(records.get(county, 0))},
-        per_school=per_school,
-    )
-    for entry in written:
-        get_run_logger().info(
+
+    def written(entry: dict) -> None:
+        logger.info(
             "区县 %s：%d 条问题，%d 个重复组，写出 %s",
             entry["county_code"],
             entry["problem_rows"],
@@ -234,7 +225,23 @@ def county_report(
             # A step of the report stage's progress bar (pipelines.progress).
             extra={"xueji_stage_step": "report"},
         )
-    return written
+
+    return reports.write_county_reports(
+        run_dir,
+        roster,
+        problems,
+        duplicates,
+        province=province,
+        run_date=run_date,
+        rule_catalogue=catalogue,
+        mask_ids=mask_ids,
+        counties=counties,
+        statuses=run_scope.statuses_of_items(statuses, problems, duplicates),
+        processes=processes,
+        records={county: int(records.get(county, 0)) for county in counties},
+        per_school=per_school,
+        on_written=written,
+    )
 
 
 @task(

@@ -139,7 +139,8 @@ def test_every_stage_is_a_completed_task_run(full_run, roster):
     names = [run.name.rsplit("-", 1)[0] for run in runs]
     for task in ("find-exports", "ingest", "validate", "link", "province-outputs", "publish"):
         assert names.count(task) == 1, names
-    assert names.count("county-report") == roster["county_code"].nunique() >= 4
+    assert names.count("county-reports") == 1
+    assert roster["county_code"].nunique() >= 4
     assert all(run.state.is_completed() for run in runs)
     assert all(run.run_count == 1 for run in runs)
 
@@ -386,9 +387,15 @@ def test_dask_runner_gives_the_same_problems_and_groups(full_run, sample, tmp_pa
     from pipelines.runners import task_runner
 
     _, result, state = _run(
-        sample, tmp_path, task_runner=task_runner("dask", workers=2), report_processes=1
+        sample,
+        tmp_path,
+        task_runner=task_runner("dask", workers=2),
+        report_processes=1,
+        report_tasks=3,
     )
     assert state.is_completed(), state
+    names = [run.name.rsplit("-", 1)[0] for run in _task_runs(state.state_details.flow_run_id)]
+    assert names.count("county-reports") == 3
     threads_dir, dask_dir = Path(full_run["result"]["run_dir"]), Path(result["run_dir"])
     for name, keys in (
         ("problems", ["record_id", "rule", "field"]),

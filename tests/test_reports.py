@@ -28,6 +28,7 @@ from xueji_quality.reports import (
     publish,
     read_manifest,
     sheet_layout,
+    split_by_counties,
     split_by_county,
     staging_dir,
     verify_files,
@@ -706,11 +707,27 @@ def test_lists_from_county_slices_equal_lists_from_the_whole_province(tmp_path):
             rule_catalogue=catalogue(),
             counties=[code],
         )
-    for a, b in zip(whole, sliced, strict=True):
-        assert {k: v for k, v in a.items() if k != "files"} == {
-            k: v for k, v in b.items() if k != "files"
-        }
-        for name in ("problems.parquet", "duplicates.parquet"):
-            left = pd.read_parquet(tmp_path / "whole" / "counties" / a["county_code"] / name)
-            right = pd.read_parquet(tmp_path / "sliced" / "counties" / a["county_code"] / name)
-            pd.testing.assert_frame_equal(left, right)
+    # Groups of counties, as the flow's report tasks get them: a group whose counties share
+    # a duplicate group must hold its rows once.
+    grouped = []
+    groups = [codes[:1], codes[1:]]
+    for group, tables in zip(
+        groups, split_by_counties(roster, problems, duplicates, groups), strict=True
+    ):
+        grouped += write_county_reports(
+            tmp_path / "grouped",
+            *tables,
+            province="44",
+            run_date=RUN_DATE,
+            rule_catalogue=catalogue(),
+            counties=group,
+        )
+    for folder, written in (("sliced", sliced), ("grouped", grouped)):
+        for a, b in zip(whole, written, strict=True):
+            assert {k: v for k, v in a.items() if k != "files"} == {
+                k: v for k, v in b.items() if k != "files"
+            }
+            for name in ("problems.parquet", "duplicates.parquet"):
+                left = pd.read_parquet(tmp_path / "whole" / "counties" / a["county_code"] / name)
+                right = pd.read_parquet(tmp_path / folder / "counties" / a["county_code"] / name)
+                pd.testing.assert_frame_equal(left, right)

@@ -23,7 +23,12 @@ from pathlib import Path
 import pandas as pd
 
 from xueji_quality.reports import tables
-from xueji_quality.reports.county_report import split_by_county, write_county_reports
+from xueji_quality.reports.county_report import (
+    county_groups,
+    split_by_counties,
+    split_by_county,
+    write_county_reports,
+)
 from xueji_quality.reports.county_rows import mask_id_numbers
 from xueji_quality.reports.county_sheets import SHEET_MAX_ROWS
 from xueji_quality.reports.list_files import (
@@ -113,6 +118,8 @@ def write_province_outputs(
 
 
 __all__ = [
+    "county_groups",
+    "split_by_counties",
     "split_by_county",
     "STAGING_PREFIX",
     "RunLocked",

@@ -42,7 +42,7 @@ writes each workbook and :mod:`xueji_quality.reports.list_files` names the files
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 
@@ -119,6 +119,34 @@ def split_by_county(
     other-county records. Cutting once keeps the per-county work proportional to the county, not
     to the province, and keeps what a scaled-out worker receives small.
     """
+    return split_by_counties(roster, problems, duplicates, [[county] for county in counties])
+
+
+def county_groups(counties: list[str], records: Mapping[str, int], groups: int) -> list[list[str]]:
+    """``counties`` shared among at most ``groups`` groups of about equal records (each county
+    to the group with fewest so far, largest county first), each group in the given order."""
+    groups = max(1, min(groups, len(counties)))
+    if groups == 1:
+        return [list(counties)]
+    shares: list[list[str]] = [[] for _ in range(groups)]
+    totals = [0] * groups
+    for county in sorted(counties, key=lambda c: -int(records.get(c, 0))):
+        smallest = min(range(groups), key=lambda g: (totals[g], len(shares[g])))
+        shares[smallest].append(county)
+        totals[smallest] += int(records.get(county, 0))
+    order = {county: i for i, county in enumerate(counties)}
+    return [sorted(share, key=order.__getitem__) for share in shares]
+
+
+def split_by_counties(
+    roster: pd.DataFrame,
+    problems: pd.DataFrame,
+    duplicates: pd.DataFrame,
+    groups: list[list[str]],
+) -> list[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]:
+    """:func:`split_by_county` for groups of counties: each group's own roster rows, problem
+    rows, the rows of the duplicate groups touching any of its counties (each once) and the
+    roster rows of those groups' records from counties outside it."""
     roster = roster.reset_index(drop=True)
     problems = problems.reset_index(drop=True)
     duplicates = duplicates.reset_index(drop=True)
@@ -147,16 +175,23 @@ def split_by_county(
     member_at = pd.Series(np.arange(len(member_rows)), index=member_rows.index)
     empty = np.array([], dtype=np.int64)
     slices = []
-    for county in counties:
-        county_duplicates = duplicates.iloc[np.sort(group_rows.get(county, empty))]
-        others = county_duplicates.loc[county_duplicates["county_code"] != county, "record_id"]
+    for group in groups:
+        dup_rows = [group_rows.get(county, empty) for county in group]
+        county_duplicates = duplicates.iloc[np.unique(np.concatenate([empty, *dup_rows]))]
+        outside = ~county_duplicates["county_code"].isin(group).fillna(False)
+        others = county_duplicates.loc[outside.to_numpy(dtype=bool), "record_id"]
         other_rows = member_at.reindex(others.unique()).dropna().to_numpy(dtype=np.int64)
-        lo, hi = own_rows.get(county, (0, 0))
-        county_roster = by_county.iloc[lo:hi]
+        own = [by_county.iloc[slice(*own_rows.get(county, (0, 0)))] for county in group]
         if len(other_rows):
-            county_roster = pd.concat([county_roster, member_roster.iloc[np.sort(other_rows)]])
+            own.append(member_roster.iloc[np.sort(other_rows)])
+        county_roster = own[0] if len(own) == 1 else pd.concat(own)
+        own_problem_rows = [own_problems.get(county, empty) for county in group]
         slices.append(
-            (county_roster, problems.iloc[own_problems.get(county, empty)], county_duplicates)
+            (
+                county_roster,
+                problems.iloc[np.sort(np.concatenate([empty, *own_problem_rows]))],
+                county_duplicates,
+            )
         )
     return slices
 
@@ -201,6 +236,7 @@ def write_county_reports(
     per_school: bool = False,
     processes: int = 1,
     list_cap: int | None = LIST_CAP_ROWS,
+    on_written: Callable[[dict], None] | None = None,
 ) -> list[dict]:
     """Write counties/<code>/… for every county (or the given ones); one dict per county.
 
@@ -209,7 +245,8 @@ def write_county_reports(
     items, under ``counties/<code>/schools/``. ``processes``: worker processes writing the
     counties' workbooks at once (:mod:`xueji_quality.reports.county_files`). ``list_cap``: rows
     of one list a workbook shows; a longer list's whole goes beside it as CSV and Parquet
-    (:mod:`xueji_quality.reports.list_overflow`; None: no cap).
+    (:mod:`xueji_quality.reports.list_overflow`; None: no cap). ``on_written``: called with each
+    county's dict as soon as its files are written (a run's progress).
 
     Every list row carries its hidden problem key (问题编号): the ``problem_key`` column of
     ``problems`` / ``duplicates`` (and ``member`` of duplicates) when present, as the answer
@@ -344,4 +381,6 @@ def write_county_reports(
                 ),
             }
         )
+        if on_written is not None:
+            on_written(results[-1])
     return results
