@@ -189,12 +189,13 @@ def _run(args: argparse.Namespace) -> int:
     with run_lock(args.out):
         if _unchanged(args):
             return 0
+        # Prefect's server boots first: the longest wait before the flow can begin.
+        api_ready = start_local_api()
         if args.task_runner != "dask":
             from xueji_quality import workers
 
             # The run's worker processes come from this server: it imports while Prefect starts.
             workers.start()
-        api_ready = start_local_api()
         from pipelines.progress import stage_progress
         from pipelines.provincial import provincial_run
         from pipelines.runners import task_runner

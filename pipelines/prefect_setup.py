@@ -3,15 +3,22 @@ console lines reach the terminal (the command line reports a failure itself, in 
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import socket
+import subprocess
+import sys
 import tempfile
-import threading
+import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 # Prefect's console lines that report a failure the command line reports itself, in one line.
 PREFECT_FAILURE_LINES = ("Finished in state Failed", "Finished in state Crashed", "Crash detected")
+# Prefect's link to the run in its web UI, which the run's own server does not serve.
+UI_LINK_LINE = "View at "
 
 # "quiet": drop Prefect's failure reports (not with --debug); "closed": the command has said its
 # last line; "bars": progress bars are on the terminal (Prefect's informational lines would tear
@@ -23,9 +30,11 @@ _prefect_console = {"quiet": False, "closed": False, "bars": False}
 def _keep_console_record(record: logging.LogRecord) -> bool:
     """Prefect's console lines, less those reporting a failure the command line reports in one
     line of its own (tracebacks, failed states), less those below a warning while progress bars
-    show, and nothing after that line: the temporary server says it stops when the process
-    exits, after the command's last word."""
+    show, less the link to a web UI the run's server does not serve, and nothing after the
+    command's last word."""
     if _prefect_console["closed"]:
+        return False
+    if record.getMessage().startswith(UI_LINK_LINE):
         return False
     if _prefect_console["bars"] and record.levelno < logging.WARNING:
         return False
@@ -79,34 +88,102 @@ def _prepare_prefect() -> None:
 
 
 def start_local_api() -> Callable[[], None]:
-    """Start Prefect's temporary local API server on a thread and return a function that waits
-    until it answers.
+    """Start Prefect's server for this run (``prefect server start`` on a free local port, no UI,
+    no scheduler) before Prefect is imported here, and return a function that waits until it
+    answers.
 
-    The flow's first call would start the same server (Prefect's embedded local API, when no
-    ``PREFECT_API_URL`` is set) and wait for it; started here, the server process boots on the
-    other core while this process imports the flow and its libraries. Wait before the flow is
-    called: a client that finds the server starting uses it at once. A failure here is left to
-    the flow's own start, which reports it.
+    This is the server Prefect itself would start on the flow's first call when no
+    ``PREFECT_API_URL`` is set, but Prefect would first import its whole server stack into this
+    process (three seconds of CPU) and only then start the server: started here, the server boots
+    on the other core while this process imports the flow. ``PREFECT_API_URL`` points the run at
+    it; it is stopped when the process exits. When Prefect is imported already (a caller that set
+    Prefect up itself) or ``PREFECT_API_URL`` is set, nothing is started.
     """
+    if "prefect" in sys.modules or os.environ.get("PREFECT_API_URL"):
+        return lambda: None
+    server = _LocalServer()
+    server.start()
+    os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{server.port}/api"
+    return server.wait_until_ready
 
-    def start() -> None:
-        try:
-            from prefect.settings import get_current_settings
 
-            if get_current_settings().api.url:
-                return
-            from prefect.server.api.server import SubprocessASGIServer
+class _LocalServer:
+    """One ``prefect server start`` child: its port, its log (in ``PREFECT_HOME``) and its
+    stop at exit."""
 
-            server = SubprocessASGIServer()
+    STOP_WAIT_S = 10
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+        self.port = 0
+        self.log = Path(os.environ.get("PREFECT_HOME", tempfile.gettempdir())) / "local-api.log"
+
+    def start(self) -> None:
+        self.port = _free_port()
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "prefect",
+                    "server",
+                    "start",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--no-ui",
+                    "--no-scheduler",
+                    "--no-late-runs",
+                    "--log-level",
+                    "WARNING",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        atexit.register(self.stop)
+
+    def wait_until_ready(self) -> None:
+        """Wait until the server answers; one that ended (its port taken meanwhile) is started
+        again on another port, one that does not answer within Prefect's own start-up limit is
+        stopped and reported."""
+        limit = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120"))
+        deadline = time.monotonic() + limit
+        restarts = 0
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                if restarts == 2:
+                    break
+                restarts += 1
+                self.start()
+                os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{self.port}/api"
+                continue
             try:
-                server.start()
-            except Exception:
-                # Never leave a server process behind: the flow's own start begins afresh.
-                server.stop()
-                raise
-        except Exception:  # noqa: BLE001 - the flow starts the server again and says why
-            logging.getLogger(__name__).debug("提前启动 Prefect 本地服务失败", exc_info=True)
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.port}/api/health", timeout=1
+                ) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"Prefect 本地服务未能在 {limit:.0f} 秒内启动（日志：{self.log}）")
 
-    thread = threading.Thread(target=start, name="prefect-local-api", daemon=True)
-    thread.start()
-    return thread.join
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=self.STOP_WAIT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -207,11 +207,17 @@ def cli_env(prefect_home: Path, **extra: str) -> dict[str, str]:
 
 # Runs the command as ``python -m pipelines.cli`` does and writes, as the process exits, which
 # of the heavy libraries it had loaded.
+# The command ends its process with os._exit once its exit hooks have run (pipelines.cli.console):
+# what it had loaded is recorded there.
 LOADED_PROBE = (
-    "import atexit, json, os, runpy, sys\n"
+    "import json, os, runpy, sys\n"
     "HEAVY = ('prefect', 'great_expectations', 'recordlinkage', 'prefect.server')\n"
-    "atexit.register(lambda: open(os.environ['XQ_LOADED'], 'w').write("
-    "json.dumps([m for m in HEAVY if m in sys.modules])))\n"
+    "end = os._exit\n"
+    "def record_and_end(status):\n"
+    "    open(os.environ['XQ_LOADED'], 'w').write("
+    "json.dumps([m for m in HEAVY if m in sys.modules]))\n"
+    "    end(status)\n"
+    "os._exit = record_and_end\n"
     "sys.argv = ['xueji-quality', *sys.argv[1:]]\n"
     "runpy.run_module('pipelines.cli', run_name='__main__', alter_sys=True)\n"
 )
