@@ -208,7 +208,11 @@ def validate_store(
             for i, chunk in enumerate(chunks)
         ]
         if workers > 1 and len(chunks) > 1:
-            with ProcessPoolExecutor(workers, mp_context=_start_workers()) as pool:
+            # A fresh worker per chunk: a worker that validated a chunk keeps its heap (about
+            # 2.5 GB for a million rows), so long-lived workers grew with the roster.
+            with ProcessPoolExecutor(
+                workers, mp_context=_start_workers(), max_tasks_per_child=1
+            ) as pool:
                 futures = [pool.submit(run_chunk, *call) for call in calls]
                 parts = [future.result() for future in futures]
         else:
