@@ -57,6 +57,9 @@ COLUMNS_USED: tuple[str, ...] = (
     "grade_level",
 )
 
+# Roster columns the duplicate groups show (:func:`build_groups`).
+GROUP_COLUMNS: tuple[str, ...] = ("record_id", "county_code", "school_code", "school_name")
+
 PAIR_COLUMNS: tuple[str, ...] = ("record_id_a", "record_id_b", "dup_class", "score", "reason")
 
 __all__ = [
@@ -117,7 +120,14 @@ def find_duplicates(
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
+    # Reading the roster (a staged store's county files) leaves as much again in freed
+    # buffers, which linkage's own peak would stack on.
+    release_unused()
     records = prepare_records(roster, as_of, config.get("consistency"))
+    # The groups need only these of the roster's columns; the compared ones live on in
+    # ``records`` as their prepared forms, and a province's raw text would double the peak.
+    roster = roster[list(GROUP_COLUMNS)]
+    release_unused()
     inconsistent_ids = int(np.count_nonzero(records.id_conflict))
     timings["prepare"] = time.perf_counter() - clock
     clock = time.perf_counter()
