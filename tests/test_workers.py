@@ -50,3 +50,30 @@ def test_a_killed_step_says_so_instead_of_a_broken_pool():
     with pytest.raises(workers.WorkerDied) as raised:
         workers.call_alone(_killed)
     assert "_killed" in str(raised.value) and "内存不足" in str(raised.value)
+
+
+def _pool_of_a_fresh_process(env: dict[str, str]) -> str:
+    import subprocess
+    import sys
+
+    script = "import xueji_quality, pyarrow; print(pyarrow.default_memory_pool().backend_name)"
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_arrow_uses_the_system_allocator_unless_told_otherwise():
+    import xueji_quality
+
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    assert _pool_of_a_fresh_process(env) == xueji_quality.ARROW_POOL == "system"
+    # Worker processes inherit the choice.
+    assert workers.call(os.environ.get, "ARROW_DEFAULT_MEMORY_POOL") == os.environ.get(
+        "ARROW_DEFAULT_MEMORY_POOL"
+    )
+    assert _pool_of_a_fresh_process({**env, "ARROW_DEFAULT_MEMORY_POOL": "jemalloc"}) in {
+        "jemalloc",
+        "mimalloc",  # a build without jemalloc falls back to its default
+    }
