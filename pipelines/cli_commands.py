@@ -136,10 +136,12 @@ def _check_police_file(path: Path | None, option: str) -> None:
 
 def _fingerprint(args: argparse.Namespace) -> dict:
     """What this run would depend on (``xueji_quality.run_fingerprint``); hashes the inputs."""
+    from xueji_quality import run_state
     from xueji_quality.ingest import find_exports
 
     return run_fingerprint.fingerprint(
-        run_fingerprint.input_hashes(find_exports(args.inputs)),
+        # Remembered in this process: the run's reuse check needs the same hashes.
+        run_state.input_hashes(find_exports(args.inputs)),
         run_fingerprint.options_fingerprint(
             province=args.province,
             run_date=args.as_of or date.today(),
@@ -224,6 +226,7 @@ def _run(args: argparse.Namespace) -> int:
                 per_school=args.per_school,
                 keep_runs=args.keep_runs,
                 notify_block=args.notify_block,
+                reuse=not args.no_reuse,
             )
     from xueji_quality.reports.manifest import totals_lines
 

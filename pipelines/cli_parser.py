@@ -361,6 +361,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="导出文件、选项、规则与答复均与上次已发布的运行相同时仍重新运行（默认不运行）",
     )
+    run.add_argument(
+        "--no-reuse",
+        action="store_true",
+        help="不复用上次运行保存的读入、校验与查重结果，完整重查（默认导出文件未变化时复用）",
+    )
     _operations_options(run)
 
     serve = _with_debug(

@@ -72,6 +72,7 @@ from xueji_quality import (
     run_fingerprint,
     run_folders,
     run_scope,
+    run_state,
     run_status,
     runinfo,
     staging,
@@ -139,6 +140,7 @@ def provincial_run(
     per_school: bool = False,
     keep_runs: int = DEFAULT_KEEP_RUNS,
     notify_block: str | None = None,
+    reuse: bool = True,
 ) -> dict:
     """Check one provincial export (or an inbox folder of them) and publish the county lists.
 
@@ -154,7 +156,9 @@ def provincial_run(
     the national run's returns files for this province (外省已注册有学籍); ``per_school``: one
     small workbook per school beside each county's list; ``keep_runs``: published runs kept
     after this one is published (0: all); ``notify_block``: the Prefect block notified when the
-    run fails (default: ``$XUEJI_NOTIFY_BLOCK``, else none).
+    run fails (default: ``$XUEJI_NOTIFY_BLOCK``, else none); ``reuse``: take the staged roster,
+    validation problems and linkage result from the state the last run kept when its input and
+    options were the same (``xueji_quality.run_state``); False rechecks everything.
     """
     logger = get_run_logger()
     run_date = _run_date(as_of)
@@ -170,13 +174,24 @@ def provincial_run(
         try:
             started = stages.start("ingest")
             paths = find_exports(inputs)
-            store = ingest_exports(
-                paths, province, run_folders.roster_folder(out_root), report_processes > 1
+            kept, said = (
+                run_state.reusable(out_root, paths, province, run_date, suites_dir, linkage_config)
+                if reuse
+                else (None, "按 --no-reuse 完整读入、校验与查重")
+            )
+            logger.info(said)
+            store = (
+                kept.store
+                if kept
+                else ingest_exports(
+                    paths, province, run_folders.roster_folder(out_root), report_processes > 1
+                )
             )
             try:
                 stages.done("ingest", started, store.rows_read)
                 outcome = _check_and_report(
                     store,
+                    kept=kept,
                     run_id=run_id,
                     inputs=inputs,
                     province=province,
@@ -197,7 +212,9 @@ def provincial_run(
                     keep_runs=keep_runs,
                 )
             finally:
-                store.remove()
+                # A kept state's roster stays; one this run kept was moved away already.
+                if kept is None:
+                    store.remove()
         except BaseException as exc:
             try:
                 run_status.fail(out_root, failure_line(exc), stage=stages.current)
@@ -215,6 +232,7 @@ def provincial_run(
 def _check_and_report(
     store: staging.StagedStore,
     *,
+    kept: run_state.KeptState | None = None,
     run_id: str,
     inputs: list[str],
     province: str,
@@ -238,16 +256,23 @@ def _check_and_report(
     staging_folder = reports.staging_dir(out_root, run_id)
     # Where the run's files will be once published: what the logs and artifacts name.
     final = published_paths(out_root / run_id)
+    # The state this run keeps for the next one, built beside the reports (none when reused).
+    pending = run_state.pending_folder(out_root) if kept is None else None
     try:
         started = stages.start("validate")
-        problems = validate_roster(
-            store,
-            province,
-            run_date,
-            staging_folder / "data_docs",
-            Path(suites_dir) if suites_dir else None,
-            final["data_docs"],
-        )
+        if kept is not None:
+            problems = kept.validation(staging_folder / "data_docs")
+            logger.info("复用上次运行 %s 的校验结果：%d 条问题", kept.run_id, len(problems))
+        else:
+            problems = validate_roster(
+                store,
+                province,
+                run_date,
+                staging_folder / "data_docs",
+                Path(suites_dir) if suites_dir else None,
+                final["data_docs"],
+            )
+            run_state.save_validation(pending, problems, staging_folder / "data_docs")
         stages.done("validate", started, store.rows_staged)
 
         police_facts = None
@@ -289,9 +314,17 @@ def _check_and_report(
             stages.done("national", national_started, len(returned.problems))
 
         started = stages.start("link")
-        linked = link_roster(
-            store, Path(linkage_config) if linkage_config else None, report_processes > 1, run_date
-        )
+        if kept is not None:
+            linked = kept.link_result()
+            logger.info("复用上次运行 %s 的查重结果：%d 行", kept.run_id, len(linked.duplicates))
+        else:
+            linked = link_roster(
+                store,
+                Path(linkage_config) if linkage_config else None,
+                report_processes > 1,
+                run_date,
+            )
+            run_state.save_linkage(pending, linked)
         stages.done("link", started, store.rows_staged)
 
         # Keys, statuses; groups and warnings a county proved (佐证) are no longer listed.
@@ -422,10 +455,20 @@ def _check_and_report(
             manifest["police"] = police_facts
         if national_facts is not None:
             manifest["national_returns"] = national_facts
+        manifest["reused_state"] = (
+            {"run_id": kept.run_id, "stages": ["ingest", "validate", "link"]} if kept else None
+        )
         reports.write_manifest(staging_folder, manifest)
         previous = previous_manifest(out_root)
         started = stages.start("publish")
         published = publish_run(staging_folder, out_root, run_id)
+        if pending is not None:
+            try:
+                run_state.keep(
+                    pending, out_root, run_id, store, province, run_date, suites_dir, linkage_config
+                )
+            except OSError as exc:  # the run is published; the next one then checks everything
+                logger.warning("未能保存本次运行的状态，下次运行将完整重查：%s", exc)
         # Only a published run enters the answer ledger; a run narrowed to some schools
         # sees too little of its counties to say which of their items were resolved.
         if not schools:
@@ -434,6 +477,8 @@ def _check_and_report(
         stages.done("publish", started, len(county_files))
     except BaseException:
         shutil.rmtree(staging_folder, ignore_errors=True)
+        if pending is not None:
+            shutil.rmtree(pending, ignore_errors=True)
         raise
 
     if final["data_docs"].is_file():
