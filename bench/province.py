@@ -1,7 +1,7 @@
 """End-to-end benchmark of a provincial run: the command line as a data officer runs it.
 
     python bench/province.py --rows 1000000 [--seed 7] [--keep DIR] [--prefect-home DIR]
-        [--profile FILE.svg|FILE.txt]
+        [--profile FILE.svg|FILE.txt] [--county-rerun]
 
 A roster of ``--rows`` rows is generated with its truth files (``write_sample`` through
 ``xueji-quality sample``, CSV, province 44; not timed), then ``xueji-quality run`` runs in a child
@@ -26,6 +26,11 @@ and seed. ``--prefect-home DIR`` reuses a Prefect home (its database already mig
 server that runs every night) instead of a fresh one. ``--profile`` records the child with py-spy
 (``--subprocesses --nonblocking``, so the run is not paused at each sample): an SVG flame graph,
 or collapsed stacks when the name ends in .txt; py-spy's own CPU time is then part of the tree's.
+
+``--county-rerun``: after the full run, the command line runs again on the same roster and output
+folder with ``--counties <the county with the most records>`` (an officer re-checking one county
+at noon), reusing the state the full run kept (``xueji_quality.run_state``), and the same figures
+are printed for that run, with the run whose state it reused.
 """
 
 from __future__ import annotations
@@ -132,10 +137,10 @@ def _generated_sample(folder: Path, rows: int, seed: int) -> tuple[Path, float]:
     return folder / "roster.csv", time.perf_counter() - started
 
 
-def _command(roster: Path, out: Path, profile: Path | None) -> list[str]:
+def _command(roster: Path, out: Path, profile: Path | None, extra: tuple[str, ...]) -> list[str]:
     run = ["-m", "pipelines.cli", "run", str(roster), "--province", PROVINCE]
     # --force: a kept output folder already holds a run of the same roster, which would be skipped.
-    run += ["--out", str(out), "--as-of", AS_OF, "--force"]
+    run += ["--out", str(out), "--as-of", AS_OF, "--force", *extra]
     if profile is None:
         return [sys.executable, *run]
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -145,8 +150,11 @@ def _command(roster: Path, out: Path, profile: Path | None) -> list[str]:
     return [*record, "-o", str(profile), "--", sys.executable, *run]
 
 
-def run_cli(roster: Path, out: Path, profile: Path | None, home: Path | None) -> dict:
-    """Run the command line in a child process; return its timeline and the sampler."""
+def run_cli(
+    roster: Path, out: Path, profile: Path | None, home: Path | None, extra: tuple[str, ...] = ()
+) -> dict:
+    """Run the command line (with ``extra`` options) in a child process; return its timeline
+    and the sampler."""
     prefect_home = home or Path(tempfile.mkdtemp(prefix="bench-prefect-"))
     env = dict(os.environ)
     env.update(
@@ -163,7 +171,7 @@ def run_cli(roster: Path, out: Path, profile: Path | None, home: Path | None) ->
     started = time.perf_counter()
     cpu_before = os.times()
     child = subprocess.Popen(
-        _command(roster, out, profile),
+        _command(roster, out, profile, extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,
@@ -299,6 +307,22 @@ def report(rows: int, run: dict, manifest: dict, generated_s: float, load_before
     print(f"load average after: {_load()}")
 
 
+def _county_rerun(roster: Path, out: Path, full: dict, rows_read: int, args) -> None:
+    """Run the command line again for the county with the most records; print its figures."""
+    largest = max(full["counties"], key=lambda entry: entry["records"])
+    county = largest["county_code"]
+    print(
+        f"\ncounty re-run: --counties {county} ({largest['county_name']}, "
+        f"{largest['records']:,} records)"
+    )
+    load_before = _load()
+    run = run_cli(roster, out, None, args.prefect_home, ("--counties", county))
+    manifest = json.loads(((out / "latest").resolve() / "manifest.json").read_text("utf-8"))
+    reused = manifest.get("reused_state")
+    print(f"reused state of run {reused['run_id']}" if reused else "state not reused: full run")
+    report(rows_read, run, manifest, 0.0, load_before)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
@@ -307,6 +331,11 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, default=None, help="py-spy profile (.svg or .txt)")
     parser.add_argument(
         "--prefect-home", type=Path, default=None, help="reuse this PREFECT_HOME (default: fresh)"
+    )
+    parser.add_argument(
+        "--county-rerun",
+        action="store_true",
+        help="after the full run, run again with --counties <largest county> and print it too",
     )
     args = parser.parse_args()
 
@@ -321,6 +350,8 @@ def main() -> None:
         manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
         rows_read = int(manifest["rows"]["rows_read"])
         report(rows_read, run, manifest, generated_s, load_before)
+        if args.county_rerun:
+            _county_rerun(roster, out, manifest, rows_read, args)
         print("duplicates against truth_duplicates.csv:")
         print(_duplicate_figures(run_dir, roster.parent))
         print("injected errors against truth_errors.csv (record and rule reported):")

@@ -3,10 +3,11 @@
 Each task calls one function of the library and adds only orchestration: retries on I/O, none on
 a deterministic input error (it fails at once with its message), logging of what a stage read and
 wrote, and the run's artifacts. The roster never passes between tasks: ingest stages it as
-Parquet files by county (``xueji_quality.staging``, in ``<out>/.tmp-roster-<pid>``, removed when
-the run ends) and each stage reads what it needs from there — validation a chunk at a time,
-linkage (in a process of its own) only the columns it compares, answers and reports only the
-records the problems and groups name. Problems, groups and counts pass in memory; caching is off
+Parquet files by county (``xueji_quality.staging``, in ``<out>/.tmp-roster-<pid>``, kept in
+``<out>/.state`` once published: ``xueji_quality.run_state``, whose state the next run of the same
+input reuses instead of ingest, validation and linkage) and each stage reads what it needs —
+validation a chunk at a time, linkage (in a process of its own) only the columns it compares,
+answers and reports only the records the problems and groups name. Problems, groups and counts pass in memory; caching is off
 because hashing them to build a cache key costs more than the stage itself. Validation and
 linkage are imported where they run: a Dask worker that only writes county lists then never pays
 for importing Great Expectations (several seconds per process).
@@ -467,7 +468,7 @@ def _check_and_report(
                 run_state.keep(
                     pending, out_root, run_id, store, province, run_date, suites_dir, linkage_config
                 )
-            except OSError as exc:  # the run is published; the next one then checks everything
+            except Exception as exc:  # the run is published; the next one checks everything
                 logger.warning("未能保存本次运行的状态，下次运行将完整重查：%s", exc)
         # Only a published run enters the answer ledger; a run narrowed to some schools
         # sees too little of its counties to say which of their items were resolved.

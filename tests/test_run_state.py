@@ -135,7 +135,9 @@ def test_a_county_rerun_reuses_the_state_and_lists_what_a_full_run_lists(
     assert (reused["run_dir"] / "data_docs" / "index.html").is_file()
     # The full run's state replaces the one it did not use.
     states = [p.name for p in (out / ".state").iterdir() if p.is_dir()]
-    assert _current(out)["run_id"] == full["manifest"]["run_id"] and states == [full["manifest"]["run_id"]]
+    assert _current(out)["run_id"] == full["manifest"]["run_id"] and states == [
+        full["manifest"]["run_id"]
+    ]
 
 
 def test_a_changed_input_is_not_reused_and_a_failed_run_keeps_the_state(

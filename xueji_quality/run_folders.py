@@ -4,7 +4,8 @@ Both are named with the staging prefix and this process's id, so the next run on
 folder removes what a killed run left behind (``reports.clean_stale_staging``):
 
 - the staged roster, ``<out>/.tmp-roster-<pid>``: beside the reports, on the disk sized for the
-  data, and removed when the run ends;
+  data; moved into ``<out>/.state/`` once the run is published (``xueji_quality.run_state``, one
+  rename on the same disk), removed when the run fails;
 - the run's reports, ``<out>/.tmp-<run_id>-<pid>`` (``reports.staging_dir``), renamed into place
   when the run is published.
 """

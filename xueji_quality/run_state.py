@@ -2,32 +2,29 @@
 problems and linkage result, so that a re-run (one county after a correction, ``--force`` after
 answers were imported) does not read, validate and link an unchanged province again.
 
-Layout, readable by the run's account only (folders 0700, files 0600: every child's identity):
-
-- ``<out>/.state/current.json``: the key of the kept state (below), the run that computed it and
-  the folder holding it; the one file that says which state is current;
-- ``<out>/.state/<run_id>/``: ``roster/`` (the staged store's files, moved there, never copied),
-  ``store.json`` and ``quarantine.parquet`` (what the store knows without reading its files),
-  ``problems.parquet`` (validation's problems: the roster suites only), ``data_docs/`` (that
-  validation's Data Docs), ``duplicates.parquet``, ``pairs.parquet`` and ``linkage.json`` (the
-  linkage result and its figures).
+Layout, for the run's account only (folders 0700, files 0600: every child's identity):
+``<out>/.state/current.json`` is the key of the kept state, the run that computed it and its
+folder, ``<out>/.state/<run_id>/``: ``roster/`` (the staged store's files, moved there, never
+copied), ``store.json`` and ``quarantine.parquet`` (what the store knows without reading its
+files), ``problems.parquet`` and ``data_docs/`` (validation's, roster suites only),
+``duplicates.parquet``, ``pairs.parquet`` and ``linkage.json`` (linkage's result and figures).
 
 The key says when the state may be reused: every export file's name and SHA-256 in reading order
 (names count: the lists name the file a record came from), the province, the run date (age and
-grade checks count by it), the rule suites and linkage parameters by content, and the program's
-version (``xueji_quality.run_fingerprint`` computes these pieces). Counties, schools, masking,
-answers and the police and national files are not in it: they act after linkage, and those stages
-run on a reused store as on a fresh one. Input hashes are computed before ingest, only when a
-state exists and the rest of the key matches, and once per process (a file's hash is remembered by
-its size, modification time and inode, so the command line's unchanged-input check pays for it).
+grade checks count by it), the rule suites and linkage parameters by content and the program's
+version (pieces of ``xueji_quality.run_fingerprint``). Counties, schools, masking, answers and the
+police and national files are not in it: they act after linkage, and those stages run on a reused
+store as on a fresh one. Inputs are hashed before ingest only when a state exists and the rest of
+the key matches, and once per process (remembered by size, mtime and inode, so the command line's
+unchanged-input check pays for it).
 
-A run builds its state beside the reports in ``<out>/.tmp-state-<pid>`` (removed like any staging
-folder if the run dies) and, only once its reports are published, moves the staged roster into it,
-renames it into ``.state/`` and replaces ``current.json`` (written beside, renamed): a failed run
-leaves the previous state current. Older state folders are removed afterwards; one left by a crash
-is removed by the next run that keeps its state. A reused state is checked before use: every
-staged file is there with the rows recorded (Parquet footers), so row conservation is checked
-against the counts the state was saved with.
+A run builds its state in ``<out>/.tmp-state-<pid>`` (removed like any staging folder if the run
+dies) and, once its reports are published and only then, moves the staged roster into it, renames
+it into ``.state/`` and replaces ``current.json`` (written beside, renamed): a failed run leaves
+the previous state current. Older state folders are removed afterwards (one a crash left, by the
+next run that keeps its state). Before reuse every staged file must be there with the rows it had
+(Parquet footers; the tables' footers readable), so row conservation is checked on the counts the
+state was saved with; a state that fails this is not used, and the run checks everything.
 """
 
 from __future__ import annotations
@@ -54,15 +51,8 @@ CURRENT = "current.json"
 FORMAT = 1
 DIR_MODE = 0o700
 FILE_MODE = 0o600
-KEY_WORDS = {
-    "format": "状态格式",
-    "inputs": "导出文件",
-    "province": "省份",
-    "run_date": "运行日期",
-    "rules": "规则套件",
-    "linkage": "查重参数",
-    "version": "程序版本",
-}
+KEY_WORDS = {"format": "状态格式", "inputs": "导出文件", "province": "省份", "run_date": "运行日期"}
+KEY_WORDS |= {"rules": "规则套件", "linkage": "查重参数", "version": "程序版本"}
 
 _hashes: dict[tuple, str] = {}
 
@@ -111,11 +101,6 @@ def input_hashes(paths: list[Path]) -> list[str]:
     return [file_sha256(p) for p in paths]
 
 
-def _names(paths: list[Path]) -> list[str]:
-    used: set[str] = set()
-    return [source_name(Path(p), used) for p in paths]
-
-
 def state_key(
     inputs: list[tuple[str, str]],
     *,
@@ -137,11 +122,6 @@ def state_key(
         "linkage": options["linkage"],
         "version": options["version"],
     }
-
-
-def store_key(store: StagedStore, **options) -> dict:
-    """The key of the state of a freshly staged ``store`` (hashes from its ingest)."""
-    return state_key([(f["name"], f["sha256"]) for f in store.files], **options)
 
 
 def _current(out_root: Path) -> dict | None:
@@ -182,7 +162,8 @@ def _matching(
     if current is None:
         return None, "没有上次运行保存的状态"
     options = {"suites_dir": suites_dir, "linkage_config": linkage_config}
-    names = _names(paths)
+    used: set[str] = set()
+    names = [source_name(Path(p), used) for p in paths]  # as ingest names them
     kept_key = current.get("key", {})
     key = state_key([], province=province, run_date=run_date, **options)
     differ = [KEY_WORDS[k] for k in key if k != "inputs" and key[k] != kept_key.get(k)]
@@ -210,6 +191,8 @@ def open_store(folder: Path, paths: list[Path]) -> StagedStore:
     for part in parts:
         if pq.read_metadata(part.path).num_rows != part.rows:
             raise ValueError(f"{Path(part.path).relative_to(folder)} 行数与保存时不同")
+    for name in ("problems", "duplicates", "pairs"):
+        pq.read_metadata(folder / f"{name}.parquet")  # a file cut short has no footer
     quarantine = _read(folder / "quarantine.parquet")
     files = [dict(entry, path=str(path)) for entry, path in zip(facts["files"], paths, strict=True)]
     if len(quarantine) != sum(f["rows_quarantined"] for f in files):
@@ -267,8 +250,8 @@ def keep(
     Called once the run is published, and only then: ``store``'s files are moved. On an error
     ``pending`` is removed and the previous state stays current."""
     try:
-        key = store_key(
-            store,
+        key = state_key(
+            [(f["name"], f["sha256"]) for f in store.files],  # hashed by ingest as it read
             province=province,
             run_date=run_date,
             suites_dir=suites_dir,
