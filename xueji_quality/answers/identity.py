@@ -134,7 +134,11 @@ def record_fingerprint(roster: pd.DataFrame) -> pd.Series:
 def _record_table(roster: pd.DataFrame, record_ids: pd.Series) -> pd.DataFrame:
     """record_id, identity, secondary (name|birth|school), fingerprint of the given records
     (object columns, indexed by record_id)."""
-    wanted = roster[roster["record_id"].isin(record_ids.dropna().unique()).fillna(False)]
+    # Arrow's hash set: pandas' isin on Arrow strings builds its set one Python value at a time.
+    member = pc.is_in(
+        _column(roster, "record_id"), value_set=_strings(pd.Series(record_ids).dropna().unique())
+    )
+    wanted = roster[member.fill_null(False).to_numpy(zero_copy_only=False)]
     wanted = wanted.drop_duplicates("record_id")
     return pd.DataFrame(
         {
