@@ -731,3 +731,20 @@ def test_lists_from_county_slices_equal_lists_from_the_whole_province(tmp_path):
                 left = pd.read_parquet(tmp_path / "whole" / "counties" / a["county_code"] / name)
                 right = pd.read_parquet(tmp_path / folder / "counties" / a["county_code"] / name)
                 pd.testing.assert_frame_equal(left, right)
+
+
+def test_county_groups_share_the_counties_out_evenly():
+    from xueji_quality.reports import county_groups
+
+    counties = [f"4401{i:02d}" for i in range(1, 12)]
+    records = {code: 1000 * (i + 1) for i, code in enumerate(counties)}
+    groups = county_groups(counties, records, 3)
+    assert len(groups) == 3
+    assert sorted(c for g in groups for c in g) == counties  # each county once
+    assert all(g == sorted(g) for g in groups)  # in the order given
+    sizes = [sum(records[c] for c in g) for g in groups]
+    assert max(sizes) - min(sizes) <= max(records.values())
+    # Counties of no records still spread out; never more groups than counties.
+    assert [len(g) for g in county_groups(counties[:4], {}, 2)] == [2, 2]
+    assert county_groups(counties[:2], records, 8) == [[counties[0]], [counties[1]]]
+    assert county_groups(counties, records, 1) == [counties]

@@ -124,7 +124,8 @@ def split_by_county(
 
 def county_groups(counties: list[str], records: Mapping[str, int], groups: int) -> list[list[str]]:
     """``counties`` shared among at most ``groups`` groups of about equal records (each county
-    to the group with fewest so far, largest county first), each group in the given order."""
+    to the group with fewest so far, largest county first); groups and the counties in each
+    keep the given order."""
     groups = max(1, min(groups, len(counties)))
     if groups == 1:
         return [list(counties)]
@@ -135,7 +136,8 @@ def county_groups(counties: list[str], records: Mapping[str, int], groups: int) 
         shares[smallest].append(county)
         totals[smallest] += int(records.get(county, 0))
     order = {county: i for i, county in enumerate(counties)}
-    return [sorted(share, key=order.__getitem__) for share in shares]
+    shares = [sorted(share, key=order.__getitem__) for share in shares]
+    return sorted(shares, key=lambda share: order[share[0]])
 
 
 def split_by_counties(
