@@ -10,7 +10,6 @@ ahead, so the caller never holds more than a few counties' copies besides the pr
 
 from __future__ import annotations
 
-import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xueji_quality import workers
 from xueji_quality.reports import tables
 from xueji_quality.reports.list_writer import ListSettings, ListWriter, write_school_workbooks
 from xueji_quality.workers import WorkerDied
@@ -92,14 +92,15 @@ def in_processes(
     """``function(*job)`` for each job, in order; in ``processes`` worker processes when more
     than one. Jobs are drawn from ``jobs`` only as workers become free (a few ahead).
 
-    The workers are spawned: they start from a clean interpreter, whatever threads the caller
-    runs, and import only what writing the lists needs.
+    The workers start from the run's forkserver (:func:`xueji_quality.workers.nested_context`): a
+    clean single-threaded process, whatever threads the caller runs, with the libraries imported
+    already (a spawned worker spent over half a second importing them and the command's module).
     """
     if processes <= 1:
         for job in jobs:
             yield function(*job)
         return
-    context = multiprocessing.get_context("spawn")
+    context = workers.nested_context(("xueji_quality.reports",))
     with ProcessPoolExecutor(processes, mp_context=context) as pool:
         pending: deque[Future] = deque()
         try:
