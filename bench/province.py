@@ -207,10 +207,12 @@ def run_cli(
     if code != 0:
         sys.stdout.write("".join(output[-60:]))
         raise SystemExit(f"xueji-quality run exited with {code}")
-    # Every descendant was waited for by its parent, so this is the whole tree's CPU time.
-    cpu = (cpu_after.children_user - cpu_before.children_user) + (
+    # The command's own CPU and that of the descendants it waited for; it ends with os._exit
+    # and does not wait for its forkserver, whose workers the sampled tree counts instead.
+    waited = (cpu_after.children_user - cpu_before.children_user) + (
         cpu_after.children_system - cpu_before.children_system
     )
+    cpu = max(waited, sampler.samples[-1][2] if sampler.samples else 0.0)
     return {
         "started": started,
         "wall": wall,
