@@ -7,10 +7,10 @@ Parquet files by county (``xueji_quality.staging``, in ``<out>/.tmp-roster-<pid>
 ``<out>/.state`` once published: ``xueji_quality.run_state``, whose state the next run of the same
 input reuses instead of ingest, validation and linkage) and each stage reads what it needs —
 validation a chunk at a time, linkage (in a process of its own) only the columns it compares,
-answers and reports only the records the problems and groups name. Problems, groups and counts pass in memory; caching is off
-because hashing them to build a cache key costs more than the stage itself. Validation and
-linkage are imported where they run: a Dask worker that only writes county lists then never pays
-for importing Great Expectations (several seconds per process).
+answers and reports only the records the problems and groups name. Problems, groups and counts
+pass in memory; caching is off because hashing them to build a cache key costs more than the
+stage itself. Validation and linkage are imported where they run: a Dask worker that only writes
+county lists then never pays for importing Great Expectations (several seconds per process).
 
 Filters: ``counties`` and ``schools`` (学校标识码) narrow problems, duplicate groups and county
 lists to those records (``xueji_quality.run_scope``); validation and linkage still see the whole
@@ -317,7 +317,9 @@ def _check_and_report(
         started = stages.start("link")
         if kept is not None:
             linked = kept.link_result()
-            logger.info("复用上次运行 %s 的查重结果：%d 行", kept.run_id, len(linked.duplicates))
+            logger.info(
+                "复用上次运行 %s 的查重结果：重复组 %s 个", kept.run_id, linked.stats["groups"]
+            )
         else:
             linked = link_roster(
                 store,
