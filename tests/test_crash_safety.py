@@ -289,7 +289,8 @@ def test_a_step_killed_by_the_system_fails_the_run_and_publishes_nothing(
 
     monkeypatch.setattr(workers, "call_alone", linkage_killed)
     argv = ["run", str(sample / "roster.csv"), "--province", PROVINCE, "--out", str(out)]
-    code = main([*argv, "--force"])
+    # --no-reuse: the same input would otherwise reuse the first run's linkage.
+    code = main([*argv, "--force", "--no-reuse"])
     err = capsys.readouterr().err
     assert code == EXIT_WORKER_DIED
     assert "内存不足" in err.strip().splitlines()[-1]
