@@ -334,19 +334,23 @@ def _check_and_report(
         started = stages.start("answers")
         # The answers this run reads: part of what makes a re-run of the same export new.
         answers_read = run_fingerprint.answers_fingerprint(out_root)
-        flagged = store.records(pd.concat([problems["record_id"], linked.duplicates["record_id"]]))
+        duplicates = linked.duplicates
+        if counties:
+            # A run for some counties keys, answers and records their items only.
+            problems, duplicates = run_scope.of_counties(problems, duplicates, counties)
+        flagged = store.records(pd.concat([problems["record_id"], duplicates["record_id"]]))
         answered = answers.apply_ledger(
             out_root,
             run_id,
             run_date,
             problems,
-            linked.duplicates,
+            duplicates,
             flagged,
             province=province,
             # An export of some counties only must not close the other counties' items.
             counties=counties or store.counties(),
         )
-        stages.done("answers", started, len(problems) + len(linked.duplicates))
+        stages.done("answers", started, len(problems) + len(duplicates))
         selected = (
             run_scope.selected_records(store, counties, schools) if counties or schools else None
         )

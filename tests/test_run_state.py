@@ -93,6 +93,22 @@ def _cli(sample: Path, out: Path, *extra: str) -> dict:
     return {"status": status, "manifest": manifest, "run_dir": Path(status["published"])}
 
 
+def _other_counties_items(out: Path, county: str) -> dict[str, tuple]:
+    """Ledger items that touch no record of ``county``: key → (last run seen, status)."""
+    import sqlite3
+
+    connection = sqlite3.connect(out / "ledger.sqlite")
+    try:
+        rows = connection.execute(
+            "SELECT p.key, p.last_seen_seq, p.status FROM problems p WHERE NOT EXISTS"
+            " (SELECT 1 FROM problem_counties c WHERE c.key = p.key AND c.county_code = ?)",
+            (county,),
+        ).fetchall()
+    finally:
+        connection.close()
+    return {key: (seq, status) for key, seq, status in rows}
+
+
 def test_the_state_is_kept_for_the_run_owner_only(first):
     states = first["out"] / ".state"
     current = _current(first["out"])
@@ -115,7 +131,10 @@ def test_a_county_rerun_reuses_the_state_and_lists_what_a_full_run_lists(
     counties = first["result"]["problems"]["county_code"].value_counts()
     county = str(counties.index[0])
 
+    others_before = _other_counties_items(out, county)
     reused = _cli(sample, out, "--counties", county)
+    # The ledger hears of this county's items only: the others keep their last full run.
+    assert _other_counties_items(out, county) == others_before and len(others_before) > 0
     names = _task_names(reused["status"]["flow_run"]["id"])
     assert not set(CHECKED) & set(names), names
     assert "county-reports" in names and "publish" in names

@@ -76,6 +76,19 @@ def groups_touching(duplicates: pd.DataFrame, record_ids: pd.Series | None) -> p
     return duplicates[duplicates["group_id"].isin(touched)].reset_index(drop=True)
 
 
+def of_counties(
+    problems: pd.DataFrame, duplicates: pd.DataFrame, counties: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The problems of ``counties``' records and every row of the duplicate groups touching them:
+    all a run for those counties lists, answers and records in the ledger (another county's items
+    keep what its last run said of them)."""
+    wanted = sorted(set(counties))
+    own = problems[problems["county_code"].isin(wanted).fillna(False)].reset_index(drop=True)
+    touched = duplicates.loc[duplicates["county_code"].isin(wanted).fillna(False), "group_id"]
+    groups = duplicates[duplicates["group_id"].isin(touched.unique())].reset_index(drop=True)
+    return own, groups
+
+
 def scope_tables(
     roster: pd.DataFrame,
     problems: pd.DataFrame,
