@@ -74,6 +74,9 @@ def _prepare_prefect() -> None:
     # can take longer, and the run would fail for it.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if "PREFECT_HOME" in os.environ:
+        # A home named but not made yet (a fresh machine, a new bench folder) is made here:
+        # the run's own server writes its log there before Prefect would make it.
+        Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
         return
     home = Path.home() / ".xueji-quality" / "prefect"
     try:
@@ -116,7 +119,9 @@ class _LocalServer:
     def __init__(self) -> None:
         self.process: subprocess.Popen | None = None
         self.port = 0
-        self.log = Path(os.environ.get("PREFECT_HOME", tempfile.gettempdir())) / "local-api.log"
+        home = Path(os.environ.get("PREFECT_HOME", tempfile.gettempdir())).expanduser()
+        home.mkdir(parents=True, exist_ok=True)
+        self.log = home / "local-api.log"
 
     def start(self) -> None:
         self.port = _free_port()
