@@ -22,15 +22,15 @@ import numpy as np
 import xlsxwriter
 
 from xueji_quality import workbook
+from xueji_quality.reports import sheet_xml
 from xueji_quality.reports.sheet_layout import (
     LINE_HEIGHT,
     display_widths,
     line_count,
-    set_heights,
     text_width,
     wrapped_lines,
-    write_grid,
 )
+from xueji_quality.reports.sheet_xml import ListSheet
 from xueji_quality.workbook import Column
 
 # Rows per worksheet, header included (Excel's own limit). Tests lower it to check continuation.
@@ -241,7 +241,7 @@ def _chunks(start: int, stop: int) -> list[tuple[int, int]]:
 
 
 def write_problem_rows(
-    sheet,
+    sheet: ListSheet,
     layout: tuple[Column, ...],
     columns: list[np.ndarray],
     lines: np.ndarray,
@@ -253,33 +253,30 @@ def write_problem_rows(
     in its column's format (严重程度 red or amber by its value), an empty cell left out unless
     the clerk fills it in (then blank, in the clerk's fill)."""
     at = workbook.position(layout, "severity")
-    plain = [formats.cell(column) for column in layout]
-    severity_format = {
-        label: formats.cell(layout[at], severity=label) for label in SEVERITY_LABELS.values()
-    }
+    plain = [formats.cell(column)._get_xf_index() for column in layout]
+    labels = list(SEVERITY_LABELS.values())
+    severity_xf = np.array(
+        [plain[at]] + [formats.cell(layout[at], severity=label)._get_xf_index() for label in labels]
+    )
     for first, last in _chunks(start, stop):
-        rows = last - first
-        values = np.empty((rows, len(layout)), dtype=object)
-        writers = np.empty_like(values)
-        cell_formats = np.empty_like(values)
-        keep = np.ones(values.shape, dtype=bool)
+        numbers = sheet_xml.row_numbers(first - start + 1, last - first)
+        cells = []
         for position, column in enumerate(layout):
             text = columns[position][first:last]
-            filled = text != ""
-            values[:, position] = text
-            writers[:, position] = sheet.write_blank
-            writers[filled, position] = sheet.write_string
-            cell_formats[:, position] = plain[position]
-            if not column.filled_by_clerk:
-                keep[:, position] = filled
-        for label, cell_format in severity_format.items():
-            cell_formats[columns[at][first:last] == label, at] = cell_format
-        set_heights(sheet, first - start + 1, lines[first:last])
-        write_grid(sheet, first - start + 1, values, writers, cell_formats, keep)
+            if position == at:
+                codes = np.select([text == label for label in labels], [1, 2], 0)
+                styles = sheet_xml.style_attributes(severity_xf, codes)
+            else:
+                styles = sheet_xml.style_attributes(
+                    np.array([plain[position]]), np.zeros(len(text))
+                )
+            written = np.ones(len(text), bool) if column.filled_by_clerk else text != ""
+            cells.append(sheet_xml.text_cells(position, numbers, text, styles, written))
+        _add_rows(sheet, numbers, cells, lines[first:last], first - start + 1, len(layout))
 
 
 def write_duplicate_rows(
-    sheet,
+    sheet: ListSheet,
     layout: tuple[Column, ...],
     columns: list[np.ndarray],
     lines: np.ndarray,
@@ -293,28 +290,39 @@ def write_duplicate_rows(
     """Rows ``start``..``stop`` of a 重复学籍 list: every cell written (a blank one too, for the
     group's fill), formatted by the group's fill, its first row's top border and whether the
     record is another county's (or school's)."""
-    # One row of cell formats per (fill, first row of its group, another's record).
-    styles = np.empty((8, len(layout)), dtype=object)
+    # Each column's cell format per (fill, first row of its group, another's record).
+    styles = np.empty((len(layout), 8), dtype=np.int64)
     for odd in (0, 1):
         for top in (0, 1):
             for foreign in (0, 1):
-                styles[odd * 4 + top * 2 + foreign] = [
-                    formats.cell(column, fill=GROUP_FILLS[odd], top=bool(top), other=bool(foreign))
+                styles[:, odd * 4 + top * 2 + foreign] = [
+                    formats.cell(
+                        column, fill=GROUP_FILLS[odd], top=bool(top), other=bool(foreign)
+                    )._get_xf_index()
                     for column in layout
                 ]
     style = parity * 4 + first_of_group * 2 + other.astype(int)
     for first, last in _chunks(start, stop):
-        rows = last - first
-        values = np.empty((rows, len(layout)), dtype=object)
-        writers = np.empty_like(values)
+        numbers = sheet_xml.row_numbers(first - start + 1, last - first)
+        codes = style[first:last]
+        everywhere = np.ones(last - first, dtype=bool)
+        cells = []
         for position, column in enumerate(layout):
-            cells = columns[position][first:last]
-            values[:, position] = cells
-            writers[:, position] = sheet.write_blank
+            values = columns[position][first:last]
+            column_styles = sheet_xml.style_attributes(styles[position], codes)
             if column.kind == "number":
-                writers[~np.isnan(cells.astype(float)), position] = sheet.write_number
+                cells.append(
+                    sheet_xml.number_cells(position, numbers, values, column_styles, everywhere)
+                )
             else:
-                writers[cells != "", position] = sheet.write_string
-        keep = np.ones(values.shape, dtype=bool)
-        set_heights(sheet, first - start + 1, lines[first:last])
-        write_grid(sheet, first - start + 1, values, writers, styles[style[first:last]], keep)
+                cells.append(
+                    sheet_xml.text_cells(position, numbers, values, column_styles, everywhere)
+                )
+        _add_rows(sheet, numbers, cells, lines[first:last], first - start + 1, len(layout))
+
+
+def _add_rows(sheet: ListSheet, numbers, cells, lines: np.ndarray, first_row: int, width: int):
+    """The rows as high as their ``lines`` (a one-line row keeps the default)."""
+    heights = np.where(lines > 1, LINE_HEIGHT * lines, 0.0)
+    xml = sheet_xml.rows_xml(numbers, cells, heights)
+    sheet.add_rows(xml, first_row, first_row + len(numbers) - 1, width)

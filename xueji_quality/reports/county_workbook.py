@@ -49,6 +49,7 @@ from xueji_quality.reports.county_sheets import (
 from xueji_quality.reports.county_totals import ERRORS, ITEMS, class_counts
 from xueji_quality.reports.list_overflow import FullList
 from xueji_quality.reports.sheet_layout import print_setup, workbook_options, write_count_sheet
+from xueji_quality.reports.sheet_xml import ListSheet
 from xueji_quality.workbook import Column
 
 
@@ -142,7 +143,7 @@ def write_county_workbook(
     for sheet_name, (start, stop) in zip(
         workbook.sheet_names(workbook.DUPLICATE_SHEET, len(pieces)), pieces, strict=True
     ):
-        sheet = book.add_worksheet(sheet_name)
+        sheet = book.add_worksheet(sheet_name, worksheet_class=ListSheet)
         sheet.set_tab_color(TAB_COLOURS[workbook.DUPLICATE_SHEET])
         start_list_sheet(
             sheet,
@@ -209,7 +210,7 @@ def _write_problem_list(
     for sheet_name, (start, stop) in zip(
         workbook.sheet_names(base, len(pieces)), pieces, strict=True
     ):
-        sheet = book.add_worksheet(sheet_name)
+        sheet = book.add_worksheet(sheet_name, worksheet_class=ListSheet)
         sheet.set_tab_color(TAB_COLOURS[base])
         start_list_sheet(sheet, layout, widths, formats, stop - start, actions, action_help)
         print_setup(sheet, footer, run_id)

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import xlsxwriter
 
 WORKBOOK_OPTIONS = {
-    "constant_memory": True,
+    "constant_memory": False,
     "strings_to_numbers": False,
     "strings_to_formulas": False,
     "strings_to_urls": False,
@@ -25,8 +25,8 @@ WORKBOOK_OPTIONS = {
 
 # A workbook of fewer list rows than this is assembled in memory: xlsxwriter then makes no
 # temporary file per sheet and part (creating and deleting some twenty files costs more than the
-# cells of a school's or a small county's list); a larger one streams its rows through
-# constant_memory, which keeps one row in memory whatever the list's length.
+# cells of a school's or a small county's list); a larger one is assembled in temporary files.
+# Its list rows are not held by xlsxwriter either way (:class:`sheet_xml.ListSheet`).
 IN_MEMORY_ROWS = 10_000
 
 LINE_HEIGHT = 15.0  # points per line of 11-point text
@@ -53,9 +53,7 @@ def display_widths(values: np.ndarray | list) -> np.ndarray:
 def workbook_options(rows: int) -> dict:
     """xlsxwriter options of a workbook holding ``rows`` list rows (see :data:`IN_MEMORY_ROWS`);
     every value stays text either way."""
-    if rows < IN_MEMORY_ROWS:
-        return {**WORKBOOK_OPTIONS, "constant_memory": False, "in_memory": True}
-    return dict(WORKBOOK_OPTIONS)
+    return {**WORKBOOK_OPTIONS, "in_memory": rows < IN_MEMORY_ROWS}
 
 
 @lru_cache(maxsize=4096)
@@ -83,16 +81,6 @@ def wrapped_lines(widths: np.ndarray, width: float) -> np.ndarray:
     return np.maximum(1, np.ceil(widths / max(1.0, width - 1))).astype(int)
 
 
-def set_heights(sheet, first_row: int, lines: np.ndarray) -> None:
-    """Rows ``first_row``… as high as their ``lines``; a one-line row keeps the default.
-
-    Called before the rows' cells are written: in constant_memory mode a row's height must be
-    known when its cells are flushed."""
-    tall = np.flatnonzero(lines > 1)
-    heights = (LINE_HEIGHT * lines[tall]).tolist()
-    deque(map(sheet.set_row, (tall + first_row).tolist(), heights), maxlen=0)
-
-
 def write_grid(
     sheet,
     first_row: int,
@@ -104,8 +92,8 @@ def write_grid(
     """A block of cells from arrays of shape (rows, columns): each kept cell's value, the
     worksheet method that writes it (write_string, write_number, write_blank) and its format.
 
-    The cells go to xlsxwriter row by row, left to right, the only order constant_memory mode
-    keeps; the calls are made by ``map``, so no Python code of ours runs per cell or row."""
+    For the small tables of counts: the calls are made by ``map``, so no Python code of ours
+    runs per cell or row (a list's rows go through :mod:`sheet_xml` instead)."""
     rows, width = values.shape
     kept = keep.ravel()
     sheet_rows = np.repeat(np.arange(first_row, first_row + rows), width)[kept]

@@ -1,0 +1,190 @@
+"""List rows written as SpreadsheetML built over whole columns (:class:`ListSheet`).
+
+xlsxwriter writes a cell with a few Python calls of its own; a county list of a million rows and
+twenty columns is twenty million of them, most of a report's time. Here a block of rows is built
+with Arrow string kernels, column by column: each cell's ``<c>`` element is the column's letter,
+the row numbers, the cell's style index and its escaped text joined over the whole column, and a
+row's elements are the columns joined. The XML is what xlsxwriter itself writes for these cells
+in its constant-memory mode (inline strings, no row spans), which tests compare byte for byte.
+
+Text is escaped as xlsxwriter escapes it: ``&``, ``<`` and ``>``; a control character as
+``_xHHHH_`` (and a literal ``_xHHHH_`` as ``_x005F_xHHHH_``, so Excel shows it unchanged); leading
+or trailing white space kept with ``xml:space="preserve"``; a text longer than a cell holds
+(32,767 UTF-16 units) cut to that length.
+
+The header, column widths, frozen panes, filters, validation and print setup stay xlsxwriter's:
+only the ``<sheetData>`` rows after the header come from here.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from xlsxwriter.utility import xl_col_to_name
+from xlsxwriter.worksheet import Worksheet
+
+# The longest text a cell holds, in UTF-16 code units (Excel's limit).
+CELL_MAX_UNITS = 32_767
+_CONTROL = [chr(c) for c in (*range(0x00, 0x09), *range(0x0B, 0x20))] + ["\ufffe", "\uffff"]
+_CONTROL_PATTERN = "[\\x{00}-\\x{08}\\x{0b}-\\x{1f}\\x{fffe}\\x{ffff}]"
+# Python's white space (what xlsxwriter tests for ``xml:space``), written out for RE2, whose
+# ``\s`` is ASCII only. The control characters among it are escaped before the test.
+_SPACE = (
+    "[\\t\\n\\x{0b}\\x{0c}\\r\\x{1c}-\\x{1f} \\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}"
+    "\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}]"
+)
+_PRESERVE_PATTERN = f"^{_SPACE}|{_SPACE}$"
+
+
+class ListSheet(Worksheet):
+    """A worksheet whose rows after the header arrive as XML blocks (:meth:`add_rows`), kept in
+    a temporary file until the workbook is assembled; everything else is xlsxwriter's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.row_blocks: io.BufferedRandom | None = None
+        self.first_block_row = 0
+
+    def add_rows(self, xml: pa.Buffer | bytes, first_row: int, last_row: int, width: int) -> None:
+        """Rows ``first_row``..``last_row`` (0-based, inclusive) of ``width`` columns, as
+        built by :func:`rows_xml`, after every row written before."""
+        if last_row < first_row:
+            return
+        if self.row_blocks is None:
+            self.row_blocks = tempfile.TemporaryFile(dir=self.tmpdir)  # noqa: SIM115
+            self.first_block_row = first_row
+        self.row_blocks.write(memoryview(xml))
+        self._check_dimensions(first_row, 0)
+        self._check_dimensions(last_row, width - 1)
+
+    def _write_sheet_data(self) -> None:
+        if self.row_blocks is None:
+            super()._write_sheet_data()
+            return
+        self._xml_start_tag("sheetData")
+        # The rows xlsxwriter holds itself (the header) come first.
+        last_row, self.dim_rowmax = self.dim_rowmax, self.first_block_row - 1
+        try:
+            if self.dim_rowmax >= self.dim_rowmin:
+                self._write_rows()
+        finally:
+            self.dim_rowmax = last_row
+        self.row_blocks.seek(0)
+        shutil.copyfileobj(io.TextIOWrapper(self.row_blocks, encoding="utf-8"), self.fh, 1 << 20)
+        self.row_blocks = None
+        self._xml_end_tag("sheetData")
+
+
+def row_numbers(first_row: int, rows: int) -> pa.Array:
+    """Excel's 1-based numbers of sheet rows ``first_row``… (0-based), as text."""
+    return pc.cast(pa.array(np.arange(first_row + 1, first_row + rows + 1)), pa.string())
+
+
+def style_attributes(xf_indices: np.ndarray, codes: np.ndarray) -> pa.Array:
+    """The `` s="N"`` attribute of each cell: ``xf_indices[codes]`` (index 0, no format: none)."""
+    labels = pa.array([f' s="{int(i)}"' if i else "" for i in xf_indices], pa.string())
+    return labels.take(pa.array(np.asarray(codes, dtype=np.int64)))
+
+
+def text_cells(
+    column: int,
+    numbers: pa.Array,
+    values: np.ndarray | pa.Array,
+    styles: pa.Array,
+    written: np.ndarray,
+) -> pa.Array:
+    """Each row's ``<c>`` element of a text column: an inline string, an empty cell (only its
+    format) where the text is empty, nothing where ``written`` is False."""
+    text = _cell_text(values)
+    escaped, preserve = escape(text)
+    start = pc.binary_join_element_wise(f'<c r="{xl_col_to_name(column)}', numbers, '"', styles, "")
+    opening = pc.if_else(pa.array(preserve), '><is><t xml:space="preserve">', "><is><t>")
+    string = pc.binary_join_element_wise(
+        start, ' t="inlineStr"', opening, escaped, "</t></is></c>", ""
+    )
+    empty = pc.binary_join_element_wise(start, "/>", "")
+    cells = pc.if_else(pc.equal(pc.binary_length(text), 0), empty, string)
+    return pc.if_else(pa.array(np.asarray(written, dtype=bool)), cells, "")
+
+
+def number_cells(
+    column: int, numbers: pa.Array, values: np.ndarray, styles: pa.Array, written: np.ndarray
+) -> pa.Array:
+    """Each row's ``<c>`` element of a number column: its value, or only its format where the
+    value is missing (NaN); nothing where ``written`` is False."""
+    floats = np.asarray(values, dtype=float)
+    present = ~np.isnan(floats)
+    text = pc.cast(pa.array(np.where(present, floats, 0.0)), pa.string())
+    start = pc.binary_join_element_wise(f'<c r="{xl_col_to_name(column)}', numbers, '"', styles, "")
+    valued = pc.binary_join_element_wise(start, "><v>", text, "</v></c>", "")
+    empty = pc.binary_join_element_wise(start, "/>", "")
+    cells = pc.if_else(pa.array(present), valued, empty)
+    return pc.if_else(pa.array(np.asarray(written, dtype=bool)), cells, "")
+
+
+def rows_xml(numbers: pa.Array, cells: list[pa.Array], heights: np.ndarray | None) -> pa.Buffer:
+    """The ``<row>`` elements of a block: each row's cells in column order, a row taller than
+    the default (``heights`` in points, 0 for the default) marked as xlsxwriter marks it."""
+    if heights is None:
+        tall = pa.nulls(len(numbers), pa.string()).fill_null("")
+    else:
+        points = np.asarray(heights, dtype=float)
+        attribute = pc.binary_join_element_wise(
+            ' ht="', pc.cast(pa.array(points), pa.string()), '" customHeight="1"', ""
+        )
+        tall = pc.if_else(pa.array(points > 0), attribute, "")
+    rows = pc.binary_join_element_wise('<row r="', numbers, '"', tall, ">", *cells, "</row>", "")
+    return _joined(rows)
+
+
+def escape(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """``text`` as the content of a ``<t>`` element, and whether it needs ``xml:space``."""
+    if pc.any(pc.match_substring(text, "_x")).as_py():
+        text = pc.replace_substring_regex(text, "(_x[0-9a-fA-F]{4}_)", "_x005F\\1")
+    if pc.any(pc.match_substring_regex(text, _CONTROL_PATTERN)).as_py():
+        for character in _CONTROL:
+            text = pc.replace_substring(text, character, f"_x{ord(character):04X}_")
+    preserve = pc.match_substring_regex(text, _PRESERVE_PATTERN).to_numpy(zero_copy_only=False)
+    for character, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
+        if pc.any(pc.match_substring(text, character)).as_py():
+            text = pc.replace_substring(text, character, entity)
+    return text, preserve
+
+
+def _cell_text(values: np.ndarray | pa.Array) -> pa.Array:
+    """The texts as Arrow strings (missing as empty), each cut to what a cell holds."""
+    if not isinstance(values, pa.Array):
+        values = pa.array(np.asarray(values, dtype=object), pa.string(), from_pandas=True)
+    text = values.fill_null("")
+    # A text of fewer than half the limit in code points cannot exceed it in UTF-16 units.
+    long = np.flatnonzero(
+        pc.greater(pc.utf8_length(text), CELL_MAX_UNITS // 2).to_numpy(zero_copy_only=False)
+    )
+    if len(long) == 0:
+        return text
+    # Rare (a field of over 16,383 characters): those cells alone are cut here.
+    cut = text.to_numpy(zero_copy_only=False).astype(object)
+    cut[long] = [_utf16_cut(value) for value in cut[long]]
+    return pa.array(cut, pa.string())
+
+
+def _utf16_cut(value: str) -> str:
+    units = value.encode("utf-16-le")
+    if len(units) <= 2 * CELL_MAX_UNITS:
+        return value
+    return units[: 2 * CELL_MAX_UNITS].decode("utf-16-le", errors="ignore")
+
+
+def _joined(rows: pa.Array) -> pa.Buffer:
+    """The texts of ``rows`` one after the other: the bytes Arrow holds them in already."""
+    rows = pa.concat_arrays([rows]) if rows.offset else rows
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32, count=len(rows) + 1)
+    data = rows.buffers()[2]
+    if data is None:
+        return pa.py_buffer(b"")
+    return data.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
