@@ -1,7 +1,7 @@
 """Worker processes for pure-Python, CPU-bound work that threads cannot share out.
 
-Writing a county's workbook is per-cell Python inside xlsxwriter: threads take turns on one core
-while the machine's other cores sit idle. ``call`` runs such a function in a small pool of worker
+Validating a roster piece, writing a county's workbook or reading an export block is Python
+around library calls: threads take turns on one core while the machine's other cores sit idle. ``call`` runs such a function in a small pool of worker
 processes that the whole run shares, so the per-county tasks (threads under Prefect's default
 runner) each wait on a process of their own.
 

@@ -1,8 +1,9 @@
 """The files of one county's list, written from what the county needs alone (:class:`CountyList`),
 in this process or in worker processes, one county at a time each.
 
-Writing a workbook is xlsxwriter's per-cell Python, which one core runs at a time: with
-``processes`` > 1 the counties' workbooks are written by that many worker processes at once.
+A workbook's list rows are built over whole columns (:mod:`sheet_xml`), the rest is
+xlsxwriter's and zlib's work, one core at a time: with ``processes`` > 1 the counties'
+workbooks are written by that many worker processes at once.
 Each worker gets only its county's rows, already shaped as arrays (a pickle of those is a small
 fraction of the time its workbook takes), and at most two counties per worker are handed out
 ahead, so the caller never holds more than a few counties' copies besides the province's tables.
