@@ -111,3 +111,21 @@ def test_a_sheet_without_list_rows_is_xlsxwriters_own(tmp_path):
     sheet.write_string(0, 0, "header")
     book.close()
     assert openpyxl.load_workbook(tmp_path / "empty.xlsx").active.max_row == 1
+
+
+def test_a_list_workbook_packs_its_parts_at_the_quick_level(tmp_path):
+    import zlib
+
+    import xlsxwriter.workbook
+
+    book = sheet_xml.ListWorkbook(str(tmp_path / "quick.xlsx"))
+    sheet = book.add_worksheet()
+    for row in range(2000):
+        sheet.write_string(row, 0, f"学生{row % 37} 440103201001011234")
+    book.close()
+    assert xlsxwriter.workbook.ZipFile is zipfile.ZipFile
+    with zipfile.ZipFile(tmp_path / "quick.xlsx") as parts:
+        info = parts.getinfo("xl/worksheets/sheet1.xml")
+        data = parts.read(info)
+    packer = zlib.compressobj(sheet_xml.ZIP_LEVEL, zlib.DEFLATED, -15)
+    assert info.compress_size == len(packer.compress(data) + packer.flush())

@@ -49,7 +49,7 @@ from xueji_quality.reports.county_sheets import (
 from xueji_quality.reports.county_totals import ERRORS, ITEMS, class_counts
 from xueji_quality.reports.list_overflow import FullList
 from xueji_quality.reports.sheet_layout import print_setup, workbook_options, write_count_sheet
-from xueji_quality.reports.sheet_xml import ListSheet
+from xueji_quality.reports.sheet_xml import ListSheet, ListWorkbook
 from xueji_quality.workbook import Column
 
 
@@ -86,7 +86,7 @@ def write_county_workbook(
     list_rows = sum(
         len(c[0]) if c else 0 for c in (error_columns, duplicate_columns, warning_columns)
     )
-    book = xlsxwriter.Workbook(str(path), workbook_options(list_rows))
+    book = ListWorkbook(str(path), workbook_options(list_rows))
     formats = CellFormats(book)
     footer = county_label
     about = book.add_worksheet(workbook.ABOUT_SHEET)

@@ -21,10 +21,13 @@ from __future__ import annotations
 import io
 import shutil
 import tempfile
+import zipfile
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import xlsxwriter
+import xlsxwriter.workbook
 from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
@@ -39,6 +42,32 @@ _SPACE = (
     "\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}]"
 )
 _PRESERVE_PATTERN = f"^{_SPACE}|{_SPACE}$"
+_ANY_ESCAPE_PATTERN = f"[&<>]|_x|{_CONTROL_PATTERN}"
+
+
+# zlib's level for a workbook's parts. Its default (6) took a quarter of a county workbook's
+# time; level 1 packs the same XML 2.5 times faster into a file some 30 % larger.
+ZIP_LEVEL = 1
+
+
+class _QuickZipFile(zipfile.ZipFile):
+    def writestr(self, zinfo_or_arcname, data, compress_type=None, compresslevel=None):
+        super().writestr(zinfo_or_arcname, data, compress_type, compresslevel or ZIP_LEVEL)
+
+    def write(self, filename, arcname=None, compress_type=None, compresslevel=None):
+        super().write(filename, arcname, compress_type, compresslevel or ZIP_LEVEL)
+
+
+class ListWorkbook(xlsxwriter.Workbook):
+    """An xlsxwriter workbook whose parts are packed at :data:`ZIP_LEVEL`."""
+
+    def _store_workbook(self) -> None:
+        # xlsxwriter takes its zip class from its module's namespace, with no level option.
+        xlsxwriter.workbook.ZipFile = _QuickZipFile
+        try:
+            super()._store_workbook()
+        finally:
+            xlsxwriter.workbook.ZipFile = zipfile.ZipFile
 
 
 class ListSheet(Worksheet):
@@ -102,14 +131,17 @@ def text_cells(
     format) where the text is empty, nothing where ``written`` is False."""
     text = _cell_text(values)
     escaped, preserve = escape(text)
-    start = pc.binary_join_element_wise(f'<c r="{xl_col_to_name(column)}', numbers, '"', styles, "")
-    opening = pc.if_else(pa.array(preserve), '><is><t xml:space="preserve">', "><is><t>")
-    string = pc.binary_join_element_wise(
-        start, ' t="inlineStr"', opening, escaped, "</t></is></c>", ""
+    opening = pc.if_else(
+        pa.array(preserve),
+        ' t="inlineStr"><is><t xml:space="preserve">',
+        ' t="inlineStr"><is><t>',
     )
-    empty = pc.binary_join_element_wise(start, "/>", "")
-    cells = pc.if_else(pc.equal(pc.binary_length(text), 0), empty, string)
-    return pc.if_else(pa.array(np.asarray(written, dtype=bool)), cells, "")
+    string = pc.binary_join_element_wise(opening, escaped, "</t></is></c>", "")
+    tail = pc.if_else(pc.equal(pc.binary_length(text), 0), "/>", string)
+    cells = pc.binary_join_element_wise(
+        f'<c r="{xl_col_to_name(column)}', numbers, '"', styles, tail, ""
+    )
+    return _only_written(cells, written)
 
 
 def number_cells(
@@ -120,11 +152,19 @@ def number_cells(
     floats = np.asarray(values, dtype=float)
     present = ~np.isnan(floats)
     text = pc.cast(pa.array(np.where(present, floats, 0.0)), pa.string())
-    start = pc.binary_join_element_wise(f'<c r="{xl_col_to_name(column)}', numbers, '"', styles, "")
-    valued = pc.binary_join_element_wise(start, "><v>", text, "</v></c>", "")
-    empty = pc.binary_join_element_wise(start, "/>", "")
-    cells = pc.if_else(pa.array(present), valued, empty)
-    return pc.if_else(pa.array(np.asarray(written, dtype=bool)), cells, "")
+    valued = pc.binary_join_element_wise("><v>", text, "</v></c>", "")
+    tail = pc.if_else(pa.array(present), valued, "/>")
+    cells = pc.binary_join_element_wise(
+        f'<c r="{xl_col_to_name(column)}', numbers, '"', styles, tail, ""
+    )
+    return _only_written(cells, written)
+
+
+def _only_written(cells: pa.Array, written: np.ndarray) -> pa.Array:
+    written = np.asarray(written, dtype=bool)
+    if written.all():
+        return cells
+    return pc.if_else(pa.array(written), cells, "")
 
 
 def rows_xml(numbers: pa.Array, cells: list[pa.Array], heights: np.ndarray | None) -> pa.Buffer:
@@ -144,16 +184,24 @@ def rows_xml(numbers: pa.Array, cells: list[pa.Array], heights: np.ndarray | Non
 
 def escape(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """``text`` as the content of a ``<t>`` element, and whether it needs ``xml:space``."""
+    # Most lists hold none of what needs escaping: one pass over them tells.
+    if pc.any(pc.match_substring_regex(text, _ANY_ESCAPE_PATTERN)).as_py():
+        text = _escaped(text)
+    preserve = pc.match_substring_regex(text, _PRESERVE_PATTERN).to_numpy(zero_copy_only=False)
+    return text, preserve
+
+
+def _escaped(text: pa.Array) -> pa.Array:
     if pc.any(pc.match_substring(text, "_x")).as_py():
         text = pc.replace_substring_regex(text, "(_x[0-9a-fA-F]{4}_)", "_x005F\\1")
     if pc.any(pc.match_substring_regex(text, _CONTROL_PATTERN)).as_py():
         for character in _CONTROL:
             text = pc.replace_substring(text, character, f"_x{ord(character):04X}_")
-    preserve = pc.match_substring_regex(text, _PRESERVE_PATTERN).to_numpy(zero_copy_only=False)
+    # After the control characters: their escapes hold no character escaped here.
     for character, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
         if pc.any(pc.match_substring(text, character)).as_py():
             text = pc.replace_substring(text, character, entity)
-    return text, preserve
+    return text
 
 
 def _cell_text(values: np.ndarray | pa.Array) -> pa.Array:

@@ -67,6 +67,7 @@ from xueji_quality.reports.sheet_layout import (
     write_count_sheet,
     write_lines,
 )
+from xueji_quality.reports.sheet_xml import ListWorkbook
 from xueji_quality.reports.summary_progress import (
     HISTORY_SHEET,
     PROGRESS_NOTES,
@@ -248,7 +249,7 @@ def write_summary(
     except ValueError:
         province_label = province
     # A few rows per county: small enough to assemble in memory.
-    workbook = xlsxwriter.Workbook(str(path), workbook_options(0))
+    workbook = ListWorkbook(str(path), workbook_options(0))
     bold = workbook.add_format({"bold": True})
     plain = workbook.add_format({"text_wrap": True, "valign": "top"})
     heading = workbook.add_format({"bold": True, "text_wrap": True, "valign": "top"})
