@@ -93,9 +93,13 @@ def _text(values: pa.Array) -> pd.Series:
 
 
 def _column(frame: pd.DataFrame, name: str) -> pa.Array:
-    if name in frame.columns:
-        return _strings(frame[name].astype("string"))
-    return pa.nulls(len(frame), pa.string())
+    if name not in frame.columns:
+        return pa.nulls(len(frame), pa.string())
+    values = frame[name]
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        # The staged roster's columns are Arrow already: no Python string is made.
+        return _strings(pa.array(values.array)).cast(pa.string())
+    return _strings(values.astype("string"))
 
 
 def _joined(frame: pd.DataFrame, columns: list[str] | tuple[str, ...]) -> pa.Array:
