@@ -218,6 +218,21 @@ def _join_per_group(groups: np.ndarray, values: np.ndarray) -> tuple[np.ndarray,
     return groups[starts], pc.binary_join(lists, SEPARATOR)
 
 
+def _place_in_group(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each row's place (1, 2 …) among its group's values sorted (UTF-8 byte order, which is
+    code point order)."""
+    order = pc.sort_indices(
+        pa.table({"group": _strings(groups), "value": _strings(values)}),
+        sort_keys=[("group", "ascending"), ("value", "ascending")],
+    ).to_numpy()
+    ordered = groups[order]
+    rows = np.arange(len(order))
+    first = np.r_[True, ordered[1:] != ordered[:-1]] if len(order) else np.zeros(0, bool)
+    place = np.empty(len(order), dtype=np.int64)
+    place[order] = rows - np.maximum.accumulate(np.where(first, rows, 0)) + 1
+    return place
+
+
 def problem_keys(problems: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
     """problem_key, identity and fingerprint of every problem row (same index as ``problems``).
 
@@ -257,14 +272,7 @@ def group_keys(duplicates: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
     # Inside a group the members' identities must differ (one ID registered twice).
     identity = _unique_identity(frame, ["group_id"])
     groups = frame["group_id"].to_numpy(dtype=object)
-    member = (
-        pd.DataFrame({"group_id": groups, "identity": identity})
-        .sort_values(["group_id", "identity"], kind="stable")
-        .groupby("group_id", sort=False)
-        .cumcount()
-        .sort_index()
-        + 1
-    )
+    member = _place_in_group(groups, identity)
     group_ids, members = _join_per_group(groups, identity)
     _, prints = _join_per_group(groups, frame["fingerprint"].to_numpy(dtype=object))
     classes = pd.Series(dup_class, index=groups)
@@ -283,5 +291,5 @@ def group_keys(duplicates: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
     )
     out = per_group.reindex(groups)
     out.index = duplicates.index
-    out["member"] = member.astype(str).to_numpy()
+    out["member"] = member.astype(str)
     return out.astype("string")
