@@ -156,7 +156,10 @@ def _item_rows(
     )
     # One item per record of a group, in the record's county.
     g_items = g_items.dropna(subset=["county_code"])
-    per_county = pd.concat([p_items, g_items], ignore_index=True)
+    # An empty table leaves the other's column types alone (pandas is changing how concat
+    # treats empty or all-missing entries).
+    tables = [t for t in (p_items, g_items) if len(t)] or [p_items]
+    per_county = pd.concat(tables, ignore_index=True)
     per_county["kind"] = per_county["kind"].astype("string")
     per_county["severity"] = per_county["severity"].astype("string")
     return problems, duplicates, per_county
