@@ -176,21 +176,24 @@ def county_duplicate_block(
     block["_group_school"] = block["group_id"].map(first_school)
     block["_not_own"] = ~block["_own"]
     block["_not_graduating"] = ~block["graduating"]
-    block = block.sort_values(
-        [
-            "_group_not_graduating",
-            "_group_school",
-            "group_id",
-            "_not_own",
-            "_not_graduating",
-            "school_code",
-            "grade_level",
-            "class_name",
-            "record_id",
-        ],
-        na_position="last",
-        kind="stable",
-    ).reset_index(drop=True)
+    keys = [
+        "_group_not_graduating",
+        "_group_school",
+        "group_id",
+        "_not_own",
+        "_not_graduating",
+        "school_code",
+        "grade_level",
+        "class_name",
+        "record_id",
+    ]
+    # Arrow's stable sort (strings in code point order, missing values last, as pandas sorts
+    # them) instead of pandas factorising every key column of every county's block.
+    order = pc.sort_indices(
+        pa.Table.from_pandas(block[keys], preserve_index=False),
+        sort_keys=[(key, "ascending", "at_end") for key in keys],
+    )
+    block = block.take(order.to_numpy()).reset_index(drop=True)
     block["_county_label"] = block["county_code"].map(county_labels).fillna(block["county_code"])
     return block
 
