@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from xueji_quality import generator, ingest, linkage, staging, validate
+from xueji_quality.errors import InputError
 from xueji_quality.ingest import csv_reader
 
 AS_OF = date(2026, 11, 28)
@@ -121,3 +122,42 @@ def test_linkage_of_the_staged_columns_finds_the_same_groups(whole, store):
         return set(members)
 
     assert groups(expected) == groups(found)
+
+
+def test_workers_write_the_same_store_as_one_process(exports, tmp_path, monkeypatch):
+    # Small CSV blocks and flushes: many batches, shared out to both workers.
+    monkeypatch.setattr(csv_reader, "CSV_BLOCK_BYTES", 64 << 10)
+    one = staging.stage_exports(exports, "44", tmp_path / "one", flush_rows=1000)
+    # From here this process must not write a roster file: the workers write them.
+    written_here: list[int] = []
+    monkeypatch.setattr(staging._Writer, "flush", lambda self: written_here.append(1))
+    two = staging.stage_exports(exports, "44", tmp_path / "two", flush_rows=1000, processes=2)
+    assert written_here == []
+    assert len(two.parts) > len(two.counties())
+    assert all(Path(p.path).is_relative_to(tmp_path / "two") for p in two.parts)
+
+    def table(store: staging.StagedStore) -> pd.DataFrame:
+        rows = store.read([*store.columns, staging.POSITION])
+        return rows.sort_values(staging.POSITION, ignore_index=True)
+
+    pd.testing.assert_frame_equal(table(one), table(two))
+    pd.testing.assert_frame_equal(one.quarantine, two.quarantine)
+    pd.testing.assert_frame_equal(one.read_normalizations(), two.read_normalizations())
+    assert two.normalized_values == one.normalized_values
+    assert two.county_rows().to_dict() == one.county_rows().to_dict()
+    assert (two.renamed_record_ids, two.record_ids_unique) == (300, True)
+    assert two.files == one.files
+    # Within a county, the files in store order hold its rows in run order.
+    for county in two.counties():
+        positions = two.read(
+            [staging.POSITION], parts=[p for p in two.parts if p.county_code == county]
+        )
+        assert positions[staging.POSITION].is_monotonic_increasing
+
+
+def test_a_refused_export_leaves_nothing_when_workers_stage(exports, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\x00\x01\x02binary")
+    with pytest.raises(InputError):
+        staging.stage_exports([*exports, bad], "44", tmp_path / "store", processes=2)
+    assert not (tmp_path / "store").exists()

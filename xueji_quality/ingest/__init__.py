@@ -30,9 +30,7 @@ blocks they read and assembles the run.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +55,7 @@ from xueji_quality.ingest.xlsx_reader import read_xlsx
 __all__ = [
     "CHANGE_FIELDS",
     "Block",
+    "Screened",
     "Staged",
     "concat_changes",
     "empty_normalizations",
@@ -67,6 +66,7 @@ __all__ = [
     "read_exports",
     "roster_columns",
     "sort_quarantine",
+    "stage_screened",
     "staged_blocks",
     "unique_record_ids",
 ]
@@ -86,19 +86,26 @@ class Staged:
     rows_read: int
 
 
-def _stage_block(
-    block: FileBlock, layout: Layout, province: str, offset: int
-) -> tuple[pd.DataFrame, list[pd.DataFrame], pd.DataFrame]:
-    """(staged rows, quarantine parts, changes with ``row`` = run-wide staged position)."""
+def _county_text(frame: pd.DataFrame, layout: Layout) -> pd.Series:
+    """The block's 所在区县 normalised (the one field that decides a row's county)."""
+    if "school_county" not in layout.targets:
+        return pd.Series(pd.NA, index=frame.index, dtype=STRING)
+    column = frame.iloc[:, layout.targets.index("school_county")].rename("school_county")
+    normalized, _ = normalize.normalize_roster(column.to_frame())
+    return normalized["school_county"]
+
+
+def _screen(
+    block: FileBlock, layout: Layout, county_text: pd.Series, province: str
+) -> tuple[np.ndarray, pd.Series, list[pd.DataFrame]]:
+    """Which rows of a block are staged: (keep, county code of each row, quarantine parts).
+
+    A row is quarantined when it cannot be staged as read (:func:`row_problems`) or its county
+    cannot be decided from the normalised 所在区县 (``county_text``); every other row is staged.
+    """
     frame = block.frame
-    frame.index = pd.RangeIndex(len(frame))
     reason = row_problems(frame, layout)
-    renamed = frame.set_axis(layout.targets, axis=1)
-    for field_name in schema.FIELDS:
-        if field_name not in renamed.columns:
-            renamed[field_name] = pd.Series(pd.NA, index=renamed.index, dtype=STRING)
-    normalized, changes = normalize.normalize_roster(renamed)
-    county, county_reason = normalize.county_codes(normalized["school_county"], province)
+    county, county_reason = normalize.county_codes(county_text, province)
     county_bad = reason.isna() & county_reason.notna()
     reason = reason.fillna(county_reason)
     quarantined = reason.notna().to_numpy(bool)
@@ -118,7 +125,32 @@ def _stage_block(
                 }
             )
         )
-    keep = ~quarantined
+    return ~quarantined, county, parts
+
+
+def _stage_block(
+    block: FileBlock,
+    layout: Layout,
+    province: str,
+    offset: int,
+    screened: tuple[np.ndarray, pd.Series] | None = None,
+) -> tuple[pd.DataFrame, list[pd.DataFrame], pd.DataFrame]:
+    """(staged rows, quarantine parts, changes with ``row`` = run-wide staged position).
+
+    ``screened`` is (keep, county) from :func:`_screen` when the block was screened already
+    (then no quarantine parts come back: the screen gave them).
+    """
+    frame = block.frame
+    frame.index = pd.RangeIndex(len(frame))
+    renamed = frame.set_axis(layout.targets, axis=1)
+    for field_name in schema.FIELDS:
+        if field_name not in renamed.columns:
+            renamed[field_name] = pd.Series(pd.NA, index=renamed.index, dtype=STRING)
+    normalized, changes = normalize.normalize_roster(renamed)
+    if screened is None:
+        keep, county, parts = _screen(block, layout, normalized["school_county"], province)
+    else:
+        (keep, county), parts = screened, []
     staged = normalized[keep].reset_index(drop=True)
     staged.insert(0, "county_code", county[keep].to_numpy())
     staged.insert(0, "source_row", block.rows[keep])
@@ -166,45 +198,62 @@ def unique_record_ids(roster: pd.DataFrame) -> pd.Series:
 
 
 @dataclass
-class Block:
-    """One staged block of a file: rows staged, rows quarantined, normalisations (``row`` is the
-    run-wide staged position of the changed row)."""
+class Screened:
+    """A block as read, with the rows it stages decided (:func:`_screen`) but not yet staged:
+    what the reading process hands to a worker process, which stages it with
+    :func:`stage_screened`."""
 
-    roster: pd.DataFrame
+    block: FileBlock
+    layout: Layout
+    keep: np.ndarray  # bool per row read: staged, else quarantined
+    county: pd.Series  # county code of each row read
+
+    @property
+    def rows(self) -> int:
+        return int(np.count_nonzero(self.keep))
+
+
+@dataclass
+class Block:
+    """One block of a file: rows staged, rows quarantined, normalisations (``row`` is the
+    run-wide staged position of the changed row). A block read with ``stage=False`` has no
+    roster and no changes yet, only ``screened``: its staged rows are ``rows``."""
+
+    roster: pd.DataFrame | None
     quarantine: list[pd.DataFrame]
-    changes: pd.DataFrame
+    changes: pd.DataFrame | None
+    screened: Screened | None = None
+
+    @property
+    def rows(self) -> int:
+        """Rows the block stages."""
+        if self.roster is not None:
+            return len(self.roster)
+        return 0 if self.screened is None else self.screened.rows
 
 
 def _staged_block(
-    block: FileBlock, layout: Layout, province: str
+    block: FileBlock,
+    layout: Layout,
+    province: str,
+    offset: int = 0,
+    screened: tuple[np.ndarray, pd.Series] | None = None,
 ) -> tuple[pd.DataFrame, list[pd.DataFrame], pd.DataFrame]:
-    """A block staged as if it were the run's first (changes at positions from 0), with grade
-    levels: what a worker process hands back."""
-    staged, parts, changes = _stage_block(block, layout, province, 0)
+    """:func:`_stage_block` with grade levels."""
+    staged, parts, changes = _stage_block(block, layout, province, offset, screened)
     staged["grade_level"] = normalize.grade_levels(staged["grade"])
     return staged, parts, changes
 
 
-def _in_file_order(
-    blocks: Iterator[FileBlock], holder: dict, province: str, pool: Executor | None, ahead: int
-) -> Iterator[tuple[int, tuple[pd.DataFrame, list[pd.DataFrame], pd.DataFrame]]]:
-    """(rows read, staged block) of every block, in file order. With ``pool`` up to ``ahead``
-    blocks are staged at once in its processes while this one reads on: staging is Python
-    around Arrow calls, which threads would take turns at."""
-    pending: deque = deque()
-    for block in blocks:
-        if pool is None:
-            yield len(block.frame), _staged_block(block, holder["layout"], province)
-            continue
-        pending.append(
-            (len(block.frame), pool.submit(_staged_block, block, holder["layout"], province))
-        )
-        if len(pending) > ahead:
-            rows, future = pending.popleft()
-            yield rows, future.result()
-    while pending:
-        rows, future = pending.popleft()
-        yield rows, future.result()
+def stage_screened(
+    screened: Screened, province: str, offset: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(staged rows, changes) of a screened block whose first staged row is at run-wide
+    position ``offset``: the same rows and changes as the block staged whole."""
+    staged, _, changes = _staged_block(
+        screened.block, screened.layout, province, offset, (screened.keep, screened.county)
+    )
+    return staged, changes
 
 
 def staged_blocks(
@@ -213,34 +262,19 @@ def staged_blocks(
     files: list[dict],
     extra: list[str],
     *,
-    processes: int = 1,
+    stage: bool = True,
 ) -> Iterator[Block]:
     """Stage every export block by block (a block is a few MB of a file).
 
     Appends each file's info to ``files`` once it is read, and the roster columns that are not
     canonical fields (the files' own extra headers) to ``extra``. Rows keep run order: files in
     the order given, rows in file order; the quarantine of rows the reader could not split comes
-    with the file's last block. With ``processes`` > 1 that many worker processes stage blocks
-    while this process reads the next ones.
+    with the file's last block.
+
+    With ``stage=False`` the blocks are only screened (:class:`Screened`): the quarantine and
+    the number of rows each block stages are known here, and the staging itself (normalising,
+    record ids, the heavier part) is left to whoever takes the block, in another process.
     """
-    if processes <= 1:
-        yield from _staged_blocks(paths, province, files, extra, None, 0)
-        return
-    from xueji_quality import workers
-
-    context = workers.nested_context(("xueji_quality.ingest",))
-    with ProcessPoolExecutor(processes, mp_context=context) as pool:
-        yield from _staged_blocks(paths, province, files, extra, pool, processes)
-
-
-def _staged_blocks(
-    paths: list[Path],
-    province: str,
-    files: list[dict],
-    extra: list[str],
-    pool: Executor | None,
-    ahead: int,
-) -> Iterator[Block]:
     used_names: set[str] = set()
     offset = 0
     for path in map(Path, paths):
@@ -261,16 +295,24 @@ def _staged_blocks(
 
         bad_rows: list[dict] = []
         read = staged_count = quarantined_count = 0
-        blocks = READERS[kind](path, layout_of, info, bad_rows)
-        for rows_read, (staged, parts, changes) in _in_file_order(
-            blocks, holder, province, pool, ahead
-        ):
-            changes = changes.assign(row=changes["row"].to_numpy() + offset)
-            read += rows_read
-            staged_count += len(staged)
-            quarantined_count += sum(len(p) for p in parts)
-            offset += len(staged)
-            yield Block(staged, [typed_quarantine(p) for p in parts], changes)
+        for block in READERS[kind](path, layout_of, info, bad_rows):
+            layout = holder["layout"]
+            if stage:
+                staged, parts, changes = _staged_block(block, layout, province)
+                changes = changes.assign(row=changes["row"].to_numpy() + offset)
+                result = Block(staged, [typed_quarantine(p) for p in parts], changes)
+            else:
+                block.frame.index = pd.RangeIndex(len(block.frame))
+                keep, county, parts = _screen(
+                    block, layout, _county_text(block.frame, layout), province
+                )
+                screened = Screened(block, layout, keep, county)
+                result = Block(None, [typed_quarantine(p) for p in parts], None, screened)
+            read += len(block.frame)
+            staged_count += result.rows
+            quarantined_count += sum(len(p) for p in result.quarantine)
+            offset += result.rows
+            yield result
         read += len(bad_rows)
         quarantined_count += len(bad_rows)
         layout = holder.get("layout")
@@ -284,9 +326,9 @@ def _staged_blocks(
         files.append(info)
         if bad_rows:
             yield Block(
-                empty_roster().iloc[:0],
+                empty_roster().iloc[:0] if stage else None,
                 [typed_quarantine(pd.DataFrame(bad_rows))],
-                normalize.empty_changes(),
+                normalize.empty_changes() if stage else None,
             )
 
 
