@@ -76,7 +76,7 @@ def ingest_exports(
         threading.Thread(
             target=importlib.import_module, args=("xueji_quality.validate",), daemon=True
         ).start()
-        store = workers.call_alone(staging.stage_exports, paths, province, folder)
+        store = workers.call_alone(staging.stage_exports, paths, province, folder, processes=2)
     else:
         store = staging.stage_exports(paths, province, folder)
     get_run_logger().info(
