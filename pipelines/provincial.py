@@ -42,14 +42,9 @@ from __future__ import annotations
 import shutil
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, unmapped
-from prefect.artifacts import (
-    create_markdown_artifact,
-    create_table_artifact,
-)
 
 from pipelines.exit_status import failure_line
 from pipelines.notify import notify_on_failure
@@ -65,7 +60,8 @@ from pipelines.provincial_tasks import (
     retry_unless_input_error,
     validate_roster,
 )
-from pipelines.run_artifacts import county_rows, published_paths, summary_markdown
+from pipelines.run_artifacts import create_run_artifacts, published_paths
+from pipelines.run_names import flow_run_name, name_flow_run, run_date_of
 from pipelines.stages import StageLog
 from xueji_quality import (
     answers,
@@ -87,40 +83,10 @@ from xueji_quality.schema import DUPLICATE_COLUMNS, PROBLEM_COLUMNS
 __all__ = ["provincial_run", "retry_unless_input_error"]
 
 
-def _run_date(as_of: date | str | None) -> date:
-    if isinstance(as_of, str):
-        return date.fromisoformat(as_of)
-    return as_of or date.today()
-
-
-def _run_name() -> str:
-    """The flow run's name: the run id the run will publish under. The flow decides the id
-    again under the output folder's lock and renames the run if another run took this one."""
-    from prefect.runtime import flow_run
-
-    parameters = flow_run.parameters
-    run_date = _run_date(parameters.get("as_of"))
-    try:
-        return reports.new_run_id(Path(parameters["out"]), parameters["province"], run_date)
-    except (KeyError, OSError, ValueError):
-        return f"{parameters.get('province')}-{run_date:%Y%m%d}"
-
-
-def _name_flow_run(run_id: str) -> dict[str, Any]:
-    """Name the current flow run ``run_id`` (if it is not already); its name and id."""
-    from prefect.client.orchestration import get_client
-    from prefect.runtime import flow_run
-
-    if flow_run.name != run_id:
-        with get_client(sync_client=True) as client:
-            client.set_flow_run_name(flow_run.get_id(), run_id)
-    return {"name": run_id, "id": flow_run.get_id()}
-
-
 @flow(
     name="provincial-run",
     log_prints=True,
-    flow_run_name=_run_name,
+    flow_run_name=flow_run_name,
     on_failure=[notify_on_failure],
 )
 def provincial_run(
@@ -162,7 +128,7 @@ def provincial_run(
     options were the same (``xueji_quality.run_state``); False rechecks everything.
     """
     logger = get_run_logger()
-    run_date = _run_date(as_of)
+    run_date = run_date_of(as_of)
     out_root = Path(out)
     out_root.mkdir(parents=True, exist_ok=True)
     # Absolute: links, logs and the status file name paths a reader elsewhere can open.
@@ -170,7 +136,7 @@ def provincial_run(
     # One run at a time per output folder (re-entrant: the command line holds it already).
     with reports.run_lock(out_root):
         run_id = reports.new_run_id(out_root, province, run_date)
-        run_status.begin(out_root, run_id, province=province, flow_run=_name_flow_run(run_id))
+        run_status.begin(out_root, run_id, province=province, flow_run=name_flow_run(run_id))
         stages = StageLog(logger, out_root)
         try:
             started = stages.start("ingest")
@@ -490,26 +456,17 @@ def _check_and_report(
 
     if final["data_docs"].is_file():
         logger.info("Data Docs：%s", final["data_docs"])
-    if len(totals):
-        create_table_artifact(
-            county_rows(totals, county_files, published),
-            key="xueji-county-totals",
-            description="各区县按问题类别的问题条数（同全省汇总）、涉及的重复组数与清单文件",
-        )
-    create_markdown_artifact(
-        summary_markdown(
-            run_id=run_id,
-            published=published,
-            latest=out_root / "latest",
-            counties=len(county_files),
-            figures=figures,
-            problems=len(problems),
-            groups=duplicates["group_id"].nunique(),
-            changes=changes_since(previous, manifest),
-            pruned=pruned,
-        ),
-        key="xueji-run-summary",
-        description="本次运行的报告位置（链接到已发布的文件）、概况及与上次运行的变化",
+    create_run_artifacts(
+        totals,
+        county_files,
+        published,
+        run_id=run_id,
+        latest=out_root / "latest",
+        figures=figures,
+        problems=len(problems),
+        groups=duplicates["group_id"].nunique(),
+        changes=changes_since(previous, manifest),
+        pruned=pruned,
     )
     return {
         "run_id": run_id,

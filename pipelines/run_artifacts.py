@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 DATA_DOCS_INDEX = Path("data_docs") / "index.html"
 SUMMARY = Path("province") / "summary.xlsx"
@@ -81,3 +82,41 @@ def county_rows(totals: pd.DataFrame, county_files: list[dict], published: Path)
     for row in rows:
         row[LINK_COLUMN] = lists.get(row["区县代码"], "")
     return rows
+
+
+def create_run_artifacts(
+    totals: pd.DataFrame,
+    county_files: list[dict],
+    published: Path,
+    *,
+    run_id: str,
+    latest: Path,
+    figures: dict,
+    problems: int,
+    groups: int,
+    changes: str,
+    pruned: list[str],
+) -> None:
+    """The run's two artifacts: the county totals table (when any county was listed) and the
+    summary (see :func:`summary_markdown`)."""
+    if len(totals):
+        create_table_artifact(
+            county_rows(totals, county_files, published),
+            key="xueji-county-totals",
+            description="各区县按问题类别的问题条数（同全省汇总）、涉及的重复组数与清单文件",
+        )
+    create_markdown_artifact(
+        summary_markdown(
+            run_id=run_id,
+            published=published,
+            latest=latest,
+            counties=len(county_files),
+            figures=figures,
+            problems=problems,
+            groups=groups,
+            changes=changes,
+            pruned=pruned,
+        ),
+        key="xueji-run-summary",
+        description="本次运行的报告位置（链接到已发布的文件）、概况及与上次运行的变化",
+    )
