@@ -205,6 +205,22 @@ def test_wrong_field_counts_and_row_numbers(tmp_path):
     assert quarantine["field"].isna().all()
 
 
+@pytest.mark.parametrize("chunk", [5, 6, 7, 8])
+def test_encoding_found_whatever_chunk_cuts_a_character(tmp_path, monkeypatch, chunk):
+    # Chunks of 5 to 8 bytes cut the three- and four-byte characters at every place.
+    monkeypatch.setattr(csv_reader, "CHUNK_BYTES", chunk)
+    text = "学籍号,姓名𠀀\nG1,张三\n"
+    good = tmp_path / "good.csv"
+    good.write_bytes(text.encode("utf-8"))
+    assert csv_reader.detect_encoding(good)[:2] == ("utf-8", True)
+    cut_short = tmp_path / "cut.csv"
+    cut_short.write_bytes(text.encode("utf-8") + "张".encode()[:2])
+    assert csv_reader.detect_encoding(cut_short)[:2] != ("utf-8", True)
+    gb = tmp_path / "gb.csv"
+    gb.write_bytes(text.replace("𠀀", "").encode("gb18030"))
+    assert csv_reader.detect_encoding(gb)[0] == "gb18030"
+
+
 def test_row_numbers_across_blocks(tmp_path, monkeypatch):
     monkeypatch.setattr(csv_reader, "CSV_BLOCK_BYTES", 4096)
     rows = []
