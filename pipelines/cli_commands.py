@@ -189,10 +189,11 @@ def _run(args: argparse.Namespace) -> int:
     _prepare_prefect()
     # Taken before Prefect is even imported: a refused run costs nothing.
     with run_lock(args.out):
+        # Prefect's server boots first, the longest wait before the flow can begin: while it
+        # does, the exports are hashed (seconds for a large province) to see if anything changed.
+        api_ready = start_local_api()
         if _unchanged(args):
             return 0
-        # Prefect's server boots first: the longest wait before the flow can begin.
-        api_ready = start_local_api()
         if args.task_runner != "dask":
             from xueji_quality import workers
 
