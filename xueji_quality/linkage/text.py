@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from pypinyin import Style, pinyin
+
+from xueji_quality.character_readings import Style, pinyin
 
 # Blanks a name may carry (RE2 \s is ASCII only): NFKC has already turned U+3000 into a space.
 _NAME_BLANKS = r"[\s\x{00a0}\x{200b}-\x{200d}\x{2060}\x{feff}]"

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pypinyin import Style, pinyin
+
+from xueji_quality.character_readings import Style, pinyin
 
 MAX_READINGS = 16
 

@@ -107,7 +107,7 @@ def canonical(char: str) -> str:
 @cache
 def readings(char: str) -> frozenset[str]:
     """Toneless pinyin readings of one character, all of them (empty when pypinyin has none)."""
-    from pypinyin import Style, pinyin
+    from xueji_quality.character_readings import Style, pinyin
 
     found = pinyin(char, style=Style.NORMAL, heteronym=True, errors="ignore")
     return frozenset(r for group in found for r in group if r.isascii() and r.isalpha())
