@@ -7,14 +7,15 @@ Any failure rejects the whole file with every offending file, sheet and row name
 its answers are written in one transaction. A file already imported (same SHA-256) is reported
 and not read again.
 
-Work per file is done in bulk: the answered keys go into a temporary table in key order and one
-join brings back what the ledger knows of them; the answers are written with one
+Work per file is done in bulk: the answered keys go to SQLite as one JSON array in key order and
+one query brings back what the ledger knows of them; the answers are written with one
 ``executemany``. Several large files are read by two worker processes while this process writes
 the files already read, in the order given (a later file's answer to a record wins).
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import sqlite3
@@ -70,6 +71,16 @@ def _none_if_empty(values: pd.Series) -> np.ndarray:
     return np.where(values.to_numpy(dtype=object) == "", None, values.to_numpy(dtype=object))
 
 
+def _known_keys(connection, keys: list[str]) -> set[str]:
+    """The keys the ledger has listed at some time (for any county)."""
+    if not keys:
+        return set()
+    rows = connection.execute(
+        "SELECT w.value FROM json_each(?) w JOIN problems p ON p.key = w.value", (json.dumps(keys),)
+    )
+    return {row[0] for row in rows}
+
+
 def _check_against_ledger(connection, answer_file: AnswerFile) -> tuple[int, np.ndarray]:
     """Run seq, and the fingerprint each answer's key had in that run (one per answer row);
     issues added in place."""
@@ -80,24 +91,24 @@ def _check_against_ledger(connection, answer_file: AnswerFile) -> tuple[int, np.
         )
         return -1, np.array([], dtype=object)
     table = answer_file.table
-    connection.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (key TEXT PRIMARY KEY)")
-    connection.execute("DELETE FROM wanted")
-    # In key order, so the join walks the ledger's indexes from one end to the other.
+    # The file's keys go to SQLite as one JSON array, in key order so the lookups walk the
+    # ledger's indexes from one end to the other: no row of them is bound one by one.
     keys = np.sort(table["key"].unique().astype(str))
-    connection.executemany("INSERT OR IGNORE INTO wanted (key) VALUES (?)", zip(keys.tolist()))
     rows = connection.execute(
-        "SELECT w.key, p.key IS NOT NULL,"
-        " EXISTS (SELECT 1 FROM problem_counties c WHERE c.key = w.key AND c.county_code = ?),"
-        " (SELECT v.fingerprint FROM versions v WHERE v.key = w.key"
+        "SELECT w.value,"
+        " EXISTS (SELECT 1 FROM problem_counties c WHERE c.key = w.value AND c.county_code = ?),"
+        " (SELECT v.fingerprint FROM versions v WHERE v.key = w.value"
         "  AND v.first_seen_seq <= ? AND v.last_seen_seq >= ?)"
-        " FROM wanted w LEFT JOIN problems p ON p.key = w.key",
-        (answer_file.county_code, seq, seq),
+        " FROM json_each(?) w",
+        (answer_file.county_code, seq, seq, json.dumps(keys.tolist())),
     ).fetchall()
-    connection.execute("DELETE FROM wanted")
-    facts = pd.DataFrame(rows, columns=["key", "known", "ours", "fingerprint"], dtype=object)
+    facts = pd.DataFrame(rows, columns=["key", "ours", "fingerprint"], dtype=object)
+    # A key this county's lists carry is a problem the ledger knows; only for the others does
+    # it matter whether the ledger knows them at all (the message differs).
+    known_keys = _known_keys(connection, facts.loc[facts["ours"].ne(1), "key"].tolist())
     found = facts.set_index("key").reindex(table["key"])
-    known = found["known"].eq(1).to_numpy()
     ours = found["ours"].eq(1).to_numpy()
+    known = ours | table["key"].isin(known_keys).to_numpy()
     fingerprint = found["fingerprint"].to_numpy(dtype=object)
     listed = pd.notna(fingerprint)
     failed = ~known | ~ours | ~listed
