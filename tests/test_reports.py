@@ -13,6 +13,7 @@ from pathlib import Path
 
 import openpyxl
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -744,3 +745,27 @@ def test_county_groups_share_the_counties_out_evenly():
     assert [len(g) for g in county_groups(counties[:4], {}, 2)] == [2, 2]
     assert county_groups(counties[:2], records, 8) == [[counties[0]], [counties[1]]]
     assert county_groups(counties, records, 1) == [counties]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pd.Series(["a", None, float("nan"), pd.NA, "汉"], dtype=object),
+        pd.Series([1, "a", None], dtype=object),
+        pd.Series(["x", None], dtype="string"),
+        pd.Series(["x", None], dtype="string[pyarrow]"),
+        pd.Series(["x", None], dtype=pd.ArrowDtype(pa.large_string())),
+        pd.Series([1, 2], dtype="int64"),
+        pd.Series([1.5, float("nan")]),
+        pd.Series(pd.Categorical(["a", None, "b"])),
+        pd.Series([], dtype=object),
+    ],
+)
+def test_text_columns_written_as_pandas_writes_them(values):
+    from xueji_quality.reports.tables import text_array
+
+    made = text_array(values)
+    made = made if isinstance(made, pa.ChunkedArray) else pa.chunked_array([made])
+    through_pandas = pa.array(values.astype("string"), type=pa.string(), from_pandas=True)
+    assert made.type == pa.string()
+    assert made.equals(pa.chunked_array([through_pandas]))

@@ -52,6 +52,24 @@ def file_entry(run_dir: Path, path: Path, rows: int | None) -> dict:
     }
 
 
+def text_array(values: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """A text column as Arrow strings, missing values null: Arrow-backed text as it is, Python
+    strings in one pass; a column holding anything else (a number) as pandas writes it as text.
+    (Through pandas' own string conversion every column cost two passes over Python strings, a
+    tenth of the run's own process at 20 million rows.)"""
+    dtype = values.dtype
+    try:
+        if pd.api.types.is_object_dtype(dtype):
+            return pa.array(values.to_numpy(), type=pa.string(), from_pandas=True)
+        if isinstance(dtype, pd.StringDtype | pd.ArrowDtype):
+            array = pa.chunked_array(pa.array(values.array))
+            if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+                return array.cast(pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        pass
+    return pa.array(values.astype("string"), type=pa.string(), from_pandas=True)
+
+
 def arrow_table(frame: pd.DataFrame, columns: Sequence[str]) -> pa.Table:
     """The columns of ``frame`` in the given order, with the contract's Arrow types."""
     missing = [c for c in columns if c not in frame.columns]
@@ -63,8 +81,9 @@ def arrow_table(frame: pd.DataFrame, columns: Sequence[str]) -> pa.Table:
         kind = NON_STRING_TYPES.get(column, pa.string())
         values = frame[column]
         if kind == pa.string():
-            values = values.astype("string")
-        arrays.append(pa.array(values, type=kind, from_pandas=True))
+            arrays.append(text_array(values))
+        else:
+            arrays.append(pa.array(values, type=kind, from_pandas=True))
         fields.append(pa.field(column, kind))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
