@@ -769,3 +769,27 @@ def test_text_columns_written_as_pandas_writes_them(values):
     through_pandas = pa.array(values.astype("string"), type=pa.string(), from_pandas=True)
     assert made.type == pa.string()
     assert made.equals(pa.chunked_array([through_pandas]))
+
+
+def test_duplicate_block_order_with_missing_schools_and_counties():
+    from xueji_quality.reports.county_rows import county_duplicate_block
+
+    rows = pd.DataFrame(
+        {
+            "group_id": ["G2", "G2", "G1", "G1", "G1", "G3", "G3", "G4", "G4"],
+            "record_id": ["a", "b", "c", "d", "e", "f", "g", "h", "i"],
+            "county_code": ["440103", "440104", "440103", None, "440103"]
+            + ["440104"] * 2
+            + ["440103", "440103"],
+            "school_code": [None, "2", "9", None, None, "1", "1", "3", None],
+            "grade_level": ["1", "2", "3", "4", "5", "1", "1", "2", "2"],
+            "class_name": ["x"] * 9,
+            "graduating": [False, True, False, False, True, True, False, False, False],
+        }
+    )
+    block = county_duplicate_block(rows, "440103", {"440103": "本县"})
+    # G1 holds a graduating own record; G2 and G4 do not, and G4's own school (3) sorts before
+    # G2's, which has none; G3 does not touch the county. Own records first, graduating first.
+    assert block["record_id"].tolist() == ["e", "c", "d", "h", "i", "a", "b"]
+    assert block["_own"].tolist() == [True, True, False, True, True, True, False]
+    assert block["_county_label"].tolist()[:3] == ["本县", "本县", None]
