@@ -70,6 +70,8 @@ def _filter_prefect_console(debug: bool) -> None:
 def _prepare_prefect() -> None:
     """Prefect's embedded API needs a writable home; offline telemetry would log a false error."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Nor does the client report usage events home: a provincial machine sends nothing out.
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     # Prefect gives its temporary server 20 s to answer; a nightly machine busy with other work
     # can take longer, and the run would fail for it.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
