@@ -58,15 +58,19 @@ def text_array(values: pd.Series) -> pa.Array | pa.ChunkedArray:
     (Through pandas' own string conversion every column cost two passes over Python strings, a
     tenth of the run's own process at 20 million rows.)"""
     dtype = values.dtype
-    try:
-        if pd.api.types.is_object_dtype(dtype):
+    if pd.api.types.is_object_dtype(dtype):
+        try:
             return pa.array(values.to_numpy(), type=pa.string(), from_pandas=True)
-        if isinstance(dtype, pd.StringDtype | pd.ArrowDtype):
-            array = pa.chunked_array(pa.array(values.array))
-            if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-                return array.cast(pa.string())
-    except (pa.ArrowTypeError, pa.ArrowInvalid):
-        pass
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            return _as_pandas_writes(values)  # a number among the text
+    if isinstance(dtype, pd.StringDtype | pd.ArrowDtype):
+        array = pa.chunked_array(pa.array(values.array))
+        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+            return array.cast(pa.string())
+    return _as_pandas_writes(values)
+
+
+def _as_pandas_writes(values: pd.Series) -> pa.Array:
     return pa.array(values.astype("string"), type=pa.string(), from_pandas=True)
 
 
