@@ -771,7 +771,8 @@ def test_text_columns_written_as_pandas_writes_them(values):
     assert made.equals(pa.chunked_array([through_pandas]))
 
 
-def test_duplicate_block_order_with_missing_schools_and_counties():
+@pytest.mark.parametrize("text", [object, "string[pyarrow]"])
+def test_duplicate_block_order_with_missing_schools_and_counties(text):
     from xueji_quality.reports.county_rows import county_duplicate_block
 
     rows = pd.DataFrame(
@@ -787,9 +788,10 @@ def test_duplicate_block_order_with_missing_schools_and_counties():
             "graduating": [False, True, False, False, True, True, False, False, False],
         }
     )
+    rows = rows.astype({c: text for c in ("group_id", "record_id", "county_code", "school_code")})
     block = county_duplicate_block(rows, "440103", {"440103": "本县"})
     # G1 holds a graduating own record; G2 and G4 do not, and G4's own school (3) sorts before
     # G2's, which has none; G3 does not touch the county. Own records first, graduating first.
     assert block["record_id"].tolist() == ["e", "c", "d", "h", "i", "a", "b"]
     assert block["_own"].tolist() == [True, True, False, True, True, True, False]
-    assert block["_county_label"].tolist()[:3] == ["本县", "本县", None]
+    assert block["_county_label"].fillna("").tolist()[:3] == ["本县", "本县", ""]
