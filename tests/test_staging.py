@@ -161,3 +161,21 @@ def test_a_refused_export_leaves_nothing_when_workers_stage(exports, tmp_path):
     with pytest.raises(InputError):
         staging.stage_exports([*exports, bad], "44", tmp_path / "store", processes=2)
     assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize(
+    ("chunks", "distinct"),
+    [
+        ([["b", "a", "c"], ["d"]], True),
+        ([["b", "a", "c"], ["d", "a"]], False),  # the repeat in another chunk
+        ([["a", "a"]], False),
+        ([["a", None]], False),  # a missing id is no id
+        ([["a"], []], True),
+        ([[]], True),
+    ],
+)
+def test_all_distinct_sees_a_repeat_in_any_chunk(chunks, distinct):
+    import pyarrow as pa
+
+    values = pa.chunked_array([pa.array(c, pa.large_string()) for c in chunks])
+    assert staging.all_distinct(values) is distinct
