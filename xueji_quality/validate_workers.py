@@ -113,17 +113,21 @@ def run_chunk(
     project_root: str | None,
     run_id: RunIdentifier | None,
 ) -> pd.DataFrame:
-    """Problems of one chunk of a staged roster (in a worker, or inline for a small roster)."""
-    roster = store.read(sorted(fields_of(suites)), parts=parts)
-    if roster.empty:
-        return empty_problems()
-    root = Path(project_root) if project_root else None
-    columns = text_columns(
-        roster, {c for suite in suites for c in suite.columns}, with_keys=root is not None
-    )
-    found = run_suites(columns, suites, parameters, 0, len(roster), root, run_id)
-    del columns
-    return problem_rows(roster, suites, found)
+    """Problems of one chunk of a staged roster (in a worker, or inline for a small roster).
+
+    Under pandas' copy-on-write, like :func:`run_suites`: the chunk's frames are then shared, not
+    copied, by the selections that keep all their rows."""
+    with pd.option_context("mode.copy_on_write", True):
+        roster = store.read(sorted(fields_of(suites)), parts=parts)
+        if roster.empty:
+            return empty_problems()
+        root = Path(project_root) if project_root else None
+        columns = text_columns(
+            roster, {c for suite in suites for c in suite.columns}, with_keys=root is not None
+        )
+        found = run_suites(columns, suites, parameters, 0, len(roster), root, run_id)
+        del columns
+        return problem_rows(roster, suites, found)
 
 
 def chunk_name(index: int, chunks: list[list[Part]], start: int, total: int) -> str:
