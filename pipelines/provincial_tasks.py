@@ -22,6 +22,7 @@ from prefect.states import State
 
 from xueji_quality import ingest, reports, run_scope, staging, workers
 from xueji_quality.errors import InputError
+from xueji_quality.files import known_hashes
 
 if TYPE_CHECKING:
     from xueji_quality import linkage
@@ -86,7 +87,13 @@ def ingest_exports(
         size = sum(Path(path).stat().st_size for path in paths)
         processes = 2 if size >= INGEST_WORKERS_FROM_BYTES else 1
         store = workers.call_alone(
-            staging.stage_exports, paths, province, folder, processes=processes
+            staging.stage_exports,
+            paths,
+            province,
+            folder,
+            processes=processes,
+            # The exports as hashed when the run checked whether they changed.
+            hashes=known_hashes(paths),
         )
     else:
         store = staging.stage_exports(paths, province, folder)

@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from xueji_quality import run_fingerprint
-from xueji_quality.files import sha256_file
+from xueji_quality.files import cached_sha256
 from xueji_quality.ingest.sources import source_name
 from xueji_quality.reports.publish import STAGING_PREFIX, clean_stale_staging
 from xueji_quality.staging import Part, StagedStore
@@ -53,8 +53,6 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 KEY_WORDS = {"format": "状态格式", "inputs": "导出文件", "province": "省份", "run_date": "运行日期"}
 KEY_WORDS |= {"rules": "规则套件", "linkage": "查重参数", "version": "程序版本"}
-
-_hashes: dict[tuple, str] = {}
 
 
 @dataclass
@@ -88,17 +86,8 @@ class KeptState:
         )
 
 
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, computed once per process while its size, mtime and inode stay."""
-    stat = Path(path).stat()
-    mark = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
-    if mark not in _hashes:
-        _hashes[mark] = sha256_file(Path(path))
-    return _hashes[mark]
-
-
 def input_hashes(paths: list[Path]) -> list[str]:
-    return [file_sha256(p) for p in paths]
+    return [cached_sha256(Path(p)) for p in paths]
 
 
 def state_key(

@@ -36,6 +36,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from xueji_quality import ingest, normalize
+from xueji_quality.files import remember_hashes
 
 STRING = normalize.STRING
 POSITION = "_pos"
@@ -235,14 +236,17 @@ def stage_exports(
     *,
     flush_rows: int = FLUSH_ROWS,
     processes: int = 1,
+    hashes: dict[tuple, str] | None = None,
 ) -> StagedStore:
     """Read every export (see :mod:`xueji_quality.ingest`) into Parquet files under ``folder``.
 
     Same rows, quarantine, normalisations and record ids as :func:`ingest.read_exports`, with
     memory bounded by ``flush_rows`` instead of the roster. With ``processes`` > 1 that many
     worker processes stage the blocks and write them (:func:`_stage_in_workers`) while this one
-    reads the next ones.
+    reads the next ones. ``hashes``: the exports' sha256 as another process computed them
+    (:func:`xueji_quality.files.known_hashes`), used while the files stay as they were.
     """
+    remember_hashes(hashes or {})
     folder = Path(folder)
     if folder.exists():
         shutil.rmtree(folder)

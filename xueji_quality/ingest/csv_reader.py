@@ -17,6 +17,7 @@ import pyarrow.csv as pacsv
 
 from xueji_quality import normalize
 from xueji_quality.errors import InputError
+from xueji_quality.files import known_sha256
 from xueji_quality.ingest.layout import FileBlock, Layout
 from xueji_quality.ingest.quarantine import RAW_LIMIT
 from xueji_quality.ingest.sources import CHUNK_BYTES
@@ -82,13 +83,13 @@ def _valid_utf8(data: bytes) -> bool:
     return True
 
 
-def detect_encoding(path: Path) -> tuple[str, bool, str]:
-    """(encoding, strict, sha256) of a CSV file.
+def detect_encoding(path: Path, *, digest: bool = True) -> tuple[str, bool, str | None]:
+    """(encoding, strict, sha256) of a CSV file; no sha256 (None) with ``digest`` False.
 
     ``strict`` is False when the file must be read with replacement characters (some bytes are
     undecodable in the chosen encoding).
     """
-    digest = hashlib.sha256()
+    hashing = hashlib.sha256() if digest else None
     utf8_ok = True
     bom = None
     first = b""
@@ -98,12 +99,13 @@ def detect_encoding(path: Path) -> tuple[str, bool, str]:
             if bom is None:
                 bom = chunk.startswith(codecs.BOM_UTF8)
                 first = chunk[: 1 << 16]
-            digest.update(chunk)
+            if hashing is not None:
+                hashing.update(chunk)
             if utf8_ok:
                 whole, carried = _whole_characters(carried + chunk)
                 utf8_ok = _valid_utf8(whole)
         utf8_ok = utf8_ok and _valid_utf8(carried)
-    sha = digest.hexdigest()
+    sha = hashing.hexdigest() if hashing is not None else None
     if utf8_ok:
         return ("utf-8-sig" if bom else "utf-8"), True, sha
     if first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -181,7 +183,10 @@ def csv_header(path: Path, encoding: str, file: str) -> tuple[list[str], bool, s
 
 def read_csv(path: Path, layout_of, info: dict, quarantine: list[dict]) -> Iterator[FileBlock]:
     file = info["name"]
-    encoding, strict, info["sha256"] = detect_encoding(path)
+    # Hashed already when the run checked whether its input changed: not a second time.
+    known = known_sha256(path)
+    encoding, strict, sha = detect_encoding(path, digest=known is None)
+    info["sha256"] = known or sha
     info["encoding"] = encoding if strict else f"{encoding}（含无法解码的字节）"
     headers, has_body, delimiter = csv_header(path, encoding, file)
     if delimiter != ",":

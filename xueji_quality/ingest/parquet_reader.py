@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from xueji_quality import normalize
 from xueji_quality.errors import InputError
-from xueji_quality.files import sha256_file
+from xueji_quality.files import cached_sha256
 from xueji_quality.ingest.layout import FileBlock, Layout
 from xueji_quality.ingest.xlsx_reader import cell_text
 
@@ -47,7 +47,7 @@ def _arrow_text(column: pa.ChunkedArray | pa.Array) -> pd.Series:
 
 def read_parquet(path: Path, layout_of, info: dict, quarantine: list[dict]) -> Iterator[FileBlock]:
     file = info["name"]
-    info["sha256"] = sha256_file(path)
+    info["sha256"] = cached_sha256(path)
     info["encoding"] = None
     try:
         parquet = pq.ParquetFile(path)

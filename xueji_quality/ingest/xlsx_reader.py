@@ -15,7 +15,7 @@ import pandas as pd
 
 from xueji_quality import normalize
 from xueji_quality.errors import InputError
-from xueji_quality.files import sha256_file
+from xueji_quality.files import cached_sha256
 from xueji_quality.ingest.layout import FileBlock, Layout
 from xueji_quality.ingest.sources import CHUNK_BYTES
 
@@ -108,7 +108,7 @@ def read_xlsx(path: Path, layout_of, info: dict, quarantine: list[dict]) -> Iter
     from python_calamine import CalamineWorkbook
 
     file = info["name"]
-    info["sha256"] = sha256_file(path)
+    info["sha256"] = cached_sha256(path)
     info["encoding"] = None
     if not zipfile.is_zipfile(path):
         raise InputError(file, "扩展名为 xlsx，但文件不是 Excel 工作簿（不是 zip 格式）")
