@@ -135,102 +135,126 @@ def record_fingerprint(roster: pd.DataFrame) -> pd.Series:
     return prints
 
 
-def _record_table(roster: pd.DataFrame, record_ids: pd.Series) -> pd.DataFrame:
-    """record_id, identity, secondary (name|birth|school), fingerprint of the given records
-    (object columns, indexed by record_id)."""
-    # Arrow's hash set: pandas' isin on Arrow strings builds its set one Python value at a time.
-    member = pc.is_in(
-        _column(roster, "record_id"), value_set=_strings(pd.Series(record_ids).dropna().unique())
-    )
-    wanted = roster[member.fill_null(False).to_numpy(zero_copy_only=False)]
-    wanted = wanted.drop_duplicates("record_id")
-    return pd.DataFrame(
+def _record_facts(roster: pd.DataFrame, record_ids: pa.Array) -> tuple[pa.Table, np.ndarray]:
+    """identity, school, secondary (name|birth) and fingerprint of each record the rows name,
+    once per record, and per row the index of its record's facts (-1: the roster lacks it)."""
+    # The first roster row of each record counts, as when the roster's repeats are dropped.
+    at = pc.index_in(record_ids, value_set=_column(roster, "record_id"), skip_nulls=True)
+    at = at.fill_null(-1).to_numpy()
+    rows, slot = np.unique(at, return_inverse=True)
+    if len(rows) and rows[0] < 0:
+        rows, slot = rows[1:], slot - 1
+    wanted = roster.take(rows)
+    facts = pa.table(
         {
-            "identity": _identity(wanted).to_numpy(zero_copy_only=False),
-            "school": _column(wanted, "school_code").fill_null("").to_numpy(zero_copy_only=False),
-            "secondary": _joined(wanted, ["name", "birth_date"]).to_numpy(zero_copy_only=False),
-            "fingerprint": _digest(_joined(wanted, FINGERPRINT_FIELDS)).to_numpy(
-                zero_copy_only=False
-            ),
-        },
-        index=pd.Index(wanted["record_id"].astype(object).to_numpy(), name="record_id"),
-    )
-
-
-def _found(records: pd.DataFrame, record_id: np.ndarray, blank_rid: bool) -> pd.DataFrame:
-    """The record facts of each row's record; a record the roster lacks is named by its
-    record_id (``RID:``; a missing record_id counts as "" with ``blank_rid``, else leaves the
-    identity missing) and has no fingerprint ("")."""
-    found = records.reindex(record_id)
-    missing = found["identity"].isna().to_numpy()
-    identity = found["identity"].to_numpy(dtype=object)
-    if missing.any():
-        rid = pd.Series(record_id[missing], dtype=object)
-        identity[missing] = ("RID:" + (rid.fillna("") if blank_rid else rid)).to_numpy(dtype=object)
-    return pd.DataFrame(
-        {
-            "record_id": record_id,
-            "identity": identity,
-            "school": found["school"].to_numpy(dtype=object),
-            "secondary": found["secondary"].to_numpy(dtype=object),
-            "fingerprint": found["fingerprint"].fillna("").to_numpy(dtype=object),
+            "identity": _identity(wanted),
+            "school": _column(wanted, "school_code"),
+            "secondary": _joined(wanted, ["name", "birth_date"]),
+            "fingerprint": _digest(_joined(wanted, FINGERPRINT_FIELDS)),
         }
     )
+    return facts, slot.reshape(-1).astype(np.int64)
 
 
-def _unique_identity(frame: pd.DataFrame, scope: list[str]) -> np.ndarray:
-    """Identity made unique within ``scope`` columns: school, name and birth, then an ordinal
-    (only the rows that clash are touched)."""
-    identity = frame["identity"].fillna("?").to_numpy(dtype=object)
-    keys = frame[scope].assign(_i=identity)
-    clash = keys.duplicated(keep=False).to_numpy()
-    for extra in ("school", "secondary"):
+def _per_row(facts: pa.Table, slot: np.ndarray, name: str) -> pa.Array:
+    """A column of the facts for each row (null where the roster lacks the record)."""
+    return facts[name].combine_chunks().take(pa.array(slot, mask=slot < 0))
+
+
+def _row_identity(facts: pa.Table, slot: np.ndarray, record_ids: pa.Array) -> pa.Array:
+    """Each row's record identity; a record the roster lacks is named ``RID:<record_id>``."""
+    missing = pc.binary_join_element_wise("RID:", record_ids, "")
+    return pc.if_else(pa.array(slot >= 0), _per_row(facts, slot, "identity"), missing)
+
+
+def _codes(values: pa.Array) -> np.ndarray:
+    """Integer codes of the values, equal exactly where the values are (null a value too)."""
+    encoded = pc.dictionary_encode(values, null_encoding="encode")
+    return encoded.indices.to_numpy().astype(np.int64)
+
+
+def _combined(*codes: np.ndarray) -> np.ndarray:
+    """One code per row for several code columns, equal exactly where all of them are."""
+    key = codes[0]
+    for more in codes[1:]:
+        key = key * (int(more.max(initial=0)) + 1) + more
+    return key
+
+
+def _runs(ordered: np.ndarray) -> np.ndarray:
+    """Positions where a run of equal values starts in an ordered array."""
+    return np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+
+
+def _alike_runs(
+    scope: np.ndarray, identity: pa.Array, then: pa.Array | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row order by scope code, identity (then ``then``), and per position of that order the
+    position where its run of rows with the same scope and identity starts."""
+    columns = {"scope": scope, "identity": identity}
+    if then is not None:
+        columns["then"] = then
+    # A sort compares strings only between rows of one scope code (a duplicate group has a
+    # few), which costs less than hashing every row's string.
+    order = pc.sort_indices(
+        pa.table(columns), sort_keys=[(name, "ascending") for name in columns]
+    ).to_numpy()
+    if not len(order):
+        return order, order
+    ordered = identity.take(order)
+    scopes = scope[order]
+    same = (scopes[1:] == scopes[:-1]) & pc.equal(
+        ordered.slice(1), ordered.slice(0, len(order) - 1)
+    ).to_numpy(zero_copy_only=False)
+    starts = np.where(np.r_[True, ~same], np.arange(len(order)), 0)
+    return order, np.maximum.accumulate(starts)
+
+
+def _shared(scope: np.ndarray, identity: pa.Array) -> np.ndarray:
+    """Rows whose identity another row of the same scope code also has."""
+    order, starts = _alike_runs(scope, identity)
+    runs = np.bincount(starts, minlength=len(order))
+    shared = np.empty(len(order), dtype=bool)
+    shared[order] = runs[starts] > 1
+    return shared
+
+
+def _ordinals(scope: np.ndarray, identity: pa.Array, record_ids: pa.Array) -> np.ndarray:
+    """Each row's place (0, 1 …) among the rows of its scope and identity in record_id order
+    (missing last; equal record_ids keep the rows' order)."""
+    order, starts = _alike_runs(scope, identity, record_ids)
+    ordinal = np.empty(len(order), dtype=np.int64)
+    ordinal[order] = np.arange(len(order)) - starts
+    return ordinal
+
+
+def _unique_identity(
+    scope: np.ndarray, identity: pa.Array, extras: list[pa.Array], record_ids: pa.Array
+) -> pa.Array:
+    """Identity made unique within ``scope`` codes: each of ``extras`` added in turn, then an
+    ordinal in record_id order (only the rows that clash are touched)."""
+    identity = identity.fill_null("?")
+    clash = _shared(scope, identity)
+    for extra in extras:
         if not clash.any():
             return identity
-        identity = identity.copy()
-        identity[clash] = (
-            identity[clash] + "|" + frame[extra].fillna("").to_numpy(dtype=object)[clash]
-        )
-        keys = frame[scope].assign(_i=identity)
-        clash = keys.duplicated(keep=False).to_numpy()
+        added = pc.binary_join_element_wise(identity, extra.fill_null(""), "|")
+        identity = pc.if_else(pa.array(clash), added, identity)
+        clash = _shared(scope, identity)
     if not clash.any():
         return identity
-    alike = frame[clash].assign(_i=identity[clash])
-    ordered = alike.sort_values("record_id", kind="stable")
-    ordinal = ordered.groupby([*scope, "_i"], dropna=False).cumcount().reindex(alike.index)
-    numbered = np.where(
-        ordinal.to_numpy() == 0,
-        alike["_i"].to_numpy(dtype=object),
-        alike["_i"].to_numpy(dtype=object) + "#" + ordinal.astype(str).to_numpy(dtype=object),
-    )
-    identity = identity.copy()
-    identity[clash] = numbered
-    return identity
+    rows = np.flatnonzero(clash)
+    alike = identity.take(rows)
+    ordinal = _ordinals(scope[rows], alike, record_ids.take(rows))
+    numbered = pc.binary_join_element_wise(alike, pa.array(ordinal.astype(str)), "#")
+    numbered = pc.if_else(pa.array(ordinal == 0), alike, numbered)
+    return pc.replace_with_mask(identity, pa.array(clash), numbered)
 
 
-def _join_per_group(groups: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, pa.Array]:
-    """Per group, its values sorted and joined: (group ids, joined), cut by position."""
-    order = np.lexsort((values.astype(str), groups.astype(str)))
-    groups, values = groups[order], values[order]
-    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
-    offsets = np.r_[starts, len(groups)].astype(np.int64)
-    lists = pa.LargeListArray.from_arrays(offsets, _strings(values))
-    return groups[starts], pc.binary_join(lists, SEPARATOR)
-
-
-def _place_in_group(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Each row's place (1, 2 …) among its group's values sorted (UTF-8 byte order, which is
-    code point order)."""
-    order = pc.sort_indices(
-        pa.table({"group": _strings(groups), "value": _strings(values)}),
-        sort_keys=[("group", "ascending"), ("value", "ascending")],
-    ).to_numpy()
-    ordered = groups[order]
-    rows = np.arange(len(order))
-    first = np.r_[True, ordered[1:] != ordered[:-1]] if len(order) else np.zeros(0, bool)
-    place = np.empty(len(order), dtype=np.int64)
-    place[order] = rows - np.maximum.accumulate(np.where(first, rows, 0)) + 1
-    return place
+def _input(frame: pd.DataFrame, name: str, blank: bool = False) -> pa.Array:
+    """A column of the problem or duplicate rows as Arrow strings (``blank``: missing is "")."""
+    values = _strings(frame[name].astype("string"))
+    return values.fill_null("") if blank else values
 
 
 def problem_keys(problems: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
@@ -238,24 +262,56 @@ def problem_keys(problems: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
 
     Rows whose record is missing from the roster fall back to ``RID:<record_id>``.
     """
-    records = _record_table(roster, problems["record_id"])
-    record_id = problems["record_id"].astype("string").astype(object).to_numpy()
-    frame = _found(records, record_id, blank_rid=True)
-    frame["rule"] = problems["rule"].astype("string").fillna("").astype(object).to_numpy()
-    frame["field"] = problems["field"].astype("string").fillna("").astype(object).to_numpy()
-    identity = _unique_identity(frame, ["rule", "field"])
-    text = pc.binary_join_element_wise(
-        _strings(frame["rule"]), _strings(frame["field"]), _strings(identity), SEPARATOR
+    record_ids = _input(problems, "record_id")
+    facts, slot = _record_facts(roster, record_ids)
+    rule, field = _input(problems, "rule", blank=True), _input(problems, "field", blank=True)
+    identity = _unique_identity(
+        _combined(_codes(rule), _codes(field)),
+        _row_identity(facts, slot, record_ids.fill_null("")),
+        [_per_row(facts, slot, "school"), _per_row(facts, slot, "secondary")],
+        record_ids,
     )
+    text = pc.binary_join_element_wise(rule, field, identity, SEPARATOR)
     out = pd.DataFrame(
         {
             "problem_key": _digest(text, "P").to_numpy(zero_copy_only=False),
-            "identity": identity,
-            "fingerprint": frame["fingerprint"].to_numpy(dtype=object),
+            "identity": identity.to_numpy(zero_copy_only=False),
+            "fingerprint": _per_row(facts, slot, "fingerprint")
+            .fill_null("")
+            .to_numpy(zero_copy_only=False),
         },
         index=problems.index,
     )
     return out.astype("string")
+
+
+def _sorted_in_groups(groups: np.ndarray, values: pa.Array) -> np.ndarray:
+    """Row order by group code, then value (UTF-8 byte order, which is code point order), equal
+    values in row order."""
+    # With the group codes first Arrow compares strings only within a group.
+    return pc.sort_indices(
+        pa.table({"group": groups, "value": values}),
+        sort_keys=[("group", "ascending"), ("value", "ascending")],
+    ).to_numpy()
+
+
+def _joined_per_group(
+    groups: np.ndarray, values: pa.Array, order: np.ndarray, n_groups: int
+) -> pa.Array:
+    """Per group code (0 … n_groups - 1), its values joined in ``order``."""
+    offsets = np.searchsorted(groups[order], np.arange(n_groups + 1))
+    lists = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), values.take(order))
+    return pc.binary_join(lists, SEPARATOR)
+
+
+def _place_in_group(groups: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Each row's place (1, 2 …) in ``order`` among its group's rows."""
+    starts = np.zeros(len(order), dtype=np.int64)
+    runs = _runs(groups[order])
+    starts[runs] = runs
+    place = np.empty(len(order), dtype=np.int64)
+    place[order] = np.arange(len(order)) - np.maximum.accumulate(starts) + 1
+    return place
 
 
 def group_keys(duplicates: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
@@ -264,32 +320,34 @@ def group_keys(duplicates: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
     columns = ["problem_key", "identity", "fingerprint", "member"]
     if duplicates.empty:
         return pd.DataFrame(columns=columns, index=duplicates.index, dtype="string")
-    records = _record_table(roster, duplicates["record_id"])
-    record_id = duplicates["record_id"].astype("string").astype(object).to_numpy()
-    frame = _found(records, record_id, blank_rid=False)
-    frame["group_id"] = duplicates["group_id"].astype("string").astype(object).to_numpy()
-    dup_class = duplicates["dup_class"].astype("string").fillna("").astype(object).to_numpy()
+    record_ids = _input(duplicates, "record_id")
+    facts, slot = _record_facts(roster, record_ids)
+    groups = _codes(_input(duplicates, "group_id"))
+    n_groups = int(groups.max()) + 1
     # Inside a group the members' identities must differ (one ID registered twice).
-    identity = _unique_identity(frame, ["group_id"])
-    groups = frame["group_id"].to_numpy(dtype=object)
-    member = _place_in_group(groups, identity)
-    group_ids, members = _join_per_group(groups, identity)
-    _, prints = _join_per_group(groups, frame["fingerprint"].to_numpy(dtype=object))
-    classes = pd.Series(dup_class, index=groups)
-    classes = classes[~classes.index.duplicated()].reindex(group_ids)
-    key = _digest(members, "D")
-    fingerprint = _digest(
-        pc.binary_join_element_wise(_strings(classes.to_numpy(dtype=object)), prints, SEPARATOR)
+    identity = _unique_identity(
+        groups,
+        _row_identity(facts, slot, record_ids),
+        [_per_row(facts, slot, "school"), _per_row(facts, slot, "secondary")],
+        record_ids,
     )
-    per_group = pd.DataFrame(
+    order = _sorted_in_groups(groups, identity)
+    member = _place_in_group(groups, order)
+    members = _joined_per_group(groups, identity, order, n_groups)
+    prints = _per_row(facts, slot, "fingerprint").fill_null("")
+    prints = _joined_per_group(groups, prints, _sorted_in_groups(groups, prints), n_groups)
+    # A group's class is the one its first row gives.
+    _, first = np.unique(groups, return_index=True)
+    classes = _input(duplicates, "dup_class", blank=True).take(first)
+    key = _digest(members, "D").to_numpy(zero_copy_only=False)
+    fingerprint = _digest(pc.binary_join_element_wise(classes, prints, SEPARATOR))
+    out = pd.DataFrame(
         {
-            "problem_key": key.to_numpy(zero_copy_only=False),
-            "identity": members.to_numpy(zero_copy_only=False),
-            "fingerprint": fingerprint.to_numpy(zero_copy_only=False),
+            "problem_key": key[groups],
+            "identity": members.to_numpy(zero_copy_only=False)[groups],
+            "fingerprint": fingerprint.to_numpy(zero_copy_only=False)[groups],
+            "member": member.astype(str),
         },
-        index=pd.Index(group_ids),
+        index=duplicates.index,
     )
-    out = per_group.reindex(groups)
-    out.index = duplicates.index
-    out["member"] = member.astype(str)
     return out.astype("string")
