@@ -366,43 +366,78 @@ def apply_ledger(
     )
 
 
+class _Distinct:
+    """A text column as numbers of its distinct values, so a test of the values is made once
+    per distinct value, not per row."""
+
+    def __init__(self, values: pd.Series) -> None:
+        self.numbers, found = pd.factorize(values.astype("string"))
+        self.values = np.asarray(found, dtype=object)
+
+    def missing(self) -> np.ndarray:
+        return self.numbers < 0
+
+    def among(self, *wanted: str) -> np.ndarray:
+        """Rows whose value is one of ``wanted`` (a missing value is none of them)."""
+        return np.r_[np.isin(self.values, list(wanted)), False][self.numbers]
+
+
+def _county_numbers(
+    statuses: pd.DataFrame, resolved: pd.DataFrame, answered: pd.DataFrame
+) -> tuple[pd.Index, np.ndarray]:
+    """Every county of the three tables, sorted, and each status row's place among them (-1:
+    no county)."""
+    county = _Distinct(statuses["county_code"])
+    others = (set(table["county_code"].dropna()) for table in (resolved, answered))
+    counties = pd.Index(
+        sorted(set(county.values).union(*others)), dtype="string", name="county_code"
+    )
+    return counties, np.r_[counties.get_indexer(county.values), -1][county.numbers]
+
+
+def _ages(first_seen: pd.Series, run_date: date) -> np.ndarray:
+    """Days from each first_seen_date to the run date (NaN where it is not a date)."""
+    # Each distinct date is parsed once, in the order the column gives them.
+    numbers, found = pd.factorize(first_seen)
+    days = (pd.Timestamp(run_date) - pd.to_datetime(pd.Series(found), errors="coerce")).dt.days
+    return np.r_[days.to_numpy(dtype=float), np.nan][numbers]
+
+
 def _progress(
     statuses: pd.DataFrame, resolved: pd.DataFrame, answered: pd.DataFrame, run_date: date
 ) -> pd.DataFrame:
     """One row per county: 区县代码 and PROGRESS_COLUMNS (see the module docstring)."""
-    codes = sorted(
-        set(statuses["county_code"].dropna())
-        | set(resolved["county_code"].dropna())
-        | set(answered["county_code"].dropna())
-    )
-    table = pd.DataFrame(index=pd.Index(codes, dtype="string", name="county_code"))
-    frame = statuses.assign(
-        age=(
-            pd.Timestamp(run_date) - pd.to_datetime(statuses["first_seen_date"], errors="coerce")
-        ).dt.days
-    )
-    error = ((frame["kind"] == "D") | (frame["severity"] != "W")).fillna(True).to_numpy(bool)
-    listed = frame[frame["listed"].to_numpy(dtype=bool)]
-    listed_error = error[frame["listed"].to_numpy(dtype=bool)]
-    errors = frame[error]
-    open_items = errors[errors["status"].isin(OPEN_STATUSES)]
+    counties, county = _county_numbers(statuses, resolved, answered)
+    table = pd.DataFrame(index=counties)
+    age = _ages(statuses["first_seen_date"], run_date)
+    kind, severity = _Distinct(statuses["kind"]), _Distinct(statuses["severity"])
+    # Only a warning of a problem row is no error; a row whose kind or severity is missing is.
+    error = ~(~kind.missing() & ~kind.among("D") & severity.among("W"))
+    listed = statuses["listed"].to_numpy(dtype=bool)
+    suppressed = statuses["suppressed"].to_numpy(dtype=bool)
+    graduating = statuses["graduating"].to_numpy(dtype=bool)
+    status = _Distinct(statuses["status"])
+    open_items = error & status.among(*OPEN_STATUSES)
 
-    def count(rows: pd.DataFrame) -> pd.Series:
-        return rows.groupby("county_code").size().reindex(table.index, fill_value=0)
+    def count(rows: np.ndarray) -> np.ndarray:
+        return np.bincount(county[rows & (county >= 0)], minlength=len(counties))
 
-    def oldest(rows: pd.DataFrame) -> pd.Series:
-        return rows.groupby("county_code")["age"].max().reindex(table.index).fillna(0)
+    def oldest(rows: np.ndarray) -> np.ndarray:
+        # A county none of whose rows has an age counts 0.
+        rows = rows & (county >= 0) & ~np.isnan(age)
+        most = np.full(len(counties), -np.inf)
+        np.maximum.at(most, county[rows], age[rows])
+        return np.where(np.isinf(most), 0, most)
 
-    graduating = errors[errors["graduating"]]
     table["合计"] = count(listed)
-    table["错误合计"] = count(listed[listed_error])
-    table["警告"] = count(listed[~listed_error])
-    table["新增"] = count(errors[errors["status"] == ledger.NEW])
+    table["错误合计"] = count(listed & error)
+    table["警告"] = count(listed & ~error)
+    table["新增"] = count(error & status.among(ledger.NEW))
     table["未处理"] = count(open_items)
-    table["已答复待修正"] = count(errors[errors["status"] == ledger.ANSWERED_NOT_FIXED])
-    table["重新出现"] = count(errors[errors["status"] == ledger.REOPENED])
-    table["已佐证"] = count(errors[errors["status"] == ledger.CONFIRMED])
-    table["不再列出"] = count(frame[frame["suppressed"]])
+    table["已答复待修正"] = count(error & status.among(ledger.ANSWERED_NOT_FIXED))
+    table["重新出现"] = count(error & status.among(ledger.REOPENED))
+    table["已佐证"] = count(error & status.among(ledger.CONFIRMED))
+    table["不再列出"] = count(suppressed)
     table["本次已答复"] = (
         answered.set_index("county_code")["answered"].reindex(table.index).fillna(0)
         if len(answered)
@@ -415,9 +450,9 @@ def _progress(
         else 0
     )
     table["最久未处理天数"] = oldest(open_items)
-    table["毕业年级·新增"] = count(graduating[graduating["status"] == ledger.NEW])
-    table["毕业年级·未处理"] = count(graduating[graduating["status"].isin(OPEN_STATUSES)])
-    table["毕业年级·最久未处理天数"] = oldest(graduating[graduating["status"].isin(OPEN_STATUSES)])
+    table["毕业年级·新增"] = count(error & graduating & status.among(ledger.NEW))
+    table["毕业年级·未处理"] = count(open_items & graduating)
+    table["毕业年级·最久未处理天数"] = oldest(open_items & graduating)
     table = table[list(PROGRESS_COLUMNS)].astype("int64")
     table = table.reset_index().rename(columns={"county_code": "区县代码"})
     table["区县代码"] = table["区县代码"].astype("string")
