@@ -135,6 +135,13 @@ def record_fingerprint(roster: pd.DataFrame) -> pd.Series:
     return prints
 
 
+def roster_rows(roster: pd.DataFrame, record_ids: pd.Series) -> np.ndarray:
+    """Each record id's first row in the roster (-1: none; a missing id finds the first row
+    whose id is missing, as a pandas index lookup does)."""
+    at = pc.index_in(_strings(record_ids.astype("string")), value_set=_column(roster, "record_id"))
+    return at.fill_null(-1).to_numpy()
+
+
 def _record_facts(roster: pd.DataFrame, record_ids: pa.Array) -> tuple[pa.Table, np.ndarray]:
     """identity, school, secondary (name|birth) and fingerprint of each record the rows name,
     once per record, and per row the index of its record's facts (-1: the roster lacks it)."""

@@ -109,10 +109,12 @@ class LedgerResult:
         return iter((self.problems, self.duplicates, self.statuses, self.counts))
 
 
-def _graduating(roster: pd.DataFrame) -> pd.Series:
+def _graduating(roster: pd.DataFrame, record_ids: pd.Series) -> np.ndarray:
+    """Whether each record's first roster row is in a graduating grade (a record the roster
+    lacks is not)."""
     levels = roster["grade_level"] if "grade_level" in roster.columns else pd.Series(dtype="Int8")
     flags = levels.isin(schema.GRADUATING_LEVELS).fillna(False).astype(bool).to_numpy()
-    return pd.Series(flags, index=roster["record_id"].astype("string").to_numpy())
+    return np.r_[flags, False][identity.roster_rows(roster, record_ids)]
 
 
 def _item_rows(
@@ -121,7 +123,10 @@ def _item_rows(
     """Keyed problems, keyed duplicates, and one row per item with its facts."""
     problems = problems.reset_index(drop=True)
     duplicates = duplicates.reset_index(drop=True)
-    graduating = _graduating(roster.drop_duplicates("record_id"))
+    # Both tables' records looked up in one pass over the roster.
+    graduating = _graduating(
+        roster, pd.concat([problems["record_id"], duplicates["record_id"]], ignore_index=True)
+    )
     p_keys = identity.problem_keys(problems, roster)
     g_keys = identity.group_keys(duplicates, roster)
     problems = problems.assign(problem_key=p_keys["problem_key"])
@@ -135,9 +140,7 @@ def _item_rows(
             "field": problems["field"].astype("string"),
             "severity": problems["severity"].astype("string"),
             "fingerprint": p_keys["fingerprint"],
-            "graduating": graduating.reindex(problems["record_id"].astype("string"))
-            .fillna(False)
-            .to_numpy(dtype=bool),
+            "graduating": graduating[: len(problems)],
         }
     )
     g_items = pd.DataFrame(
@@ -149,9 +152,7 @@ def _item_rows(
             "field": pd.Series(pd.NA, index=duplicates.index, dtype="string"),
             "severity": "E",
             "fingerprint": g_keys["fingerprint"],
-            "graduating": graduating.reindex(duplicates["record_id"].astype("string"))
-            .fillna(False)
-            .to_numpy(dtype=bool),
+            "graduating": graduating[len(problems) :],
         }
     )
     # One item per record of a group, in the record's county.
@@ -216,24 +217,45 @@ def deciding_answers(latest: pd.DataFrame) -> pd.DataFrame:
     return deciding[columns].reset_index(drop=True)
 
 
+class _Distinct:
+    """A text column as numbers of its distinct values, so a test of the values is made once
+    per distinct value, not per row."""
+
+    def __init__(self, values: pd.Series) -> None:
+        self.numbers, found = pd.factorize(values.astype("string"))
+        self.values = np.asarray(found, dtype=object)
+
+    def missing(self) -> np.ndarray:
+        return self.numbers < 0
+
+    def among(self, *wanted: str) -> np.ndarray:
+        """Rows whose value is one of ``wanted`` (a missing value is none of them)."""
+        return np.r_[np.isin(self.values, list(wanted)), False][self.numbers]
+
+
 def decide_status(items: pd.DataFrame) -> pd.Series:
     """Status per item from previous_status, action, fingerprint, answered_fingerprint."""
-    known = items["previous_status"].notna().to_numpy()
-    previous = items["previous_status"].astype("string").fillna("").to_numpy()
-    action = items["action"].astype("string").fillna("").to_numpy()
-    same = (
-        (items["fingerprint"].astype("string") == items["answered_fingerprint"].astype("string"))
+    previous, action = _Distinct(items["previous_status"]), _Distinct(items["action"])
+    proved = action.among("佐证")
+    # Fingerprints matter only where the answer is 佐证: only those rows are compared.
+    rows = np.flatnonzero(proved)
+    same = np.zeros(len(items), dtype=bool)
+    same[rows] = (
+        (
+            items["fingerprint"].iloc[rows].astype("string")
+            == items["answered_fingerprint"].iloc[rows].astype("string")
+        )
         .fillna(False)
         .to_numpy(dtype=bool)
     )
     status = np.select(
         [
-            ~known,
-            previous == ledger.RESOLVED,
-            (action == "佐证") & same,
-            action == "佐证",
-            np.isin(action, ["变更", "删除"]),
-            previous == ledger.REOPENED,
+            previous.missing(),
+            previous.among(ledger.RESOLVED),
+            proved & same,
+            proved,
+            action.among("变更", "删除"),
+            previous.among(ledger.REOPENED),
         ],
         [
             ledger.NEW,
@@ -334,6 +356,7 @@ def apply_ledger(
     resolved = gone[["problem_key"]].merge(counties_of, on="problem_key", how="left")
 
     progress = _progress(statuses, resolved, answered, run_date)
+    by_status = items["status"].value_counts()
     counts = {
         "ledger": str(path),
         "items": len(statuses),
@@ -343,7 +366,7 @@ def apply_ledger(
         "suppressed_warnings": int((items["suppressed"] & (items["kind"] == "P")).sum()),
         "suppressed_problem_rows": int(len(problems) - len(listed_problems)),
         "suppressed_duplicate_rows": int(len(duplicates) - len(listed_duplicates)),
-        "by_status": {s: int((items["status"] == s).sum()) for s in ledger.STATUSES},
+        "by_status": {s: int(by_status.get(s, 0)) for s in ledger.STATUSES},
         "resolved_since_last_run": int(len(gone)),
         "previous_run": previous_run["run_id"] if previous_run else None,
     }
@@ -364,22 +387,6 @@ def apply_ledger(
         resolved=gone[["problem_key"]].reset_index(drop=True),
         read_at=read_at,
     )
-
-
-class _Distinct:
-    """A text column as numbers of its distinct values, so a test of the values is made once
-    per distinct value, not per row."""
-
-    def __init__(self, values: pd.Series) -> None:
-        self.numbers, found = pd.factorize(values.astype("string"))
-        self.values = np.asarray(found, dtype=object)
-
-    def missing(self) -> np.ndarray:
-        return self.numbers < 0
-
-    def among(self, *wanted: str) -> np.ndarray:
-        """Rows whose value is one of ``wanted`` (a missing value is none of them)."""
-        return np.r_[np.isin(self.values, list(wanted)), False][self.numbers]
 
 
 def _county_numbers(
