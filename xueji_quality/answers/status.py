@@ -303,13 +303,12 @@ def apply_ledger(
             " GROUP BY a.county_code",
             (previous_run["recorded_at"] if previous_run else "",),
         )
-        # Counties matter only for the keys this run may find gone.
-        gone_keys = known.loc[
+        gone = known[
             (known["previous_status"] != ledger.RESOLVED)
-            & ~known["problem_key"].isin(per_county["problem_key"]),
-            "problem_key",
+            & ~known["problem_key"].isin(per_county["problem_key"])
         ]
-        counties_of = _counties_of(connection, gone_keys)
+        # Counties matter only for the keys this run may find gone.
+        counties_of = _counties_of(connection, gone["problem_key"])
     finally:
         connection.close()
 
@@ -339,17 +338,19 @@ def apply_ledger(
     )
     listed_duplicates["status"] = listed_duplicates["problem_key"].map(status_of).astype("string")
 
-    statuses = per_county.merge(
-        items[["problem_key", "status", "suppressed", "first_seen_date"]],
-        on="problem_key",
-        how="left",
+    # Item n is the n-th key to appear in per_county (drop_duplicates and left merges keep that
+    # order): each row's item is its key's number, with no join on the text. The key column
+    # keeps the type the items' key has from the merges with the ledger's tables.
+    item_of_row = pd.factorize(per_county["problem_key"])[0]
+    statuses = per_county.assign(
+        problem_key=per_county["problem_key"].astype(items["problem_key"].dtype),
+        **{
+            name: items[name].array.take(item_of_row)
+            for name in ("status", "suppressed", "first_seen_date")
+        },
     )
     statuses["listed"] = ~statuses["suppressed"]
 
-    gone = known[
-        (known["previous_status"] != ledger.RESOLVED)
-        & ~known["problem_key"].isin(items["problem_key"])
-    ]
     if counties is not None:
         in_scope = counties_of.loc[counties_of["county_code"].isin(counties), "problem_key"]
         gone = gone[gone["problem_key"].isin(in_scope)]
