@@ -261,6 +261,31 @@ def test_two_registrations_of_one_id_get_two_keys():
     assert again["fingerprint"].iloc[0] == keys["fingerprint"].iloc[0]
 
 
+def test_copies_of_one_record_in_a_group_keep_their_key_and_members():
+    roster = pd.DataFrame(
+        {
+            "record_id": ["r2", "r1", "r3"],
+            "id_number": ["11010519491231002X"] * 3,
+            "name": ["张伟"] * 3,
+            "birth_date": ["1949-12-31"] * 3,
+            "school_code": ["2144000001", "2144000001", "2144000002"],
+        },
+        dtype="string",
+    )
+    duplicates = pd.DataFrame(
+        {"group_id": ["G"] * 3, "record_id": ["r2", "r3", "r1"], "dup_class": ["DUP_ID"] * 3},
+        dtype="string",
+    )
+    # The ledger keeps keys from run to run: these are the values earlier versions wrote.
+    for rows in (duplicates, duplicates.iloc[::-1].reset_index(drop=True)):
+        keys = answers.group_keys(rows, roster)
+        assert set(keys["problem_key"]) == {"D863fa93bf4385164"}
+        assert set(keys["fingerprint"]) == {"3fc9f6a765fd6a50"}
+        # Two copies of the whole record are told apart by record_id, whatever the rows' order.
+        members = dict(zip(rows["record_id"], keys["member"], strict=True))
+        assert members == {"r1": "1", "r2": "2", "r3": "3"}
+
+
 def test_workbooks_carry_hidden_keys_and_markers(rounds):
     run_dir = rounds["first"]["run_dir"]
     for code, path in workbooks(run_dir).items():
