@@ -184,6 +184,9 @@ def _combined(*codes: np.ndarray) -> np.ndarray:
     """One code per row for several code columns, equal exactly where all of them are."""
     key = codes[0]
     for more in codes[1:]:
+        # Renumbered first: the product of the distinct keys so far and the column's distinct
+        # values stays inside int64 for any two columns a table can hold.
+        key = np.unique(key, return_inverse=True)[1].reshape(-1).astype(np.int64)
         key = key * (int(more.max(initial=0)) + 1) + more
     return key
 
