@@ -253,25 +253,28 @@ def write_problem_rows(
     in its column's format (严重程度 red or amber by its value), an empty cell left out unless
     the clerk fills it in (then blank, in the clerk's fill)."""
     at = workbook.position(layout, "severity")
-    plain = [formats.cell(column)._get_xf_index() for column in layout]
+    plain = np.array([formats.cell(column)._get_xf_index() for column in layout])
     labels = list(SEVERITY_LABELS.values())
-    severity_xf = np.array(
-        [plain[at]] + [formats.cell(layout[at], severity=label)._get_xf_index() for label in labels]
-    )
+    # One table of formats for the sheet: each column's plain one, then 严重程度's by label.
+    xf_table = np.r_[
+        plain, [formats.cell(layout[at], severity=label)._get_xf_index() for label in labels]
+    ]
+    positions = list(range(len(layout)))
+    clerk = np.array([column.filled_by_clerk for column in layout])
     for first, last in _chunks(start, stop):
-        numbers = sheet_xml.row_numbers(first - start + 1, last - first)
-        cells = []
-        for position, column in enumerate(layout):
-            text = columns[position][first:last]
-            if position == at:
-                codes = np.select([text == label for label in labels], [1, 2], 0)
-                styles = sheet_xml.style_attributes(severity_xf, codes)
-            else:
-                styles = sheet_xml.style_attributes(
-                    np.array([plain[position]]), np.zeros(len(text))
-                )
-            written = np.ones(len(text), bool) if column.filled_by_clerk else text != ""
-            cells.append(sheet_xml.text_cells(position, numbers, text, styles, written))
+        rows = last - first
+        numbers = sheet_xml.row_numbers(first - start + 1, rows)
+        text = [columns[position][first:last] for position in positions]
+        codes = np.repeat(np.arange(len(layout))[:, None], rows, axis=1)
+        codes[at] = np.select(
+            [text[at] == label for label in labels],
+            [len(layout) + n for n in range(len(labels))],
+            at,
+        )
+        # An empty cell is left out, unless the clerk fills it in.
+        written = np.concatenate([clerk[p] | (text[p] != "") for p in positions])
+        styles = sheet_xml.style_attributes(xf_table, codes.ravel())
+        cells = sheet_xml.text_block_cells(positions, numbers, text, styles, written)
         _add_rows(sheet, numbers, cells, lines[first:last], first - start + 1, len(layout))
 
 
@@ -302,22 +305,34 @@ def write_duplicate_rows(
                     for column in layout
                 ]
     style = parity * 4 + first_of_group * 2 + other.astype(int)
+    text_at = [p for p, column in enumerate(layout) if column.kind != "number"]
+    number_at = [p for p, column in enumerate(layout) if column.kind == "number"]
+    # The text columns' formats as one table, column after column (8 per column).
+    text_styles = styles[text_at].ravel()
     for first, last in _chunks(start, stop):
-        numbers = sheet_xml.row_numbers(first - start + 1, last - first)
+        rows = last - first
+        numbers = sheet_xml.row_numbers(first - start + 1, rows)
         codes = style[first:last]
-        everywhere = np.ones(last - first, dtype=bool)
-        cells = []
-        for position, column in enumerate(layout):
-            values = columns[position][first:last]
-            column_styles = sheet_xml.style_attributes(styles[position], codes)
-            if column.kind == "number":
-                cells.append(
-                    sheet_xml.number_cells(position, numbers, values, column_styles, everywhere)
-                )
-            else:
-                cells.append(
-                    sheet_xml.text_cells(position, numbers, values, column_styles, everywhere)
-                )
+        everywhere = np.ones(rows, dtype=bool)
+        block_codes = (np.arange(len(text_at))[:, None] * 8 + codes[None, :]).ravel()
+        text_cells = sheet_xml.text_block_cells(
+            text_at,
+            numbers,
+            [columns[position][first:last] for position in text_at],
+            sheet_xml.style_attributes(text_styles, block_codes),
+            np.ones(len(block_codes), dtype=bool),
+        )
+        cells: list = [None] * len(layout)
+        for position, built in zip(text_at, text_cells, strict=True):
+            cells[position] = built
+        for position in number_at:
+            cells[position] = sheet_xml.number_cells(
+                position,
+                numbers,
+                columns[position][first:last],
+                sheet_xml.style_attributes(styles[position], codes),
+                everywhere,
+            )
         _add_rows(sheet, numbers, cells, lines[first:last], first - start + 1, len(layout))
 
 
