@@ -25,7 +25,7 @@ from xueji_quality import workbook
 from xueji_quality.reports import sheet_xml
 from xueji_quality.reports.sheet_layout import (
     LINE_HEIGHT,
-    display_widths,
+    column_display_widths,
     line_count,
     text_width,
     wrapped_lines,
@@ -91,10 +91,13 @@ def duplicate_pieces(group_ids: np.ndarray) -> list[tuple[int, int]]:
 def measured(layout: tuple[Column, ...], columns: list[np.ndarray]) -> list[np.ndarray | None]:
     """Display width of every text cell, column by column (None for a number column): measured
     once for the column widths and the row heights both."""
-    return [
-        None if column.kind == "number" else display_widths(values)
-        for column, values in zip(layout, columns, strict=True)
-    ]
+    text_at = [p for p, column in enumerate(layout) if column.kind != "number"]
+    sizes: list[np.ndarray | None] = [None] * len(layout)
+    for position, widths in zip(
+        text_at, column_display_widths([columns[p] for p in text_at]), strict=True
+    ):
+        sizes[position] = widths
+    return sizes
 
 
 def column_widths(
