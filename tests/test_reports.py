@@ -795,3 +795,29 @@ def test_duplicate_block_order_with_missing_schools_and_counties(text):
     assert block["record_id"].tolist() == ["e", "c", "d", "h", "i", "a", "b"]
     assert block["_own"].tolist() == [True, True, False, True, True, True, False]
     assert block["_county_label"].fillna("").tolist()[:3] == ["本县", "本县", ""]
+
+
+def test_class_counts_groups_in_key_order_with_missing_keys_as_empty():
+    from xueji_quality.reports.county_totals import class_counts
+
+    items = pd.DataFrame(
+        {
+            "school_code": ["b", None, "a", "b", "a", "b"],
+            "school_name": ["乙", "无", "甲", "乙", "甲", None],
+            "record_id": ["r1", "r2", "r3", "r1", None, "r4"],
+            "problem_class": ["警告", "疑似重复", "身份证号错误", "其他字段错误", "警告", "别的"],
+        },
+        dtype="string",
+    ).assign(graduating=[True, False, False, True, False, False])
+    counts = class_counts(items, ["school_code", "school_name"])
+    assert counts[["school_code", "school_name"]].values.tolist() == [
+        ["", "无"],
+        ["a", "甲"],
+        ["b", ""],
+        ["b", "乙"],
+    ]
+    assert counts["合计"].tolist() == [1, 2, 0, 2]  # a class of no known name counts nowhere
+    assert counts["错误合计"].tolist() == [1, 1, 0, 1]
+    assert counts["毕业年级·合计"].tolist() == [0, 0, 0, 2]
+    assert counts["涉及学生数"].tolist() == [1, 1, 1, 1]  # r1 twice is one student
+    assert (counts.dtypes.drop(["school_code", "school_name"]) == "int64").all()
