@@ -25,6 +25,8 @@ COUNTERPART_NOTE = "外区县记录，仅供核对，由所在区县处理"
 OTHER_SCHOOL_NOTE = "外校记录，仅供核对，由所在学校处理"
 ID_LAYOUT = r"\d{17}[\dX]"
 STUDENT_NO_LAYOUT = r"[A-Z]\d{17}[\dX]"
+# Any character but what Python's str.strip() removes from ASCII text.
+_ASCII_NOT_SPACE = "[^\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f ]"
 
 
 def mask_id_numbers(numbers: pd.Series, head: int = 6, layout: str = ID_LAYOUT) -> pd.Series:
@@ -35,12 +37,31 @@ def mask_id_numbers(numbers: pd.Series, head: int = 6, layout: str = ID_LAYOUT) 
     >>> mask_id_numbers(pd.Series(["44010320120101001X", "5.20321E+17", "440103201201010"])).tolist()
     ['440103********001X', '*.*****E+**', '***************']
     """
+    text = pa.chunked_array([text_array(numbers)], pa.string()).combine_chunks()
+    if not pc.all(pc.string_is_ascii(text), min_count=0).as_py():
+        return _mask_by_python(numbers, head, layout)
+    # ASCII only, as numbers are: Arrow's regular expressions then mean what Python's do (\d is
+    # a digit 0-9), in a few calls where pandas' string methods cost a county's list more.
+    standard = pc.match_substring_regex(text, f"^(?:{layout})$").fill_null(False)
+    kept = pc.binary_join_element_wise(
+        pc.utf8_slice_codeunits(text, 0, head), MASK, pc.utf8_slice_codeunits(text, -4), ""
+    )
+    masked = pc.if_else(standard, kept, pc.replace_substring_regex(text, "[0-9]", "*"))
+    # An empty value stays empty: stars would suggest a number that is not there. Blank is what
+    # str.strip() empties: ASCII white space and the separators \x1c-\x1f.
+    filled = pc.match_substring_regex(text, _ASCII_NOT_SPACE).fill_null(False)
+    shown = pc.if_else(filled, masked, text).to_numpy(zero_copy_only=False)
+    return pd.Series(shown, index=numbers.index, name=numbers.name, dtype="string")
+
+
+def _mask_by_python(numbers: pd.Series, head: int, layout: str) -> pd.Series:
+    """:func:`mask_id_numbers` through Python's string methods: for text beyond ASCII, where
+    Python's ``\\d`` and white space (Unicode's) are not Arrow's."""
     text = numbers.astype("string")
     standard = text.str.fullmatch(layout).fillna(False).astype(bool)
     kept = text.str.slice(0, head) + MASK + text.str.slice(-4)
     starred = text.str.replace(r"[0-9]", "*", regex=True)
     masked = kept.where(standard, starred).where(text.notna(), pd.NA)
-    # An empty value stays empty: stars would suggest a number that is not there.
     return masked.where(text.fillna("").str.strip() != "", text).astype("string")
 
 
@@ -62,6 +83,28 @@ def _text(values: pd.Series) -> np.ndarray:
         cut = pc.utf8_slice_codeunits(arrow, 0, CELL_MAX_CHARS)
         text = cut.to_numpy(zero_copy_only=False).astype(object)
     return text
+
+
+def _texts(columns: list[pd.Series]) -> list[np.ndarray]:
+    """:func:`_text` of several columns, converted as one Arrow array: a county's duplicate
+    list takes a dozen columns of a few hundred rows, where each column's own conversion cost
+    more to set up than its rows take. A column holding anything but text (a number) goes
+    through :func:`_text` alone, as pandas writes it."""
+    objects = []
+    for values in columns:
+        if not (pd.api.types.is_object_dtype(values.dtype) or values.dtype == "string"):
+            return [_text(values) for values in columns]
+        objects.append(values.to_numpy(dtype=object))
+    if not objects:
+        return []
+    joined = np.concatenate(objects)
+    if pd.api.types.infer_dtype(joined, skipna=True) not in ("string", "empty"):
+        return [_text(values) for values in columns]
+    arrow = pa.array(joined, pa.string(), from_pandas=True).fill_null("")
+    if len(arrow) and pc.max(pc.utf8_length(arrow)).as_py() > CELL_MAX_CHARS:
+        arrow = pc.utf8_slice_codeunits(arrow, 0, CELL_MAX_CHARS)
+    text = arrow.to_numpy(zero_copy_only=False)
+    return np.split(text, np.cumsum([len(values) for values in objects])[:-1])
 
 
 def _sort_key_frame(frame: pd.DataFrame) -> list[str]:
@@ -235,40 +278,49 @@ def duplicate_sheet_columns(
     own = block["_own"].to_numpy(dtype=bool)
     other = ~own
 
-    def own_only(values: pd.Series) -> np.ndarray:
-        out = _text(values)
-        out[other] = ""
-        return out
-
     # The other records always show a masked number; the list's own as asked.
     id_number = block["id_number"].astype("string")
     masked = mask_id_numbers(id_number)
-    id_shown = masked if mask_ids else id_number.where(block["_own"], masked)
     student_no = block["student_no"]
     if mask_ids:
         student_no = mask_student_numbers(student_no)
     same_county = (block["county_code"] == county_code).fillna(False).to_numpy(dtype=bool)
     notes = np.full(len(block), "", dtype=object)
     notes[other] = np.where(same_county[other], OTHER_SCHOOL_NOTE, COUNTERPART_NOTE)
-    if "problem_key" in block.columns and "member" in block.columns:
+    with_members = "problem_key" in block.columns and "member" in block.columns
+    key_parts = ["problem_key", "member"] if with_members else ["record_id"]
+    # Every text column converted at once (_texts); a name with a leading _ is what the ID and
+    # key columns are made of, not a column itself.
+    shown = {
+        "group_id": block["group_id"],
+        "rule_name": rule_names(block["dup_class"]),
+        "county": block["_county_label"],
+        "school_code": block["school_code"],
+        "school_name": block["school_name"],
+        "grade": block["grade"],
+        "class_name": block["class_name"],
+        "name": block["name"],
+        "id_number": masked,
+        "_id_number": id_number,
+        "student_no": student_no,
+        "record_id": block["record_id"],
+        "reason": block["reason"],
+        **{f"_{part}": block[part] for part in key_parts},
+    }
+    text = dict(zip(shown, _texts(list(shown.values())), strict=True))
+    # A counterpart shows its school, county, name and masked ID only.
+    for field in ("grade", "class_name", "student_no", "record_id"):
+        text[field] = np.where(other, "", text[field]).astype(object)
+    if not mask_ids:
+        text["id_number"] = np.where(own, text["_id_number"], text["id_number"]).astype(object)
+    if with_members:
         sign = np.where(own, workbook.OWN_MEMBER, workbook.OTHER_MEMBER).astype(object)
-        keys = _text(block["problem_key"]) + sign + _text(block["member"])
+        keys = text["_problem_key"] + sign + text["_member"]
     else:
-        keys = _text(block["record_id"])
+        keys = text["_record_id"]
     values = {
-        "group_id": _text(block["group_id"]),
-        "rule_name": _text(rule_names(block["dup_class"])),
-        "county": _text(block["_county_label"]),
-        "school_code": _text(block["school_code"]),
-        "school_name": _text(block["school_name"]),
-        "grade": own_only(block["grade"]),
-        "class_name": own_only(block["class_name"]),
-        "name": _text(block["name"]),
-        "id_number": _text(id_shown),
-        "student_no": own_only(student_no),
-        "record_id": own_only(block["record_id"]),
+        **{field: text[field] for field in shown if not field.startswith("_")},
         "score": block["score"].astype("float64").to_numpy(),
-        "reason": _text(block["reason"]),
         "action": np.full(len(block), "", dtype=object),
         "new_value": np.full(len(block), "", dtype=object),
         "note": notes,
