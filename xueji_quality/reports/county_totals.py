@@ -206,21 +206,31 @@ def class_counts(items: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 def item_figures(items: pd.DataFrame) -> dict:
     """The figures of one county's items, as its 说明 states them and the manifest keeps them:
     items, error_items, warning_items, items_by_class, records_with_problems, duplicate_groups,
-    graduating_items, graduating_error_items."""
-    by_class = items["problem_class"].value_counts().reindex(list(PROBLEM_CLASSES), fill_value=0)
-    errors = items["problem_class"].isin(ERROR_CLASSES).to_numpy(dtype=bool)
+    graduating_items, graduating_error_items.
+
+    Counted with numpy over the class numbers: every workbook (a county's, a school's) states
+    them, where pandas' value counts and distinct counts cost more than the counting."""
+    classes = pd.Index(PROBLEM_CLASSES).get_indexer(items["problem_class"])
+    by_class = np.bincount(classes[classes >= 0], minlength=len(PROBLEM_CLASSES))
+    errors = np.isin(classes, [PROBLEM_CLASSES.index(c) for c in ERROR_CLASSES])
     graduating = items["graduating"].to_numpy(dtype=bool)
     groups = items["group_id"] if "group_id" in items.columns else pd.Series(dtype="string")
     return {
         "items": len(items),
         "error_items": int(errors.sum()),
         "warning_items": int((~errors).sum()),
-        "items_by_class": {c: int(v) for c, v in by_class.items()},
-        "records_with_problems": int(items["record_id"].nunique()),
-        "duplicate_groups": int(groups.dropna().nunique()),
+        "items_by_class": {c: int(v) for c, v in zip(PROBLEM_CLASSES, by_class, strict=True)},
+        "records_with_problems": _distinct(items["record_id"]),
+        "duplicate_groups": _distinct(groups),
         "graduating_items": int(graduating.sum()),
         "graduating_error_items": int((graduating & errors).sum()),
     }
+
+
+def _distinct(values: pd.Series) -> int:
+    """Distinct values present (a missing value is none)."""
+    codes, _ = pd.factorize(values, use_na_sentinel=True)
+    return int(np.unique(codes[codes >= 0]).size)
 
 
 def county_sizes(roster: pd.DataFrame) -> pd.Series:
