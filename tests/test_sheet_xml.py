@@ -129,3 +129,9 @@ def test_a_list_workbook_packs_its_parts_at_the_quick_level(tmp_path):
         data = parts.read(info)
     packer = zlib.compressobj(sheet_xml.ZIP_LEVEL, zlib.DEFLATED, -15)
     assert info.compress_size == len(packer.compress(data) + packer.flush())
+
+
+def test_space_characters_are_pythons_white_space():
+    """xlsxwriter marks a text ``xml:space="preserve"`` by Python's ``\\s``: the same set."""
+    python = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+    assert sheet_xml.SPACE_CHARACTERS == python
