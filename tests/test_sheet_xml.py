@@ -135,3 +135,25 @@ def test_space_characters_are_pythons_white_space():
     """xlsxwriter marks a text ``xml:space="preserve"`` by Python's ``\\s``: the same set."""
     python = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
     assert sheet_xml.SPACE_CHARACTERS == python
+
+
+def test_text_columns_built_together_are_each_built_alone():
+    rows = np.array(["张伟", "", " a", "a&b", "_x0041_"], dtype=object)
+    other = np.array(["x", None, "y\x07", "", "\u3000"], dtype=object)
+    at = sheet_xml.row_numbers(1, len(rows))
+    xf = np.array([0, 3, 4])
+    codes = [np.array([0, 1, 2, 1, 0]), np.array([2, 2, 0, 1, 1])]
+    written = [np.ones(len(rows), bool), np.array([True, False, True, True, True])]
+    together = sheet_xml.text_block_cells(
+        [0, 27],
+        at,
+        [rows, other],
+        sheet_xml.style_attributes(xf, np.concatenate(codes)),
+        np.concatenate(written),
+    )
+    alone = [
+        sheet_xml.text_cells(column, at, values, sheet_xml.style_attributes(xf, code), where)
+        for column, values, code, where in zip([0, 27], [rows, other], codes, written, strict=True)
+    ]
+    assert [c.to_pylist() for c in together] == [c.to_pylist() for c in alone]
+    assert together[1][0].as_py() == '<c r="AB2" s="4" t="inlineStr"><is><t>x</t></is></c>'

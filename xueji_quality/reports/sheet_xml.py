@@ -2,9 +2,10 @@
 
 xlsxwriter writes a cell with a few Python calls of its own; a county list of a million rows and
 twenty columns is twenty million of them, most of a report's time. Here a block of rows is built
-with Arrow string kernels, column by column: each cell's ``<c>`` element is the column's letter,
-the row numbers, the cell's style index and its escaped text joined over the whole column, and a
-row's elements are the columns joined. The XML is what xlsxwriter itself writes for these cells
+with Arrow string kernels over whole columns: each cell's ``<c>`` element is the column's letter,
+the row numbers, the cell's style index and its escaped text joined over the block's text columns
+laid end to end (one run of the kernels for them all), and a row's elements are the columns
+joined. The XML is what xlsxwriter itself writes for these cells
 in its constant-memory mode (inline strings, no row spans), which tests compare byte for byte.
 
 Text is escaped as xlsxwriter escapes it: ``&``, ``<`` and ``>``; a control character as
