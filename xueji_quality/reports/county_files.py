@@ -20,9 +20,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from xueji_quality import workers
 from xueji_quality.reports import tables
+from xueji_quality.reports.county_rows import county_duplicate_block
 from xueji_quality.reports.list_writer import ListSettings, ListWriter, write_school_workbooks
 from xueji_quality.workers import WorkerDied
 
@@ -38,8 +40,10 @@ ROWS_FOR_PROCESSES = 20_000
 class CountyList:
     """What one county's list needs: its code, name and label, the workbook's path relative to
     the run folder, its record count, its error and warning rows (the list columns in the
-    contract's order), its duplicate block (:func:`county_rows.county_duplicate_block`) and its
-    items (:func:`county_totals.problem_items`)."""
+    contract's order), its problem rows as its ``problems.parquet`` holds them, the rows of the
+    duplicate groups touching it with every county's label (its duplicate block is made from
+    them: :func:`county_rows.county_duplicate_block`) and its items
+    (:func:`county_totals.problem_items`)."""
 
     code: str
     name: str
@@ -48,28 +52,40 @@ class CountyList:
     records: int
     error_columns: list[np.ndarray]
     warning_columns: list[np.ndarray]
-    block: pd.DataFrame
+    problems: pa.Table
+    duplicates: pd.DataFrame
+    labels: dict[str, str]
     items: pd.DataFrame
 
 
 def write_county_files(settings: ListSettings, county: CountyList, per_school: bool) -> dict:
-    """Write the county's workbook (with any list too long for it beside it) and, with
-    ``per_school``, its schools' workbooks. Returns ``counts`` (the workbook's figures),
-    ``files`` (the workbook and the files beside it) and ``school_files``."""
+    """Write the county's workbook (with any list too long for it beside it), its
+    ``problems.parquet`` and ``duplicates.parquet`` and, with ``per_school``, its schools'
+    workbooks. Returns ``counts`` (the workbook's figures), ``files`` (the workbook and the files
+    beside it), ``tables`` (the two Parquet files) and ``school_files``.
+
+    The duplicate block and both tables are made here, in the worker: in the calling process they
+    were most of what kept the workers waiting for their next county."""
     lists = ListWriter(settings)
+    block = county_duplicate_block(county.duplicates, county.code, county.labels)
     path = settings.run_dir / county.workbook
     counts, beside = lists.write(
         path,
         county.error_columns,
         county.warning_columns,
-        county.block,
+        block,
         county.items,
         label=county.label,
         county_code=county.code,
         records=county.records,
     )
-    rows = counts["problem_rows"] + len(county.block)
+    rows = counts["problem_rows"] + len(block)
     files = [tables.file_entry(settings.run_dir, path, rows), *beside]
+    folder = f"counties/{county.code}"
+    written_tables = [
+        tables.write_arrow(settings.run_dir, f"{folder}/problems.parquet", county.problems),
+        tables.write_duplicates(settings.run_dir, f"{folder}/duplicates.parquet", block),
+    ]
     school_files = []
     if per_school:
         school_files = write_school_workbooks(
@@ -77,12 +93,17 @@ def write_county_files(settings: ListSettings, county: CountyList, per_school: b
             path.parent,
             county.error_columns,
             county.warning_columns,
-            county.block,
+            block,
             county.items,
             county_label=county.label,
             county_code=county.code,
         )
-    return {"counts": counts, "files": files, "school_files": school_files}
+    return {
+        "counts": counts,
+        "files": files,
+        "tables": written_tables,
+        "school_files": school_files,
+    }
 
 
 def in_processes(

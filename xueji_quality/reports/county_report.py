@@ -51,13 +51,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from xueji_quality import workbook
+from xueji_quality import schema, workbook
 from xueji_quality.answers import identity
 from xueji_quality.reports import county_files, tables
 from xueji_quality.reports.about_sheet import code_table
 from xueji_quality.reports.county_files import CountyList, in_processes, write_county_files
 from xueji_quality.reports.county_rows import (
-    county_duplicate_block,
     in_contract_order,
     prepare_duplicates,
     prepare_problems,
@@ -315,6 +314,9 @@ def write_county_reports(
     warning_columns = in_contract_order(values, workbook.WARNING_COLUMNS)
     del values
     is_warning = (sorted_problems["severity"] == "W").fillna(False).to_numpy(dtype=bool)
+    # Converted once: each county's problems.parquet is then a take of Arrow buffers, which a
+    # worker receives as buffers too.
+    problem_table = tables.arrow_table(sorted_problems, schema.PROBLEM_COLUMNS)
     dup_frame = prepare_duplicates(duplicates, context)
     dup_positions = _duplicate_positions(dup_frame)
     settings = ListSettings(
@@ -334,7 +336,6 @@ def write_county_reports(
         rows_here = problem_positions.get(code, empty)
         warning = is_warning[rows_here]
         error_rows, warning_rows = rows_here[~warning], rows_here[warning]
-        block = county_duplicate_block(dup_frame.iloc[dup_positions.get(code, empty)], code, labels)
         return CountyList(
             code=code,
             name=name,
@@ -343,19 +344,16 @@ def write_county_reports(
             records=int(roster_sizes.get(code, 0)),
             error_columns=[c[error_rows] for c in error_columns],
             warning_columns=[c[warning_rows] for c in warning_columns],
-            block=block,
+            problems=problem_table.take(pa.array(rows_here, pa.int64())),
+            duplicates=dup_frame.iloc[dup_positions.get(code, empty)],
+            labels=labels,
             items=items.iloc[item_positions.get(code, empty)],
         )
-
-    # Each county's duplicate block, kept from its job until its Parquet file is written.
-    blocks: dict[str, pd.DataFrame] = {}
 
     def jobs():
         for code, name in zip(targets, names, strict=True):
             tables.make_dirs(run_dir / "counties" / code)
-            county = county_list(code, name)
-            blocks[code] = county.block
-            yield settings, county, per_school
+            yield settings, county_list(code, name), per_school
 
     if len(sorted_problems) + len(dup_frame) < county_files.ROWS_FOR_PROCESSES:
         processes = 1
@@ -363,14 +361,7 @@ def write_county_reports(
     results = []
     for (code, name), county in zip(zip(targets, names, strict=True), written, strict=True):
         counts = county["counts"]
-        county_problems = sorted_problems.iloc[problem_positions.get(code, empty)]
-        block = blocks.pop(code)
-        files = [
-            *county["files"],
-            tables.write_problems(run_dir, f"counties/{code}/problems.parquet", county_problems),
-            tables.write_duplicates(run_dir, f"counties/{code}/duplicates.parquet", block),
-            *county["school_files"],
-        ]
+        files = [*county["files"], *county["tables"], *county["school_files"]]
         results.append(
             {
                 "county_code": code,

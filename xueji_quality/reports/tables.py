@@ -94,10 +94,16 @@ def arrow_table(frame: pd.DataFrame, columns: Sequence[str]) -> pa.Table:
 
 def write_table(run_dir: Path, relative: str, frame: pd.DataFrame, columns: Sequence[str]) -> dict:
     """Write ``frame[columns]`` to ``run_dir/relative`` as Parquet (zstd); return its file entry."""
+    return write_arrow(run_dir, relative, arrow_table(frame, columns))
+
+
+def write_arrow(run_dir: Path, relative: str, table: pa.Table) -> dict:
+    """Write an Arrow table (:func:`arrow_table`) to ``run_dir/relative`` as Parquet (zstd);
+    return its file entry."""
     path = run_dir / relative
     make_dirs(path.parent)
-    pq.write_table(arrow_table(frame, columns), path, compression="zstd")
-    return file_entry(run_dir, path, len(frame))
+    pq.write_table(table, path, compression="zstd")
+    return file_entry(run_dir, path, table.num_rows)
 
 
 def write_problems(run_dir: Path, relative: str, problems: pd.DataFrame) -> dict:
