@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from xueji_quality.linkage.classify import check_blocking, classify
 from xueji_quality.linkage.cluster import build_groups, pair_reasons
@@ -35,8 +37,8 @@ from xueji_quality.linkage.compare import LEVELS, compare_links
 from xueji_quality.linkage.evaluate import evaluate, format_evaluation, pairs_from_groups
 from xueji_quality.linkage.index import candidate_links
 from xueji_quality.linkage.passes import LinkageConfigError, declared_passes
-from xueji_quality.linkage.records import prepare_records
-from xueji_quality.linkage.text import take_rows
+from xueji_quality.linkage.records import Records, prepare_records
+from xueji_quality.linkage.text import python_text, take_rows
 from xueji_quality.memory import release_unused
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "linkage.json"
@@ -97,10 +99,40 @@ def _empty_pairs() -> pd.DataFrame:
 REASON_BATCH = 100_000
 
 
-def _record_ids(records, rows: np.ndarray) -> np.ndarray:
-    """Record ids (str objects) at roster positions ``rows``."""
-    taken = take_rows(records.record_id, rows)
-    return np.array(taken.to_pylist(), dtype=object).astype(str)
+def _linked_pairs(records: Records, linked: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """PAIR_COLUMNS of the linked pairs (positions a, b in ``records``), in record-id order, and
+    that order as positions in ``linked``."""
+    left = take_rows(records.record_id, linked["a"].to_numpy())
+    right = take_rows(records.record_id, linked["b"].to_numpy())
+    # Arrow compares UTF-8 bytes, which orders valid text as Python's code-point comparison does.
+    swap = pc.greater(left, right)
+    record_id_a, record_id_b = pc.if_else(swap, right, left), pc.if_else(swap, left, right)
+    reasons = pa.chunked_array(
+        [
+            pair_reasons(records, linked.iloc[start : start + REASON_BATCH].reset_index(drop=True))
+            for start in range(0, len(linked), REASON_BATCH)
+        ],
+        type=pa.string(),
+    )
+    # Pairs in record-id order, so reasons and outputs do not depend on the row order of the file
+    # (a stable sort: pairs of records sharing both ids keep the order they were found in).
+    order = pc.sort_indices(
+        pa.table({"a": record_id_a, "b": record_id_b}),
+        sort_keys=[("a", "ascending"), ("b", "ascending")],
+    ).to_numpy()
+    if len(linked) == 0:
+        return _empty_pairs(), order
+    is_id = linked["id"].to_numpy()[order] == LEVELS["id"].index("equal")
+    pairs = pd.DataFrame(
+        {
+            "record_id_a": python_text(record_id_a.take(order)),
+            "record_id_b": python_text(record_id_b.take(order)),
+            "dup_class": pd.Series(np.where(is_id, "DUP_ID", "DUP_FUZZY"), dtype="string"),
+            "score": linked["score"].to_numpy(dtype=np.float64)[order],
+            "reason": python_text(reasons.take(order)),
+        }
+    )
+    return pairs, order
 
 
 def find_duplicates(
@@ -156,36 +188,7 @@ def find_duplicates(
     records = records.subset(rows)
     release_unused()
     linked["a"], linked["b"] = local[: len(linked)], local[len(linked) :]
-    left = _record_ids(records, linked["a"].to_numpy())
-    right = _record_ids(records, linked["b"].to_numpy())
-    swap = left > right
-    reasons = [
-        pair_reasons(records, linked.iloc[start : start + REASON_BATCH].reset_index(drop=True))
-        for start in range(0, len(linked), REASON_BATCH)
-    ]
-    pairs = pd.DataFrame(
-        {
-            "record_id_a": pd.Series(np.where(swap, right, left), dtype="string"),
-            "record_id_b": pd.Series(np.where(swap, left, right), dtype="string"),
-            "dup_class": pd.Series(
-                np.where(
-                    linked["id"].to_numpy() == LEVELS["id"].index("equal"), "DUP_ID", "DUP_FUZZY"
-                ),
-                dtype="string",
-            ),
-            "score": linked["score"].to_numpy(dtype=np.float64),
-            "reason": pd.Series(
-                np.concatenate([r.to_numpy(dtype=object) for r in reasons])
-                if reasons
-                else np.zeros(0, dtype=object),
-                dtype="string",
-            ),
-        }
-    )
-    del reasons
-    # Pairs in record-id order, so reasons and outputs do not depend on the row order of the file.
-    order = np.lexsort((pairs["record_id_b"].to_numpy(), pairs["record_id_a"].to_numpy()))
-    pairs = pairs.iloc[order].reset_index(drop=True) if len(pairs) else _empty_pairs()
+    pairs, order = _linked_pairs(records, linked)
     duplicates = build_groups(
         roster, pairs, roster_a[order], roster_b[order], int(config["group_size_cap"])
     )

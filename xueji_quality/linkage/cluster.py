@@ -16,6 +16,8 @@ import hashlib
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -23,7 +25,7 @@ from xueji_quality import schema
 from xueji_quality.linkage.compare import LEVELS
 from xueji_quality.linkage.consistency import conflict_texts
 from xueji_quality.linkage.records import Records
-from xueji_quality.linkage.text import chunked_text, take_rows, text_values
+from xueji_quality.linkage.text import chunked_text, code_texts, take_rows
 
 _EQUAL_FIELDS = (("name", "姓名"), ("sex", "性别"), ("birth", "出生日期"), ("guardian", "监护人"))
 
@@ -32,144 +34,154 @@ def _lv(feature: str, name: str) -> int:
     return LEVELS[feature].index(name)
 
 
-def _join(parts: list[pd.Series], sep: str) -> pd.Series:
-    """Join clause columns row-wise, skipping <NA> clauses."""
-    out = parts[0]
-    for part in parts[1:]:
-        both = out.notna() & part.notna()
-        out = out.where(~both, out + sep + part).fillna(part)
-    return out
+_NO_TEXT = pa.scalar(None, pa.string())
 
 
-def _clause(mask: np.ndarray, text: pd.Series | str, index: pd.Index) -> pd.Series:
-    series = text if isinstance(text, pd.Series) else pd.Series(text, index=index, dtype="string")
-    return series.astype("string").where(pd.Series(mask, index=index))
+def _when(mask: np.ndarray, text: pa.Array | str) -> pa.Array:
+    """``text`` where ``mask`` holds, else null: a clause the pair does not have."""
+    return pc.if_else(pa.array(mask, pa.bool_()), text, _NO_TEXT)
 
 
-def _date_text(records: Records, rows: np.ndarray) -> pd.Series:
-    y = pd.Series(records.birth_year[rows]).astype(str).str.zfill(4)
-    m = pd.Series(records.birth_month[rows]).astype(str).str.zfill(2)
-    d = pd.Series(records.birth_day[rows]).astype(str).str.zfill(2)
-    return (y + "-" + m + "-" + d).astype("string")
+def _concat(*parts: pa.Array | str) -> pa.Array:
+    """Row-wise concatenation; null where any part is null, as pandas' ``+`` of strings."""
+    return pc.binary_join_element_wise(*parts, "")
 
 
-def pair_reasons(records: Records, scored: pd.DataFrame) -> pd.Series:
+def _join(parts: list[pa.Array], sep: str) -> pa.Array:
+    """Join clause columns row-wise, skipping null clauses ('' where every clause is null)."""
+    return pc.binary_join_element_wise(*parts, sep, null_handling="skip")
+
+
+def _date_text(records: Records, rows: np.ndarray) -> pa.Array:
+    """YYYY-MM-DD of the birth dates at ``rows`` (0000-00-00 when unknown)."""
+    year = records.birth_year[rows].astype(np.int64)
+    month, day = records.birth_month[rows], records.birth_day[rows]
+    key = (year << 16) | ((month.astype(np.int64) & 0xFF) << 8) | (day.astype(np.int64) & 0xFF)
+    # A roster holds a few thousand distinct birth dates: each is formatted once.
+    distinct, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    texts = [
+        f"{str(y).zfill(4)}-{str(m).zfill(2)}-{str(d).zfill(2)}"
+        for y, m, d in zip(
+            year[first].tolist(), month[first].tolist(), day[first].tolist(), strict=True
+        )
+    ]
+    return pa.array(texts, pa.string()).take(pa.array(inverse.astype(np.int64)))
+
+
+def pair_reasons(records: Records, scored: pd.DataFrame) -> pa.Array:
     """Chinese reason of each compared pair."""
-    index = pd.RangeIndex(len(scored))
     a, b = scored["a"].to_numpy(), scored["b"].to_numpy()
     lv = {f: scored[f].to_numpy() for f in LEVELS}
-    position = pd.Series(scored["id_position"].to_numpy().astype(int), index=index).astype(str)
-    next_position = pd.Series(scored["id_position"].to_numpy().astype(int) + 1, index=index)
+    id_position = scored["id_position"].to_numpy().astype(int)
+    position = pc.cast(pa.array(id_position, pa.int64()), pa.string())
+    next_position = pc.cast(pa.array(id_position + 1, pa.int64()), pa.string())
     invalid_count = (~records.id_valid[a]).astype(int) + (~records.id_valid[b]).astype(int)
-    who = pd.Series(np.where(invalid_count >= 2, "双方", "一方"), index=index)
+    who = pc.if_else(pa.array(invalid_count >= 2), "双方", "一方")
 
-    clauses: list[pd.Series] = []
-    id_text = pd.Series(pd.NA, index=index, dtype="string")
-    id_text = id_text.mask(lv["id"] == _lv("id", "equal"), "身份证号相同")
-    id_text = id_text.mask(
-        lv["id"] == _lv("id", "one_digit"),
-        "身份证号第" + position + "位不同（" + who + "校验位错误）",
-    )
-    id_text = id_text.mask(
-        lv["id"] == _lv("id", "transposed"),
-        "身份证号仅第"
-        + position
-        + "、"
-        + next_position.astype(str)
-        + "位互换（"
-        + who
-        + "校验位错误）",
-    )
-    id_text = id_text.mask(
-        lv["id"] == _lv("id", "via_student_no"), "学籍号所含身份证号与另一方身份证号相同"
-    )
-    id_text = id_text.mask(
-        lv["id"] == _lv("id", "both_valid_different"), "身份证号不同（双方均为有效号码）"
-    )
-    id_text = id_text.mask(
-        lv["id"] == _lv("id", "invalid_different"), "身份证号不同（" + who + "校验位错误）"
-    )
+    clauses: list[pa.Array] = []
+    id_level = lv["id"]
+    no_text = ~records.id_present[a] | ~records.id_present[b]
+    id_texts = [
+        (id_level == _lv("id", "equal"), "身份证号相同"),
+        (
+            id_level == _lv("id", "one_digit"),
+            _concat("身份证号第", position, "位不同（", who, "校验位错误）"),
+        ),
+        (
+            id_level == _lv("id", "transposed"),
+            _concat("身份证号仅第", position, "、", next_position, "位互换（", who, "校验位错误）"),
+        ),
+        (id_level == _lv("id", "via_student_no"), "学籍号所含身份证号与另一方身份证号相同"),
+        (id_level == _lv("id", "both_valid_different"), "身份证号不同（双方均为有效号码）"),
+        (
+            id_level == _lv("id", "invalid_different"),
+            _concat("身份证号不同（", who, "校验位错误）"),
+        ),
+        ((id_level == _lv("id", "missing")) & no_text, "一方无身份证号"),
+        ((id_level == _lv("id", "missing")) & ~no_text, "一方身份证号格式错误"),
+    ]
+    id_text = pa.nulls(len(scored), pa.string())
+    for mask, text in id_texts:
+        id_text = pc.if_else(pa.array(mask), text, id_text)
     inconsistent = np.isin(
-        lv["id"],
+        id_level,
         [_lv("id", "valid_different_parts_agree"), _lv("id", "valid_different_inconsistent")],
     )
     if inconsistent.any():
-        id_text = id_text.mask(inconsistent, _inconsistent_id_text(records, a, b, lv["id"], index))
-    no_text = ~records.id_present[a] | ~records.id_present[b]
-    id_text = id_text.mask((lv["id"] == _lv("id", "missing")) & no_text, "一方无身份证号")
-    id_text = id_text.mask((lv["id"] == _lv("id", "missing")) & ~no_text, "一方身份证号格式错误")
+        rows = np.flatnonzero(inconsistent)
+        id_text = pc.replace_with_mask(
+            id_text,
+            pa.array(inconsistent),
+            _inconsistent_id_text(records, a[rows], b[rows], id_level[rows]),
+        )
     clauses.append(id_text)
-    if (lv["student_no"] == _lv("student_no", "equal")).any():
-        clauses.append(_clause(lv["student_no"] == _lv("student_no", "equal"), "学籍号相同", index))
+    clauses.append(_when(lv["student_no"] == _lv("student_no", "equal"), "学籍号相同"))
 
-    equal_lists = [_clause(lv[f] == _lv(f, "equal"), label, index) for f, label in _EQUAL_FIELDS]
-    equal_text = _join(equal_lists, "、")
-    clauses.append(equal_text + "相同")
+    equal = [lv[f] == _lv(f, "equal") for f, _ in _EQUAL_FIELDS]
+    equal_text = _join(
+        [_when(m, label) for m, (_, label) in zip(equal, _EQUAL_FIELDS, strict=True)], "、"
+    )
+    clauses.append(_when(np.logical_or.reduce(equal), _concat(equal_text, "相同")))
 
-    names_a = text_values(records.names, records.name_code[a]).set_axis(index)
-    names_b = text_values(records.names, records.name_code[b]).set_axis(index)
-    raw_a = text_values(records.names_raw, records.name_raw_code[a]).set_axis(index)
-    raw_b = text_values(records.names_raw, records.name_raw_code[b]).set_axis(index)
-    pair_names = "（" + names_a + "/" + names_b + "）"
+    names_a = code_texts(records.names, records.name_code[a])
+    names_b = code_texts(records.names, records.name_code[b])
+    raw_a = code_texts(records.names_raw, records.name_raw_code[a])
+    raw_b = code_texts(records.names_raw, records.name_raw_code[b])
     clauses.append(
-        _clause(
+        _when(
             lv["name"] == _lv("name", "equal_after_cleaning"),
-            "姓名仅空格或全角字符不同（" + raw_a + "/" + raw_b + "）",
-            index,
+            _concat("姓名仅空格或全角字符不同（", raw_a, "/", raw_b, "）"),
         )
     )
+    pair_names = _concat("（", names_a, "/", names_b, "）")
     for level_name, label in (
         ("homophone", "姓名同音"),
         ("similar", "姓名相近"),
         ("different", "姓名不同"),
     ):
-        clauses.append(_clause(lv["name"] == _lv("name", level_name), label + pair_names, index))
-    dates = "（" + _date_text(records, a) + "/" + _date_text(records, b) + "）"
+        clauses.append(_when(lv["name"] == _lv("name", level_name), _concat(label, pair_names)))
+    dates = _concat("（", _date_text(records, a), "/", _date_text(records, b), "）")
     clauses.append(
-        _clause(lv["birth"] == _lv("birth", "swapped"), "出生日期月日颠倒" + dates, index)
+        _when(lv["birth"] == _lv("birth", "swapped"), _concat("出生日期月日颠倒", dates))
     )
-    clauses.append(_clause(lv["birth"] == _lv("birth", "different"), "出生日期不同" + dates, index))
-    clauses.append(_clause(lv["sex"] == _lv("sex", "different"), "性别不同", index))
+    clauses.append(_when(lv["birth"] == _lv("birth", "different"), _concat("出生日期不同", dates)))
+    clauses.append(_when(lv["sex"] == _lv("sex", "different"), "性别不同"))
     for level_name, label in (
         ("equal_after_cleaning", "监护人姓名仅空格或全角字符不同"),
         ("homophone", "监护人同音"),
         ("similar", "监护人相近"),
         ("different", "监护人不同"),
     ):
-        clauses.append(_clause(lv["guardian"] == _lv("guardian", level_name), label, index))
-    return _join(clauses, "；").fillna("")
+        clauses.append(_when(lv["guardian"] == _lv("guardian", level_name), label))
+    return _join(clauses, "；")
+
+
+_ID_PARTS_TEXT = (
+    "",
+    "（地址码、出生日期码相同，顺序码不同）",
+    "（地址码、顺序码相同，出生日期码不同）",
+    "（出生日期码、顺序码相同，地址码不同）",
+)
 
 
 def _inconsistent_id_text(
-    records: Records, a: np.ndarray, b: np.ndarray, id_level: np.ndarray, index: pd.Index
-) -> pd.Series:
+    records: Records, a: np.ndarray, b: np.ndarray, id_level: np.ndarray
+) -> pa.Array:
     """Why a pair was linked despite two valid, different IDs: which parts of the numbers agree
     and what contradicts itself on the inconsistent side(s)."""
     conflict_a, conflict_b = records.id_conflict[a], records.id_conflict[b]
-    who = np.where((conflict_a > 0) & (conflict_b > 0), "双方", "一方")
-    what = conflict_texts(conflict_a | conflict_b)
+    who = pc.if_else(pa.array((conflict_a > 0) & (conflict_b > 0)), "双方", "一方")
+    what = pa.array(conflict_texts(conflict_a | conflict_b), pa.string())
     differs = records.digits(a) != records.digits(b)
     address_same = ~differs[:, :6].any(axis=1)
     sequence_same = ~differs[:, 14:17].any(axis=1)
     parts = np.where(
         id_level == _lv("id", "valid_different_parts_agree"),
-        np.select(
-            [~sequence_same, address_same],
-            ["（地址码、出生日期码相同，顺序码不同）", "（地址码、顺序码相同，出生日期码不同）"],
-            "（出生日期码、顺序码相同，地址码不同）",
-        ),
-        "",
+        np.select([~sequence_same, address_same], [1, 2], 3),
+        0,
     )
-    text = pd.Series(parts, index=index, dtype="string")
-    return (
-        "身份证号不同"
-        + text
-        + "，但"
-        + pd.Series(who, index=index)
-        + "信息自相矛盾（"
-        + what
-        + "）"
-    )
+    parts_text = pa.array(_ID_PARTS_TEXT, pa.string()).take(pa.array(parts.astype(np.int64)))
+    return _concat("身份证号不同", parts_text, "，但", who, "信息自相矛盾（", what, "）")
 
 
 def group_id(record_ids: list[str]) -> str:

@@ -41,18 +41,24 @@ def default_readings(names: list[str]) -> list[str]:
     return [name.translate(table) for name in names]
 
 
-def text_values(values, codes: np.ndarray) -> pd.Series:
-    """The texts of ``codes`` in a dictionary (Arrow array or list); code -1 gives ''."""
+def code_texts(values, codes: np.ndarray) -> pa.Array:
+    """The texts (Arrow string) of ``codes`` in a dictionary (Arrow array or list); code -1 gives
+    ''."""
     codes = np.asarray(codes)
     if not isinstance(values, pa.Array):
         values = pa.array(list(values), type=pa.string())
-    safe = pa.array(np.where(codes >= 0, codes, 0).astype(np.int64))
     if len(values) == 0:
         texts = pa.nulls(len(codes), pa.string())
     else:
-        texts = values.take(safe)
-    series = pd.Series(texts.to_pylist(), dtype="string")
-    return series.where(pd.Series(codes >= 0), "").astype("string")
+        texts = values.take(pa.array(np.where(codes >= 0, codes, 0).astype(np.int64)))
+    # One text type whatever the dictionary's (large_string for a big one), as Arrow's
+    # element-wise joins want.
+    return pc.if_else(pa.array(codes >= 0), texts.cast(pa.string()), "")
+
+
+def text_values(values, codes: np.ndarray) -> pd.Series:
+    """:func:`code_texts` as a pandas text column."""
+    return pd.Series(code_texts(values, codes).to_pylist(), dtype="string")
 
 
 def take_rows(column: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
@@ -74,6 +80,11 @@ def take_rows(column: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
     ]
     taken = pa.concat_arrays(parts)
     return taken.take(pa.array(np.argsort(order, kind="stable")))
+
+
+def python_text(values: pa.Array | pa.ChunkedArray) -> pd.Series:
+    """Arrow text as the pandas column linkage's tables hold (dtype "string", Python-backed)."""
+    return pd.Series(values.to_numpy(zero_copy_only=False), dtype="string")
 
 
 def chunked_text(values: pd.Series) -> pa.ChunkedArray:
