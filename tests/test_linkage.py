@@ -405,6 +405,24 @@ def test_group_ids_are_stable_and_independent_of_row_order():
     assert "q" not in set(first["record_id"])
 
 
+def test_pairs_and_groups_are_in_code_point_order_of_record_ids():
+    # U+FFFF sorts before U+20000 by code point (and UTF-8), after it in UTF-16 units.
+    ids = ["a\U00020000", "甲", "a\uffff", "Z", "a"]
+    rows = [
+        {"record_id": record_id, "name": "周杰", "id_number": valid_id(77), "school_name": None}
+        for record_id in ids
+    ]
+    result = find_duplicates(roster(*rows))
+    pairs = list(zip(result.pairs["record_id_a"], result.pairs["record_id_b"], strict=True))
+    assert pairs == sorted((min(x, y), max(x, y)) for i, x in enumerate(ids) for y in ids[i + 1 :])
+    duplicates = result.duplicates
+    assert duplicates["record_id"].tolist() == sorted(ids)
+    assert duplicates["group_id"].unique().tolist() == [group_id(ids)]
+    assert duplicates["school_name"].isna().all()
+    each = "：身份证号相同；姓名、性别、出生日期相同"
+    assert duplicates["reason"][0] == "。".join(f"{x}与{y}{each}" for x, y in pairs)
+
+
 def test_groups_above_the_cap_are_flagged_for_review(tmp_path: Path):
     path = tmp_path / "linkage.json"
     path.write_text(json.dumps(load_config() | {"group_size_cap": 2}), encoding="utf-8")

@@ -13,6 +13,7 @@ simply equal, and the equal fields listed together (姓名、性别、出生日�
 from __future__ import annotations
 
 import hashlib
+from operator import methodcaller
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,7 @@ from xueji_quality import schema
 from xueji_quality.linkage.compare import LEVELS
 from xueji_quality.linkage.consistency import conflict_texts
 from xueji_quality.linkage.records import Records
-from xueji_quality.linkage.text import chunked_text, code_texts, take_rows
+from xueji_quality.linkage.text import chunked_text, code_texts, python_text, take_rows
 
 _EQUAL_FIELDS = (("name", "姓名"), ("sex", "性别"), ("birth", "出生日期"), ("guardian", "监护人"))
 
@@ -190,27 +191,42 @@ def group_id(record_ids: list[str]) -> str:
     return "G" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
 
 
-def _per_label(labels: np.ndarray, values: list, combine) -> tuple[np.ndarray, list, np.ndarray]:
-    """combine(values of one label) for each run of equal labels (labels sorted)."""
-    if len(labels) == 0:
-        return labels, [], np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
-    ends = np.r_[starts[1:], len(labels)]
-    combined = [combine(values[s:e]) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
-    return labels[starts], combined, ends - starts
+def _group_ids(record_ids: pa.Array, offsets: np.ndarray) -> pa.Array:
+    """:func:`group_id` of each group, its record ids ``record_ids[offsets[i]:offsets[i + 1]]``
+    already sorted."""
+    texts = pc.binary_join(
+        pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), record_ids), "\n"
+    )
+    # hashlib has no column form: sha1 is called once per group from C (map), no Python statement.
+    digests = map(
+        methodcaller("hexdigest"),
+        map(hashlib.sha1, pc.cast(texts, pa.binary()).to_numpy(zero_copy_only=False)),
+    )
+    return _concat("G", pc.utf8_slice_codeunits(pa.array(list(digests), pa.string()), 0, 12))
 
 
-def _take(roster: pd.DataFrame, column: str, rows: np.ndarray) -> pd.Series:
+def _roster_text(roster: pd.DataFrame, column: str, rows: np.ndarray) -> pa.Array:
     """Text of ``column`` at the positions ``rows`` (only those rows are converted)."""
     if column not in roster.columns:
-        return pd.Series(pd.NA, index=range(len(rows)), dtype="string")
+        return pa.nulls(len(rows), pa.string())
     values = roster[column]
     rows = np.asarray(rows, dtype=np.int64)
     if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
-        taken = take_rows(chunked_text(values), rows).to_pylist()
-    else:
-        taken = values.iloc[rows].astype("string").to_numpy(dtype=object, na_value=None).tolist()
-    return pd.Series(taken, dtype="string")
+        return take_rows(chunked_text(values), rows).cast(pa.string())
+    taken = values.iloc[rows].astype("string").to_numpy(dtype=object, na_value=None)
+    return pa.array(taken, pa.string())
+
+
+def _pair_text(pairs: pd.DataFrame, column: str) -> pa.Array:
+    """A text column of the pairs table as Arrow string."""
+    values = pa.array(pairs[column].array, pa.string())
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _per_group(texts: np.ndarray, label: np.ndarray) -> pd.Series:
+    """A text column of one value per row from the values per group (str objects shared by the
+    rows of a group, not copied per row)."""
+    return pd.Series(texts[label], dtype="string")
 
 
 def build_groups(
@@ -227,53 +243,61 @@ def build_groups(
     m = len(members)
     node_a, node_b = inverse[: len(a)], inverse[len(a) :]
     graph = coo_matrix((np.ones(len(a), dtype=np.int8), (node_a, node_b)), shape=(m, m))
-    _, member_labels = connected_components(graph, directed=False)
-    record_ids = _take(roster, "record_id", members).to_numpy(dtype=object)
-    frame = pd.DataFrame({"row": members, "label": member_labels, "record_id": record_ids})
-    frame = frame.sort_values(["label", "record_id"], kind="stable")
-    group_labels, group_ids, group_sizes = _per_label(
-        frame["label"].to_numpy(), frame["record_id"].tolist(), group_id
-    )
-    ids = pd.Series(group_ids, index=group_labels)
-    sizes = pd.Series(group_sizes, index=group_labels)
+    group_count, member_labels = connected_components(graph, directed=False)
+    # Members by group, then record id; a stable sort, so records sharing an id keep roster order.
+    member_ids = _roster_text(roster, "record_id", members)
+    by_group = pc.sort_indices(
+        pa.table({"label": member_labels, "record_id": member_ids}),
+        sort_keys=[("label", "ascending"), ("record_id", "ascending")],
+    ).to_numpy()
+    label, rows, record_ids = member_labels[by_group], members[by_group], member_ids.take(by_group)
+    sizes = np.bincount(member_labels, minlength=group_count)
+    group_ids = _group_ids(record_ids, np.r_[0, np.cumsum(sizes)])
 
+    # Each group's pairs (in the order of ``pairs``) as one text.
     pair_label = member_labels[node_a]
-    texts = (pairs["record_id_a"] + "与" + pairs["record_id_b"] + "：" + pairs["reason"]).tolist()
-    order = np.argsort(pair_label, kind="stable")
-    reason_labels, reasons, _ = _per_label(pair_label[order], [texts[i] for i in order], "。".join)
-    by_label = pd.DataFrame(
-        {
-            "label": pair_label,
-            "is_id": (pairs["dup_class"] == "DUP_ID").to_numpy(),
-            "score": pairs["score"].to_numpy(),
-        }
-    ).groupby("label", sort=False)
-    group_class = by_label["is_id"].any().map({True: "DUP_ID", False: "DUP_FUZZY"})
-    group_score = by_label["score"].min()
-    group_reason = pd.Series(reasons, index=reason_labels)
+    pair_order = np.argsort(pair_label, kind="stable")
+    pair_counts = np.bincount(pair_label, minlength=group_count)
+    pair_texts = _concat(
+        _pair_text(pairs, "record_id_a"),
+        "与",
+        _pair_text(pairs, "record_id_b"),
+        "：",
+        _pair_text(pairs, "reason"),
+    ).take(pair_order)
+    pair_offsets = pa.array(np.r_[0, np.cumsum(pair_counts)], pa.int32())
+    reasons = pc.binary_join(pa.ListArray.from_arrays(pair_offsets, pair_texts), "。")
     oversized = sizes > group_size_cap
-    warn = pd.Series("", index=sizes.index)
-    warn[oversized] = (
-        "组内" + sizes[oversized].astype(str) + f"条记录，超过上限{group_size_cap}条，需人工复核："
+    warn = _concat(
+        "组内",
+        pc.cast(pa.array(sizes), pa.string()),
+        f"条记录，超过上限{group_size_cap}条，需人工复核：",
     )
-    group_reason = warn + group_reason.reindex(sizes.index)
+    reasons = _concat(pc.if_else(pa.array(oversized), warn, ""), reasons)
+    is_id = (pairs["dup_class"] == "DUP_ID").to_numpy()
+    group_class = np.where(
+        np.bincount(pair_label, weights=is_id, minlength=group_count) > 0, "DUP_ID", "DUP_FUZZY"
+    ).astype(object)
+    # fmin skips NaN as pandas' min does.
+    group_score = np.fmin.reduceat(
+        pairs["score"].to_numpy(dtype=np.float64)[pair_order], pair_offsets.to_numpy()[:-1]
+    )
 
-    label = frame["label"].to_numpy()
-    rows = frame["row"].to_numpy()
-
-    def take(column: str) -> pd.Series:
-        return _take(roster, column, rows)
-
-    out = pd.DataFrame(
+    # Rows by group id, then record id (stable: two groups of the same record ids interleave).
+    by_id = pc.sort_indices(
+        pa.table({"group_id": group_ids.take(label), "record_id": record_ids}),
+        sort_keys=[("group_id", "ascending"), ("record_id", "ascending")],
+    ).to_numpy()
+    label, rows = label[by_id], rows[by_id]
+    return pd.DataFrame(
         {
-            "group_id": pd.Series(ids.reindex(label).to_numpy(), dtype="string"),
-            "record_id": pd.Series(frame["record_id"].to_numpy(), dtype="string"),
-            "county_code": take("county_code"),
-            "school_code": take("school_code"),
-            "school_name": take("school_name"),
-            "dup_class": pd.Series(group_class.reindex(label).to_numpy(), dtype="string"),
-            "score": group_score.reindex(label).to_numpy(dtype=np.float64),
-            "reason": pd.Series(group_reason.reindex(label).to_numpy(), dtype="string"),
+            "group_id": _per_group(group_ids.to_numpy(zero_copy_only=False), label),
+            "record_id": python_text(record_ids.take(by_id)),
+            "county_code": python_text(_roster_text(roster, "county_code", rows)),
+            "school_code": python_text(_roster_text(roster, "school_code", rows)),
+            "school_name": python_text(_roster_text(roster, "school_name", rows)),
+            "dup_class": _per_group(group_class, label),
+            "score": group_score[label],
+            "reason": _per_group(reasons.to_numpy(zero_copy_only=False), label),
         }
-    )
-    return out.sort_values(["group_id", "record_id"], kind="stable").reset_index(drop=True)[columns]
+    )[columns]
