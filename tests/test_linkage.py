@@ -423,6 +423,21 @@ def test_pairs_and_groups_are_in_code_point_order_of_record_ids():
     assert duplicates["reason"][0] == "。".join(f"{x}与{y}{each}" for x, y in pairs)
 
 
+def test_groups_of_the_same_record_ids_share_a_group_id_and_interleave():
+    # Two students, each registered twice under the record ids d0 and d1 (ids repeated in a
+    # roster of several files): two groups, one group id, rows by record id.
+    rows = [
+        {"record_id": record_id, "name": name, "id_number": valid_id(sequence, birth)}
+        | {"birth_date": f"{birth[:4]}-{birth[4:6]}-{birth[6:]}", "school_name": name}
+        for name, sequence, birth in (("刘洋", 40, "20120506"), ("黄磊", 41, "20130708"))
+        for record_id in ("d0", "d1")
+    ]
+    duplicates = find_duplicates(roster(*rows)).duplicates
+    assert duplicates["group_id"].tolist() == [group_id(["d0", "d1"])] * 4
+    assert duplicates["record_id"].tolist() == ["d0", "d0", "d1", "d1"]
+    assert duplicates["school_name"].tolist() == ["刘洋", "黄磊", "刘洋", "黄磊"]
+
+
 def test_groups_above_the_cap_are_flagged_for_review(tmp_path: Path):
     path = tmp_path / "linkage.json"
     path.write_text(json.dumps(load_config() | {"group_size_cap": 2}), encoding="utf-8")

@@ -59,7 +59,7 @@ def _date_text(records: Records, rows: np.ndarray) -> pa.Array:
     month, day = records.birth_month[rows], records.birth_day[rows]
     key = (year << 16) | ((month.astype(np.int64) & 0xFF) << 8) | (day.astype(np.int64) & 0xFF)
     # A roster holds a few thousand distinct birth dates: each is formatted once.
-    distinct, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     texts = [
         f"{str(y).zfill(4)}-{str(m).zfill(2)}-{str(d).zfill(2)}"
         for y, m, d in zip(
@@ -70,7 +70,7 @@ def _date_text(records: Records, rows: np.ndarray) -> pa.Array:
 
 
 def pair_reasons(records: Records, scored: pd.DataFrame) -> pa.Array:
-    """Chinese reason of each compared pair."""
+    """Chinese reason of each compared pair, as Arrow text."""
     a, b = scored["a"].to_numpy(), scored["b"].to_numpy()
     lv = {f: scored[f].to_numpy() for f in LEVELS}
     id_position = scored["id_position"].to_numpy().astype(int)
@@ -157,6 +157,7 @@ def pair_reasons(records: Records, scored: pd.DataFrame) -> pa.Array:
     return _join(clauses, "；")
 
 
+# What the two numbers of a valid_different_parts_agree pair share; 0 for the other levels.
 _ID_PARTS_TEXT = (
     "",
     "（地址码、出生日期码相同，顺序码不同）",
@@ -191,18 +192,38 @@ def group_id(record_ids: list[str]) -> str:
     return "G" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
 
 
-def _group_ids(record_ids: pa.Array, offsets: np.ndarray) -> pa.Array:
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_GROUP_ID_BYTES = 6  # 12 hex digits
+
+
+def _group_ids(record_ids: pa.Array, offsets: np.ndarray) -> tuple[pa.Array, np.ndarray]:
     """:func:`group_id` of each group, its record ids ``record_ids[offsets[i]:offsets[i + 1]]``
-    already sorted."""
+    already sorted, and the same ids as int64 numbers that sort as the texts do."""
     texts = pc.binary_join(
         pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), record_ids), "\n"
     )
     # hashlib has no column form: sha1 is called once per group from C (map), no Python statement.
-    digests = map(
-        methodcaller("hexdigest"),
-        map(hashlib.sha1, pc.cast(texts, pa.binary()).to_numpy(zero_copy_only=False)),
+    digests = b"".join(
+        map(
+            methodcaller("digest"),
+            map(hashlib.sha1, pc.cast(texts, pa.binary()).to_numpy(zero_copy_only=False)),
+        )
     )
-    return _concat("G", pc.utf8_slice_codeunits(pa.array(list(digests), pa.string()), 0, 12))
+    head = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 20)[:, :_GROUP_ID_BYTES]
+    number = np.zeros(len(head), dtype=np.int64)
+    for column in range(_GROUP_ID_BYTES):
+        number = (number << 8) | head[:, column]
+    # Fixed-width lowercase hex orders as the number does ('0'-'9' before 'a'-'f').
+    nibbles = np.stack([head >> 4, head & 15], axis=2).reshape(len(head), 2 * _GROUP_ID_BYTES)
+    width = 1 + 2 * _GROUP_ID_BYTES
+    text = np.full((len(head), width), ord("G"), dtype=np.uint8)
+    text[:, 1:] = _HEX_DIGITS[nibbles]
+    ids = pa.StringArray.from_buffers(
+        len(head),
+        pa.py_buffer(np.arange(0, width * len(head) + 1, width, dtype=np.int32)),
+        pa.py_buffer(text.tobytes()),
+    )
+    return ids, number
 
 
 def _roster_text(roster: pd.DataFrame, column: str, rows: np.ndarray) -> pa.Array:
@@ -252,7 +273,7 @@ def build_groups(
     ).to_numpy()
     label, rows, record_ids = member_labels[by_group], members[by_group], member_ids.take(by_group)
     sizes = np.bincount(member_labels, minlength=group_count)
-    group_ids = _group_ids(record_ids, np.r_[0, np.cumsum(sizes)])
+    group_ids, group_numbers = _group_ids(record_ids, np.r_[0, np.cumsum(sizes)])
 
     # Each group's pairs (in the order of ``pairs``) as one text.
     pair_label = member_labels[node_a]
@@ -283,11 +304,19 @@ def build_groups(
         pairs["score"].to_numpy(dtype=np.float64)[pair_order], pair_offsets.to_numpy()[:-1]
     )
 
-    # Rows by group id, then record id (stable: two groups of the same record ids interleave).
-    by_id = pc.sort_indices(
-        pa.table({"group_id": group_ids.take(label), "record_id": record_ids}),
-        sort_keys=[("group_id", "ascending"), ("record_id", "ascending")],
-    ).to_numpy()
+    # Rows by group id, then record id. Rows are in record-id order within each group already,
+    # so distinct group ids need only the groups ordered; two groups of the same record ids (ids
+    # repeated in the roster) share a group id, and their rows interleave by record id.
+    group_order = np.argsort(group_numbers, kind="stable")
+    if np.all(np.diff(group_numbers[group_order]) != 0):
+        group_rank = np.empty(group_count, dtype=np.int64)
+        group_rank[group_order] = np.arange(group_count)
+        by_id = np.argsort(group_rank[label], kind="stable")
+    else:
+        by_id = pc.sort_indices(
+            pa.table({"group_id": group_ids.take(label), "record_id": record_ids}),
+            sort_keys=[("group_id", "ascending"), ("record_id", "ascending")],
+        ).to_numpy()
     label, rows = label[by_id], rows[by_id]
     return pd.DataFrame(
         {
