@@ -170,58 +170,48 @@ def run_suites(
     a selection that keeps every row still copies every column (a fifth of validation's CPU).
     """
     with pd.option_context("mode.copy_on_write", True):
-        return _run_suites(columns, suites, parameters, start, stop, project_root, run_id)
-
-
-def _run_suites(
-    columns: pd.DataFrame,
-    suites: list[Suite],
-    parameters: dict[str, Any],
-    start: int,
-    stop: int,
-    project_root: Path | None,
-    run_id: RunIdentifier | None,
-) -> list[list[np.ndarray]]:
-    context = gx_context(project_root)
-    asset = context.data_sources.add_pandas("roster").add_dataframe_asset("roster")
-    found: list[list[np.ndarray]] = []
-    ran: list[tuple[Any, Suite, list[np.ndarray]]] = []
-    for suite in suites:
-        name = windows_safe_name(suite.name)  # GX makes folders and files of it
-        batch = asset.add_batch_definition_whole_dataframe(name)
-        spec = {**suite.spec, "name": name}
-        if project_root is not None:
-            # What the pages say of each expectation (rule code, Chinese name, message).
-            spec["expectations"] = [described(e) for e in spec["expectations"]]
-        gx_suite = context.suites.add(gx.ExpectationSuite(**spec))
-        definition = context.validation_definitions.add(
-            gx.ValidationDefinition(name=name, data=batch, suite=gx_suite)
-        )
-        frame = _batch_frame(columns, suite.columns, start, stop)
-        result = definition.run(
-            batch_parameters={"dataframe": frame},
-            expectation_parameters=parameters,
-            result_format=RESULT_FORMAT,
-            run_id=run_id,
-        )
-        # GX does not keep the suite's order in its results: match them by type and meta.
-        slot = {_key(e["type"], e.get("meta")): i for i, e in enumerate(suite.spec["expectations"])}
-        positions = [np.zeros(0, dtype=np.int64)] * len(slot)
-        for outcome in result.results:
-            config = outcome.expectation_config
-            info = outcome.exception_info or {}
-            if info.get("raised_exception"):
-                raise RuntimeError(
-                    f"规则 {config.meta.get('rule')} 运行出错：{info.get('exception_message')}"
-                )
-            index = outcome.result.get("unexpected_index_list") or []
-            positions[slot[_key(config.type, config.meta)]] = np.asarray(index, dtype=np.int64)
-        if project_root is not None and result.results:
-            ran.append((result, suite, positions))
-        found.append(positions)
-    if ran:
-        _store_for_docs(context, ran, columns)
-    return found
+        context = gx_context(project_root)
+        asset = context.data_sources.add_pandas("roster").add_dataframe_asset("roster")
+        found: list[list[np.ndarray]] = []
+        ran: list[tuple[Any, Suite, list[np.ndarray]]] = []
+        for suite in suites:
+            name = windows_safe_name(suite.name)  # GX makes folders and files of it
+            batch = asset.add_batch_definition_whole_dataframe(name)
+            spec = {**suite.spec, "name": name}
+            if project_root is not None:
+                # What the pages say of each expectation (rule code, Chinese name, message).
+                spec["expectations"] = [described(e) for e in spec["expectations"]]
+            gx_suite = context.suites.add(gx.ExpectationSuite(**spec))
+            definition = context.validation_definitions.add(
+                gx.ValidationDefinition(name=name, data=batch, suite=gx_suite)
+            )
+            frame = _batch_frame(columns, suite.columns, start, stop)
+            result = definition.run(
+                batch_parameters={"dataframe": frame},
+                expectation_parameters=parameters,
+                result_format=RESULT_FORMAT,
+                run_id=run_id,
+            )
+            # GX does not keep the suite's order in its results: match them by type and meta.
+            slot = {
+                _key(e["type"], e.get("meta")): i for i, e in enumerate(suite.spec["expectations"])
+            }
+            positions = [np.zeros(0, dtype=np.int64)] * len(slot)
+            for outcome in result.results:
+                config = outcome.expectation_config
+                info = outcome.exception_info or {}
+                if info.get("raised_exception"):
+                    raise RuntimeError(
+                        f"规则 {config.meta.get('rule')} 运行出错：{info.get('exception_message')}"
+                    )
+                index = outcome.result.get("unexpected_index_list") or []
+                positions[slot[_key(config.type, config.meta)]] = np.asarray(index, dtype=np.int64)
+            if project_root is not None and result.results:
+                ran.append((result, suite, positions))
+            found.append(positions)
+        if ran:
+            _store_for_docs(context, ran, columns)
+        return found
 
 
 def problem_rows(
