@@ -50,7 +50,7 @@ from xueji_quality.linkage.records import (
     pair_index,
     pair_positions,
 )
-from xueji_quality.linkage.text import text_values
+from xueji_quality.linkage.text import code_texts
 from xueji_quality.standards import resident_id
 
 
@@ -154,7 +154,7 @@ class KeyPass(DeclaredPass):
             if first_part.field == "guardian"
             else (records.name_code, records.names)
         )
-        label = text_values(values, codes[row : row + 1])[0]
+        label = code_texts(values, codes[row : row + 1])[0].as_py()
         y, m, d = records.birth_year[row], records.birth_month[row], records.birth_day[row]
         return f"{label}|{y:04d}-{m:02d}-{d:02d}"
 

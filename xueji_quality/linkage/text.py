@@ -56,11 +56,6 @@ def code_texts(values, codes: np.ndarray) -> pa.Array:
     return pc.if_else(pa.array(codes >= 0), texts.cast(pa.string()), "")
 
 
-def text_values(values, codes: np.ndarray) -> pd.Series:
-    """:func:`code_texts` as a pandas text column."""
-    return pd.Series(code_texts(values, codes).to_pylist(), dtype="string")
-
-
 def take_rows(column: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
     """``column[rows]`` taken chunk by chunk (Arrow's take on a chunked array first concatenates
     the whole column)."""
