@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import hashlib
 from functools import partial
-from operator import methodcaller
 
 import numpy as np
 import pandas as pd
@@ -46,6 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from xueji_quality import schema
+from xueji_quality.digests import digest_bytes, hex_texts
 
 KEY_HEX = 16
 SEPARATOR = "\x1f"
@@ -54,9 +54,7 @@ _ID_NUMBER = r"^(?:\p{Nd}{17}[\p{Nd}X]|\p{Nd}{15})$"
 _STUDENT_NO = r"^[A-Z]\p{Nd}{17}[\p{Nd}X]$"
 # Every canonical field but the export's own key, which may change from one export to the next.
 FINGERPRINT_FIELDS: tuple[str, ...] = tuple(f for f in schema.FIELDS if f != "export_key")
-_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _BLAKE2B = partial(hashlib.blake2b, digest_size=KEY_HEX // 2)
-_DIGEST = methodcaller("digest")
 
 
 def _strings(values) -> pa.Array:
@@ -73,18 +71,7 @@ def _strings(values) -> pa.Array:
 
 def _digest(values: pa.Array, prefix: str = "") -> pa.Array:
     """``prefix`` + 16 hex of BLAKE2b over each value's UTF-8 bytes (null counts as "")."""
-    data = values.fill_null("").cast(pa.binary()).to_pylist()
-    raw = np.frombuffer(b"".join(map(_DIGEST, map(_BLAKE2B, data))), dtype=np.uint8)
-    raw = raw.reshape(-1, KEY_HEX // 2)
-    head = len(prefix.encode())
-    text = np.empty((len(raw), head + KEY_HEX), dtype=np.uint8)
-    text[:, :head] = np.frombuffer(prefix.encode(), dtype=np.uint8)
-    text[:, head::2] = _HEX_DIGITS[raw >> 4]
-    text[:, head + 1 :: 2] = _HEX_DIGITS[raw & 15]
-    fixed = pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(head + KEY_HEX), len(text), [None, pa.py_buffer(text.tobytes())]
-    )
-    return fixed.cast(pa.binary()).cast(pa.string())
+    return hex_texts(digest_bytes(values, _BLAKE2B, KEY_HEX // 2), prefix)
 
 
 def _text(values: pa.Array) -> pd.Series:

@@ -13,7 +13,6 @@ simply equal, and the equal fields listed together (姓名、性别、出生日�
 from __future__ import annotations
 
 import hashlib
-from operator import methodcaller
 
 import numpy as np
 import pandas as pd
@@ -23,6 +22,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from xueji_quality import schema
+from xueji_quality.digests import digest_bytes, hex_texts
 from xueji_quality.linkage.compare import LEVELS
 from xueji_quality.linkage.consistency import conflict_texts
 from xueji_quality.linkage.records import Records
@@ -192,7 +192,6 @@ def group_id(record_ids: list[str]) -> str:
     return "G" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
 
 
-_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _GROUP_ID_BYTES = 6  # 12 hex digits
 
 
@@ -202,27 +201,12 @@ def _group_ids(record_ids: pa.Array, offsets: np.ndarray) -> tuple[pa.Array, np.
     texts = pc.binary_join(
         pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), record_ids), "\n"
     )
-    # hashlib has no column form: sha1 is called once per group from C (map), no Python statement.
-    digests = b"".join(
-        map(
-            methodcaller("digest"),
-            map(hashlib.sha1, pc.cast(texts, pa.binary()).to_numpy(zero_copy_only=False)),
-        )
-    )
-    head = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 20)[:, :_GROUP_ID_BYTES]
+    head = digest_bytes(texts, hashlib.sha1, _GROUP_ID_BYTES)
     number = np.zeros(len(head), dtype=np.int64)
     for column in range(_GROUP_ID_BYTES):
         number = (number << 8) | head[:, column]
     # Fixed-width lowercase hex orders as the number does ('0'-'9' before 'a'-'f').
-    nibbles = np.stack([head >> 4, head & 15], axis=2).reshape(len(head), 2 * _GROUP_ID_BYTES)
-    width = 1 + 2 * _GROUP_ID_BYTES
-    text = np.full((len(head), width), ord("G"), dtype=np.uint8)
-    text[:, 1:] = _HEX_DIGITS[nibbles]
-    ids = pa.StringArray.from_buffers(
-        len(head),
-        pa.py_buffer(np.arange(0, width * len(head) + 1, width, dtype=np.int32)),
-        pa.py_buffer(text.tobytes()),
-    )
+    ids = hex_texts(head, "G")
     return ids, number
 
 
