@@ -647,3 +647,38 @@ def test_a_ledger_with_the_old_answer_index_loses_it_when_opened(rounds, tmp_pat
     names = {r[0] for r in connection.execute("SELECT name FROM sqlite_master")}
     connection.close()
     assert "answers_by_key" not in names and ledger.snapshot(path) == before
+
+
+def test_the_deciding_answer_is_chosen_per_record_since_the_key_was_opened():
+    from xueji_quality.answers.status import deciding_answers
+
+    known = np.array(["K1", "K2", "K3", "K5", "K6", "K7"], dtype=object)
+    opened = np.array([2, 1, 5, 1, 1, 1])
+    # id, key, member, run seq, action (in id order, as the ledger holds them)
+    given = [
+        (1, "K1", None, 1, "删除"),  # before K1 was re-opened: no longer counts
+        (2, "K1", "A", 2, "佐证"),
+        (3, "K1", "B", 3, "保留"),
+        (4, "K2", "A", 1, "佐证"),
+        (5, "K2", "A", 2, "变更"),  # A's latest: acting beats B's proof
+        (6, "K2", "B", 3, "佐证"),
+        (7, "K3", None, 4, "佐证"),  # K3 opened at run 5: nothing decides
+        (8, "K4", None, 1, "删除"),  # a key the ledger does not know
+        (9, "K5", None, 1, "佐证"),
+        (10, "K5", None, 1, "删除"),  # the group as a whole: the latest answer counts
+        (11, "K6", "A", 1, "删除"),
+        (12, "K6", "B", 1, "变更"),  # both act: the latest of them
+        (13, "K7", "A", 1, "保留"),
+    ]
+    ids, keys, members, seqs, actions = zip(*given, strict=True)
+    rows, chosen = deciding_answers(
+        known,
+        opened,
+        np.array(ids),
+        keys,
+        members,
+        np.array(seqs),
+        np.array(actions, dtype=object),
+    )
+    decided = dict(zip(known[rows], np.array(ids)[chosen].tolist(), strict=True))
+    assert decided == {"K1": 2, "K2": 5, "K5": 10, "K6": 12, "K7": 13}
