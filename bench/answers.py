@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from province import TreeSampler  # noqa: E402
 
 from xueji_quality import answers, reports, workbook  # noqa: E402
+from xueji_quality.normalize import STRING  # noqa: E402
 from xueji_quality.reports import list_files  # noqa: E402
 from xueji_quality.standards import gb2260  # noqa: E402
 
@@ -311,12 +312,18 @@ def _write_tables(work: Path, roster, problems, duplicates) -> None:
 
 
 def _read_tables(work: Path) -> tuple[pd.DataFrame, ...]:
-    return tuple(
-        pd.read_parquet(work / f"{name}.parquet", dtype_backend="numpy_nullable").astype(
-            {"grade_level": "Int8"} if name == "roster" else {}
-        )
+    """roster, problems, duplicates with the column types a run hands the ledger: the roster's
+    text Arrow-backed as the staged store reads it, the others' as validation and linkage give
+    them."""
+    tables = [
+        pd.read_parquet(work / f"{name}.parquet", dtype_backend="numpy_nullable")
         for name in ("roster", "problems", "duplicates")
+    ]
+    roster = tables[0]
+    tables[0] = roster.astype(
+        {c: STRING for c in roster.columns if c != "grade_level"} | {"grade_level": "Int8"}
     )
+    return tuple(tables)
 
 
 class Steps:
