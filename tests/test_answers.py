@@ -650,7 +650,7 @@ def test_a_ledger_with_the_old_answer_index_loses_it_when_opened(rounds, tmp_pat
 
 
 def test_the_deciding_answer_is_chosen_per_record_since_the_key_was_opened():
-    from xueji_quality.answers.status import deciding_answers
+    from xueji_quality.answers.ledger_state import deciding_answers
 
     known = np.array(["K1", "K2", "K3", "K5", "K6", "K7"], dtype=object)
     opened = np.array([2, 1, 5, 1, 1, 1])

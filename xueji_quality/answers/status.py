@@ -42,18 +42,15 @@ of the progress table count errors only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from xueji_quality import schema
-from xueji_quality.answers import identity, ledger
+from xueji_quality.answers import identity, ledger, ledger_state
 
 PROGRESS_COLUMNS: tuple[str, ...] = (
     "合计",
@@ -169,93 +166,6 @@ def _item_rows(
     return problems, duplicates, per_county
 
 
-def _ledger_state(connection) -> pd.DataFrame:
-    """Known problems, each with the answer that counts (see the module docstring): columns
-    problem_key, previous_status, opened_seq, first_seen_date, last_seen_seq, action and
-    answered_fingerprint (NaN where no answer decides)."""
-    known = ledger.read_frame(
-        connection,
-        "SELECT key AS problem_key, status AS previous_status, opened_seq, first_seen_date,"
-        " last_seen_seq FROM problems",
-    )
-    # The answers are read as they are and chosen here by integer codes: SQLite grouping the
-    # whole table by key and record in a temporary b-tree cost several times the reading.
-    answers = connection.execute(
-        "SELECT id, key, member, run_seq, action, fingerprint FROM answers ORDER BY id"
-    ).fetchall()
-    action = np.full(len(known), np.nan, dtype=object)
-    answered_fingerprint = np.full(len(known), np.nan, dtype=object)
-    if answers and len(known):
-        ids, keys, members, run_seqs, actions, fingerprints = zip(*answers, strict=True)
-        known_row, chosen = deciding_answers(
-            known["problem_key"].to_numpy(dtype=object),
-            known["opened_seq"].to_numpy(dtype=np.int64),
-            np.array(ids, dtype=np.int64),
-            keys,
-            members,
-            np.array(run_seqs, dtype=np.int64),
-            np.array(actions, dtype=object),
-        )
-        action[known_row] = np.array(actions, dtype=object)[chosen]
-        answered_fingerprint[known_row] = np.array(fingerprints, dtype=object)[chosen]
-    return known.assign(action=action, answered_fingerprint=answered_fingerprint)
-
-
-def _counties_of(connection, keys: pd.Series) -> pd.DataFrame:
-    """problem_key, county_code, items of the given keys' counties."""
-    connection.execute("CREATE TEMP TABLE IF NOT EXISTS gone_keys (key TEXT PRIMARY KEY)")
-    connection.execute("DELETE FROM gone_keys")
-    values = np.sort(keys.astype(object).to_numpy().astype(str))
-    connection.executemany("INSERT OR IGNORE INTO gone_keys VALUES (?)", zip(values.tolist()))
-    frame = ledger.read_frame(
-        connection,
-        "SELECT c.key AS problem_key, c.county_code, c.items FROM gone_keys g"
-        " JOIN problem_counties c ON c.key = g.key",
-    )
-    connection.execute("DROP TABLE temp.gone_keys")
-    return frame
-
-
-# Which answer to a group's records decides its status: acting first, then proving.
-_ANSWER_RANK = {"删除": 0, "变更": 0, "佐证": 1, "保留": 2}
-
-
-def deciding_answers(
-    known_keys: np.ndarray,
-    opened_seq: np.ndarray,
-    ids: np.ndarray,
-    keys: Sequence[str],
-    members: Sequence[str | None],
-    run_seqs: np.ndarray,
-    actions: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The answer that decides each answered key: of the latest answer to each of its records
-    (key and member; an answer to the whole group is one record) given on a run since the key
-    was (re)opened, a 删除 or 变更 (the latest), else a 佐证 (the latest), else a 保留.
-
-    ``known_keys`` / ``opened_seq``: the ledger's problems; the answers' columns in id order.
-    Returns the deciding answers' keys as positions in ``known_keys`` and the answers' positions.
-    """
-    row = pc.index_in(pa.array(keys, pa.string()), value_set=pa.array(known_keys, pa.string()))
-    row = row.fill_null(-1).to_numpy()
-    since = np.flatnonzero((row >= 0) & (run_seqs >= opened_seq[row]))
-    if len(since) == 0:
-        return since, since
-    member_codes = pc.dictionary_encode(pa.array(members, pa.string())).indices
-    member = member_codes.fill_null(-1).to_numpy().astype(np.int64) + 1
-    group = row.astype(np.int64) * (int(member.max(initial=0)) + 1) + member
-    # A stable sort by record keeps each record's answers in id order: its last is its latest.
-    by_record = since[np.argsort(group[since], kind="stable")]
-    grouped = group[by_record]
-    latest = by_record[np.r_[grouped[1:] != grouped[:-1], True]]
-    rank = pd.Series(actions[latest]).map(_ANSWER_RANK).fillna(3).to_numpy()
-    # Per key: the lowest rank first, the latest (highest id) of it first.
-    order = np.lexsort((-ids[latest], rank, row[latest]))
-    by_key = row[latest][order]
-    chosen = latest[order[np.r_[True, by_key[1:] != by_key[:-1]]]]
-    return row[chosen], chosen
-
-
 class _Distinct:
     """A text column as numbers of its distinct values, so a test of the values is made once
     per distinct value, not per row."""
@@ -332,7 +242,7 @@ def apply_ledger(
     connection = ledger.connect(path)
     read_at = datetime.now().astimezone().isoformat(timespec="microseconds")
     try:
-        known = _ledger_state(connection)
+        known = ledger_state.known_problems(connection)
         previous_run = ledger.last_run(connection)
         answered = ledger.read_frame(
             connection,
@@ -347,7 +257,7 @@ def apply_ledger(
             & ~known["problem_key"].isin(per_county["problem_key"])
         ]
         # Counties matter only for the keys this run may find gone.
-        counties_of = _counties_of(connection, gone["problem_key"])
+        counties_of = ledger_state.counties_of(connection, gone["problem_key"])
     finally:
         connection.close()
 
