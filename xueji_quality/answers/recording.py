@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from xueji_quality.answers import ledger
 
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 
 _TEMPORARY = (
     "CREATE TEMP TABLE run_items (key TEXT PRIMARY KEY, kind TEXT, rule TEXT, field TEXT,"
-    " severity TEXT, status TEXT, reopen INTEGER, fingerprint TEXT)",
+    " severity TEXT, status TEXT, reopen INTEGER, fingerprint TEXT) WITHOUT ROWID",
     "CREATE TEMP TABLE run_resolved (key TEXT PRIMARY KEY)",
     "CREATE TEMP TABLE run_counties (key TEXT, county_code TEXT)",
 )
@@ -65,10 +67,17 @@ _VERSIONS_NEW = (
 )
 
 
-def _values(column: pd.Series) -> list:
-    """A column as Python values for SQLite, missing values None."""
+def _values(column: pd.Series, order: np.ndarray | None = None) -> list:
+    """A column as Python values for SQLite (in ``order`` if given), missing values None."""
     values = column.astype(object).to_numpy()
-    return np.where(pd.isna(values), None, values).tolist()
+    # Missing values found in the column's own order: the strings lie in memory as it made them.
+    values = np.where(pd.isna(values), None, values)
+    return (values if order is None else values[order]).tolist()
+
+
+def _key_order(keys: pd.Series) -> np.ndarray:
+    """Positions that sort the keys (UTF-8 bytes, SQLite's BINARY order)."""
+    return pc.sort_indices(pa.array(keys.astype(object).to_numpy(), pa.string())).to_numpy()
 
 
 def _load(connection, result: LedgerResult) -> None:
@@ -79,17 +88,19 @@ def _load(connection, result: LedgerResult) -> None:
     for statement in _TEMPORARY:
         connection.execute(statement)
     items = result.items
+    # In key order: each row is appended to the table's b-tree instead of inserted at random.
+    order = _key_order(items["problem_key"])
     connection.executemany(
         "INSERT INTO run_items VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         zip(
-            _values(items["problem_key"]),
-            _values(items["kind"]),
-            _values(items["rule"]),
-            _values(items["field"]),
-            _values(items["severity"]),
-            _values(items["status"]),
-            items["reopen"].astype(bool).astype(int).tolist(),
-            _values(items["fingerprint"]),
+            _values(items["problem_key"], order),
+            _values(items["kind"], order),
+            _values(items["rule"], order),
+            _values(items["field"], order),
+            _values(items["severity"], order),
+            _values(items["status"], order),
+            items["reopen"].astype(bool).to_numpy()[order].astype(int).tolist(),
+            _values(items["fingerprint"], order),
             strict=True,
         ),
     )
