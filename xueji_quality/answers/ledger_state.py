@@ -81,9 +81,7 @@ def deciding_answers(
     run_seqs: np.ndarray,
     actions: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The answer that decides each answered key: of the latest answer to each of its records
-    (key and member; an answer to the whole group is one record) given on a run since the key
-    was (re)opened, a 删除 or 变更 (the latest), else a 佐证 (the latest), else a 保留.
+    """The answer that decides each answered key (the rule is the module docstring's).
 
     ``known_keys`` / ``opened_seq``: the ledger's problems; the answers' columns in id order.
     Returns the deciding answers' keys as positions in ``known_keys`` and the answers' positions.
