@@ -629,3 +629,48 @@ def test_a_schema_1_ledger_loses_its_identities(tmp_path):
         connection.close()
     assert b"11010519491231002X" not in path.read_bytes()
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_a_schema_2_ledger_keeps_its_answers_ids_and_counter(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(ledger.SCHEMA)
+    old.executescript(
+        """
+        DROP TABLE answers;
+        CREATE TABLE answers (id INTEGER PRIMARY KEY AUTOINCREMENT,
+            import_id INTEGER NOT NULL REFERENCES imports(id), key TEXT NOT NULL, member TEXT,
+            county_code TEXT NOT NULL, run_seq INTEGER NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('佐证', '变更', '删除', '保留')),
+            new_value TEXT, note TEXT, fingerprint TEXT, sheet TEXT, row INTEGER);
+        INSERT INTO meta VALUES ('schema_version', '2');
+        INSERT INTO runs VALUES (1, '44-20261101', '44', '2026-11-01', 't', '{}');
+        INSERT INTO imports VALUES (1, 'a.xlsx', 'x', 1, '440103', 't', 2);
+        INSERT INTO answers VALUES (3, 1, 'Dabc', '2', '440103', 1, '保留', NULL, '', 'f', 's', 4);
+        INSERT INTO answers VALUES (7, 1, 'Pabc', NULL, '440103', 1, '变更', 'x', '已改', 'f',
+            's', 2);
+        INSERT INTO answers VALUES (9, 1, 'Pdef', NULL, '440103', 1, '佐证', NULL, '', 'f', 's', 3);
+        DELETE FROM answers WHERE id = 9;
+        """
+    )
+    old.close()
+    connection = ledger.connect(path)
+    try:
+        version = connection.execute("SELECT value FROM meta WHERE name = 'schema_version'")
+        assert version.fetchone() == (str(ledger.SCHEMA_VERSION),)
+        assert connection.execute("SELECT id, key, member, action FROM answers").fetchall() == [
+            (3, "Dabc", "2", "保留"),
+            (7, "Pabc", None, "变更"),
+        ]
+        insert = (
+            "INSERT INTO answers (import_id, key, county_code, run_seq, action)"
+            " VALUES (1, 'Pxyz', '440103', 1, ?)"
+        )
+        # The counter goes on from the deleted answer's id, as before the migration.
+        assert connection.execute(insert, ("删除",)).lastrowid == 10
+        with pytest.raises(sqlite3.IntegrityError):
+            connection.execute(insert, ("同意",))
+        tables = {r[0] for r in connection.execute("SELECT name FROM sqlite_master")}
+        assert "answers_v2" not in tables
+    finally:
+        connection.close()
