@@ -16,6 +16,10 @@ counties), with warnings on top that need no answer. Then, as the flow and the c
 3. ``import_answers`` over all the answered workbooks (one transaction per file): the target;
 4. run 2: ``apply_ledger`` with the ledger now holding the answers, and ``record_run``.
 
+Before the import, two floors of it, each on its own: inflating every part of every workbook
+(zlib, this process) and reading the workbooks as the import reads them (calamine, in its reading
+worker processes) without writing anything.
+
 Printed per step: wall seconds, rows and rows per second, CPU seconds and peak RSS of the
 process tree (this process and its children, such as the importer's reading workers, sampled
 every 0.2 s as bench/province.py does); the answers imported, the ledger's size, and the load
@@ -394,6 +398,15 @@ def _run(out_root: Path, tables: tuple, run_date: date, steps: Steps, label: str
     return run_id, result
 
 
+def _inflate(paths: list[Path]) -> int:
+    """Bytes of XML in the workbooks, every part inflated (what any reader of them must do)."""
+    total = 0
+    for path in paths:
+        with zipfile.ZipFile(path) as archive:
+            total += sum(len(archive.read(name)) for name in archive.namelist())
+    return total
+
+
 def _print(state: dict, paths: list[Path], counties: int, timings: dict, steps: Steps) -> None:
     print(
         f"province: {state['roster']} records, {state['problems']} problem rows, "
@@ -458,6 +471,12 @@ def main() -> None:
         sampler.stop()
         _print(state, paths, args.counties, timings, steps)
         return
+    steps.timed("floor: inflating the workbooks", state["answered_rows"], lambda: _inflate(paths))
+    steps.timed(
+        "floor: reading them (no ledger)",
+        state["answered_rows"],
+        lambda: sum(len(f.table) for f in answers.importer.read_answer_files(paths)),
+    )
     imported, rejected = steps.timed(
         "import_answers (target)",
         state["answered_rows"],

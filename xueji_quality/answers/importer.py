@@ -47,6 +47,7 @@ __all__ = [
     "import_answers",
     "import_file",
     "read_answer_file",
+    "read_answer_files",
 ]
 
 # Files read in worker processes when a batch holds at least this many bytes of workbooks
@@ -227,7 +228,7 @@ def _read(path: Path) -> AnswerFile | AnswerFileError:
         return error
 
 
-def _read_all(paths: list[Path]) -> Iterator[AnswerFile | AnswerFileError]:
+def read_answer_files(paths: list[Path]) -> Iterator[AnswerFile | AnswerFileError]:
     """Each file read (or why it cannot be), in the order given; by worker processes when the
     batch is large, the next files read while the caller writes this one."""
     sizes = [p.stat().st_size if p.is_file() else 0 for p in paths]
@@ -260,7 +261,7 @@ def import_answers(
     # serve the next file's (each file is still a transaction of its own).
     connection = None
     try:
-        for path, answer_file in zip(paths, _read_all(paths), strict=True):
+        for path, answer_file in zip(paths, read_answer_files(paths), strict=True):
             try:
                 if isinstance(answer_file, AnswerFileError):
                     raise answer_file
