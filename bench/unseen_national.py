@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from unseen import GIVEN, HOMOPHONES, OTHER_PROVINCE_COUNTIES, SURNAMES, make, with_check
+from unseen_roster import GIVEN, HOMOPHONES, OTHER_PROVINCE_COUNTIES, SURNAMES, make, with_check
 
 
 def make_national(rows: int, out: Path, seed: int, provinces: list[str]) -> None:

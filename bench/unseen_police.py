@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from unseen import GIVEN, HOMOPHONES, SURNAMES, days_to_ymd, with_check
+from unseen_roster import GIVEN, HOMOPHONES, SURNAMES, days_to_ymd, with_check
 
 # Characters and the traditional or variant form a registry holds for them (形近字/异体字/繁简).
 VARIANTS = {"伟": "偉", "丽": "麗", "华": "華", "军": "軍", "红": "紅", "辉": "輝", "杰": "傑",
