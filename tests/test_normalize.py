@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from xueji_quality import ingest, normalize
 from xueji_quality.rules import checks
+from xueji_quality.text_sets import is_in
 from xueji_quality.validate import validate_roster
 
 
@@ -353,3 +355,20 @@ def test_placeholder_dates_and_typed_names_through_ingest_and_validation(tmp_pat
     ]
     assert missing.empty
     assert problems.loc[problems["rule"] == "NAME_CHARS", "record_id"].tolist() == ["R6"]
+
+
+@pytest.mark.parametrize("dtype", ["string[pyarrow]", "large_string[pyarrow]", object])
+def test_is_in_answers_as_pandas_isin_does_for_text(dtype):
+    rng = np.random.default_rng(5)
+    pool = np.array([f"{n:06d}" for n in range(50)], dtype=object)
+    values = pd.Series(pool[rng.integers(0, 50, 500)], dtype=object)
+    values[rng.random(500) < 0.1] = None
+    column = values.astype(dtype)
+    wanted = pd.Series(pool[rng.integers(0, 50, 20)], dtype="string[pyarrow]")
+    found = is_in(column, wanted)
+    expected = values.isin(set(wanted)) & values.notna()
+    assert found.dtype == bool and found.index.equals(column.index)
+    assert found.tolist() == expected.tolist()
+    assert found.any() and not found.all()
+    assert is_in(column, []).sum() == 0
+    assert is_in(column, frozenset(wanted)).tolist() == expected.tolist()

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from xueji_quality.staging import StagedStore
+from xueji_quality.text_sets import is_in
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,8 @@ def groups_touching(duplicates: pd.DataFrame, record_ids: pd.Series | None) -> p
     when ``record_ids`` is None)."""
     if record_ids is None:
         return duplicates
-    touched = duplicates.loc[duplicates["record_id"].isin(record_ids), "group_id"].unique()
-    return duplicates[duplicates["group_id"].isin(touched)].reset_index(drop=True)
+    touched = duplicates.loc[is_in(duplicates["record_id"], record_ids), "group_id"].unique()
+    return duplicates[is_in(duplicates["group_id"], touched)].reset_index(drop=True)
 
 
 def of_counties(
@@ -114,11 +115,11 @@ def scope_tables(
             selected=None,
         )
     scope = selected["record_id"]
-    problems = problems[problems["record_id"].isin(scope)].reset_index(drop=True)
+    problems = problems[is_in(problems["record_id"], scope)].reset_index(drop=True)
     duplicates = groups_touching(duplicates, scope)
-    keep = roster["record_id"].isin(scope) | roster["record_id"].isin(duplicates["record_id"])
-    roster = roster[keep.fillna(False)].reset_index(drop=True)
-    members = duplicates.loc[~duplicates["record_id"].isin(scope)]
+    keep = is_in(roster["record_id"], scope) | is_in(roster["record_id"], duplicates["record_id"])
+    roster = roster[keep].reset_index(drop=True)
+    members = duplicates.loc[~is_in(duplicates["record_id"], scope)]
     members = members.drop_duplicates("record_id")["county_code"]
     # An empty side would make pandas guess the result's dtype (and warn about it).
     sides = [side for side in (selected["county_code"], members) if len(side)]

@@ -11,6 +11,7 @@ temporary b-tree cost several times the reading.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 
@@ -51,6 +52,17 @@ def known_problems(connection: sqlite3.Connection) -> pd.DataFrame:
         action[known_row] = actions[chosen]
         answered_fingerprint[known_row] = np.array(fingerprints, dtype=object)[chosen]
     return known.assign(action=action, answered_fingerprint=answered_fingerprint)
+
+
+def keys_of_counties(connection: sqlite3.Connection, counties: Sequence[str]) -> pd.Series:
+    """The keys the ledger lists for any of these counties (each once)."""
+    frame = ledger.read_frame(
+        connection,
+        "SELECT DISTINCT key FROM problem_counties"
+        " WHERE county_code IN (SELECT value FROM json_each(?))",
+        (json.dumps(sorted({str(c) for c in counties})),),
+    )
+    return frame["key"] if len(frame) else pd.Series([], dtype=object)
 
 
 def counties_of(connection: sqlite3.Connection, keys: pd.Series) -> pd.DataFrame:

@@ -51,6 +51,7 @@ import pandas as pd
 
 from xueji_quality import schema
 from xueji_quality.answers import identity, ledger, ledger_state
+from xueji_quality.text_sets import is_in
 
 PROGRESS_COLUMNS: tuple[str, ...] = (
     "合计",
@@ -256,7 +257,13 @@ def apply_ledger(
             (known["previous_status"] != ledger.RESOLVED)
             & ~known["problem_key"].isin(per_county["problem_key"])
         ]
-        # Counties matter only for the keys this run may find gone.
+        # Only the keys of the run's counties can be found gone. When most of the ledger is
+        # missing from the run (a run of some counties), those keys are found from the counties'
+        # side, one pass over the ledger's (key, county) table, instead of looking up the
+        # counties of every key of the other counties.
+        if counties is not None and 2 * len(gone) > len(known):
+            in_scope = ledger_state.keys_of_counties(connection, counties)
+            gone = gone[is_in(gone["problem_key"], in_scope).to_numpy()]
         counties_of = ledger_state.counties_of(connection, gone["problem_key"])
     finally:
         connection.close()

@@ -40,6 +40,7 @@ from xueji_quality.standards import dates, foreign_pr, gb2260, resident_id
 from xueji_quality.standards import student_no as student_no_standard
 from xueji_quality.standards.fixed_width import as_text
 from xueji_quality.standards.resident_id import PERMIT_ADDRESS_CODES as PERMIT_ADDRESS_CODES
+from xueji_quality.text_sets import is_in
 
 # Classification of an ID number (int8 codes): resident_id's classes, and 0 for the numbers
 # that are not judged as resident ID numbers.
@@ -330,8 +331,8 @@ def school_in_province(school_code: pd.Series, province: str) -> pd.Series:
 
 def county_of_province(county_code: pd.Series, province: str, year: int = 2024) -> pd.Series:
     """COUNTY_UNKNOWN: the county code is a current county-level code of the province."""
-    current = set(gb2260.counties(str(province)[:2], year)["code"].tolist())
-    ok = as_text(county_code).isin(current).fillna(False).to_numpy(dtype=bool)
+    current = gb2260.counties(str(province)[:2], year)["code"]
+    ok = is_in(as_text(county_code), current).to_numpy()
     return pd.Series(ok | ~present(county_code).to_numpy(), index=county_code.index)
 
 

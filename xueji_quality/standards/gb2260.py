@@ -16,6 +16,9 @@ from importlib import resources
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+
+from xueji_quality.text_sets import is_in, text_array
 
 OPEN_END = 9999
 _ERA = re.compile(r"^\[(\d{4})?-(\d{4})?\](.*)$")
@@ -55,9 +58,14 @@ def known_codes() -> frozenset[str]:
     return frozenset(region_eras()["code"].tolist())
 
 
+@cache
+def _known_array() -> pa.Array:
+    return text_array(sorted(known_codes()))
+
+
 def is_known(codes: pd.Series) -> pd.Series:
     """True where the 6-character code was ever issued."""
-    return codes.isin(known_codes()).fillna(False).astype(bool)
+    return is_in(codes, _known_array())
 
 
 def in_force(codes: pd.Series, years: pd.Series) -> pd.Series:
