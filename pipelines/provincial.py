@@ -79,6 +79,7 @@ from xueji_quality.reports.county_totals import county_totals
 from xueji_quality.reports.manifest import totals_lines
 from xueji_quality.reports.retention import DEFAULT_KEEP_RUNS, prune_runs
 from xueji_quality.schema import DUPLICATE_COLUMNS, PROBLEM_COLUMNS
+from xueji_quality.validate_suites import rule_catalogue
 
 __all__ = ["provincial_run", "retry_unless_input_error"]
 
@@ -340,9 +341,7 @@ def _check_and_report(
             )
 
         started = stages.start("report", total=len(scope.counties))
-        from xueji_quality import validate
-
-        catalogue = validate.rule_catalogue(Path(suites_dir) if suites_dir else None)
+        catalogue = rule_catalogue(Path(suites_dir) if suites_dir else None)
         groups = reports.county_groups(scope.counties, scope.county_records, report_tasks)
         futures = county_reports.map(
             unmapped(staging_folder),
