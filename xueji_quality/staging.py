@@ -44,6 +44,16 @@ NORMALIZATIONS = "normalizations"
 # Staged rows held before they are cut by county and written: bounds ingest's memory to about
 # this many rows, and keeps part files large enough to read quickly.
 FLUSH_ROWS = 1_000_000
+# Columns whose values are (nearly) one per record: Parquet would build a dictionary page for
+# each and then abandon it. The other columns (codes, schools, grades, dates) repeat and stay
+# dictionary-encoded.
+_UNIQUE_PER_RECORD = frozenset(
+    ("record_id", "export_key", "source_row", "name", "id_number", "student_no", "guardian_name")
+    + ("phone", POSITION)
+)
+# The columns reads filter parts on: only their statistics can spare reading a part. Minimum and
+# maximum of every other text column cost a fifth of writing the roster.
+_FILTERED_COLUMNS = ["record_id", "school_code"]
 _TYPES = {
     pa.large_string(): STRING,
     pa.string(): STRING,
@@ -224,9 +234,21 @@ class _Writer:
             label = "_" if code is None else str(code)
             path = self.folder / f"county={label}" / f"part-{self.flushes:05d}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(table.slice(lo, hi - lo), path, compression="snappy")
+            _write_part(table.slice(lo, hi - lo), path)
             self.parts.append(Part(str(path), "" if code is None else str(code), int(hi - lo)))
         self.flushes += 1
+
+
+def _write_part(table: pa.Table, path: Path) -> None:
+    """One part of the staged roster as Parquet (snappy)."""
+    names = table.column_names
+    pq.write_table(
+        table,
+        path,
+        compression="snappy",
+        use_dictionary=[c for c in names if c not in _UNIQUE_PER_RECORD],
+        write_statistics=[c for c in _FILTERED_COLUMNS if c in names],
+    )
 
 
 def stage_exports(
@@ -441,7 +463,7 @@ def _unique_record_ids(store: StagedStore) -> None:
         frame = part_table.to_pandas(types_mapper=_TYPES.get)
         at = frame[POSITION].map(new_of)
         frame["record_id"] = frame["record_id"].where(at.isna(), at).astype(STRING)
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), part.path)
+        _write_part(pa.Table.from_pandas(frame, preserve_index=False), part.path)
     store.renamed_record_ids = len(new_of)
     ids = store.dataset().to_table(columns=["record_id"])["record_id"]
     store.record_ids_unique = all_distinct(ids)
