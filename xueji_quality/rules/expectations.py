@@ -34,7 +34,21 @@ Param = str | SuiteParameterDict
 # --- column-map rules ------------------------------------------------------------------------
 
 
-class ColumnValuesFullmatchPattern(ColumnMapMetricProvider):
+class _MissingPassesMetric(ColumnMapMetricProvider):
+    """A column rule that leaves missing values alone (REQUIRED_MISSING names them) by judging
+    them itself, so GX need not set them aside: its pandas engine does that by selecting the
+    batch's other rows, a copy of every column of the batch for each metric of each rule on a
+    column with a missing value (a fifth of validation's CPU)."""
+
+    filter_column_isnull = False
+
+
+def _missing_passes(column, ok):
+    """``ok``, and True wherever the value is missing."""
+    return ok | column.isna().to_numpy()
+
+
+class ColumnValuesFullmatchPattern(_MissingPassesMetric):
     """Whole-value regular expression match, vectorised (RE2 through pyarrow)."""
 
     condition_metric_name = "column_values.fullmatch_pattern"
@@ -42,7 +56,7 @@ class ColumnValuesFullmatchPattern(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, pattern, **kwargs):
-        return checks.fullmatch(column, pattern)
+        return _missing_passes(column, checks.fullmatch(column, pattern))
 
 
 class ExpectColumnValuesToFullmatchPattern(ColumnMapExpectation):
@@ -54,13 +68,13 @@ class ExpectColumnValuesToFullmatchPattern(ColumnMapExpectation):
     args_keys = ("column", "pattern")
 
 
-class ColumnValuesSchoolInProvince(ColumnMapMetricProvider):
+class ColumnValuesSchoolInProvince(_MissingPassesMetric):
     condition_metric_name = "column_values.school_in_province"
     condition_value_keys = ("province",)
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, province, **kwargs):
-        return checks.school_in_province(column, province)
+        return _missing_passes(column, checks.school_in_province(column, province))
 
 
 class ExpectSchoolCodeToBeInProvince(ColumnMapExpectation):
@@ -72,13 +86,13 @@ class ExpectSchoolCodeToBeInProvince(ColumnMapExpectation):
     args_keys = ("column", "province")
 
 
-class ColumnValuesCountyOfProvince(ColumnMapMetricProvider):
+class ColumnValuesCountyOfProvince(_MissingPassesMetric):
     condition_metric_name = "column_values.county_of_province"
     condition_value_keys = ("province", "year")
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, province, year, **kwargs):
-        return checks.county_of_province(column, province, int(year))
+        return _missing_passes(column, checks.county_of_province(column, province, int(year)))
 
 
 class ExpectCountyCodeToBeCountyOfProvince(ColumnMapExpectation):
@@ -363,13 +377,13 @@ class ExpectEnrollDateToBePlausible(_RosterMulticolumnExpectation):
     success_keys = ("as_of", "mostly")
 
 
-class ColumnValuesBirthDateValid(ColumnMapMetricProvider):
+class ColumnValuesBirthDateValid(_MissingPassesMetric):
     condition_metric_name = "column_values.birth_date_valid"
     condition_value_keys = ("as_of", "earliest")
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, as_of, earliest=checks.EARLIEST_BIRTH_DATE, **kwargs):
-        return checks.birth_date_valid(column, as_of, earliest)
+        return _missing_passes(column, checks.birth_date_valid(column, as_of, earliest))
 
 
 class ExpectBirthDateToBeValid(ColumnMapExpectation):
