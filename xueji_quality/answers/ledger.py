@@ -137,7 +137,7 @@ MIGRATE_1_TO_2 = (
     "ALTER TABLE problems DROP COLUMN identity",
 )
 # Schema 2 → 3: the answers' action checked by comparisons instead of ``IN (…)``, which SQLite
-# evaluated through a temporary table for every inserted answer (half the cost of an import's
+# evaluated through a temporary table for every inserted answer (two fifths of an import's
 # writing). The table is rebuilt with its ids and its AUTOINCREMENT counter as they were.
 MIGRATE_2_TO_3 = (
     "ALTER TABLE answers RENAME TO answers_v2",
