@@ -14,27 +14,30 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from xueji_quality.standards.fixed_width import as_text
 
-def text_array(values: pd.Series | pd.Index | pa.Array | Iterable[str]) -> pa.Array:
+
+def _strings(values: pd.Series | pd.Index | np.ndarray | pa.Array | Iterable[str]) -> pa.Array:
     """The values as one Arrow string array (no copy for Arrow-backed text)."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if isinstance(values, pa.Array):
         return values if values.type == pa.string() else values.cast(pa.string())
-    if isinstance(values, (set, frozenset)):
-        values = list(values)
-    if isinstance(values, (pd.Series, pd.Index)):
-        values = values.array
-    array = pa.array(values, type=pa.string(), from_pandas=True)
+    if not isinstance(values, pd.Series):
+        values = pd.Series(list(values) if isinstance(values, set | frozenset) else values)
+    array = pa.array(as_text(values).array, type=pa.string())
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
-def is_in(column: pd.Series, values: pd.Series | pd.Index | pa.Array | Iterable[str]) -> pd.Series:
+def is_in(
+    column: pd.Series, values: pd.Series | pd.Index | np.ndarray | pa.Array | Iterable[str]
+) -> pd.Series:
     """Boolean Series on ``column``'s index: the value is one of ``values`` (missing: False)."""
-    hit = pc.is_in(text_array(column), value_set=text_array(values), skip_nulls=True)
+    hit = pc.is_in(_strings(column), value_set=_strings(values), skip_nulls=True)
     mask = hit.fill_null(False).to_numpy(zero_copy_only=False)
     return pd.Series(mask, index=column.index, dtype=bool)

@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from xueji_quality.standards import dates, foreign_pr, gb2260, resident_id
 from xueji_quality.standards import student_no as student_no_standard
@@ -133,22 +132,19 @@ def id_parts(id_number: pd.Series) -> resident_id.Parts:
     return _memo("id_parts", [array], lambda: resident_id.parts(array))
 
 
-def _is_in(values: pd.Series, choices: tuple[str, ...]) -> np.ndarray:
-    hit = pc.is_in(_arrow(values), pa.array(choices)).fill_null(False)
-    return hit.to_numpy(zero_copy_only=False)
-
-
 def _id_status(id_type: pd.Series, id_number: pd.Series) -> np.ndarray:
     parts = id_parts(id_number)
     number_class = resident_id.classify(_arrow(id_number), p=parts)
     filled = number_class != resident_id.MISSING
     untyped = ~present(id_type).to_numpy()
     permit = resident_id.is_permit_column(parts)
-    resident = _is_in(id_type, RESIDENT_ID_TYPES) | (_is_in(id_type, PERMIT_ID_TYPES) & permit)
+    resident = is_in(id_type, RESIDENT_ID_TYPES).to_numpy() | (
+        is_in(id_type, PERMIT_ID_TYPES).to_numpy() & permit
+    )
     if untyped.any():
         resident |= untyped & fullmatch(id_number, RESIDENT_LIKE).to_numpy()
     status = np.where(resident & filled, number_class, ID_NOT_CHECKED).astype(np.int8)
-    status[_is_in(id_type, RESIDENT_ID_TYPES) & ~filled] = ID_MISSING
+    status[is_in(id_type, RESIDENT_ID_TYPES).to_numpy() & ~filled] = ID_MISSING
     status[number_class == resident_id.DAMAGED] = ID_DAMAGED
     return status
 
@@ -213,7 +209,7 @@ def foreign_pr_ok(id_type: pd.Series, id_number: pd.Series, as_of: date | str) -
     """
     array = _arrow(id_number)
     judged = (
-        _is_in(id_type, FOREIGN_PR_TYPES)
+        is_in(id_type, FOREIGN_PR_TYPES).to_numpy()
         & foreign_pr.has_form_column(array)
         & (id_status(id_type, id_number) != ID_DAMAGED)
     )
@@ -309,7 +305,9 @@ def student_no_matches(
     bad = np.zeros(len(chosen), dtype=bool)
     if compare_id:
         # G + the number of a 居民身份证: a permit typed 6/7/8 is checked for its own sake only.
-        valid = (id_status(id_type, id_number) == ID_VALID) & ~_is_in(id_type, PERMIT_ID_TYPES)
+        valid = (id_status(id_type, id_number) == ID_VALID) & ~is_in(
+            id_type, PERMIT_ID_TYPES
+        ).to_numpy()
         same = (as_text(student_no).str.slice(1) == as_text(id_number)).fillna(False)
         bad |= chosen & valid & ~same.to_numpy(dtype=bool)
         date_rows = chosen & ~valid
@@ -332,7 +330,7 @@ def school_in_province(school_code: pd.Series, province: str) -> pd.Series:
 def county_of_province(county_code: pd.Series, province: str, year: int = 2024) -> pd.Series:
     """COUNTY_UNKNOWN: the county code is a current county-level code of the province."""
     current = gb2260.counties(str(province)[:2], year)["code"]
-    ok = is_in(as_text(county_code), current).to_numpy()
+    ok = is_in(county_code, current).to_numpy()
     return pd.Series(ok | ~present(county_code).to_numpy(), index=county_code.index)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from xueji_quality.text_sets import is_in, text_array
+from xueji_quality.text_sets import is_in
 
 OPEN_END = 9999
 _ERA = re.compile(r"^\[(\d{4})?-(\d{4})?\](.*)$")
@@ -60,7 +60,7 @@ def known_codes() -> frozenset[str]:
 
 @cache
 def _known_array() -> pa.Array:
-    return text_array(sorted(known_codes()))
+    return pa.array(sorted(known_codes()), pa.string())
 
 
 def is_known(codes: pd.Series) -> pd.Series:
